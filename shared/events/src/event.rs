@@ -1,0 +1,101 @@
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+use crate::Format;
+
+/// The version of the canonical envelope written by this build.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The canonical event: one envelope for every source format, close to CloudEvents 1.0.
+///
+/// `(source, id)` is the idempotency key everywhere; `helios_id` is derived from it, so the
+/// same event sent twice has the same Helios id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub helios_id: String,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(with = "rfc3339")]
+    pub time: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    pub received_at: DateTime<Utc>,
+    pub schema_version: u32,
+    /// The format the event arrived in.
+    pub format: Format,
+    /// Attributes of the source format with no place in the envelope (EventBridge account
+    /// and region, Pub/Sub attributes, CloudEvents extensions, …).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Keys that relate this event to others (subject, repository, branch, commit, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub correlation: BTreeMap<String, String>,
+    pub data: serde_json::Value,
+}
+
+/// The Helios id of the event `(source, id)`: stable, opaque, URL-safe.
+pub fn helios_id(source: &str, id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(source.as_bytes());
+    h.update([0u8]);
+    h.update(id.as_bytes());
+    let digest = h.finalize();
+    format!("evt_{}", hex::encode(&digest[..16]))
+}
+
+/// Parses an RFC 3339 timestamp into UTC, with a message that says what was wrong.
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("is not an RFC 3339 timestamp ({e}): {s:?}"))
+}
+
+/// Formats a time as Helios writes it: RFC 3339, UTC, `Z`, as few fraction digits as exact.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Times are kept to the microsecond, the precision of every store Helios writes to.
+pub(crate) fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_time(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_time(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helios_id_depends_on_source_and_id_only() {
+        assert_eq!(helios_id("github", "1"), helios_id("github", "1"));
+        assert_ne!(helios_id("github", "1"), helios_id("github", "2"));
+        assert_ne!(helios_id("a", "bc"), helios_id("ab", "c"));
+        assert!(helios_id("s", "i").starts_with("evt_"));
+        assert_eq!(helios_id("s", "i").len(), 36);
+    }
+
+    #[test]
+    fn times_round_trip_with_offsets_normalised_to_utc() {
+        let t = parse_time("2026-01-01T02:00:00.250+02:00").unwrap();
+        assert_eq!(format_time(&t), "2026-01-01T00:00:00.250Z");
+        assert!(parse_time("yesterday").unwrap_err().contains("RFC 3339"));
+    }
+}
