@@ -1,0 +1,192 @@
+//! The ports of Helios: the small capability traits its handlers depend on (a blob store, a
+//! key-value store with conditional writes, counters and TTL, a publisher with topic → queue
+//! fan-out, queues with visibility timeouts and dead-letter queues, and a clock), with the
+//! adapters that run them on one machine for `helios dev`.
+//!
+//! Handlers never construct a client: they take these traits. Each port has a local adapter
+//! here (durable across restarts, safe against SIGKILL) and an AWS adapter; the same
+//! behaviour suite runs against both. Adapters never leak their SDK types through a trait.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+pub mod filter;
+pub mod local;
+pub mod suite;
+
+pub use filter::{FilterError, FilterPolicy};
+
+/// Why a port operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// The backing service could not be reached or failed; the caller may retry.
+    #[error("{0} is unavailable: {1}")]
+    Unavailable(&'static str, String),
+    /// The request itself is wrong (bad key, unknown queue, …); retrying will not help.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl PortError {
+    pub fn unavailable(port: &'static str, e: impl std::fmt::Display) -> PortError {
+        PortError::Unavailable(port, e.to_string())
+    }
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PortError::Unavailable(..))
+    }
+}
+
+/// The time, from a clock the caller owns.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told to, for tests.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> ManualClock {
+        ManualClock(std::sync::Mutex::new(start))
+    }
+    pub fn advance(&self, by: Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+// ---- blob store ------------------------------------------------------------------------
+
+/// Objects by key (S3 in AWS, a folder locally).
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores `body` under `key`, replacing what was there; durable when it returns.
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), PortError>;
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, PortError>;
+    /// Where the object lives, for people (`file://…`, `s3://…`).
+    fn locate(&self, key: &str) -> String;
+}
+
+// ---- key-value ---------------------------------------------------------------------------
+
+/// One item of the key-value store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    pub value: serde_json::Value,
+    /// Bumped on every write; the token of optimistic concurrency.
+    pub version: u64,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// When a write may happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    /// Only if no live item has the key (an expired item counts as absent).
+    NotExists,
+    /// Only if the live item is at this version.
+    VersionIs(u64),
+}
+
+/// Whether a conditional write happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    Yes { version: u64 },
+    ConditionFailed,
+}
+
+/// Key-value with conditional writes, atomic counters and expiry (DynamoDB in AWS).
+#[async_trait]
+pub trait KeyValue: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<Item>, PortError>;
+    async fn put(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+        condition: Condition,
+        ttl: Option<Duration>,
+    ) -> Result<Written, PortError>;
+    async fn delete(&self, key: &str, condition: Condition) -> Result<Written, PortError>;
+    /// Adds `delta` to the counter at `key` (absent or expired counts as 0) and returns the
+    /// new value; `ttl`, when given, sets the expiry.
+    async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, PortError>;
+}
+
+// ---- messaging ---------------------------------------------------------------------------
+
+/// A message as published or sent: a body and string attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Publishes to topics (SNS in AWS); each topic fans out to the queues subscribed to it
+/// whose filter policy matches the message attributes.
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    async fn publish(&self, topic: &str, messages: &[Message]) -> Result<(), PortError>;
+}
+
+/// A message received from a queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub message_id: String,
+    /// Deletes or extends this receive, and no other.
+    pub receipt: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// Queues with visibility timeouts and dead-letter queues (SQS in AWS).
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, queue: &str, message: &Message) -> Result<String, PortError>;
+    /// Up to `max` visible messages, hidden for `visibility` (the queue's default when
+    /// `None`). A message already received as many times as the queue allows is moved to
+    /// its dead-letter queue instead of being returned.
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<Received>, PortError>;
+    /// Deletes a received message; a receipt from an earlier receive deletes nothing.
+    async fn delete(&self, queue: &str, receipt: &str) -> Result<bool, PortError>;
+    /// Makes a received message visible again after `visibility` (zero: at once).
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &str,
+        visibility: Duration,
+    ) -> Result<bool, PortError>;
+    /// Approximate counts: (visible, in flight).
+    async fn depth(&self, queue: &str) -> Result<(u64, u64), PortError>;
+}
