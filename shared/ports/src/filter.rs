@@ -124,12 +124,14 @@ impl FilterPolicy {
                                 }
                                 Cond::Numeric(pairs)
                             }
-                            other => return Err(err(
-                                k,
-                                &format!(
+                            other => {
+                                return Err(err(
+                                    k,
+                                    &format!(
                                     "operator `{other}` is not supported by the local publisher"
                                 ),
-                            )),
+                                ))
+                            }
                         }
                     }
                     _ => {

@@ -1,0 +1,188 @@
+//! The Helios store: facts (canonical events, unique by `(source, id)`), the transactional
+//! outbox that guarantees every acknowledged fact is published, and API keys.
+//!
+//! Two implementations behind one [`Store`] trait: PostgreSQL (RDS in AWS, or
+//! `helios dev --database-url postgres://…`) and an embedded SQLite file, the default of
+//! `helios dev`, so that a fresh machine needs nothing installed. One conformance suite
+//! runs against both. Schema changes are versioned SQL files under `migrations/`, applied
+//! by [`Store::migrate`], never by hand.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use helios_events::Event;
+use serde::{Deserialize, Serialize};
+
+mod migrations;
+pub mod postgres;
+pub mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or failed; the caller may retry.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A migration could not be applied.
+    #[error("migration {version} ({name}) failed: {message}")]
+    Migration {
+        version: i64,
+        name: String,
+        message: String,
+    },
+    /// What the store holds cannot be read back (a bug, or a hand-edited database).
+    #[error("the store holds a row it cannot read: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where the raw payload of a fact is: the archived request body, and the position of the
+/// event in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawRef {
+    pub key: String,
+    pub index: u32,
+}
+
+/// A fact to record.
+#[derive(Clone, Debug)]
+pub struct NewFact {
+    pub event: Event,
+    pub raw: RawRef,
+}
+
+/// A recorded fact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fact {
+    /// Position in the order facts were recorded; the cursor of listings.
+    pub seq: i64,
+    pub event: Event,
+    pub raw: RawRef,
+}
+
+/// What recording one fact did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recorded {
+    Accepted,
+    /// A fact with the same `(source, id)` was already recorded; nothing was written.
+    Duplicate,
+}
+
+/// A filter over facts. `since` is inclusive and `until` exclusive, both on the event time.
+#[derive(Clone, Debug, Default)]
+pub struct FactQuery {
+    pub source: Option<String>,
+    pub event_type: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Only facts recorded after this `seq` (the cursor of the previous page).
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
+/// One page of facts, in the order they were recorded.
+#[derive(Clone, Debug)]
+pub struct FactPage {
+    pub facts: Vec<Fact>,
+    /// The cursor of the next page, when there may be one.
+    pub next: Option<i64>,
+}
+
+/// What an API key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Send events.
+    Ingest,
+    /// Read through the query API.
+    Read,
+    /// Everything, replay, redrive and acknowledgements included.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Read => "read",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether a key with this role may act as `needed`.
+    pub fn allows(self, needed: Role) -> bool {
+        self == Role::Admin || self == needed
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "ingest" => Ok(Role::Ingest),
+            "read" => Ok(Role::Read),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role `{other}` (expected ingest, read or admin)"
+            )),
+        }
+    }
+}
+
+/// An API key as stored: never the key itself, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    #[serde(skip)]
+    pub hash: String,
+    /// Requests per second this key may make; the server's default when `None`.
+    pub rate_per_second: Option<u32>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The store port.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Applies the migrations not yet applied; returns how many were.
+    async fn migrate(&self) -> Result<usize, StoreError>;
+
+    /// Records facts and their outbox rows in one transaction: all of them or none. A fact
+    /// whose `(source, id)` is already recorded, or repeated within `facts`, is a duplicate.
+    async fn record_facts(&self, facts: &[NewFact]) -> Result<Vec<Recorded>, StoreError>;
+
+    /// Facts still in the outbox that were recorded before `before`, oldest first.
+    async fn pending_outbox(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Fact>, StoreError>;
+
+    /// Takes published facts out of the outbox.
+    async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError>;
+
+    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError>;
+
+    async fn list_facts(&self, query: &FactQuery) -> Result<FactPage, StoreError>;
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+
+    /// The key with this hash, revoked or not.
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Revokes a key; false when no live key has this id.
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// Times as SQLite keeps them: fixed-width, so that text order is time order.
+pub(crate) fn fixed_time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}

@@ -1,0 +1,59 @@
+//! The migration files, embedded in the binary so that the tool that runs Helios is the tool
+//! that migrates it.
+
+/// One versioned migration.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_facts_outbox_keys.sql",
+    sql: include_str!("../migrations/sqlite/0001_facts_outbox_keys.sql"),
+}];
+
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_facts_outbox_keys.sql",
+    sql: include_str!("../migrations/postgres/0001_facts_outbox_keys.sql"),
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
+        let mut names: Vec<String> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_migration_file_is_embedded_in_order() {
+        for (dir, list) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let embedded: Vec<String> = list.iter().map(|m| m.name.to_string()).collect();
+            assert_eq!(
+                files(dir),
+                embedded,
+                "migrations/{dir} and the embedded list differ"
+            );
+            for (i, m) in list.iter().enumerate() {
+                assert_eq!(
+                    m.version,
+                    i as i64 + 1,
+                    "{dir}/{} is out of sequence",
+                    m.name
+                );
+                assert!(m.name.starts_with(&format!("{:04}_", m.version)));
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The store on PostgreSQL (RDS in AWS), through a `deadpool-postgres` pool.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::types::Json;
+use tokio_postgres::{NoTls, Row};
+
+use crate::{
+    migrations, ApiKey, Fact, FactPage, FactQuery, NewFact, RawRef, Recorded, Role, Store,
+    StoreError,
+};
+
+/// The store on PostgreSQL.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Arbitrary but fixed: the advisory lock that serialises concurrent migrators.
+const MIGRATION_LOCK: i64 = 0x4845_4c49_4f53;
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`), with a pool of `size`.
+    ///
+    /// Plain TCP; TLS to RDS comes with the AWS adapters.
+    pub fn connect(url: &str, size: usize) -> Result<PgStore, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("database URL is not valid: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(size)
+            .build()
+            .map_err(unavailable)?;
+        Ok(PgStore { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(unavailable)
+    }
+}
+
+fn to_fact(r: &Row) -> Result<Fact, StoreError> {
+    let seq: i64 = r.try_get(0).map_err(unavailable)?;
+    let Json(event) = r
+        .try_get::<_, Json<helios_events::Event>>(1)
+        .map_err(|e| StoreError::Corrupt(format!("fact {seq}: {e}")))?;
+    Ok(Fact {
+        seq,
+        event,
+        raw: RawRef {
+            key: r.try_get(2).map_err(unavailable)?,
+            index: r.try_get::<_, i32>(3).map_err(unavailable)? as u32,
+        },
+    })
+}
+
+fn to_key(r: &Row) -> Result<ApiKey, StoreError> {
+    let role: String = r.try_get(2).map_err(unavailable)?;
+    Ok(ApiKey {
+        id: r.try_get(0).map_err(unavailable)?,
+        name: r.try_get(1).map_err(unavailable)?,
+        role: role.parse::<Role>().map_err(StoreError::Corrupt)?,
+        hash: r.try_get(3).map_err(unavailable)?,
+        rate_per_second: r
+            .try_get::<_, Option<i32>>(4)
+            .map_err(unavailable)?
+            .map(|v| v as u32),
+        created_at: r.try_get(5).map_err(unavailable)?,
+        revoked_at: r.try_get(6).map_err(unavailable)?,
+    })
+}
+
+const FACT_COLUMNS: &str = "seq, event, raw_key, raw_index";
+const KEY_COLUMNS: &str = "id, name, role, hash, rate_per_second, created_at, revoked_at";
+
+#[async_trait]
+impl Store for PgStore {
+    async fn migrate(&self) -> Result<usize, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(unavailable)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(unavailable)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(unavailable)?;
+        let current: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(unavailable)?
+            .get(0);
+        let mut applied = 0;
+        for m in migrations::POSTGRES.iter().filter(|m| m.version > current) {
+            tx.batch_execute(m.sql)
+                .await
+                .map_err(|e| StoreError::Migration {
+                    version: m.version,
+                    name: m.name.into(),
+                    message: e
+                        .as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_else(|| e.to_string()),
+                })?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&m.version, &m.name],
+            )
+            .await
+            .map_err(unavailable)?;
+            tracing::info!(version = m.version, name = m.name, "applied migration");
+            applied += 1;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(applied)
+    }
+
+    async fn record_facts(&self, facts: &[NewFact]) -> Result<Vec<Recorded>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(unavailable)?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO facts (helios_id, source, source_id, type, subject, time, received_at, event, raw_key, raw_index)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT DO NOTHING RETURNING seq",
+            )
+            .await
+            .map_err(unavailable)?;
+        let outbox = tx
+            .prepare_cached("INSERT INTO outbox (helios_id, seq, created_at) VALUES ($1, $2, $3)")
+            .await
+            .map_err(unavailable)?;
+        let mut out = Vec::with_capacity(facts.len());
+        for f in facts {
+            let e = &f.event;
+            let index = f.raw.index as i32;
+            let row = tx
+                .query_opt(
+                    &insert,
+                    &[
+                        &e.helios_id,
+                        &e.source,
+                        &e.id,
+                        &e.event_type,
+                        &e.subject,
+                        &e.time,
+                        &e.received_at,
+                        &Json(e),
+                        &f.raw.key,
+                        &index,
+                    ],
+                )
+                .await
+                .map_err(unavailable)?;
+            match row {
+                Some(r) => {
+                    let seq: i64 = r.get(0);
+                    tx.execute(&outbox, &[&e.helios_id, &seq, &e.received_at])
+                        .await
+                        .map_err(unavailable)?;
+                    out.push(Recorded::Accepted);
+                }
+                None => out.push(Recorded::Duplicate),
+            }
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(out)
+    }
+
+    async fn pending_outbox(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Fact>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT f.seq, f.event, f.raw_key, f.raw_index FROM outbox o JOIN facts f ON f.helios_id = o.helios_id
+                 WHERE o.created_at < $1 ORDER BY o.seq LIMIT $2",
+                &[&before, &(limit as i64)],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(to_fact).collect()
+    }
+
+    async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM outbox WHERE helios_id = ANY($1)",
+            &[&helios_ids],
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError> {
+        let c = self.client().await?;
+        c.query_opt(
+            &format!("SELECT {FACT_COLUMNS} FROM facts WHERE helios_id = $1"),
+            &[&helios_id],
+        )
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(to_fact)
+        .transpose()
+    }
+
+    async fn list_facts(&self, q: &FactQuery) -> Result<FactPage, StoreError> {
+        let c = self.client().await?;
+        let after = q.after.unwrap_or(0);
+        let limit = q.limit as i64 + 1;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {FACT_COLUMNS} FROM facts
+                     WHERE seq > $1 AND ($2::TEXT IS NULL OR source = $2) AND ($3::TEXT IS NULL OR type = $3)
+                       AND ($4::TIMESTAMPTZ IS NULL OR time >= $4) AND ($5::TIMESTAMPTZ IS NULL OR time < $5)
+                     ORDER BY seq LIMIT $6"
+                ),
+                &[&after, &q.source, &q.event_type, &q.since, &q.until, &limit],
+            )
+            .await
+            .map_err(unavailable)?;
+        let mut facts = rows.iter().map(to_fact).collect::<Result<Vec<_>, _>>()?;
+        let next = if facts.len() > q.limit {
+            facts.truncate(q.limit);
+            facts.last().map(|f| f.seq)
+        } else {
+            None
+        };
+        Ok(FactPage { facts, next })
+    }
+
+    async fn create_api_key(&self, k: &ApiKey) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let rate = k.rate_per_second.map(|r| r as i32);
+        c.execute(
+            &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            &[
+                &k.id,
+                &k.name,
+                &k.role.as_str(),
+                &k.hash,
+                &rate,
+                &k.created_at,
+                &k.revoked_at,
+            ],
+        )
+        .await
+        .map_err(|e| match e.code() {
+            Some(code) if *code == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                StoreError::Invalid("an API key with this id or secret already exists".into())
+            }
+            _ => unavailable(e),
+        })?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let c = self.client().await?;
+        c.query_opt(
+            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"),
+            &[&hash],
+        )
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(to_key)
+        .transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"),
+                &[],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(to_key).collect()
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                &[&id, &at],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,377 @@
+//! The embedded store of `helios dev`: one SQLite file, WAL mode, `synchronous=NORMAL`, so a
+//! committed fact survives the process being killed at any moment.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{
+    fixed_time, migrations, ApiKey, Fact, FactPage, FactQuery, NewFact, RawRef, Recorded, Role,
+    Store, StoreError,
+};
+
+/// The store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        let conn =
+            Connection::open(path).map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        )
+        .map_err(unavailable)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut c)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    helios_events::parse_time(s).map_err(StoreError::Corrupt)
+}
+
+const FACT_COLUMNS: &str = "seq, event, raw_key, raw_index";
+
+fn fact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn to_fact(
+    (seq, event, raw_key, raw_index): (i64, String, String, i64),
+) -> Result<Fact, StoreError> {
+    Ok(Fact {
+        seq,
+        event: serde_json::from_str(&event)
+            .map_err(|e| StoreError::Corrupt(format!("fact {seq}: {e}")))?,
+        raw: RawRef {
+            key: raw_key,
+            index: raw_index as u32,
+        },
+    })
+}
+
+fn key_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    Option<String>,
+)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+type KeyRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    Option<String>,
+);
+
+fn to_key(
+    (id, name, role, hash, rate, created_at, revoked_at): KeyRow,
+) -> Result<ApiKey, StoreError> {
+    Ok(ApiKey {
+        role: role.parse::<Role>().map_err(StoreError::Corrupt)?,
+        id,
+        name,
+        hash,
+        rate_per_second: rate.map(|r| r as u32),
+        created_at: parse_time(&created_at)?,
+        revoked_at: revoked_at.as_deref().map(parse_time).transpose()?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, name, role, hash, rate_per_second, created_at, revoked_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<usize, StoreError> {
+        self.with(|c| {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+            )
+            .map_err(unavailable)?;
+            let current: i64 = c
+                .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
+                .map_err(unavailable)?;
+            let mut applied = 0;
+            for m in migrations::SQLITE.iter().filter(|m| m.version > current) {
+                let tx = c.transaction().map_err(unavailable)?;
+                tx.execute_batch(m.sql).map_err(|e| StoreError::Migration {
+                    version: m.version,
+                    name: m.name.into(),
+                    message: e.to_string(),
+                })?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                    params![m.version, m.name, fixed_time(&Utc::now())],
+                )
+                .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+                tracing::info!(version = m.version, name = m.name, "applied migration");
+                applied += 1;
+            }
+            Ok(applied)
+        })
+        .await
+    }
+
+    async fn record_facts(&self, facts: &[NewFact]) -> Result<Vec<Recorded>, StoreError> {
+        let rows = facts
+            .iter()
+            .map(|f| {
+                let e = &f.event;
+                Ok((
+                    e.helios_id.clone(),
+                    e.source.clone(),
+                    e.id.clone(),
+                    e.event_type.clone(),
+                    e.subject.clone(),
+                    fixed_time(&e.time),
+                    fixed_time(&e.received_at),
+                    serde_json::to_string(e).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    f.raw.clone(),
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let mut out = Vec::with_capacity(rows.len());
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO facts (helios_id, source, source_id, type, subject, time, received_at, event, raw_key, raw_index)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(unavailable)?;
+                let mut outbox = tx
+                    .prepare_cached("INSERT INTO outbox (helios_id, seq, created_at) VALUES (?1, ?2, ?3)")
+                    .map_err(unavailable)?;
+                for (hid, source, id, ty, subject, time, received, event, raw) in &rows {
+                    let n = insert
+                        .execute(params![hid, source, id, ty, subject, time, received, event, raw.key, raw.index])
+                        .map_err(unavailable)?;
+                    if n == 1 {
+                        outbox.execute(params![hid, tx.last_insert_rowid(), received]).map_err(unavailable)?;
+                        out.push(Recorded::Accepted);
+                    } else {
+                        out.push(Recorded::Duplicate);
+                    }
+                }
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn pending_outbox(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Fact>, StoreError> {
+        let before = fixed_time(&before);
+        self.with(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT f.seq, f.event, f.raw_key, f.raw_index FROM outbox o JOIN facts f ON f.helios_id = o.helios_id
+                     WHERE o.created_at < ?1 ORDER BY o.seq LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = st.query_map(params![before, limit as i64], fact_row).map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable).and_then(to_fact)).collect()
+        })
+        .await
+    }
+
+    async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {
+        let ids = helios_ids.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            {
+                let mut st = tx
+                    .prepare_cached("DELETE FROM outbox WHERE helios_id = ?1")
+                    .map_err(unavailable)?;
+                for id in &ids {
+                    st.execute([id]).map_err(unavailable)?;
+                }
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError> {
+        let id = helios_id.to_string();
+        self.with(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {FACT_COLUMNS} FROM facts WHERE helios_id = ?1"
+            ))
+            .map_err(unavailable)?
+            .query_row([id], fact_row)
+            .optional()
+            .map_err(unavailable)?
+            .map(to_fact)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_facts(&self, q: &FactQuery) -> Result<FactPage, StoreError> {
+        let q = q.clone();
+        self.with(move |c| {
+            let mut sql = format!("SELECT {FACT_COLUMNS} FROM facts WHERE seq > ?1");
+            let mut args: Vec<rusqlite::types::Value> = vec![q.after.unwrap_or(0).into()];
+            let mut push = |clause: &str, v: rusqlite::types::Value| {
+                args.push(v);
+                sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+            };
+            if let Some(s) = &q.source {
+                push("source =", s.clone().into());
+            }
+            if let Some(t) = &q.event_type {
+                push("type =", t.clone().into());
+            }
+            if let Some(t) = &q.since {
+                push("time >=", fixed_time(t).into());
+            }
+            if let Some(t) = &q.until {
+                push("time <", fixed_time(t).into());
+            }
+            sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit + 1));
+            let mut st = c.prepare_cached(&sql).map_err(unavailable)?;
+            let rows = st
+                .query_map(rusqlite::params_from_iter(args), fact_row)
+                .map_err(unavailable)?;
+            let mut facts = rows
+                .map(|r| r.map_err(unavailable).and_then(to_fact))
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = if facts.len() > q.limit {
+                facts.truncate(q.limit);
+                facts.last().map(|f| f.seq)
+            } else {
+                None
+            };
+            Ok(FactPage { facts, next })
+        })
+        .await
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let k = key.clone();
+        self.with(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    k.id,
+                    k.name,
+                    k.role.as_str(),
+                    k.hash,
+                    k.rate_per_second,
+                    fixed_time(&k.created_at),
+                    k.revoked_at.as_ref().map(fixed_time)
+                ],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::Invalid("an API key with this id or secret already exists".into())
+                }
+                e => unavailable(e),
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let hash = hash.to_string();
+        self.with(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"
+            ))
+            .map_err(unavailable)?
+            .query_row([hash], key_row)
+            .optional()
+            .map_err(unavailable)?
+            .map(to_key)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.with(|c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+                ))
+                .map_err(unavailable)?;
+            let rows = st.query_map([], key_row).map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable).and_then(to_key))
+                .collect()
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![id, fixed_time(&at)],
+                )
+                .map_err(unavailable)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}

@@ -1,0 +1,307 @@
+//! One conformance suite, run against the embedded SQLite store and against PostgreSQL (a
+//! throwaway cluster started from the installed server binaries).
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use helios_events::{helios_id, Event, Format};
+use helios_store::{
+    ApiKey, FactQuery, NewFact, PgStore, RawRef, Recorded, Role, SqliteStore, Store,
+};
+
+fn t(s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap() + Duration::seconds(s)
+}
+
+fn event(source: &str, id: &str, ty: &str, at: i64) -> Event {
+    Event {
+        helios_id: helios_id(source, id),
+        id: id.into(),
+        source: source.into(),
+        event_type: ty.into(),
+        subject: Some("acme/web".into()),
+        time: t(at) + Duration::microseconds(250),
+        received_at: t(at + 1),
+        schema_version: 1,
+        format: Format::Native,
+        extensions: Default::default(),
+        correlation: [("subject".to_string(), "acme/web".to_string())].into(),
+        data: serde_json::json!({"z": 1, "a": [1, 2.5, "x", null], "nested": {"b": true}}),
+    }
+}
+
+fn fact(source: &str, id: &str, ty: &str, at: i64) -> NewFact {
+    NewFact {
+        event: event(source, id, ty, at),
+        raw: RawRef {
+            key: format!("raw/{id}.json"),
+            index: 0,
+        },
+    }
+}
+
+async fn records_facts_once_and_reads_them_back_intact(s: &dyn Store) {
+    let r = s
+        .record_facts(&[fact("ci", "1", "build", 0), fact("ci", "2", "build", 1)])
+        .await
+        .unwrap();
+    assert_eq!(r, [Recorded::Accepted, Recorded::Accepted]);
+    let again = s
+        .record_facts(&[
+            fact("ci", "2", "build", 1),
+            fact("ci", "3", "build", 2),
+            fact("ci", "3", "build", 2),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        [Recorded::Duplicate, Recorded::Accepted, Recorded::Duplicate],
+        "duplicates, across and within batches"
+    );
+    let got = s
+        .get_fact(&helios_id("ci", "1"))
+        .await
+        .unwrap()
+        .expect("fact 1 is stored");
+    assert_eq!(
+        got.event,
+        event("ci", "1", "build", 0),
+        "the event reads back exactly, microseconds included"
+    );
+    assert_eq!(
+        serde_json::to_string(&got.event.data).unwrap(),
+        r#"{"z":1,"a":[1,2.5,"x",null],"nested":{"b":true}}"#,
+        "data keeps its key order"
+    );
+    assert_eq!(
+        got.raw,
+        RawRef {
+            key: "raw/1.json".into(),
+            index: 0
+        }
+    );
+    assert!(s.get_fact("evt_missing").await.unwrap().is_none());
+    let all = s
+        .list_facts(&FactQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.facts.len(), 3, "no fact twice");
+}
+
+async fn same_id_from_another_source_is_another_fact(s: &dyn Store) {
+    let r = s
+        .record_facts(&[fact("ci", "1", "build", 0), fact("github", "1", "push", 0)])
+        .await
+        .unwrap();
+    assert_eq!(r, [Recorded::Accepted, Recorded::Accepted]);
+}
+
+async fn outbox_holds_what_is_not_yet_published(s: &dyn Store) {
+    s.record_facts(&[
+        fact("a", "1", "x", 0),
+        fact("a", "2", "x", 10),
+        fact("a", "3", "x", 20),
+    ])
+    .await
+    .unwrap();
+    let pending = s.pending_outbox(t(100), 10).await.unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|f| f.event.id.as_str())
+            .collect::<Vec<_>>(),
+        ["1", "2", "3"],
+        "oldest first"
+    );
+    let only_old = s.pending_outbox(t(11), 10).await.unwrap();
+    assert_eq!(
+        only_old.len(),
+        1,
+        "facts recorded after `before` are left to the inline publish"
+    );
+    s.mark_published(&[helios_id("a", "1"), helios_id("a", "3")])
+        .await
+        .unwrap();
+    let left = s.pending_outbox(t(100), 10).await.unwrap();
+    assert_eq!(
+        left.iter().map(|f| f.event.id.as_str()).collect::<Vec<_>>(),
+        ["2"]
+    );
+    s.record_facts(&[fact("a", "1", "x", 0)]).await.unwrap();
+    assert_eq!(
+        s.pending_outbox(t(100), 10).await.unwrap().len(),
+        1,
+        "a duplicate does not go back to the outbox"
+    );
+}
+
+async fn lists_filter_and_paginate(s: &dyn Store) {
+    let mut batch = Vec::new();
+    for i in 0..25 {
+        let (src, ty) = if i % 2 == 0 {
+            ("github", "push")
+        } else {
+            ("ci", "build")
+        };
+        batch.push(fact(src, &format!("e{i}"), ty, i * 60));
+    }
+    s.record_facts(&batch).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .list_facts(&FactQuery {
+                after,
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.facts.iter().map(|f| f.event.id.clone()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        (0..25).map(|i| format!("e{i}")).collect::<Vec<_>>(),
+        "pages cover everything once, in order"
+    );
+    let gh = s
+        .list_facts(&FactQuery {
+            source: Some("github".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(gh.facts.len(), 13);
+    let builds = s
+        .list_facts(&FactQuery {
+            event_type: Some("build".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(builds.facts.iter().all(|f| f.event.event_type == "build") && builds.facts.len() == 12);
+    let window = s
+        .list_facts(&FactQuery {
+            since: Some(t(120)),
+            until: Some(t(300)),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Event times are t(i*60)+250µs: e2 (120.00025 s) through e4 (240.00025 s); e5 is at 300.00025 s.
+    assert_eq!(
+        window
+            .facts
+            .iter()
+            .map(|f| f.event.id.as_str())
+            .collect::<Vec<_>>(),
+        ["e2", "e3", "e4"]
+    );
+    let exact = s
+        .list_facts(&FactQuery {
+            limit: 25,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(exact.facts.len(), 25);
+    assert_eq!(
+        exact.next, None,
+        "a page that ends exactly at the last fact has no next"
+    );
+}
+
+async fn api_keys_are_found_by_hash_and_revoked(s: &dyn Store) {
+    let k = ApiKey {
+        id: "key_1".into(),
+        name: "ci".into(),
+        role: Role::Ingest,
+        hash: "ab".repeat(32),
+        rate_per_second: Some(50),
+        created_at: t(0),
+        revoked_at: None,
+    };
+    s.create_api_key(&k).await.unwrap();
+    assert!(
+        s.create_api_key(&k).await.is_err(),
+        "ids and hashes are unique"
+    );
+    assert_eq!(s.find_api_key(&k.hash).await.unwrap().unwrap(), k);
+    assert!(s.find_api_key("cd").await.unwrap().is_none());
+    assert!(s.revoke_api_key("key_1", t(5)).await.unwrap());
+    assert!(
+        !s.revoke_api_key("key_1", t(6)).await.unwrap(),
+        "revoking twice is a no-op"
+    );
+    assert_eq!(
+        s.find_api_key(&k.hash).await.unwrap().unwrap().revoked_at,
+        Some(t(5))
+    );
+    assert_eq!(s.list_api_keys().await.unwrap().len(), 1);
+}
+
+async fn migrating_twice_applies_nothing(s: &dyn Store) {
+    assert_eq!(s.migrate().await.unwrap(), 0);
+}
+
+macro_rules! suite {
+    ($make:expr, $($case:ident),+ $(,)?) => {{
+        $(
+            let store = $make(stringify!($case)).await;
+            $case(&*store).await;
+        )+
+    }};
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &'static str| {
+        let path = dir.path().join(format!("{name}.db"));
+        async move {
+            let s = SqliteStore::open(&path).unwrap();
+            assert!(s.migrate().await.unwrap() >= 1);
+            Box::new(s) as Box<dyn Store>
+        }
+    };
+    suite!(
+        make,
+        records_facts_once_and_reads_them_back_intact,
+        same_id_from_another_source_is_another_fact,
+        outbox_holds_what_is_not_yet_published,
+        lists_filter_and_paginate,
+        api_keys_are_found_by_hash_and_revoked,
+        migrating_twice_applies_nothing
+    );
+}
+
+#[tokio::test]
+async fn postgres_store_conforms() {
+    let cluster = helios_testkit::postgres::Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let make = |name: &'static str| {
+        let url = cluster.create_database(name).unwrap();
+        async move {
+            let s = PgStore::connect(&url, 4).unwrap();
+            assert!(s.migrate().await.unwrap() >= 1);
+            Box::new(s) as Box<dyn Store>
+        }
+    };
+    suite!(
+        make,
+        records_facts_once_and_reads_them_back_intact,
+        same_id_from_another_source_is_another_fact,
+        outbox_holds_what_is_not_yet_published,
+        lists_filter_and_paginate,
+        api_keys_are_found_by_hash_and_revoked,
+        migrating_twice_applies_nothing
+    );
+}
