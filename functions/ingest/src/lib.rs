@@ -1,0 +1,273 @@
+//! The ingest handler: `POST /v1/events` and `POST /v1/hooks/{source}`.
+//!
+//! For each request, in this order: authenticate (an API key with the `ingest` role, or the
+//! source's own signature or token), apply the rate limit, normalise (a pure function of the
+//! request), archive the raw request, record the facts with their outbox rows in one
+//! transaction, answer, publish. A request that fails any step before the transaction stores
+//! nothing; once the transaction commits, the events are durable and will be published,
+//! inline here or later by `relay`, so an acknowledged event is never lost.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use helios_api::{ApiKeyAuth, Problem, RateLimiter, Request, Response};
+use helios_events::{
+    normalise, Context, Event, Format, Handshake, Limits, Normalised, SourceSecrets,
+};
+use helios_ports::{BlobStore, Clock, Message, Publisher};
+use helios_store::{NewFact, RawRef, Recorded, Role, Store};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Everything the handler depends on, built once per process.
+pub struct Ingest {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub publisher: Arc<dyn Publisher>,
+    pub clock: Arc<dyn Clock>,
+    pub auth: Arc<ApiKeyAuth>,
+    pub limiter: Arc<RateLimiter>,
+    pub secrets: SourceSecrets,
+    pub limits: Limits,
+    /// The topic facts are published to.
+    pub topic: String,
+}
+
+/// Headers never written to the raw archive: they are credentials.
+const REDACTED_HEADERS: [&str; 4] = ["authorization", "x-api-key", "cookie", "x-helios-token"];
+
+impl Ingest {
+    /// Answers one request; never panics and never fails: every error is a problem response.
+    pub async fn handle(&self, req: Request) -> Response {
+        let path = req.uri().path().to_string();
+        match self.route(&req).await {
+            Ok(r) => r,
+            Err(p) => {
+                if p.status >= 500 {
+                    tracing::error!(path = %path, status = p.status, detail = %p.detail, "ingest failed");
+                } else {
+                    tracing::info!(path = %path, status = p.status, problem = p.slug, detail = %p.detail, "request refused");
+                }
+                p.into_response_for(Some(&path))
+            }
+        }
+    }
+
+    async fn route(&self, req: &Request) -> Result<Response, Problem> {
+        let path = req.uri().path();
+        let format = if path == "/v1/events" {
+            Format::Native
+        } else if let Some(source) = path.strip_prefix("/v1/hooks/") {
+            Format::from_hook(source).ok_or_else(|| {
+                Problem::not_found(format!(
+                    "no hook for source `{source}`; hooks exist for github, eventbridge, pubsub, eventgrid and cloudevents"
+                ))
+            })?
+        } else {
+            return Err(Problem::not_found(format!("no route {path}")));
+        };
+        let options_allowed = format == Format::Eventgrid || format == Format::Cloudevents;
+        if req.method() != http::Method::POST
+            && !(options_allowed && req.method() == http::Method::OPTIONS)
+        {
+            return Err(Problem::method_not_allowed(if options_allowed {
+                "POST, OPTIONS"
+            } else {
+                "POST"
+            }));
+        }
+
+        // Who is sending: a key with the ingest role, or a source that proves itself.
+        let bucket = if format.verified_by_source_secret() {
+            (format!("hook:{format}"), None)
+        } else {
+            let key = self.auth.require(req.headers(), Role::Ingest).await?;
+            (key.id, key.rate_per_second)
+        };
+        self.limiter
+            .check(&bucket.0, bucket.1)
+            .map_err(Problem::rate_limited)?;
+
+        let body = req.body();
+        if body.len() > self.limits.max_body_bytes {
+            return Err(Problem::too_large(body.len(), self.limits.max_body_bytes));
+        }
+        let received_at = self.clock.now();
+        let normalised = normalise(
+            format,
+            &helios_events::Request {
+                method: req.method(),
+                headers: req.headers(),
+                query: req.uri().query(),
+                body,
+            },
+            &Context {
+                received_at,
+                secrets: &self.secrets,
+                limits: &self.limits,
+            },
+        )?;
+        let events = match normalised {
+            Normalised::Handshake(h) => return Ok(handshake(h)),
+            Normalised::Events(events) => events,
+        };
+
+        let raw_key = self.archive(req, format, &events[0]).await?;
+        let facts: Vec<NewFact> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| NewFact {
+                event,
+                raw: RawRef {
+                    key: raw_key.clone(),
+                    index: i as u32,
+                },
+            })
+            .collect();
+        let recorded = self.store.record_facts(&facts).await?;
+
+        let accepted: Vec<&Event> = facts
+            .iter()
+            .zip(&recorded)
+            .filter(|(_, r)| **r == Recorded::Accepted)
+            .map(|(f, _)| &f.event)
+            .collect();
+        for (f, r) in facts.iter().zip(&recorded) {
+            tracing::info!(event_id = %f.event.helios_id, source = %f.event.source, id = %f.event.id, status = ?r, "event recorded");
+        }
+        if !accepted.is_empty() {
+            self.publish(&accepted).await;
+        }
+        let items: Vec<Value> = facts
+            .iter()
+            .zip(&recorded)
+            .map(|(f, r)| json!({"id": f.event.helios_id, "source": f.event.source, "source_id": f.event.id, "status": r}))
+            .collect();
+        // All duplicates: nothing new was accepted, so 200 rather than 202.
+        let status = if accepted.is_empty() { 200 } else { 202 };
+        Ok(helios_api::json(status, &json!({ "events": items })))
+    }
+
+    /// Archives the request as received (credentials removed), so that a normalisation bug
+    /// can be fixed and the request normalised again. Content-addressed: a duplicate request
+    /// overwrites its own archive and nothing else.
+    async fn archive(
+        &self,
+        req: &Request,
+        format: Format,
+        first: &Event,
+    ) -> Result<String, Problem> {
+        let body = req.body();
+        let digest = hex::encode(Sha256::digest(body));
+        let key = format!(
+            "raw/{}/{}/{}.json",
+            first.received_at.format("%Y/%m/%d"),
+            format,
+            digest
+        );
+        let headers: serde_json::Map<String, Value> = req
+            .headers()
+            .iter()
+            .filter(|(k, _)| !REDACTED_HEADERS.contains(&k.as_str()))
+            .filter_map(|(k, v)| Some((k.to_string(), Value::String(v.to_str().ok()?.to_string()))))
+            .collect();
+        let query: Option<String> = req.uri().query().map(|q| {
+            q.split('&')
+                .filter(|p| !p.starts_with("token="))
+                .collect::<Vec<_>>()
+                .join("&")
+        });
+        let mut envelope = json!({
+            "format": format,
+            "received_at": helios_events::format_time(&first.received_at),
+            "method": req.method().as_str(),
+            "path": req.uri().path(),
+            "query": query.filter(|q| !q.is_empty()),
+            "headers": headers,
+        });
+        match std::str::from_utf8(body) {
+            Ok(text) => envelope["body"] = Value::String(text.to_string()),
+            Err(_) => {
+                use base64_engine::Engine;
+                envelope["body_base64"] = Value::String(base64_engine::STANDARD.encode(body))
+            }
+        }
+        let bytes = serde_json::to_vec(&envelope).map_err(|e| Problem::internal(e.to_string()))?;
+        self.blobs
+            .put(&key, Bytes::from(bytes), "application/json")
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "raw archive failed");
+                Problem::unavailable("the raw archive is unavailable; nothing was stored, retry")
+            })?;
+        Ok(key)
+    }
+
+    /// Publishes accepted facts and takes them out of the outbox. A failure here loses
+    /// nothing: the facts stay in the outbox and `relay` publishes them.
+    async fn publish(&self, events: &[&Event]) {
+        match publish_facts(self.publisher.as_ref(), &self.topic, events).await {
+            Ok(()) => {
+                let ids: Vec<String> = events.iter().map(|e| e.helios_id.clone()).collect();
+                if let Err(e) = self.store.mark_published(&ids).await {
+                    tracing::warn!(error = %e, "published, but the outbox was not cleared; relay will publish again");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, count = events.len(), "publish failed; the facts stay in the outbox for relay")
+            }
+        }
+    }
+}
+
+mod base64_engine {
+    pub use base64::engine::general_purpose::STANDARD;
+    pub use base64::Engine;
+}
+
+/// The message published for a fact: the canonical event, with the attributes that
+/// subscription filter policies select on.
+pub fn fact_message(e: &Event) -> Result<Message, serde_json::Error> {
+    Ok(Message {
+        body: serde_json::to_string(e)?,
+        attributes: [
+            ("helios_id".to_string(), e.helios_id.clone()),
+            ("source".to_string(), e.source.clone()),
+            ("type".to_string(), e.event_type.clone()),
+            ("format".to_string(), e.format.to_string()),
+        ]
+        .into(),
+    })
+}
+
+/// Publishes facts to `topic`; shared by the inline publish and `relay`.
+pub async fn publish_facts(
+    publisher: &dyn Publisher,
+    topic: &str,
+    events: &[&Event],
+) -> Result<(), String> {
+    let messages = events
+        .iter()
+        .map(|e| fact_message(e))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    publisher
+        .publish(topic, &messages)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn handshake(h: Handshake) -> Response {
+    match h {
+        Handshake::EventGridValidation { validation_code } => {
+            helios_api::json(200, &json!({ "validationResponse": validation_code }))
+        }
+        Handshake::WebhookOrigin { origin } => http::Response::builder()
+            .status(200)
+            .header("webhook-allowed-origin", origin)
+            .header("webhook-allowed-rate", "*")
+            .header(http::header::ALLOW, "POST, OPTIONS")
+            .body(Bytes::new())
+            .unwrap_or_else(|_| Problem::internal("could not build the handshake").into_response()),
+    }
+}

@@ -1,0 +1,41 @@
+//! The ingest Lambda: API Gateway HTTP API (payload format 2.0) → the ingest handler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helios_api::{ApiKeyAuth, RateLimiter};
+use helios_ingest::Ingest;
+use helios_runtime::{Deployment, EVENTS_TOPIC};
+use lambda_http::{service_fn, Body, Error, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    helios_runtime::init_tracing(true);
+    let d = Deployment::from_env().await?;
+    let ingest = Arc::new(Ingest {
+        auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
+        limiter: Arc::new(RateLimiter::new(100)),
+        store: d.store,
+        blobs: d.blobs,
+        publisher: Arc::new(d.services),
+        clock: d.clock,
+        secrets: d.secrets,
+        limits: Default::default(),
+        topic: EVENTS_TOPIC.to_string(),
+    });
+    lambda_http::run(service_fn(move |req: Request| {
+        let ingest = ingest.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let resp = ingest
+                .handle(http::Request::from_parts(
+                    parts,
+                    bytes::Bytes::from(body.to_vec()),
+                ))
+                .await;
+            let (parts, body) = resp.into_parts();
+            Ok::<_, Error>(http::Response::from_parts(parts, Body::from(body.to_vec())))
+        }
+    }))
+    .await
+}

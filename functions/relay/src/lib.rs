@@ -1,0 +1,54 @@
+//! The relay: the second half of the transactional outbox. Ingest publishes right after its
+//! transaction commits; when that publish fails (or the process dies in between), the fact
+//! stays in the outbox and the relay, on a schedule, publishes it. Delivery is at least
+//! once: a fact may be published twice, and every consumer is idempotent by its id.
+
+use std::time::Duration;
+
+use helios_ports::{Clock, Publisher};
+use helios_store::Store;
+
+/// What one run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RelayReport {
+    pub published: usize,
+    pub failed: usize,
+}
+
+/// Publishes the facts that have waited in the outbox longer than `grace` (younger ones are
+/// still being published inline by ingest), `batch` at a time, until none is left.
+pub async fn relay_once(
+    store: &dyn Store,
+    publisher: &dyn Publisher,
+    clock: &dyn Clock,
+    topic: &str,
+    grace: Duration,
+    batch: usize,
+) -> Result<RelayReport, helios_store::StoreError> {
+    let before = clock.now() - chrono::Duration::from_std(grace).unwrap_or_default();
+    let mut report = RelayReport::default();
+    loop {
+        let pending = store.pending_outbox(before, batch).await?;
+        if pending.is_empty() {
+            break;
+        }
+        let events: Vec<_> = pending.iter().map(|f| &f.event).collect();
+        match helios_ingest::publish_facts(publisher, topic, &events).await {
+            Ok(()) => {
+                let ids: Vec<String> = events.iter().map(|e| e.helios_id.clone()).collect();
+                store.mark_published(&ids).await?;
+                report.published += ids.len();
+                tracing::info!(count = ids.len(), "relayed facts from the outbox");
+            }
+            Err(e) => {
+                report.failed += events.len();
+                tracing::warn!(error = %e, count = events.len(), "relay publish failed; will retry on the next run");
+                break;
+            }
+        }
+        if pending.len() < batch {
+            break;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,28 @@
+//! The relay Lambda, invoked on a schedule: drains the outbox.
+
+use std::time::Duration;
+
+use helios_runtime::{Deployment, EVENTS_TOPIC};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    helios_runtime::init_tracing(true);
+    let d = Deployment::from_env().await?;
+    let d = &d;
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            let report = helios_relay::relay_once(
+                d.store.as_ref(),
+                &d.services,
+                d.clock.as_ref(),
+                EVENTS_TOPIC,
+                Duration::from_secs(30),
+                100,
+            )
+            .await?;
+            Ok::<_, Error>(serde_json::to_value(report)?)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,207 @@
+//! `helios bench ingest`: posts events read from a JSON-lines file (the workloads of
+//! `shared/bench/gen.py`, or any) to a running Helios and reports throughput and latency.
+//!
+//! Closed loop (`--concurrency`, each worker sends its next request when the last one is
+//! answered) measures throughput; open loop (`--rate`, requests start on a fixed schedule
+//! whatever the answers) measures latency at a given load, counted from when each request
+//! was due, so a slow server cannot hide its queueing (no coordinated omission).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// POST events to /v1/events.
+    Ingest(IngestBench),
+}
+
+#[derive(Args, Debug)]
+pub struct IngestBench {
+    /// JSON lines of native events.
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Events per request.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Requests to send (default: enough for every event of the file once).
+    #[arg(long)]
+    pub requests: Option<usize>,
+    /// Closed loop with this many workers.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Open loop at this many requests per second instead.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    #[arg(long, env = "HELIOS_ENDPOINT", default_value = "http://127.0.0.1:8787")]
+    pub endpoint: String,
+    #[arg(long, env = "HELIOS_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    #[arg(long, default_value = ".helios", env = "HELIOS_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.command {
+        BenchCommand::Ingest(b) => {
+            let report = ingest(&b).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+    }
+}
+
+async fn ingest(b: &IngestBench) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(&b.events)
+        .with_context(|| format!("reading {}", b.events.display()))?;
+    let events: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {}", i + 1)))
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(!events.is_empty(), "{} holds no event", b.events.display());
+    anyhow::ensure!(b.batch >= 1, "--batch must be at least 1");
+    let key = b
+        .api_key
+        .clone()
+        .or_else(|| {
+            std::fs::read_to_string(b.data_dir.join(crate::dev::ADMIN_KEY_FILE))
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .context("no API key: pass --api-key or set HELIOS_API_KEY")?;
+    let n_requests = b.requests.unwrap_or(events.len().div_ceil(b.batch));
+    // Each run gets ids of its own, so that every event is new to the server.
+    let run = format!("{:x}", chrono::Utc::now().timestamp_micros());
+    let bodies: Vec<Vec<u8>> = (0..n_requests)
+        .map(|r| {
+            let batch: Vec<Value> = (0..b.batch)
+                .map(|j| {
+                    let i = r * b.batch + j;
+                    let mut e = events[i % events.len()].clone();
+                    let id = e["id"].as_str().unwrap_or("e").to_string();
+                    e["id"] = Value::String(format!("{id}-{run}-{i}"));
+                    e
+                })
+                .collect();
+            if b.batch == 1 {
+                serde_json::to_vec(&batch[0])
+            } else {
+                serde_json::to_vec(&json!({ "events": batch }))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let bodies = Arc::new(bodies);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let url = format!("{}/v1/events", b.endpoint.trim_end_matches('/'));
+
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    match b.rate {
+        Some(rate) => {
+            anyhow::ensure!(rate > 0.0, "--rate must be positive");
+            for i in 0..n_requests {
+                let due = started + Duration::from_secs_f64(i as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+                let (client, url, key, bodies) =
+                    (client.clone(), url.clone(), key.clone(), bodies.clone());
+                handles.push(tokio::spawn(async move {
+                    let status = post(&client, &url, &key, bodies[i].clone()).await;
+                    vec![(status, due.elapsed())]
+                }));
+            }
+        }
+        None => {
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            for _ in 0..b.concurrency.max(1) {
+                let (client, url, key, bodies, next) = (
+                    client.clone(),
+                    url.clone(),
+                    key.clone(),
+                    bodies.clone(),
+                    next.clone(),
+                );
+                handles.push(tokio::spawn(async move {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= bodies.len() {
+                            break;
+                        }
+                        let t = Instant::now();
+                        let status = post(&client, &url, &key, bodies[i].clone()).await;
+                        out.push((status, t.elapsed()));
+                    }
+                    out
+                }));
+            }
+        }
+    }
+    let mut results = Vec::new();
+    for h in handles {
+        results.extend(h.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for (s, _) in &results {
+        *statuses.entry(s.to_string()).or_default() += 1;
+    }
+    let mut lat: Vec<f64> = results
+        .iter()
+        .map(|(_, d)| d.as_secs_f64() * 1000.0)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(
+            ((lat.len() as f64 * p).ceil() as usize)
+                .saturating_sub(1)
+                .min(lat.len() - 1),
+        )
+        .copied()
+        .unwrap_or(0.0)
+    };
+    let accepted = results.iter().filter(|(s, _)| *s == 202).count() * b.batch;
+    Ok(json!({
+        "mode": if b.rate.is_some() { "open loop" } else { "closed loop" },
+        "requests": results.len(),
+        "batch": b.batch,
+        "concurrency": if b.rate.is_some() { Value::Null } else { json!(b.concurrency) },
+        "rate_target": b.rate,
+        "statuses": statuses,
+        "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
+        "requests_per_s": (results.len() as f64 / elapsed).round(),
+        "events_accepted_per_s": (accepted as f64 / elapsed).round(),
+        "latency_ms": {"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0)},
+    }))
+}
+
+async fn post(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> u16 {
+    match client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-api-key", key)
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let s = r.status().as_u16();
+            let _ = r.bytes().await;
+            s
+        }
+        Err(_) => 0,
+    }
+}

@@ -1,0 +1,229 @@
+//! `helios dev`: the ingest and query handlers served on 127.0.0.1 with axum, on the same
+//! routes as API Gateway, with the local adapters, and the relay on a one-second schedule.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::State;
+use clap::Args;
+use helios_api::{ApiKeyAuth, Problem, RateLimiter};
+use helios_ingest::Ingest;
+use helios_query::Query;
+use helios_runtime::{Deployment, EVENTS_TOPIC};
+use helios_store::Role;
+
+use crate::StoreArgs;
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Port to serve on (127.0.0.1); 0 picks a free one.
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Requests per second allowed to a key without a rate of its own.
+    #[arg(long, default_value_t = 1000)]
+    pub rate_limit: u32,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    pub json_logs: bool,
+}
+
+/// The file in the data folder that keeps the admin key `helios dev` made.
+pub const ADMIN_KEY_FILE: &str = "dev-admin-key";
+
+#[derive(Clone)]
+struct App {
+    ingest: Arc<Ingest>,
+    query: Arc<Query>,
+    max_body: usize,
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    helios_runtime::init_tracing(args.json_logs);
+    let d = Deployment::open_local(&args.store.local_options()).await?;
+    let admin_key = ensure_admin_key(&d).await?;
+    let auth = Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(2)));
+    let limits = helios_events::Limits::default();
+    let app = App {
+        max_body: limits.max_body_bytes,
+        ingest: Arc::new(Ingest {
+            store: d.store.clone(),
+            blobs: d.blobs.clone(),
+            publisher: Arc::new(d.services.clone()),
+            clock: d.clock.clone(),
+            auth: auth.clone(),
+            limiter: Arc::new(RateLimiter::new(args.rate_limit)),
+            secrets: d.secrets.clone(),
+            limits,
+            topic: EVENTS_TOPIC.into(),
+        }),
+        query: Arc::new(Query {
+            store: d.store.clone(),
+            blobs: d.blobs.clone(),
+            auth,
+        }),
+    };
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    let addr = listener.local_addr()?;
+    let relay = tokio::spawn(relay_loop(d.clone()));
+    println!("helios dev listening on http://{addr}");
+    match &admin_key {
+        AdminKey::FromEnv => println!("admin API key: the value of HELIOS_API_KEY"),
+        AdminKey::Saved(k, path) => println!("admin API key: {k}  (kept in {path})"),
+    }
+    println!(
+        "data: {}  store: {}",
+        d.data_dir.display(),
+        if args.store.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "embedded (helios.db)"
+        }
+    );
+    println!(
+        "hook secrets: {} (or HELIOS_GITHUB_SECRET, HELIOS_PUBSUB_TOKEN, HELIOS_EVENTGRID_TOKEN)",
+        d.data_dir.join("secrets.json").display()
+    );
+
+    let router = axum::Router::new().fallback(handle).with_state(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    relay.abort();
+    Ok(())
+}
+
+enum AdminKey {
+    FromEnv,
+    Saved(String, String),
+}
+
+/// The admin key: `HELIOS_API_KEY` when set (stored if new), otherwise the one kept in the
+/// data folder, otherwise a new one, kept there for the next start.
+async fn ensure_admin_key(d: &Deployment) -> anyhow::Result<AdminKey> {
+    let now = d.clock.now();
+    if let Some(secret) = std::env::var("HELIOS_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+    {
+        if d.store
+            .find_api_key(&ApiKeyAuth::hash(&secret))
+            .await?
+            .is_none()
+        {
+            let key = ApiKeyAuth::key_for(
+                &secret,
+                "dev-admin (HELIOS_API_KEY)",
+                Role::Admin,
+                None,
+                now,
+            )
+            .map_err(anyhow::Error::msg)?;
+            d.store.create_api_key(&key).await?;
+        }
+        return Ok(AdminKey::FromEnv);
+    }
+    let path = d.data_dir.join(ADMIN_KEY_FILE);
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        let secret = secret.trim().to_string();
+        if let Some(k) = d.store.find_api_key(&ApiKeyAuth::hash(&secret)).await? {
+            if k.revoked_at.is_none() {
+                return Ok(AdminKey::Saved(secret, path.display().to_string()));
+            }
+        }
+    }
+    let issued =
+        ApiKeyAuth::generate("dev-admin", Role::Admin, None, now).map_err(anyhow::Error::msg)?;
+    d.store.create_api_key(&issued.key).await?;
+    helios_runtime::write_private(&path, &issued.secret)?;
+    Ok(AdminKey::Saved(issued.secret, path.display().to_string()))
+}
+
+async fn relay_loop(d: Deployment) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        // On the first tick this publishes what a killed process left in the outbox.
+        if let Err(e) = helios_relay::relay_once(
+            d.store.as_ref(),
+            &d.services,
+            d.clock.as_ref(),
+            EVENTS_TOPIC,
+            Duration::from_secs(2),
+            500,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "relay run failed");
+        }
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn handle(State(app): State<App>, req: axum::extract::Request) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let resp = match declared {
+        Some(n) if n > app.max_body => {
+            Problem::too_large(n, app.max_body).into_response_for(Some(&path))
+        }
+        _ => match axum::body::to_bytes(body, app.max_body).await {
+            Err(_) => Problem::new(
+                413,
+                "body-too-large",
+                "Request body too large",
+                format!("the body is over the limit of {} bytes", app.max_body),
+            )
+            .into_response_for(Some(&path)),
+            Ok(bytes) => {
+                let req = http::Request::from_parts(parts, bytes);
+                dispatch(&app, req).await
+            }
+        },
+    };
+    let (parts, body) = resp.into_parts();
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// The routes of the HTTP API, as API Gateway maps them to functions.
+async fn dispatch(app: &App, req: helios_api::Request) -> helios_api::Response {
+    let path = req.uri().path();
+    let is_read = req.method() == http::Method::GET || req.method() == http::Method::HEAD;
+    if path == "/healthz" {
+        return helios_api::json(200, &serde_json::json!({"status": "ok"}));
+    }
+    if path.starts_with("/v1/events") && is_read {
+        app.query.handle(req).await
+    } else if path == "/v1/events" || path.starts_with("/v1/hooks/") {
+        app.ingest.handle(req).await
+    } else {
+        let path = path.to_string();
+        Problem::not_found(format!("no route {path}")).into_response_for(Some(&path))
+    }
+}

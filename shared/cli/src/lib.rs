@@ -1,0 +1,69 @@
+//! The `helios` command: `dev` runs Helios on one machine, `send` posts events to a running
+//! Helios (local or deployed), `keys` manages API keys, `bench` measures ingestion.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub mod bench;
+pub mod dev;
+pub mod keys;
+pub mod send;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "helios",
+    version,
+    about = "Helios: signals in, facts recorded, decisions explained"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run all of Helios on this machine, with embedded defaults.
+    Dev(dev::DevArgs),
+    /// Send events (a file or stdin, any supported format, or a sample of events/).
+    Send(send::SendArgs),
+    /// Manage API keys.
+    Keys(keys::KeysArgs),
+    /// Measure a running Helios.
+    Bench(bench::BenchArgs),
+}
+
+/// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The data folder of `helios dev`.
+    #[arg(
+        long,
+        default_value = ".helios",
+        env = "HELIOS_DATA_DIR",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Use PostgreSQL (`postgres://user:password@host:port/db`) instead of the embedded store.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn local_options(&self) -> helios_runtime::LocalOptions {
+        helios_runtime::LocalOptions {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Dev(a) => dev::run(a).await.map(|_| ExitCode::SUCCESS),
+        Command::Send(a) => send::run(a).await,
+        Command::Keys(a) => keys::run(a).await.map(|_| ExitCode::SUCCESS),
+        Command::Bench(a) => bench::run(a).await.map(|_| ExitCode::SUCCESS),
+    }
+}

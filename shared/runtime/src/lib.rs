@@ -1,0 +1,188 @@
+//! The wiring of a Helios deployment, built once per process: configuration, the store, the
+//! adapters behind each port, and logging. Handlers never build any of this themselves; the
+//! `main.rs` of each function and `helios dev` call here and hand the result in.
+//!
+//! Today this wires the local deployment (a data folder, the embedded store or PostgreSQL);
+//! the AWS deployment (S3, SNS, SQS, DynamoDB, Step Functions, RDS) is wired here too once
+//! its adapters exist.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use helios_events::SourceSecrets;
+use helios_ports::local::{FileBlobStore, LocalServices, QueueConfig};
+use helios_ports::{BlobStore, Clock, SystemClock};
+use helios_store::{PgStore, SqliteStore, Store};
+
+/// The topic every accepted fact is published to.
+pub const EVENTS_TOPIC: &str = "events";
+/// The queues subscribed to [`EVENTS_TOPIC`], each with its dead-letter queue `<name>-dlq`.
+pub const EVENT_QUEUES: [&str; 2] = ["decide", "expect"];
+/// Receives before a message goes to its dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// Where a local deployment keeps its state.
+#[derive(Clone, Debug)]
+pub struct LocalOptions {
+    pub data_dir: PathBuf,
+    /// PostgreSQL instead of the embedded store.
+    pub database_url: Option<String>,
+}
+
+/// A deployment's store and adapters.
+#[derive(Clone)]
+pub struct Deployment {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub services: LocalServices,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: SourceSecrets,
+    pub data_dir: PathBuf,
+}
+
+impl Deployment {
+    /// Opens the store alone (for `helios keys`), migrated.
+    pub async fn open_store(opts: &LocalOptions) -> anyhow::Result<Arc<dyn Store>> {
+        let store: Arc<dyn Store> = match &opts.database_url {
+            Some(url) => Arc::new(PgStore::connect(url, 16).context("connecting to PostgreSQL")?),
+            None => Arc::new(
+                SqliteStore::open(&opts.data_dir.join("helios.db"))
+                    .context("opening the embedded store")?,
+            ),
+        };
+        store.migrate().await.context("migrating the store")?;
+        Ok(store)
+    }
+
+    /// Opens (or creates) a local deployment in `opts.data_dir`.
+    pub async fn open_local(opts: &LocalOptions) -> anyhow::Result<Deployment> {
+        std::fs::create_dir_all(&opts.data_dir)
+            .with_context(|| format!("creating the data folder {}", opts.data_dir.display()))?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = Self::open_store(opts).await?;
+        let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(opts.data_dir.join("blobs"))?);
+        let services = LocalServices::open(&opts.data_dir.join("local.db"), clock.clone())?;
+        for q in EVENT_QUEUES {
+            let dlq = format!("{q}-dlq");
+            services
+                .create_queue(
+                    &dlq,
+                    QueueConfig {
+                        visibility_timeout: Duration::from_secs(30),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            services
+                .create_queue(
+                    q,
+                    QueueConfig {
+                        visibility_timeout: Duration::from_secs(30),
+                        max_receives: Some(MAX_RECEIVES),
+                        dead_letter_queue: Some(dlq),
+                    },
+                )
+                .await?;
+            services.subscribe(EVENTS_TOPIC, q, None).await?;
+        }
+        let secrets = load_secrets(&opts.data_dir)?;
+        Ok(Deployment {
+            store,
+            blobs,
+            services,
+            clock,
+            secrets,
+            data_dir: opts.data_dir.clone(),
+        })
+    }
+
+    /// The deployment a function's `main.rs` runs with, from its environment:
+    /// `HELIOS_DATA_DIR` (and `DATABASE_URL`) for a local one.
+    pub async fn from_env() -> anyhow::Result<Deployment> {
+        let data_dir = std::env::var("HELIOS_DATA_DIR").map_err(|_| {
+            anyhow::anyhow!(
+                "HELIOS_DATA_DIR is not set: this build wires the local adapters only (set HELIOS_DATA_DIR to a data folder); \
+                 the AWS adapters are not part of this build yet"
+            )
+        })?;
+        Self::open_local(&LocalOptions {
+            data_dir: data_dir.into(),
+            database_url: std::env::var("DATABASE_URL").ok(),
+        })
+        .await
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SecretsFile {
+    github: String,
+    pubsub: String,
+    eventgrid: String,
+}
+
+/// The hook secrets: from `HELIOS_GITHUB_SECRET`, `HELIOS_PUBSUB_TOKEN` and
+/// `HELIOS_EVENTGRID_TOKEN` when set, otherwise made once and kept in `secrets.json` of the
+/// data folder (mode 0600), so that a restart keeps them.
+pub fn load_secrets(data_dir: &Path) -> anyhow::Result<SourceSecrets> {
+    let path = data_dir.join("secrets.json");
+    let file: SecretsFile = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?
+        }
+        Err(_) => {
+            let f = SecretsFile {
+                github: random_token()?,
+                pubsub: random_token()?,
+                eventgrid: random_token()?,
+            };
+            write_private(&path, &serde_json::to_string_pretty(&f)?)?;
+            f
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    Ok(SourceSecrets {
+        github: Some(env("HELIOS_GITHUB_SECRET").unwrap_or(file.github)),
+        pubsub: Some(env("HELIOS_PUBSUB_TOKEN").unwrap_or(file.pubsub)),
+        eventgrid: Some(env("HELIOS_EVENTGRID_TOKEN").unwrap_or(file.eventgrid)),
+    })
+}
+
+/// 160 random bits, hex.
+pub fn random_token() -> anyhow::Result<String> {
+    let mut b = [0u8; 20];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    Ok(hex::encode(b))
+}
+
+/// Writes a file only its owner can read.
+pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// Logging: JSON lines (Lambda, CloudWatch) or human-readable (`helios dev`), filtered by
+/// `RUST_LOG` (default `info`).
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
