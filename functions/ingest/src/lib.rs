@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// Everything the handler depends on, built once per process.
+#[derive(Clone)]
 pub struct Ingest {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn BlobStore>,
@@ -31,6 +32,59 @@ pub struct Ingest {
     pub limits: Limits,
     /// The topic facts are published to.
     pub topic: String,
+    pub publish: PublishMode,
+}
+
+/// When accepted facts are published. Either way the outbox row is written first, so a
+/// publish that never happens loses nothing: `relay` does it.
+#[derive(Clone, Debug)]
+pub enum PublishMode {
+    /// Before answering: in Lambda, work left after the answer may be frozen with the
+    /// execution environment.
+    Inline,
+    /// After answering, by a task that publishes the facts of many requests together: a
+    /// long-running server (`helios dev`) answers sooner and commits less.
+    Background(BackgroundPublisher),
+}
+
+/// A task that publishes accepted facts in batches and clears them from the outbox.
+#[derive(Clone, Debug)]
+pub struct BackgroundPublisher {
+    tx: tokio::sync::mpsc::UnboundedSender<Event>,
+}
+
+impl BackgroundPublisher {
+    /// The most facts published in one batch.
+    pub const MAX_BATCH: usize = 500;
+
+    /// Starts the task on the current runtime; it ends when every handle is dropped.
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        publisher: Arc<dyn Publisher>,
+        topic: String,
+    ) -> BackgroundPublisher {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(Self::MAX_BATCH);
+            while rx.recv_many(&mut batch, Self::MAX_BATCH).await > 0 {
+                let refs: Vec<&Event> = batch.iter().collect();
+                publish_and_clear(store.as_ref(), publisher.as_ref(), &topic, &refs).await;
+                batch.clear();
+            }
+        });
+        BackgroundPublisher { tx }
+    }
+
+    fn send(&self, events: Vec<Event>) {
+        for e in events {
+            if self.tx.send(e).is_err() {
+                tracing::warn!(
+                    "the background publisher has stopped; relay will publish from the outbox"
+                );
+                return;
+            }
+        }
+    }
 }
 
 /// Headers never written to the raw archive: they are credentials.
@@ -133,10 +187,24 @@ impl Ingest {
             .map(|(f, _)| &f.event)
             .collect();
         for (f, r) in facts.iter().zip(&recorded) {
-            tracing::info!(event_id = %f.event.helios_id, source = %f.event.source, id = %f.event.id, status = ?r, "event recorded");
+            tracing::debug!(event_id = %f.event.helios_id, source = %f.event.source, id = %f.event.id, status = ?r, "event recorded");
         }
+        tracing::info!(format = %format, events = facts.len(), accepted = accepted.len(), "request recorded");
         if !accepted.is_empty() {
-            self.publish(&accepted).await;
+            match &self.publish {
+                PublishMode::Inline => {
+                    publish_and_clear(
+                        self.store.as_ref(),
+                        self.publisher.as_ref(),
+                        &self.topic,
+                        &accepted,
+                    )
+                    .await
+                }
+                PublishMode::Background(p) => {
+                    p.send(accepted.iter().map(|e| (*e).clone()).collect())
+                }
+            }
         }
         let items: Vec<Value> = facts
             .iter()
@@ -202,22 +270,6 @@ impl Ingest {
             })?;
         Ok(key)
     }
-
-    /// Publishes accepted facts and takes them out of the outbox. A failure here loses
-    /// nothing: the facts stay in the outbox and `relay` publishes them.
-    async fn publish(&self, events: &[&Event]) {
-        match publish_facts(self.publisher.as_ref(), &self.topic, events).await {
-            Ok(()) => {
-                let ids: Vec<String> = events.iter().map(|e| e.helios_id.clone()).collect();
-                if let Err(e) = self.store.mark_published(&ids).await {
-                    tracing::warn!(error = %e, "published, but the outbox was not cleared; relay will publish again");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, count = events.len(), "publish failed; the facts stay in the outbox for relay")
-            }
-        }
-    }
 }
 
 mod base64_engine {
@@ -269,5 +321,26 @@ fn handshake(h: Handshake) -> Response {
             .header(http::header::ALLOW, "POST, OPTIONS")
             .body(Bytes::new())
             .unwrap_or_else(|_| Problem::internal("could not build the handshake").into_response()),
+    }
+}
+
+/// Publishes accepted facts and takes them out of the outbox. A failure here loses nothing:
+/// the facts stay in the outbox and `relay` publishes them.
+async fn publish_and_clear(
+    store: &dyn Store,
+    publisher: &dyn Publisher,
+    topic: &str,
+    events: &[&Event],
+) {
+    match publish_facts(publisher, topic, events).await {
+        Ok(()) => {
+            let ids: Vec<String> = events.iter().map(|e| e.helios_id.clone()).collect();
+            if let Err(e) = store.mark_published(&ids).await {
+                tracing::warn!(error = %e, "published, but the outbox was not cleared; relay will publish again");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, count = events.len(), "publish failed; the facts stay in the outbox for relay")
+        }
     }
 }

@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         secrets: d.secrets,
         limits: Default::default(),
         topic: EVENTS_TOPIC.to_string(),
+        publish: helios_ingest::PublishMode::Inline,
     });
     lambda_http::run(service_fn(move |req: Request| {
         let ingest = ingest.clone();

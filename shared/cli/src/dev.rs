@@ -59,6 +59,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             secrets: d.secrets.clone(),
             limits,
             topic: EVENTS_TOPIC.into(),
+            publish: helios_ingest::PublishMode::Background(
+                helios_ingest::BackgroundPublisher::spawn(
+                    d.store.clone(),
+                    Arc::new(d.services.clone()),
+                    EVENTS_TOPIC.into(),
+                ),
+            ),
         }),
         query: Arc::new(Query {
             store: d.store.clone(),

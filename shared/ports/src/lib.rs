@@ -31,6 +31,12 @@ pub enum PortError {
     Invalid(String),
 }
 
+impl From<rusqlite::Error> for PortError {
+    fn from(e: rusqlite::Error) -> PortError {
+        PortError::unavailable("local services", e)
+    }
+}
+
 impl PortError {
     pub fn unavailable(port: &'static str, e: impl std::fmt::Display) -> PortError {
         PortError::Unavailable(port, e.to_string())

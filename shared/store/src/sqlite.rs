@@ -2,7 +2,6 @@
 //! committed fact survives the process being killed at any moment.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,7 +15,7 @@ use crate::{
 /// The store in one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    db: helios_ports::local::sqlite::SqliteFile,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -29,28 +28,18 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("{}: {e}", dir.display())))?;
         }
-        let conn =
-            Connection::open(path).map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-        )
-        .map_err(unavailable)?;
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+        let db = helios_ports::local::sqlite::SqliteFile::open(path, |c| {
+            c.execute_batch("PRAGMA foreign_keys=ON;")
         })
+        .map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+        Ok(SqliteStore { db })
     }
 
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut c)
-        })
-        .await
-        .map_err(unavailable)?
+        self.db.call(f).await.map_err(unavailable)?
     }
 }
 
@@ -78,17 +67,7 @@ fn to_fact(
     })
 }
 
-fn key_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    String,
-    Option<String>,
-)> {
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,

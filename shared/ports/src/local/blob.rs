@@ -10,6 +10,8 @@ use crate::{BlobStore, PortError};
 #[derive(Clone, Debug)]
 pub struct FileBlobStore {
     root: PathBuf,
+    /// Folders known to exist, so that a put costs no `mkdir`.
+    made: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 impl FileBlobStore {
@@ -18,7 +20,10 @@ impl FileBlobStore {
         std::fs::create_dir_all(&root).map_err(|e| {
             PortError::unavailable("blob store", format!("{}: {e}", root.display()))
         })?;
-        Ok(FileBlobStore { root })
+        Ok(FileBlobStore {
+            root,
+            made: Default::default(),
+        })
     }
 
     fn path_of(&self, key: &str) -> Result<PathBuf, PortError> {
@@ -37,9 +42,16 @@ impl FileBlobStore {
 impl BlobStore for FileBlobStore {
     async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), PortError> {
         let path = self.path_of(key)?;
+        let made = self.made.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                let known = made.lock().unwrap_or_else(|p| p.into_inner()).contains(dir);
+                if !known {
+                    std::fs::create_dir_all(dir)?;
+                    made.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(dir.to_path_buf());
+                }
             }
             let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
             std::fs::write(&tmp, &body)?;

@@ -7,6 +7,7 @@
 
 mod blob;
 mod services;
+pub mod sqlite;
 
 pub use blob::FileBlobStore;
 pub use services::{LocalServices, QueueConfig};

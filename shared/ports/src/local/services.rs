@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,6 +11,9 @@ use crate::{
     Clock, Condition, FilterPolicy, Item, KeyValue, Message, PortError, Publisher, Queue, Received,
     Written,
 };
+
+/// The version of the local schema below, kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS kv (
@@ -27,7 +30,6 @@ CREATE TABLE IF NOT EXISTS queues (
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-    id            TEXT NOT NULL UNIQUE,
     queue         TEXT NOT NULL,
     body          TEXT NOT NULL,
     attributes    TEXT NOT NULL,
@@ -68,7 +70,7 @@ impl Default for QueueConfig {
 /// The key-value store, topics and queues of `helios dev`, in one SQLite file.
 #[derive(Clone)]
 pub struct LocalServices {
-    conn: Arc<Mutex<Connection>>,
+    db: super::sqlite::SqliteFile,
     clock: Arc<dyn Clock>,
 }
 
@@ -94,30 +96,29 @@ impl LocalServices {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(db_err)?;
         }
-        let conn = Connection::open(path).map_err(db_err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        )
-        .map_err(db_err)?;
-        conn.execute_batch(SCHEMA).map_err(db_err)?;
-        Ok(LocalServices {
-            conn: Arc::new(Mutex::new(conn)),
-            clock,
-        })
+        let shown = path.display().to_string();
+        let db = super::sqlite::SqliteFile::open(path, |conn| -> Result<(), PortError> {
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(db_err)?;
+            if version > SCHEMA_VERSION {
+                return Err(PortError::Invalid(format!(
+                    "{shown} was written by a newer Helios (local schema {version}, this build knows {SCHEMA_VERSION})"
+                )));
+            }
+            conn.execute_batch(SCHEMA).map_err(db_err)?;
+            conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                .map_err(db_err)
+        })?;
+        Ok(LocalServices { db, clock })
     }
 
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection, i64) -> Result<T, PortError> + Send + 'static,
     ) -> Result<T, PortError> {
-        let conn = self.conn.clone();
         let now = ms(self.clock.now());
-        tokio::task::spawn_blocking(move || {
-            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut c, now)
-        })
-        .await
-        .map_err(db_err)?
+        self.db.call(move |c| f(c, now)).await.map_err(db_err)?
     }
 
     /// Creates a queue, or updates its configuration.
@@ -191,16 +192,25 @@ impl LocalServices {
     }
 }
 
-fn insert_message(c: &Connection, queue: &str, m: &Message, now: i64) -> Result<String, PortError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let attrs = serde_json::to_string(&m.attributes).map_err(db_err)?;
+/// Message ids are the row's sequence number: unique for the life of the database file.
+fn insert_message(
+    c: &Connection,
+    queue: &str,
+    body: &str,
+    attributes: &str,
+    now: i64,
+) -> Result<String, PortError> {
     c.prepare_cached(
-        "INSERT INTO messages (id, queue, body, attributes, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        "INSERT INTO messages (queue, body, attributes, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
     )
     .map_err(db_err)?
-    .execute(params![id, queue, m.body, attrs, now])
+    .execute(params![queue, body, attributes, now])
     .map_err(db_err)?;
-    Ok(id)
+    Ok(c.last_insert_rowid().to_string())
+}
+
+fn attributes_json(m: &Message) -> Result<String, PortError> {
+    serde_json::to_string(&m.attributes).map_err(db_err)
 }
 
 fn live_item(c: &Connection, key: &str, now: i64) -> Result<Option<Item>, PortError> {
@@ -345,6 +355,10 @@ impl Publisher for LocalServices {
                     .map_err(db_err)?;
                 rows.collect::<Result<_, _>>().map_err(db_err)?
             };
+            let attrs = messages
+                .iter()
+                .map(attributes_json)
+                .collect::<Result<Vec<_>, _>>()?;
             for (queue, filter) in subs {
                 let policy = match filter {
                     Some(f) => Some(serde_json::from_str(&f).map_err(db_err).and_then(|v| {
@@ -352,9 +366,9 @@ impl Publisher for LocalServices {
                     })?),
                     None => None,
                 };
-                for m in &messages {
+                for (m, a) in messages.iter().zip(&attrs) {
                     if policy.as_ref().is_none_or(|p| p.matches(&m.attributes)) {
-                        insert_message(&tx, &queue, m, now)?;
+                        insert_message(&tx, &queue, &m.body, a, now)?;
                     }
                 }
             }
@@ -369,10 +383,10 @@ fn receipt_of(id: &str, count: u32) -> String {
     format!("{id}#{count}")
 }
 
-fn parse_receipt(receipt: &str) -> Result<(String, i64), PortError> {
+fn parse_receipt(receipt: &str) -> Result<(i64, i64), PortError> {
     receipt
         .rsplit_once('#')
-        .and_then(|(id, n)| Some((id.to_string(), n.parse().ok()?)))
+        .and_then(|(id, n)| Some((id.parse().ok()?, n.parse().ok()?)))
         .ok_or_else(|| PortError::Invalid(format!("`{receipt}` is not a receipt handle")))
 }
 
@@ -394,7 +408,7 @@ impl Queue for LocalServices {
         let (queue, message) = (queue.to_string(), message.clone());
         self.with(move |c, now| {
             queue_config(c, &queue)?;
-            insert_message(c, &queue, &message, now)
+            insert_message(c, &queue, &message.body, &attributes_json(&message)?, now)
         })
         .await
     }
@@ -413,16 +427,16 @@ impl Queue for LocalServices {
             let mut out = Vec::new();
             let mut seen = std::collections::HashSet::new();
             loop {
-                let candidates: Vec<(i64, String, String, String, i64)> = {
+                let candidates: Vec<(i64, String, String, i64)> = {
                     let mut st = tx
                         .prepare_cached(
-                            "SELECT seq, id, body, attributes, receive_count FROM messages
+                            "SELECT seq, body, attributes, receive_count FROM messages
                              WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3",
                         )
                         .map_err(db_err)?;
                     let rows = st
                         .query_map(params![queue, now, (max - out.len()) as i64], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                         })
                         .map_err(db_err)?;
                     rows.collect::<Result<_, _>>().map_err(db_err)?
@@ -431,7 +445,8 @@ impl Queue for LocalServices {
                     break;
                 }
                 let mut moved = false;
-                for (seq, id, body, attrs, count) in candidates {
+                for (seq, body, attrs, count) in candidates {
+                    let id = seq.to_string();
                     if !seen.insert(seq) {
                         continue;
                     }
@@ -480,7 +495,7 @@ impl Queue for LocalServices {
         self.with(move |c, _| {
             let n = c
                 .prepare_cached(
-                    "DELETE FROM messages WHERE id = ?1 AND queue = ?2 AND receive_count = ?3",
+                    "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receive_count = ?3",
                 )
                 .map_err(db_err)?
                 .execute(params![id, queue, count])
@@ -501,7 +516,7 @@ impl Queue for LocalServices {
         self.with(move |c, now| {
             let n = c
                 .execute(
-                    "UPDATE messages SET visible_at = ?4 WHERE id = ?1 AND queue = ?2 AND receive_count = ?3",
+                    "UPDATE messages SET visible_at = ?4 WHERE seq = ?1 AND queue = ?2 AND receive_count = ?3",
                     params![id, queue, count, now + dur_ms(visibility)],
                 )
                 .map_err(db_err)?;
