@@ -1,0 +1,155 @@
+//! The transactional outbox end to end: an event acknowledged while publishing fails is
+//! published later by the relay, once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::TimeZone;
+use helios_api::{ApiKeyAuth, RateLimiter};
+use helios_ingest::{Ingest, PublishMode};
+use helios_ports::local::{FileBlobStore, LocalServices, QueueConfig};
+use helios_ports::{Clock, ManualClock, Message, PortError, Publisher, Queue};
+use helios_store::{Role, SqliteStore, Store};
+
+/// A publisher that fails until told to work.
+struct Flaky {
+    up: AtomicBool,
+    inner: LocalServices,
+}
+
+#[async_trait]
+impl Publisher for Flaky {
+    async fn publish(&self, topic: &str, messages: &[Message]) -> Result<(), PortError> {
+        if self.up.load(Ordering::SeqCst) {
+            self.inner.publish(topic, messages).await
+        } else {
+            Err(PortError::unavailable("publisher", "connection refused"))
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_event_acknowledged_while_publishing_fails_is_relayed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(
+        chrono::Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
+    ));
+    let store = SqliteStore::open(&dir.path().join("helios.db")).unwrap();
+    store.migrate().await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let services = LocalServices::open(
+        &dir.path().join("local.db"),
+        clock.clone() as Arc<dyn Clock>,
+    )
+    .unwrap();
+    services
+        .create_queue("decide", QueueConfig::default())
+        .await
+        .unwrap();
+    services.subscribe("events", "decide", None).await.unwrap();
+    let publisher = Arc::new(Flaky {
+        up: AtomicBool::new(false),
+        inner: services.clone(),
+    });
+    let key = ApiKeyAuth::key_for(
+        "hk_outbox_test_key_000",
+        "t",
+        Role::Ingest,
+        None,
+        clock.now(),
+    )
+    .unwrap();
+    store.create_api_key(&key).await.unwrap();
+    let ingest = Ingest {
+        store: store.clone(),
+        blobs: Arc::new(FileBlobStore::open(dir.path().join("blobs")).unwrap()),
+        publisher: publisher.clone(),
+        clock: clock.clone(),
+        auth: Arc::new(ApiKeyAuth::new(store.clone(), Duration::ZERO)),
+        limiter: Arc::new(RateLimiter::new(100)),
+        secrets: Default::default(),
+        limits: Default::default(),
+        topic: "events".into(),
+        publish: PublishMode::Inline,
+    };
+    let body =
+        r#"{"id":"o-1","source":"app","type":"t","time":"2026-11-20T09:00:00Z","data":{"n":1}}"#;
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/v1/events")
+        .header("x-api-key", "hk_outbox_test_key_000")
+        .header("content-type", "application/json")
+        .body(Bytes::from_static(body.as_bytes()))
+        .unwrap();
+    let resp = ingest.handle(req).await;
+    assert_eq!(
+        resp.status(),
+        202,
+        "acknowledged although the publish failed"
+    );
+    assert_eq!(
+        services.depth("decide").await.unwrap(),
+        (0, 0),
+        "nothing was published"
+    );
+
+    let grace = Duration::from_secs(30);
+    let run = |p: Arc<Flaky>| {
+        let (store, clock) = (store.clone(), clock.clone());
+        async move {
+            helios_relay::relay_once(
+                store.as_ref(),
+                p.as_ref(),
+                clock.as_ref(),
+                "events",
+                grace,
+                100,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let report = run(publisher.clone()).await;
+    assert_eq!(
+        report.published + report.failed,
+        0,
+        "a fact younger than the grace period is left to ingest"
+    );
+
+    clock.advance(Duration::from_secs(31));
+    let report = run(publisher.clone()).await;
+    assert_eq!(
+        report.failed, 1,
+        "while the publisher is down the fact stays in the outbox"
+    );
+    assert_eq!(
+        store.pending_outbox(clock.now(), 10).await.unwrap().len(),
+        1
+    );
+
+    publisher.up.store(true, Ordering::SeqCst);
+    let report = run(publisher.clone()).await;
+    assert_eq!(report.published, 1);
+    assert_eq!(
+        services.depth("decide").await.unwrap(),
+        (1, 0),
+        "the fact reached its queue"
+    );
+    assert!(
+        store
+            .pending_outbox(clock.now(), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "and left the outbox"
+    );
+    let again = run(publisher.clone()).await;
+    assert_eq!(again.published, 0, "a second run publishes nothing");
+    let msg = services.receive("decide", 1, None).await.unwrap().remove(0);
+    let event: helios_events::Event = serde_json::from_str(&msg.body).unwrap();
+    assert_eq!(event.id, "o-1");
+    assert_eq!(msg.attributes["source"], "app");
+}
