@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod bench;
 pub mod dev;
 pub mod keys;
+pub mod patterns;
 pub mod send;
 
 #[derive(Parser, Debug)]
@@ -32,6 +33,8 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Measure a running Helios.
     Bench(bench::BenchArgs),
+    /// Event patterns (EventBridge semantics).
+    Patterns(patterns::PatternsArgs),
 }
 
 /// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
@@ -65,5 +68,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(a) => send::run(a).await,
         Command::Keys(a) => keys::run(a).await.map(|_| ExitCode::SUCCESS),
         Command::Bench(a) => bench::run(a).await.map(|_| ExitCode::SUCCESS),
+        Command::Patterns(a) => patterns::run(a).map(|_| ExitCode::SUCCESS),
     }
 }
