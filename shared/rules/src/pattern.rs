@@ -642,18 +642,19 @@ fn parse_anything_but(arg: &Value, loc: &str) -> Result<AnythingBut, PatternErro
         Value::Object(o) => {
             let (op, value) = single(o, loc, "an `anything-but` expression")?;
             let here = format!("{loc}.{op}");
-            let values: Vec<&Value> =
-                match value {
-                    Value::Array(a) => a.iter().collect(),
-                    Value::String(_) => vec![value],
-                    other => return err(
+            let values: Vec<&Value> = match value {
+                Value::Array(a) => a.iter().collect(),
+                Value::String(_) => vec![value],
+                other => {
+                    return err(
                         &here,
                         format!(
                             "the value of `{op}` must be a string or a list of strings, found {}",
                             kind(other)
                         ),
-                    ),
-                };
+                    )
+                }
+            };
             let mut strings = Vec::new();
             for v in values {
                 let s = v.as_str().map_or_else(

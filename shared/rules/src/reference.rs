@@ -102,10 +102,7 @@ fn excluded(ab: &AnythingBut, v: &Value) -> bool {
         (AnythingBut::Suffixes(list), Value::String(s)) => {
             list.iter().any(|p| s.ends_with(p.as_str()))
         }
-        (AnythingBut::IgnoreCase(list), Value::String(s)) => {
-            let l = s.to_lowercase();
-            list.iter().any(|x| *x == l)
-        }
+        (AnythingBut::IgnoreCase(list), Value::String(s)) => list.contains(&s.to_lowercase()),
         (AnythingBut::Wildcards(list), Value::String(s)) => list.iter().any(|w| w.matches(s)),
         _ => false,
     }
