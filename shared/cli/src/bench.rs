@@ -24,6 +24,24 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// POST events to /v1/events.
     Ingest(IngestBench),
+    /// Match events against compiled patterns, in this process, on one thread.
+    Patterns(PatternsBench),
+}
+
+#[derive(Args, Debug)]
+pub struct PatternsBench {
+    /// JSON lines of events (each line is parsed as part of the measurement).
+    #[arg(long)]
+    pub events: PathBuf,
+    /// JSON lines of EventBridge patterns.
+    #[arg(long)]
+    pub patterns: PathBuf,
+    /// How many of the patterns to compile (the first N); repeat for several sizes.
+    #[arg(long = "count", default_values_t = [10usize, 1000, 10000])]
+    pub counts: Vec<usize>,
+    /// Pass over the events at least this many seconds per size.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
 }
 
 #[derive(Args, Debug)]
@@ -55,6 +73,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Ingest(b) => {
             let report = ingest(&b).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        BenchCommand::Patterns(b) => {
+            let report = patterns(&b)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -204,4 +227,57 @@ async fn post(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> 
         }
         Err(_) => 0,
     }
+}
+
+fn patterns(b: &PatternsBench) -> anyhow::Result<Value> {
+    use helios_rules::{CompiledPatterns, Pattern, Scratch};
+    let read = |p: &PathBuf| -> anyhow::Result<Vec<String>> {
+        Ok(std::fs::read_to_string(p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect())
+    };
+    let events = read(&b.events)?;
+    let pattern_lines = read(&b.patterns)?;
+    anyhow::ensure!(!events.is_empty(), "{} holds no event", b.events.display());
+    let patterns: Vec<Pattern> = pattern_lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            Pattern::from_json(l).map_err(|e| anyhow::anyhow!("pattern on line {}: {e}", i + 1))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut results = Vec::new();
+    for &n in &b.counts {
+        anyhow::ensure!(
+            n <= patterns.len(),
+            "--count {n}: the file holds only {} patterns",
+            patterns.len()
+        );
+        let t = Instant::now();
+        let compiled = CompiledPatterns::compile(&patterns[..n]);
+        let compile_s = t.elapsed().as_secs_f64();
+        let mut scratch = Scratch::default();
+        let (mut matched, mut done) = (0usize, 0usize);
+        let t = Instant::now();
+        while t.elapsed().as_secs_f64() < b.seconds {
+            for line in &events {
+                let v: Value = serde_json::from_str(line)?;
+                matched += compiled.matches(&v, &mut scratch).len();
+                done += 1;
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        results.push(json!({
+            "patterns": n,
+            "compile_s": (compile_s * 1e4).round() / 1e4,
+            "events_per_s": (done as f64 / secs).round(),
+            "matches_per_event": (matched as f64 / done as f64 * 1000.0).round() / 1000.0,
+        }));
+    }
+    Ok(
+        json!({"events": events.len(), "threads": 1, "json_parsing_included": true, "results": results}),
+    )
 }

@@ -11,8 +11,10 @@
 //! [`reference`] matches the two in the plainest way, as the standard any faster matcher is
 //! held to.
 
+pub mod compiled;
 pub mod event;
 pub mod pattern;
 pub mod reference;
 
+pub use compiled::{CompiledPatterns, Scratch};
 pub use pattern::{Pattern, PatternError};

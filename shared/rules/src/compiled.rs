@@ -1,0 +1,500 @@
+//! Patterns compiled for speed: the cost of matching an event grows with the event and the
+//! patterns it comes close to, not with the number of patterns.
+//!
+//! Learning from Event Ruler and Quamina: every field of every sub-rule is indexed by its
+//! dotted path, and, at a path, by the kind of test (exact values and IP addresses in hash
+//! maps keyed by the value; prefixes and suffixes in hash maps probed only at the lengths
+//! some pattern uses; case-insensitive tests by the lowercased value). The event is
+//! flattened with subtrees that no pattern mentions skipped; each leaf at an indexed path
+//! yields the (sub-rule, field) pairs it satisfies; only sub-rules with hits (or made only of
+//! `exists: false` fields) are checked, with the same array-consistency search as the
+//! reference matcher. Tests that cannot be hashed (wildcards, numeric ranges, CIDR blocks,
+//! anything-but) are checked one by one, but only at their own path.
+
+use std::net::IpAddr;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::Value;
+
+use crate::event::consistent;
+use crate::pattern::{Matcher, Pattern};
+use crate::reference::value_matches;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    sub_rule: u32,
+    field: u16,
+}
+
+#[derive(Default, Debug)]
+struct PathIndex {
+    exact_str: FxHashMap<String, Vec<Entry>>,
+    exact_num: FxHashMap<u64, Vec<Entry>>,
+    exact_true: Vec<Entry>,
+    exact_false: Vec<Entry>,
+    exact_null: Vec<Entry>,
+    ip: FxHashMap<IpAddr, Vec<Entry>>,
+    prefix: FxHashMap<String, Vec<Entry>>,
+    prefix_lens: Vec<usize>,
+    prefix_ic: FxHashMap<String, Vec<Entry>>,
+    prefix_ic_lens: Vec<usize>,
+    suffix: FxHashMap<String, Vec<Entry>>,
+    suffix_lens: Vec<usize>,
+    suffix_ic: FxHashMap<String, Vec<Entry>>,
+    suffix_ic_lens: Vec<usize>,
+    eq_ic: FxHashMap<String, Vec<Entry>>,
+    any: Vec<Entry>,
+    /// Wildcards that start with a literal, by that literal (probed like prefixes).
+    wildcard_led: FxHashMap<String, Vec<(crate::pattern::Wildcard, Entry)>>,
+    wildcard_led_lens: Vec<usize>,
+    /// Wildcards that start with `*`.
+    wildcard_star: Vec<(crate::pattern::Wildcard, Entry)>,
+    cidr: Vec<(crate::pattern::Cidr, Entry)>,
+    numeric: Vec<(crate::pattern::Range, Entry)>,
+    /// Anything-but, checked one by one.
+    scan: Vec<(Matcher, Entry)>,
+    /// Whether any string test at this path needs the lowercased value.
+    needs_lower: bool,
+}
+
+#[derive(Debug)]
+struct SubRuleInfo {
+    pattern: u32,
+    /// Per field: its path id, and whether absence satisfies it.
+    fields: Vec<(u32, bool)>,
+    /// Fields that only a hit satisfies (the first 64; wider sub-rules skip the quick test).
+    required: u64,
+}
+
+/// A set of patterns compiled for matching; patterns are numbered in the order given.
+#[derive(Debug, Default)]
+pub struct CompiledPatterns {
+    path_ids: FxHashMap<String, u32>,
+    indexes: Vec<PathIndex>,
+    /// Every proper prefix of an indexed path: subtrees elsewhere are skipped.
+    prefixes: FxHashSet<String>,
+    sub_rules: Vec<SubRuleInfo>,
+    /// Sub-rules every field of which may be satisfied by absence: always checked.
+    absence_only: Vec<u32>,
+    patterns: usize,
+}
+
+fn num_key(x: f64) -> u64 {
+    // 0.0 and -0.0 are equal numbers.
+    if x == 0.0 {
+        0
+    } else {
+        x.to_bits()
+    }
+}
+
+fn add_len(lens: &mut Vec<usize>, n: usize) {
+    if !lens.contains(&n) {
+        lens.push(n);
+    }
+}
+
+impl CompiledPatterns {
+    pub fn new() -> CompiledPatterns {
+        CompiledPatterns::default()
+    }
+
+    /// Compiles patterns; the id of each is its position.
+    pub fn compile<'a>(patterns: impl IntoIterator<Item = &'a Pattern>) -> CompiledPatterns {
+        let mut c = CompiledPatterns::new();
+        for p in patterns {
+            c.add(p);
+        }
+        c
+    }
+
+    /// How many patterns were added.
+    pub fn len(&self) -> usize {
+        self.patterns
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns == 0
+    }
+
+    /// Adds a pattern and returns its id.
+    pub fn add(&mut self, pattern: &Pattern) -> usize {
+        let id = self.patterns as u32;
+        self.patterns += 1;
+        for sr in &pattern.sub_rules {
+            let sub_rule = self.sub_rules.len() as u32;
+            let mut fields = Vec::with_capacity(sr.fields.len());
+            for (fi, f) in sr.fields.iter().enumerate() {
+                let path = self.path_id(&f.path);
+                fields.push((path, f.allows_absence()));
+                let entry = Entry {
+                    sub_rule,
+                    field: fi as u16,
+                };
+                let ix = &mut self.indexes[path as usize];
+                for m in &f.matchers {
+                    match m {
+                        Matcher::ExactString(s) => {
+                            ix.exact_str.entry(s.clone()).or_default().push(entry)
+                        }
+                        Matcher::ExactIp(ip) => ix.ip.entry(*ip).or_default().push(entry),
+                        Matcher::ExactNumber(n) => {
+                            ix.exact_num.entry(num_key(*n)).or_default().push(entry)
+                        }
+                        Matcher::ExactBool(true) => ix.exact_true.push(entry),
+                        Matcher::ExactBool(false) => ix.exact_false.push(entry),
+                        Matcher::ExactNull => ix.exact_null.push(entry),
+                        Matcher::Prefix(p) => {
+                            add_len(&mut ix.prefix_lens, p.len());
+                            ix.prefix.entry(p.clone()).or_default().push(entry)
+                        }
+                        Matcher::PrefixIgnoreCase(p) => {
+                            ix.needs_lower = true;
+                            add_len(&mut ix.prefix_ic_lens, p.len());
+                            ix.prefix_ic.entry(p.clone()).or_default().push(entry)
+                        }
+                        Matcher::Suffix(p) => {
+                            add_len(&mut ix.suffix_lens, p.len());
+                            ix.suffix.entry(p.clone()).or_default().push(entry)
+                        }
+                        Matcher::SuffixIgnoreCase(p) => {
+                            ix.needs_lower = true;
+                            add_len(&mut ix.suffix_ic_lens, p.len());
+                            ix.suffix_ic.entry(p.clone()).or_default().push(entry)
+                        }
+                        Matcher::EqualsIgnoreCase(p) => {
+                            ix.needs_lower = true;
+                            ix.eq_ic.entry(p.clone()).or_default().push(entry)
+                        }
+                        Matcher::Exists(true) => ix.any.push(entry),
+                        Matcher::Exists(false) => {}
+                        Matcher::Wildcard(w) => match w.pieces.first() {
+                            Some(crate::pattern::WildcardPiece::Literal(lead)) => {
+                                add_len(&mut ix.wildcard_led_lens, lead.len());
+                                ix.wildcard_led
+                                    .entry(lead.clone())
+                                    .or_default()
+                                    .push((w.clone(), entry))
+                            }
+                            _ => ix.wildcard_star.push((w.clone(), entry)),
+                        },
+                        Matcher::Cidr(c) => ix.cidr.push((c.clone(), entry)),
+                        Matcher::Numeric(r) => ix.numeric.push((r.clone(), entry)),
+                        other => ix.scan.push((other.clone(), entry)),
+                    }
+                }
+            }
+            if fields.iter().all(|(_, absence)| *absence) {
+                self.absence_only.push(sub_rule);
+            }
+            let required = fields
+                .iter()
+                .enumerate()
+                .filter(|(i, (_, absence))| !absence && *i < 64)
+                .fold(0u64, |m, (i, _)| m | (1 << i));
+            self.sub_rules.push(SubRuleInfo {
+                pattern: id,
+                fields,
+                required,
+            });
+        }
+        id as usize
+    }
+
+    fn path_id(&mut self, path: &str) -> u32 {
+        if let Some(id) = self.path_ids.get(path) {
+            return *id;
+        }
+        let id = self.indexes.len() as u32;
+        self.indexes.push(PathIndex::default());
+        self.path_ids.insert(path.to_string(), id);
+        let mut p = path;
+        while let Some(i) = p.rfind('.') {
+            p = &p[..i];
+            self.prefixes.insert(p.to_string());
+        }
+        id
+    }
+
+    /// The ids of the patterns `event` matches, in increasing order.
+    pub fn matches(&self, event: &Value, scratch: &mut Scratch) -> Vec<usize> {
+        scratch.reset(self.indexes.len(), self.sub_rules.len());
+        let mut path = String::new();
+        let mut membership = Vec::new();
+        let mut next_array = 0u32;
+        self.walk(event, &mut path, &mut membership, &mut next_array, scratch);
+        self.decide(scratch)
+    }
+
+    fn walk(
+        &self,
+        v: &Value,
+        path: &mut String,
+        membership: &mut Vec<(u32, u32)>,
+        next_array: &mut u32,
+        s: &mut Scratch,
+    ) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    let len = path.len();
+                    if len > 0 {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    if self.path_ids.contains_key(path.as_str())
+                        || self.prefixes.contains(path.as_str())
+                    {
+                        self.walk(child, path, membership, next_array, s);
+                    }
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                let id = *next_array;
+                *next_array += 1;
+                for (i, child) in items.iter().enumerate() {
+                    membership.push((id, i as u32));
+                    self.walk(child, path, membership, next_array, s);
+                    membership.pop();
+                }
+            }
+            leaf => {
+                if let Some(&pid) = self.path_ids.get(path.as_str()) {
+                    let leaf_ix = s.leaves.len() as u32;
+                    s.leaves
+                        .push((s.membership.len() as u32, membership.len() as u32));
+                    s.membership.extend_from_slice(membership);
+                    s.present[pid as usize] = true;
+                    self.hit_leaf(&self.indexes[pid as usize], leaf, leaf_ix, s);
+                }
+            }
+        }
+    }
+
+    fn hit_leaf(&self, ix: &PathIndex, v: &Value, leaf: u32, s: &mut Scratch) {
+        s.hit_all(&ix.any, leaf);
+        match v {
+            Value::String(st) => {
+                if let Some(e) = ix.exact_str.get(st.as_str()) {
+                    s.hit_all(e, leaf);
+                }
+                if !ix.ip.is_empty() {
+                    if let Some(e) = crate::pattern::parse_ip(st).and_then(|ip| ix.ip.get(&ip)) {
+                        s.hit_all(e, leaf);
+                    }
+                }
+                for &n in &ix.prefix_lens {
+                    if let Some(e) = st.get(..n).and_then(|p| ix.prefix.get(p)) {
+                        s.hit_all(e, leaf);
+                    }
+                }
+                for &n in &ix.suffix_lens {
+                    if let Some(e) = st
+                        .len()
+                        .checked_sub(n)
+                        .and_then(|i| st.get(i..))
+                        .and_then(|p| ix.suffix.get(p))
+                    {
+                        s.hit_all(e, leaf);
+                    }
+                }
+                for &n in &ix.wildcard_led_lens {
+                    if let Some(list) = st.get(..n).and_then(|p| ix.wildcard_led.get(p)) {
+                        for (w, e) in list {
+                            if w.matches(st) {
+                                s.hit(*e, leaf);
+                            }
+                        }
+                    }
+                }
+                for (w, e) in &ix.wildcard_star {
+                    if w.matches(st) {
+                        s.hit(*e, leaf);
+                    }
+                }
+                if !ix.cidr.is_empty() {
+                    if let Ok(ip) = st.parse::<IpAddr>() {
+                        for (c, e) in &ix.cidr {
+                            if c.contains(&ip) {
+                                s.hit(*e, leaf);
+                            }
+                        }
+                    }
+                }
+                if ix.needs_lower {
+                    let lower = st.to_lowercase();
+                    if let Some(e) = ix.eq_ic.get(lower.as_str()) {
+                        s.hit_all(e, leaf);
+                    }
+                    for &n in &ix.prefix_ic_lens {
+                        if let Some(e) = lower.get(..n).and_then(|p| ix.prefix_ic.get(p)) {
+                            s.hit_all(e, leaf);
+                        }
+                    }
+                    for &n in &ix.suffix_ic_lens {
+                        if let Some(e) = lower
+                            .len()
+                            .checked_sub(n)
+                            .and_then(|i| lower.get(i..))
+                            .and_then(|p| ix.suffix_ic.get(p))
+                        {
+                            s.hit_all(e, leaf);
+                        }
+                    }
+                }
+            }
+            Value::Number(n) => {
+                if let Some(x) = n.as_f64() {
+                    if let Some(e) = ix.exact_num.get(&num_key(x)) {
+                        s.hit_all(e, leaf);
+                    }
+                    for (r, e) in &ix.numeric {
+                        if r.contains(x) {
+                            s.hit(*e, leaf);
+                        }
+                    }
+                }
+            }
+            Value::Bool(true) => s.hit_all(&ix.exact_true, leaf),
+            Value::Bool(false) => s.hit_all(&ix.exact_false, leaf),
+            Value::Null => s.hit_all(&ix.exact_null, leaf),
+            _ => {}
+        }
+        for (m, e) in &ix.scan {
+            if value_matches(m, v) {
+                s.hit(*e, leaf);
+            }
+        }
+    }
+
+    fn decide(&self, s: &mut Scratch) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        let mut candidates = std::mem::take(&mut s.touched);
+        candidates.extend_from_slice(&self.absence_only);
+        for &sr in &candidates {
+            let info = &self.sub_rules[sr as usize];
+            if out.last() == Some(&(info.pattern as usize))
+                || out.contains(&(info.pattern as usize))
+            {
+                continue;
+            }
+            if self.sub_rule_holds(sr, info, s) {
+                out.push(info.pattern as usize);
+            }
+        }
+        s.touched = candidates;
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn sub_rule_holds(&self, sr: u32, info: &SubRuleInfo, s: &Scratch) -> bool {
+        let mask = if s.stamps.get(sr as usize) == Some(&s.generation) {
+            s.masks[sr as usize]
+        } else {
+            0
+        };
+        if mask & info.required != info.required {
+            return false;
+        }
+        let mut choices: Vec<(Vec<u32>, bool)> = Vec::with_capacity(info.fields.len());
+        for (fi, &(path, absence)) in info.fields.iter().enumerate() {
+            let leaves: Vec<u32> = s
+                .hits
+                .iter()
+                .filter(|(r, f, _)| *r == sr && *f as usize == fi)
+                .map(|(_, _, l)| *l)
+                .collect();
+            let absent_ok = absence && !s.present[path as usize];
+            if leaves.is_empty() && !absent_ok {
+                return false;
+            }
+            choices.push((leaves, absent_ok));
+        }
+        search(&choices, s, &mut Vec::new())
+    }
+}
+
+fn search(choices: &[(Vec<u32>, bool)], s: &Scratch, picked: &mut Vec<u32>) -> bool {
+    let Some(((candidates, absent_ok), rest)) = choices.split_first() else {
+        return true;
+    };
+    if *absent_ok && search(rest, s, picked) {
+        return true;
+    }
+    for &l in candidates {
+        if picked
+            .iter()
+            .all(|&p| consistent(s.membership_of(p), s.membership_of(l)))
+        {
+            picked.push(l);
+            let found = search(rest, s, picked);
+            picked.pop();
+            if found {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Reusable working memory for [`CompiledPatterns::matches`]; one per thread. Flat arrays,
+/// reused from event to event: a generation stamp says which sub-rules this event touched.
+#[derive(Default, Debug)]
+pub struct Scratch {
+    /// Per leaf: its range in `membership`.
+    leaves: Vec<(u32, u32)>,
+    membership: Vec<(u32, u32)>,
+    present: Vec<bool>,
+    generation: u32,
+    stamps: Vec<u32>,
+    masks: Vec<u64>,
+    touched: Vec<u32>,
+    /// (sub-rule, field, leaf) for every hit of this event.
+    hits: Vec<(u32, u16, u32)>,
+}
+
+impl Scratch {
+    fn reset(&mut self, paths: usize, sub_rules: usize) {
+        self.leaves.clear();
+        self.membership.clear();
+        self.present.clear();
+        self.present.resize(paths, false);
+        if self.stamps.len() < sub_rules {
+            self.stamps.resize(sub_rules, 0);
+            self.masks.resize(sub_rules, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamps.iter_mut().for_each(|s| *s = u32::MAX);
+            self.generation = 1;
+        }
+        self.touched.clear();
+        self.hits.clear();
+    }
+
+    fn membership_of(&self, leaf: u32) -> &[(u32, u32)] {
+        let (start, len) = self.leaves[leaf as usize];
+        &self.membership[start as usize..(start + len) as usize]
+    }
+
+    fn hit_all(&mut self, entries: &[Entry], leaf: u32) {
+        for e in entries {
+            self.hit(*e, leaf);
+        }
+    }
+
+    fn hit(&mut self, e: Entry, leaf: u32) {
+        let sr = e.sub_rule as usize;
+        if self.stamps[sr] != self.generation {
+            self.stamps[sr] = self.generation;
+            self.masks[sr] = 0;
+            self.touched.push(e.sub_rule);
+        }
+        if e.field < 64 {
+            self.masks[sr] |= 1 << e.field;
+        }
+        self.hits.push((e.sub_rule, e.field, leaf));
+    }
+}

@@ -1,0 +1,129 @@
+//! The compiled matcher gives the same answers as the reference matcher, on generated
+//! patterns (every operator, `$or`, nesting) and generated events (arrays of objects, nulls,
+//! numbers written differently).
+
+use helios_rules::{reference, CompiledPatterns, Pattern, Scratch};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+const KEYS: [&str; 3] = ["a", "b", "c"];
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "x", "xy", "X", "yx", "", "10.0.0.1", "10.0.1.7", "a*b", "ab"
+        ])
+        .prop_map(|s| json!(s)),
+        prop::sample::select(vec![0.0, 1.0, 1.5, -2.0, 300.0, 3.0e2]).prop_map(|n| json!(n)),
+        Just(json!(1)),
+        any::<bool>().prop_map(|b| json!(b)),
+        Just(Value::Null),
+    ]
+}
+
+fn event_value() -> impl Strategy<Value = Value> {
+    scalar().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map(prop::sample::select(KEYS.to_vec()), inner, 0..3).prop_map(
+                |m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            ),
+        ]
+    })
+}
+
+fn event() -> impl Strategy<Value = Value> {
+    prop::collection::btree_map(prop::sample::select(KEYS.to_vec()), event_value(), 0..4)
+        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+}
+
+fn matcher() -> impl Strategy<Value = Value> {
+    let s = || prop::sample::select(vec!["x", "X", "y", "a", "", "10.0.0.1"]);
+    prop_oneof![
+        scalar(),
+        s().prop_map(|v| json!({"prefix": v})),
+        s().prop_map(|v| json!({"suffix": v})),
+        s().prop_map(|v| json!({"prefix": {"equals-ignore-case": v}})),
+        s().prop_map(|v| json!({"suffix": {"equals-ignore-case": v}})),
+        s().prop_map(|v| json!({"equals-ignore-case": v})),
+        prop::sample::select(vec!["x*", "*y", "a\\*b", "*", "x*y"])
+            .prop_map(|v| json!({"wildcard": v})),
+        s().prop_map(|v| json!({"anything-but": v})),
+        prop::collection::vec(s(), 1..3).prop_map(|v| json!({"anything-but": v})),
+        prop::sample::select(vec![1.0, 300.0]).prop_map(|v| json!({"anything-but": [v]})),
+        s().prop_map(|v| json!({"anything-but": {"prefix": v}})),
+        s().prop_map(|v| json!({"anything-but": {"suffix": v}})),
+        s().prop_map(|v| json!({"anything-but": {"equals-ignore-case": v}})),
+        Just(json!({"anything-but": {"wildcard": "x*"}})),
+        (-3i32..3).prop_map(|v| json!({"numeric": [">", v]})),
+        (-3i32..3).prop_map(|v| json!({"numeric": [">=", v, "<", v + 2]})),
+        Just(json!({"numeric": ["=", 300]})),
+        any::<bool>().prop_map(|b| json!({"exists": b})),
+        Just(json!({"cidr": "10.0.0.0/24"})),
+    ]
+}
+
+fn pattern_object(depth: u32) -> BoxedStrategy<Value> {
+    let leaf = prop::collection::vec(matcher(), 1..3)
+        .prop_map(Value::Array)
+        .boxed();
+    let value = if depth == 0 {
+        leaf
+    } else {
+        prop_oneof![3 => leaf, 1 => pattern_object(depth - 1)].boxed()
+    };
+    let fields = prop::collection::btree_map(prop::sample::select(KEYS.to_vec()), value, 1..3);
+    let or = if depth == 0 {
+        Just(None).boxed()
+    } else {
+        prop_oneof![3 => Just(None), 1 => prop::collection::vec(pattern_object(depth - 1), 2..3).prop_map(Some)].boxed()
+    };
+    (fields, or)
+        .prop_map(|(f, or)| {
+            let mut m: Map<String, Value> =
+                f.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            if let Some(alts) = or {
+                m.insert("$or".into(), Value::Array(alts));
+            }
+            Value::Object(m)
+        })
+        .boxed()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn compiled_matches_exactly_when_reference_does(p in pattern_object(2), events in prop::collection::vec(event(), 1..6)) {
+        let Ok(pattern) = Pattern::parse(&p) else { return Ok(()) };
+        let compiled = CompiledPatterns::compile([&pattern]);
+        let mut scratch = Scratch::default();
+        for e in &events {
+            let want = reference::matches(&pattern, e);
+            let got = !compiled.matches(e, &mut scratch).is_empty();
+            prop_assert_eq!(got, want, "pattern {} event {}", p, e);
+        }
+    }
+
+    #[test]
+    fn a_compiled_set_answers_as_each_pattern_alone(ps in prop::collection::vec(pattern_object(1), 1..8), e in event()) {
+        let patterns: Vec<Pattern> = ps.iter().filter_map(|p| Pattern::parse(p).ok()).collect();
+        let compiled = CompiledPatterns::compile(&patterns);
+        let got = compiled.matches(&e, &mut Scratch::default());
+        let want: Vec<usize> = patterns.iter().enumerate().filter(|(_, p)| reference::matches(p, &e)).map(|(i, _)| i).collect();
+        prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn the_documented_cases_hold_for_the_compiled_matcher_too() {
+    for line in include_str!("data/patterns.jsonl").lines() {
+        let c: Value = serde_json::from_str(line).unwrap();
+        if let Ok(p) = Pattern::parse(&c["pattern"]) {
+            let got = !CompiledPatterns::compile([&p])
+                .matches(&c["event"], &mut Scratch::default())
+                .is_empty();
+            assert_eq!(got, c["match"].as_bool().unwrap(), "{}", c["why"]);
+        }
+    }
+}
