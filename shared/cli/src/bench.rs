@@ -264,8 +264,7 @@ fn patterns(b: &PatternsBench) -> anyhow::Result<Value> {
         let t = Instant::now();
         while t.elapsed().as_secs_f64() < b.seconds {
             for line in &events {
-                let v: Value = serde_json::from_str(line)?;
-                matched += compiled.matches(&v, &mut scratch).len();
+                matched += compiled.matches_json(line, &mut scratch)?.len();
                 done += 1;
             }
         }
@@ -278,6 +277,6 @@ fn patterns(b: &PatternsBench) -> anyhow::Result<Value> {
         }));
     }
     Ok(
-        json!({"events": events.len(), "threads": 1, "json_parsing_included": true, "results": results}),
+        json!({"events": events.len(), "threads": 1, "json_reading_included": "each event is read from its JSON text by the matcher, which decodes only the fields patterns mention", "results": results}),
     )
 }

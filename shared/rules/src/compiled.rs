@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use crate::event::consistent;
 use crate::pattern::{Matcher, Pattern};
-use crate::reference::value_matches;
+use crate::reference::{scalar_matches, Scalar};
+pub use crate::scan::JsonError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -260,23 +261,155 @@ impl CompiledPatterns {
                 }
             }
             leaf => {
-                if let Some(&pid) = self.path_ids.get(path.as_str()) {
-                    let leaf_ix = s.leaves.len() as u32;
-                    s.leaves
-                        .push((s.membership.len() as u32, membership.len() as u32));
-                    s.membership.extend_from_slice(membership);
-                    s.present[pid as usize] = true;
-                    self.hit_leaf(&self.indexes[pid as usize], leaf, leaf_ix, s);
+                if let (Some(&pid), Some(scalar)) =
+                    (self.path_ids.get(path.as_str()), Scalar::of(leaf))
+                {
+                    self.leaf(pid, scalar, membership, s);
                 }
             }
         }
     }
 
-    fn hit_leaf(&self, ix: &PathIndex, v: &Value, leaf: u32, s: &mut Scratch) {
+    /// Records a leaf at indexed path `pid` and the hits it makes.
+    fn leaf(&self, pid: u32, v: Scalar<'_>, membership: &[(u32, u32)], s: &mut Scratch) {
+        let leaf_ix = s.leaves.len() as u32;
+        s.leaves
+            .push((s.membership.len() as u32, membership.len() as u32));
+        s.membership.extend_from_slice(membership);
+        s.present[pid as usize] = true;
+        self.hit_leaf(&self.indexes[pid as usize], v, leaf_ix, s);
+    }
+
+    /// Whether a subtree at `path` can hold anything a pattern mentions.
+    fn wanted(&self, path: &str) -> bool {
+        self.path_ids.contains_key(path) || self.prefixes.contains(path)
+    }
+
+    /// The ids of the patterns the JSON text `event` matches, read in one pass over the
+    /// text: subtrees no pattern mentions are skipped, not decoded. Equivalent to parsing
+    /// the text and calling [`CompiledPatterns::matches`].
+    pub fn matches_json(
+        &self,
+        event: &str,
+        scratch: &mut Scratch,
+    ) -> Result<Vec<usize>, JsonError> {
+        scratch.reset(self.indexes.len(), self.sub_rules.len());
+        let mut sc = crate::scan::Scanner::new(event);
+        let mut path = String::new();
+        let mut membership = Vec::new();
+        let mut next_array = 0u32;
+        sc.ws();
+        if sc.peek() != Some(b'{') {
+            return Err(sc.error("an event must be a JSON object"));
+        }
+        self.walk_json(
+            &mut sc,
+            &mut path,
+            &mut membership,
+            &mut next_array,
+            scratch,
+        )?;
+        sc.ws();
+        if sc.peek().is_some() {
+            return Err(sc.error("trailing characters after the event"));
+        }
+        Ok(self.decide(scratch))
+    }
+
+    fn walk_json(
+        &self,
+        sc: &mut crate::scan::Scanner<'_>,
+        path: &mut String,
+        membership: &mut Vec<(u32, u32)>,
+        next_array: &mut u32,
+        s: &mut Scratch,
+    ) -> Result<(), JsonError> {
+        sc.ws();
+        match sc.peek() {
+            Some(b'{') => {
+                sc.bump();
+                sc.ws();
+                if sc.eat(b'}') {
+                    return Ok(());
+                }
+                loop {
+                    sc.ws();
+                    let key = sc.string()?;
+                    sc.ws();
+                    if !sc.eat(b':') {
+                        return Err(sc.error("expected `:` after an object key"));
+                    }
+                    let len = path.len();
+                    if len > 0 {
+                        path.push('.');
+                    }
+                    path.push_str(&key);
+                    if self.wanted(path) {
+                        self.walk_json(sc, path, membership, next_array, s)?;
+                    } else {
+                        sc.skip_value()?;
+                    }
+                    path.truncate(len);
+                    sc.ws();
+                    if sc.eat(b',') {
+                        continue;
+                    }
+                    if sc.eat(b'}') {
+                        return Ok(());
+                    }
+                    return Err(sc.error("expected `,` or `}` in an object"));
+                }
+            }
+            Some(b'[') => {
+                sc.bump();
+                let id = *next_array;
+                *next_array += 1;
+                sc.ws();
+                if sc.eat(b']') {
+                    return Ok(());
+                }
+                let mut i = 0u32;
+                loop {
+                    membership.push((id, i));
+                    self.walk_json(sc, path, membership, next_array, s)?;
+                    membership.pop();
+                    i += 1;
+                    sc.ws();
+                    if sc.eat(b',') {
+                        continue;
+                    }
+                    if sc.eat(b']') {
+                        return Ok(());
+                    }
+                    return Err(sc.error("expected `,` or `]` in an array"));
+                }
+            }
+            Some(_) => match self.path_ids.get(path.as_str()) {
+                Some(&pid) => {
+                    let text;
+                    let scalar = match sc.scalar()? {
+                        crate::scan::Token::Str(t) => {
+                            text = t;
+                            Scalar::Str(&text)
+                        }
+                        crate::scan::Token::Num(x) => Scalar::Num(x),
+                        crate::scan::Token::Bool(b) => Scalar::Bool(b),
+                        crate::scan::Token::Null => Scalar::Null,
+                    };
+                    self.leaf(pid, scalar, membership, s);
+                    Ok(())
+                }
+                None => sc.skip_value(),
+            },
+            None => Err(sc.error("unexpected end of the event")),
+        }
+    }
+
+    fn hit_leaf(&self, ix: &PathIndex, v: Scalar<'_>, leaf: u32, s: &mut Scratch) {
         s.hit_all(&ix.any, leaf);
         match v {
-            Value::String(st) => {
-                if let Some(e) = ix.exact_str.get(st.as_str()) {
+            Scalar::Str(st) => {
+                if let Some(e) = ix.exact_str.get(st) {
                     s.hit_all(e, leaf);
                 }
                 if !ix.ip.is_empty() {
@@ -344,25 +477,22 @@ impl CompiledPatterns {
                     }
                 }
             }
-            Value::Number(n) => {
-                if let Some(x) = n.as_f64() {
-                    if let Some(e) = ix.exact_num.get(&num_key(x)) {
-                        s.hit_all(e, leaf);
-                    }
-                    for (r, e) in &ix.numeric {
-                        if r.contains(x) {
-                            s.hit(*e, leaf);
-                        }
+            Scalar::Num(x) => {
+                if let Some(e) = ix.exact_num.get(&num_key(x)) {
+                    s.hit_all(e, leaf);
+                }
+                for (r, e) in &ix.numeric {
+                    if r.contains(x) {
+                        s.hit(*e, leaf);
                     }
                 }
             }
-            Value::Bool(true) => s.hit_all(&ix.exact_true, leaf),
-            Value::Bool(false) => s.hit_all(&ix.exact_false, leaf),
-            Value::Null => s.hit_all(&ix.exact_null, leaf),
-            _ => {}
+            Scalar::Bool(true) => s.hit_all(&ix.exact_true, leaf),
+            Scalar::Bool(false) => s.hit_all(&ix.exact_false, leaf),
+            Scalar::Null => s.hit_all(&ix.exact_null, leaf),
         }
         for (m, e) in &ix.scan {
-            if value_matches(m, v) {
+            if scalar_matches(m, v) {
                 s.hit(*e, leaf);
             }
         }
@@ -370,49 +500,63 @@ impl CompiledPatterns {
 
     fn decide(&self, s: &mut Scratch) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
+        if s.pattern_stamps.len() < self.patterns {
+            s.pattern_stamps.resize(self.patterns, 0);
+        }
         let mut candidates = std::mem::take(&mut s.touched);
         candidates.extend_from_slice(&self.absence_only);
         for &sr in &candidates {
             let info = &self.sub_rules[sr as usize];
-            if out.last() == Some(&(info.pattern as usize))
-                || out.contains(&(info.pattern as usize))
-            {
+            let p = info.pattern as usize;
+            if s.pattern_stamps[p] == s.generation {
                 continue;
             }
             if self.sub_rule_holds(sr, info, s) {
-                out.push(info.pattern as usize);
+                s.pattern_stamps[p] = s.generation;
+                out.push(p);
             }
         }
         s.touched = candidates;
         out.sort_unstable();
-        out.dedup();
         out
     }
 
     fn sub_rule_holds(&self, sr: u32, info: &SubRuleInfo, s: &Scratch) -> bool {
-        let mask = if s.stamps.get(sr as usize) == Some(&s.generation) {
-            s.masks[sr as usize]
+        let touched = s.stamps.get(sr as usize) == Some(&s.generation);
+        let (mask, free) = if touched {
+            (s.masks[sr as usize], s.free[sr as usize])
         } else {
-            0
+            (0, 0)
         };
         if mask & info.required != info.required {
             return false;
         }
-        let mut choices: Vec<(Vec<u32>, bool)> = Vec::with_capacity(info.fields.len());
-        for (fi, &(path, absence)) in info.fields.iter().enumerate() {
-            let leaves: Vec<u32> = s
-                .hits
+        let array_hits = |fi: usize| {
+            s.array_hits
                 .iter()
-                .filter(|(r, f, _)| *r == sr && *f as usize == fi)
-                .map(|(_, _, l)| *l)
-                .collect();
+                .filter(move |(r, f, _)| *r == sr && *f as usize == fi)
+        };
+        // Fields met by a leaf outside every array are met whatever else is chosen; the
+        // others need a choice of array leaves that agree.
+        let mut choices: Vec<(Vec<u32>, bool)> = Vec::new();
+        for (fi, &(path, absence)) in info.fields.iter().enumerate() {
             let absent_ok = absence && !s.present[path as usize];
+            if fi < 64 && free & (1 << fi) != 0 {
+                continue;
+            }
+            if fi < 64 && mask & (1 << fi) == 0 {
+                if absent_ok {
+                    continue;
+                }
+                return false;
+            }
+            let leaves: Vec<u32> = array_hits(fi).map(|(_, _, l)| *l).collect();
             if leaves.is_empty() && !absent_ok {
                 return false;
             }
             choices.push((leaves, absent_ok));
         }
-        search(&choices, s, &mut Vec::new())
+        choices.len() <= 1 || search(&choices, s, &mut Vec::new())
     }
 }
 
@@ -451,8 +595,12 @@ pub struct Scratch {
     stamps: Vec<u32>,
     masks: Vec<u64>,
     touched: Vec<u32>,
-    /// (sub-rule, field, leaf) for every hit of this event.
-    hits: Vec<(u32, u16, u32)>,
+    /// Per touched sub-rule: the fields met by a leaf outside every array.
+    free: Vec<u64>,
+    /// (sub-rule, field, leaf) for hits on leaves inside arrays (and fields past the 64th).
+    array_hits: Vec<(u32, u16, u32)>,
+    /// Patterns already found to match this event (stamped with the generation).
+    pattern_stamps: Vec<u32>,
 }
 
 impl Scratch {
@@ -464,14 +612,16 @@ impl Scratch {
         if self.stamps.len() < sub_rules {
             self.stamps.resize(sub_rules, 0);
             self.masks.resize(sub_rules, 0);
+            self.free.resize(sub_rules, 0);
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.stamps.iter_mut().for_each(|s| *s = u32::MAX);
+            self.pattern_stamps.iter_mut().for_each(|s| *s = u32::MAX);
             self.generation = 1;
         }
         self.touched.clear();
-        self.hits.clear();
+        self.array_hits.clear();
     }
 
     fn membership_of(&self, leaf: u32) -> &[(u32, u32)] {
@@ -490,11 +640,18 @@ impl Scratch {
         if self.stamps[sr] != self.generation {
             self.stamps[sr] = self.generation;
             self.masks[sr] = 0;
+            self.free[sr] = 0;
             self.touched.push(e.sub_rule);
         }
+        let in_array = self.leaves[leaf as usize].1 > 0;
         if e.field < 64 {
             self.masks[sr] |= 1 << e.field;
+            if !in_array {
+                self.free[sr] |= 1 << e.field;
+            }
         }
-        self.hits.push((e.sub_rule, e.field, leaf));
+        if in_array || e.field >= 64 {
+            self.array_hits.push((e.sub_rule, e.field, leaf));
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod compiled;
 pub mod event;
 pub mod pattern;
 pub mod reference;
+mod scan;
 
 pub use compiled::{CompiledPatterns, Scratch};
 pub use pattern::{Pattern, PatternError};

@@ -58,31 +58,61 @@ fn search<'a>(choices: &[(Vec<&'a Leaf<'a>>, bool)], picked: &mut Vec<&'a Leaf<'
     false
 }
 
+/// A leaf value: what a matcher looks at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar<'a> {
+    Str(&'a str),
+    Num(f64),
+    Bool(bool),
+    Null,
+}
+
+impl<'a> Scalar<'a> {
+    /// The scalar of a JSON leaf; `None` for arrays and objects, which are not leaves.
+    pub fn of(v: &'a Value) -> Option<Scalar<'a>> {
+        match v {
+            Value::String(s) => Some(Scalar::Str(s)),
+            Value::Number(n) => Some(Scalar::Num(n.as_f64().unwrap_or(f64::NAN))),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            Value::Null => Some(Scalar::Null),
+            _ => None,
+        }
+    }
+}
+
 /// Whether one leaf value satisfies one matcher.
 pub fn value_matches(m: &Matcher, v: &Value) -> bool {
+    Scalar::of(v).is_some_and(|s| scalar_matches(m, s))
+}
+
+/// Whether one scalar satisfies one matcher: the value semantics of every operator, in one
+/// place for every matcher.
+pub fn scalar_matches(m: &Matcher, v: Scalar<'_>) -> bool {
+    let text = match v {
+        Scalar::Str(s) => Some(s),
+        _ => None,
+    };
     match m {
-        Matcher::ExactString(s) => v.as_str() == Some(s.as_str()),
-        Matcher::ExactIp(ip) => v
-            .as_str()
+        Matcher::ExactString(s) => text == Some(s.as_str()),
+        Matcher::ExactIp(ip) => text
             .and_then(crate::pattern::parse_ip)
             .is_some_and(|a| a == *ip),
-        Matcher::ExactNumber(n) => v.as_f64() == Some(*n),
-        Matcher::ExactBool(b) => v.as_bool() == Some(*b),
-        Matcher::ExactNull => v.is_null(),
-        Matcher::Prefix(p) => v.as_str().is_some_and(|s| s.starts_with(p.as_str())),
-        Matcher::PrefixIgnoreCase(p) => v
-            .as_str()
-            .is_some_and(|s| s.to_lowercase().starts_with(p.as_str())),
-        Matcher::Suffix(p) => v.as_str().is_some_and(|s| s.ends_with(p.as_str())),
-        Matcher::SuffixIgnoreCase(p) => v
-            .as_str()
-            .is_some_and(|s| s.to_lowercase().ends_with(p.as_str())),
-        Matcher::EqualsIgnoreCase(p) => v.as_str().is_some_and(|s| s.to_lowercase() == *p),
-        Matcher::Wildcard(w) => v.as_str().is_some_and(|s| w.matches(s)),
-        Matcher::Numeric(r) => v.as_f64().is_some_and(|x| v.is_number() && r.contains(x)),
+        Matcher::ExactNumber(n) => v == Scalar::Num(*n),
+        Matcher::ExactBool(b) => v == Scalar::Bool(*b),
+        Matcher::ExactNull => v == Scalar::Null,
+        Matcher::Prefix(p) => text.is_some_and(|s| s.starts_with(p.as_str())),
+        Matcher::PrefixIgnoreCase(p) => {
+            text.is_some_and(|s| s.to_lowercase().starts_with(p.as_str()))
+        }
+        Matcher::Suffix(p) => text.is_some_and(|s| s.ends_with(p.as_str())),
+        Matcher::SuffixIgnoreCase(p) => {
+            text.is_some_and(|s| s.to_lowercase().ends_with(p.as_str()))
+        }
+        Matcher::EqualsIgnoreCase(p) => text.is_some_and(|s| s.to_lowercase() == *p),
+        Matcher::Wildcard(w) => text.is_some_and(|s| w.matches(s)),
+        Matcher::Numeric(r) => matches!(v, Scalar::Num(x) if r.contains(x)),
         Matcher::Exists(present) => *present,
-        Matcher::Cidr(c) => v
-            .as_str()
+        Matcher::Cidr(c) => text
             .and_then(|s| s.parse().ok())
             .is_some_and(|ip| c.contains(&ip)),
         // Anything-but matches every leaf that is not excluded, values of other types included.
@@ -90,20 +120,18 @@ pub fn value_matches(m: &Matcher, v: &Value) -> bool {
     }
 }
 
-fn excluded(ab: &AnythingBut, v: &Value) -> bool {
+fn excluded(ab: &AnythingBut, v: Scalar<'_>) -> bool {
     match (ab, v) {
-        (AnythingBut::Strings(list), Value::String(s)) => list.iter().any(|x| x == s),
-        (AnythingBut::Numbers(list), Value::Number(n)) => {
-            n.as_f64().is_some_and(|x| list.contains(&x))
-        }
-        (AnythingBut::Prefixes(list), Value::String(s)) => {
+        (AnythingBut::Strings(list), Scalar::Str(s)) => list.iter().any(|x| x == s),
+        (AnythingBut::Numbers(list), Scalar::Num(x)) => list.contains(&x),
+        (AnythingBut::Prefixes(list), Scalar::Str(s)) => {
             list.iter().any(|p| s.starts_with(p.as_str()))
         }
-        (AnythingBut::Suffixes(list), Value::String(s)) => {
+        (AnythingBut::Suffixes(list), Scalar::Str(s)) => {
             list.iter().any(|p| s.ends_with(p.as_str()))
         }
-        (AnythingBut::IgnoreCase(list), Value::String(s)) => list.contains(&s.to_lowercase()),
-        (AnythingBut::Wildcards(list), Value::String(s)) => list.iter().any(|w| w.matches(s)),
+        (AnythingBut::IgnoreCase(list), Scalar::Str(s)) => list.contains(&s.to_lowercase()),
+        (AnythingBut::Wildcards(list), Scalar::Str(s)) => list.iter().any(|w| w.matches(s)),
         _ => false,
     }
 }

@@ -102,6 +102,10 @@ proptest! {
             let want = reference::matches(&pattern, e);
             let got = !compiled.matches(e, &mut scratch).is_empty();
             prop_assert_eq!(got, want, "pattern {} event {}", p, e);
+            for text in [serde_json::to_string(e).unwrap(), serde_json::to_string_pretty(e).unwrap()] {
+                let from_text = !compiled.matches_json(&text, &mut scratch).unwrap().is_empty();
+                prop_assert_eq!(from_text, want, "pattern {} event text {}", p, text);
+            }
         }
     }
 
@@ -110,8 +114,50 @@ proptest! {
         let patterns: Vec<Pattern> = ps.iter().filter_map(|p| Pattern::parse(p).ok()).collect();
         let compiled = CompiledPatterns::compile(&patterns);
         let got = compiled.matches(&e, &mut Scratch::default());
+        let from_text = compiled.matches_json(&e.to_string(), &mut Scratch::default()).unwrap();
+        prop_assert_eq!(&from_text, &got);
         let want: Vec<usize> = patterns.iter().enumerate().filter(|(_, p)| reference::matches(p, &e)).map(|(i, _)| i).collect();
         prop_assert_eq!(got, want);
+    }
+}
+
+proptest! {
+    #[test]
+    fn reading_arbitrary_text_never_panics(text in "\\PC{0,64}", cut in 0usize..200) {
+        let p = Pattern::from_json(r#"{"a": {"b": [{"exists": true}]}, "c": [1]}"#).unwrap();
+        let compiled = CompiledPatterns::compile([&p]);
+        let _ = compiled.matches_json(&text, &mut Scratch::default());
+        let doc = r#"{"a": {"b": "x\"y", "z": [1, {"q": null}]}, "c": 1}"#;
+        let end = cut.min(doc.len());
+        if doc.is_char_boundary(end) {
+            let _ = compiled.matches_json(&doc[..end], &mut Scratch::default());
+        }
+    }
+}
+
+#[test]
+fn malformed_event_text_is_an_error() {
+    let p = Pattern::from_json(r#"{"a": [1]}"#).unwrap();
+    let c = CompiledPatterns::compile([&p]);
+    let mut s = Scratch::default();
+    assert_eq!(c.matches_json(r#"{"a": 1}"#, &mut s).unwrap(), [0]);
+    assert_eq!(c.matches_json(r#" {"a" : 1.0e0 } "#, &mut s).unwrap(), [0]);
+    assert_eq!(
+        c.matches_json(r#"{"x": {"deep": [1, "\"", {}]}, "a": 1}"#, &mut s)
+            .unwrap(),
+        [0],
+        "skipped subtrees"
+    );
+    for bad in [
+        r#"{"a": 1"#,
+        r#"{"a" 1}"#,
+        r#"[1]"#,
+        r#"{"a": 01x}"#,
+        r#"{"a": tru}"#,
+        r#"{"a": 1} x"#,
+        r#"{"x": "unterminated}"#,
+    ] {
+        assert!(c.matches_json(bad, &mut s).is_err(), "{bad}");
     }
 }
 
