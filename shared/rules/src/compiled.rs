@@ -287,7 +287,9 @@ impl CompiledPatterns {
 
     /// The ids of the patterns the JSON text `event` matches, read in one pass over the
     /// text: subtrees no pattern mentions are skipped, not decoded. Equivalent to parsing
-    /// the text and calling [`CompiledPatterns::matches`].
+    /// the text and calling [`CompiledPatterns::matches`], except for objects with a
+    /// duplicated key: like Event Ruler's streaming reader this sees every value, while a
+    /// parsed `serde_json::Value` keeps only the last.
     pub fn matches_json(
         &self,
         event: &str,
