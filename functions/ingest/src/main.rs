@@ -6,7 +6,7 @@ use std::time::Duration;
 use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_ingest::Ingest;
 use helios_runtime::{Deployment, EVENTS_TOPIC};
-use lambda_http::{service_fn, Body, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -24,19 +24,9 @@ async fn main() -> Result<(), Error> {
         topic: EVENTS_TOPIC.to_string(),
         publish: helios_ingest::PublishMode::Inline,
     });
-    lambda_http::run(service_fn(move |req: Request| {
+    helios_api::lambda::serve(move |req| {
         let ingest = ingest.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let resp = ingest
-                .handle(http::Request::from_parts(
-                    parts,
-                    bytes::Bytes::from(body.to_vec()),
-                ))
-                .await;
-            let (parts, body) = resp.into_parts();
-            Ok::<_, Error>(http::Response::from_parts(parts, Body::from(body.to_vec())))
-        }
-    }))
+        async move { ingest.handle(req).await }
+    })
     .await
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use helios_api::ApiKeyAuth;
 use helios_query::Query;
 use helios_runtime::Deployment;
-use lambda_http::{service_fn, Body, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,19 +17,9 @@ async fn main() -> Result<(), Error> {
         store: d.store,
         blobs: d.blobs,
     });
-    lambda_http::run(service_fn(move |req: Request| {
+    helios_api::lambda::serve(move |req| {
         let query = query.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let resp = query
-                .handle(http::Request::from_parts(
-                    parts,
-                    bytes::Bytes::from(body.to_vec()),
-                ))
-                .await;
-            let (parts, body) = resp.into_parts();
-            Ok::<_, Error>(http::Response::from_parts(parts, Body::from(body.to_vec())))
-        }
-    }))
+        async move { query.handle(req).await }
+    })
     .await
 }

@@ -4,6 +4,8 @@
 //! nowhere else; API keys are checked here, hashed, with a role each and a rate limit.
 
 pub mod auth;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod problem;
 pub mod ratelimit;
 

@@ -1,0 +1,30 @@
+//! Serves a handler as a Lambda behind API Gateway: the Lambda request types stop here, the
+//! handler sees plain `http` types with a `Bytes` body, as it does in `helios dev`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use lambda_http::{service_fn, Body, Error};
+
+/// Runs the Lambda runtime loop, answering every request with `handle`.
+pub async fn serve<H, F>(handle: H) -> Result<(), Error>
+where
+    H: Fn(crate::Request) -> F + Send + Sync + 'static,
+    F: Future<Output = crate::Response> + Send,
+{
+    let handle = Arc::new(handle);
+    lambda_http::run(service_fn(move |req: lambda_http::Request| {
+        let handle = handle.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let resp = handle(http::Request::from_parts(
+                parts,
+                bytes::Bytes::from(body.to_vec()),
+            ))
+            .await;
+            let (parts, body) = resp.into_parts();
+            Ok::<_, Error>(http::Response::from_parts(parts, Body::from(body.to_vec())))
+        }
+    }))
+    .await
+}
