@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 pub mod filter;
 pub mod local;
+#[cfg(feature = "suite")]
 pub mod suite;
 
 pub use filter::{FilterError, FilterPolicy};
