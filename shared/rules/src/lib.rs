@@ -5,17 +5,34 @@
 //! decision, byte for byte. Time and window counts are inputs; the caller fetches and stores
 //! them.
 //!
-//! This first part is event patterns with the semantics of Amazon EventBridge as Event Ruler
+//! A rule set ([`ruleset`]) is loaded from YAML documents the caller reads. For each event the
+//! engine says which windows the event touches ([`window`]) and which dedupe keys matter; the
+//! caller fetches those through its key-value port and hands them back to
+//! [`RuleSet::decide`], which returns a [`Decision`] with a trace of every rule that fired or
+//! nearly did ([`decide`]). Rule tests ([`testing`]) replay events through all of it.
+//!
+//! Under the rules are event patterns with the semantics of Amazon EventBridge as Event Ruler
 //! implements them: [`pattern`] parses and validates a pattern into sub-rules, [`event`]
 //! flattens an event into leaf values that remember which array elements they came from, and
 //! [`reference`] matches the two in the plainest way, as the standard any faster matcher is
 //! held to.
 
 pub mod compiled;
+pub mod condition;
+pub mod decide;
+pub mod duration;
 pub mod event;
+pub mod explain;
 pub mod pattern;
 pub mod reference;
+pub mod ruleset;
 mod scan;
+pub mod scope;
+pub mod template;
+pub mod testing;
+pub mod window;
 
 pub use compiled::{CompiledPatterns, Scratch};
+pub use decide::{Decision, Inputs};
 pub use pattern::{Pattern, PatternError};
+pub use ruleset::{LoadError, RuleSet, SourceFile};

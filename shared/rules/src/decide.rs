@@ -1,0 +1,527 @@
+//! Decisions: what a rule set makes of one event, and why.
+//!
+//! Evaluation order is the rule set's (priority, highest first, then id). A rule fires when
+//! its `match` pattern and its `where` conditions hold and, for a rule with a `window`, the
+//! window's value has reached `at_least`. A fired rule whose `dedupe` key is held by another
+//! event is suppressed: it is traced, but adds no score and no action. The decision's score
+//! is the highest score of the rules that fired and its severity the highest severity.
+//!
+//! Every rule that fired, was suppressed, or nearly fired is traced check by check. A near
+//! miss is a rule that did not fire because of exactly one check while at least one other
+//! held: the pattern field, condition or window that stood in the way.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::compiled::Scratch;
+use crate::condition::ConditionTrace;
+use crate::explain::{check_pattern, Leaves, PatternCheck};
+use crate::ruleset::{Rule, RuleSet, Severity};
+use crate::scope::Scope;
+use crate::window::{value_json, Touch, WindowState};
+
+/// Why an event cannot be decided.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecideError {
+    #[error("the event is not a canonical event: {0}")]
+    NotCanonical(String),
+}
+
+/// What the caller read from the key-value store for this event.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// Window states by key (see [`RuleSet::window_touches`]). A missing state is empty.
+    pub windows: BTreeMap<String, WindowState>,
+    /// Dedupe keys that are held, with the Helios id of the event that holds each.
+    pub held: BTreeMap<String, String>,
+}
+
+/// A dedupe key a fired rule takes: the caller stores it for `ttl_seconds`, unless held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Claim {
+    pub rule: String,
+    pub key: String,
+    pub ttl_seconds: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuleSetRef {
+    pub name: String,
+    pub version: String,
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Fired {
+    pub rule: String,
+    pub priority: i64,
+    pub score: i64,
+    pub severity: Severity,
+    pub explanation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Action {
+    pub rule: String,
+    pub workflow: String,
+    pub params: Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Fired,
+    Suppressed,
+    NearMiss,
+}
+
+/// One check of a rule: a pattern field, a condition, the window or the dedupe key.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Check {
+    /// `match`, `arrays`, `where`, `window` or `dedupe`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+    pub wanted: Value,
+    pub found: Value,
+    pub held: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ConditionTrace>,
+}
+
+impl Check {
+    /// The check in a phrase: `data.state was "passed", wanted one of ["failed"]`.
+    pub fn phrase(&self) -> String {
+        let found = |v: &Value| {
+            if v.is_null() {
+                "absent".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        match self.kind {
+            "match" => format!(
+                "{} was {}, wanted {}",
+                self.field.as_deref().unwrap_or("?"),
+                found(&self.found),
+                match &self.wanted {
+                    Value::Array(l) if l.len() == 1 => l[0].to_string(),
+                    w => format!("one of {w}"),
+                }
+            ),
+            "arrays" => "the matching fields came from different elements of the same array".into(),
+            "window" => format!(
+                "the window ({}) was {}, wanted at least {}",
+                self.op.as_deref().unwrap_or(""),
+                self.found,
+                self.wanted
+            ),
+            "dedupe" => format!(
+                "the dedupe key {} was held by {}",
+                self.wanted,
+                found(&self.found)
+            ),
+            _ => ConditionTrace {
+                op: self.op.clone().unwrap_or_default(),
+                field: self.field.clone(),
+                wanted: self.field.as_ref().map(|_| self.wanted.clone()),
+                found: self.field.as_ref().map(|_| self.found.clone()),
+                held: self.held,
+                children: self.children.clone(),
+            }
+            .phrase(),
+        }
+    }
+}
+
+/// Why one rule fired, was suppressed or nearly fired.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuleTrace {
+    pub rule: String,
+    pub outcome: Outcome,
+    /// One sentence.
+    pub because: String,
+    pub checks: Vec<Check>,
+}
+
+/// A decision: its rules, score, severity and actions, and the trace that explains it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decision {
+    /// `dec_` and 32 hex digits of (event, rule set hash): the same event decided by the
+    /// same rules has the same id.
+    pub id: String,
+    pub event: String,
+    pub decided_at: String,
+    pub ruleset: RuleSetRef,
+    pub score: i64,
+    pub severity: Severity,
+    pub fired: Vec<Fired>,
+    pub actions: Vec<Action>,
+    /// Dedupe keys the rules that fired take.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<Claim>,
+    pub trace: Vec<RuleTrace>,
+}
+
+struct EventFacts<'a> {
+    helios_id: &'a str,
+    time_ms: i64,
+}
+
+fn facts(event: &Value) -> Result<EventFacts<'_>, DecideError> {
+    let helios_id = event
+        .get("helios_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| DecideError::NotCanonical("it has no `helios_id`".into()))?;
+    let time = event
+        .get("time")
+        .and_then(Value::as_str)
+        .ok_or_else(|| DecideError::NotCanonical("it has no `time`".into()))?;
+    let time = DateTime::parse_from_rfc3339(time)
+        .map_err(|e| DecideError::NotCanonical(format!("`time` is not RFC 3339: {e}")))?;
+    Ok(EventFacts {
+        helios_id,
+        time_ms: time.timestamp_millis(),
+    })
+}
+
+/// A rule whose pattern matched, with its `where` evaluated.
+struct Candidate {
+    index: usize,
+    where_held: bool,
+}
+
+impl RuleSet {
+    fn candidates(&self, event: &Value) -> Vec<Candidate> {
+        let mut scratch = Scratch::default();
+        let scope = Scope::event(event);
+        self.compiled
+            .matches(event, &mut scratch)
+            .into_iter()
+            .map(|index| Candidate {
+                index,
+                where_held: self.rules[index]
+                    .condition
+                    .as_ref()
+                    .is_none_or(|c| c.holds(&scope)),
+            })
+            .collect()
+    }
+
+    /// The windows `event` adds to: one per rule with a window whose `match` and `where`
+    /// hold. The caller records each touch in the state at its key.
+    pub fn window_touches(&self, event: &Value) -> Result<Vec<Touch>, DecideError> {
+        let f = facts(event)?;
+        Ok(self
+            .candidates(event)
+            .into_iter()
+            .filter(|c| c.where_held)
+            .filter_map(|c| {
+                let r = &self.rules[c.index];
+                r.window
+                    .as_ref()?
+                    .touch(&self.name, &r.id, event, f.time_ms, f.helios_id)
+            })
+            .collect())
+    }
+
+    /// The dedupe keys of the rules that may fire on `event`; the caller looks them up and
+    /// passes the held ones in [`Inputs::held`].
+    pub fn dedupe_keys(&self, event: &Value) -> Result<Vec<Claim>, DecideError> {
+        facts(event)?;
+        Ok(self
+            .candidates(event)
+            .into_iter()
+            .filter(|c| c.where_held)
+            .filter_map(|c| self.claim(&self.rules[c.index], event))
+            .collect())
+    }
+
+    fn claim(&self, r: &Rule, event: &Value) -> Option<Claim> {
+        let d = r.dedupe.as_ref()?;
+        let text = d.key.render(&Scope::event(event));
+        let digest = hex::encode(&Sha256::digest(text.as_bytes())[..12]);
+        Some(Claim {
+            rule: r.id.clone(),
+            key: format!("dedupe/{}/{}/{digest}", self.name, r.id),
+            ttl_seconds: d.for_.seconds(),
+        })
+    }
+
+    /// Decides `event` at `now`: same inputs, same decision, byte for byte.
+    pub fn decide(
+        &self,
+        event: &Value,
+        now: DateTime<Utc>,
+        inputs: &Inputs,
+    ) -> Result<Decision, DecideError> {
+        let f = facts(event)?;
+        let now_ms = now.timestamp_millis();
+        let scope = Scope::event(event);
+        let mut candidates: BTreeMap<usize, bool> = self
+            .candidates(event)
+            .into_iter()
+            .map(|c| (c.index, c.where_held))
+            .collect();
+        let leaves = Leaves::of(event);
+
+        let mut fired = Vec::new();
+        let mut actions = Vec::new();
+        let mut claims = Vec::new();
+        let mut trace = Vec::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let pattern_matched = candidates.remove(&i).is_some();
+            // A rule far from matching is not looked at closely: one failing field is a
+            // near miss only when nothing else fails.
+            let pattern = check_pattern(&r.pattern, &leaves, 1);
+            debug_assert_eq!(
+                pattern.held(),
+                pattern_matched,
+                "explanation agrees with matcher"
+            );
+            if !pattern_matched && pattern.failures() > 1 {
+                continue;
+            }
+            let mut checks = pattern_checks(&pattern);
+            if let Some(c) = &r.condition {
+                for top in c.top_level() {
+                    checks.push(where_check(top.eval(&scope)));
+                }
+            }
+            let mut failures = checks.iter().filter(|c| !c.held).count();
+            if failures > 1 {
+                continue;
+            }
+            let mut window_view = None;
+            if failures == 0 {
+                if let Some(w) = &r.window {
+                    let (value, view) =
+                        match w.touch(&self.name, &r.id, event, f.time_ms, f.helios_id) {
+                            Some(t) => {
+                                let mut state =
+                                    inputs.windows.get(&t.key).cloned().unwrap_or_default();
+                                state.record(&t);
+                                let value = state.value(&w.aggregate, w.over, now_ms);
+                                (
+                                    value,
+                                    json!({
+                                        "aggregate": w.aggregate.name(),
+                                        "over": w.over.to_string(),
+                                        "group": t.group,
+                                        "value": value_json(value),
+                                        "at_least": value_json(w.at_least),
+                                    }),
+                                )
+                            }
+                            None => (
+                                0.0,
+                                json!({
+                                    "aggregate": w.aggregate.name(),
+                                    "over": w.over.to_string(),
+                                    "value": 0,
+                                    "at_least": value_json(w.at_least),
+                                }),
+                            ),
+                        };
+                    let held = value >= w.at_least;
+                    checks.push(Check {
+                        kind: "window",
+                        field: match &w.aggregate {
+                            crate::window::Aggregate::Count => None,
+                            crate::window::Aggregate::Sum(p)
+                            | crate::window::Aggregate::Distinct(p) => Some(p.text.clone()),
+                        },
+                        op: Some(format!("{} over {}", w.aggregate.name(), w.over)),
+                        wanted: value_json(w.at_least),
+                        found: value_json(value),
+                        held,
+                        children: Vec::new(),
+                    });
+                    if !held {
+                        failures += 1;
+                    }
+                    window_view = Some(view);
+                }
+            }
+            let held_count = checks.iter().filter(|c| c.held).count();
+            if failures > 0 {
+                if failures == 1 && held_count > 0 {
+                    let failing = checks
+                        .iter()
+                        .find(|c| !c.held)
+                        .map(Check::phrase)
+                        .unwrap_or_default();
+                    trace.push(RuleTrace {
+                        rule: r.id.clone(),
+                        outcome: Outcome::NearMiss,
+                        because: format!("`{}` did not fire: {failing}", r.id),
+                        checks,
+                    });
+                }
+                continue;
+            }
+
+            // The rule fired: score it, then see whether a dedupe key suppresses it.
+            let mut extra = Map::new();
+            extra.insert("rule".into(), json!({"id": r.id, "priority": r.priority}));
+            if let Some(v) = &window_view {
+                extra.insert("window".into(), v.clone());
+            }
+            let rule_scope = Scope {
+                event,
+                extra: Some(&extra),
+            };
+            let mut score = r.score.base;
+            for (when, points) in &r.score.add {
+                if when.holds(&rule_scope) {
+                    score = score.saturating_add(*points);
+                }
+            }
+            if let Some(cap) = r.score.cap {
+                score = score.min(cap);
+            }
+            let severity = r.severity.unwrap_or_else(|| self.thresholds.of(score));
+            extra.insert("score".into(), json!(score));
+            extra.insert("severity".into(), json!(severity.as_str()));
+            let rule_scope = Scope {
+                event,
+                extra: Some(&extra),
+            };
+
+            let claim = self.claim(r, event);
+            if let Some(c) = &claim {
+                let holder = inputs
+                    .held
+                    .get(&c.key)
+                    .filter(|h| h.as_str() != f.helios_id);
+                checks.push(Check {
+                    kind: "dedupe",
+                    field: None,
+                    op: Some(format!("for {}", Span(c.ttl_seconds))),
+                    wanted: json!(c.key),
+                    found: holder.map_or(Value::Null, |h| json!(h)),
+                    held: holder.is_none(),
+                    children: Vec::new(),
+                });
+                if let Some(h) = holder {
+                    trace.push(RuleTrace {
+                        rule: r.id.clone(),
+                        outcome: Outcome::Suppressed,
+                        because: format!(
+                            "`{}` matched but was suppressed: {h} made the same decision less than {} ago",
+                            r.id,
+                            Span(c.ttl_seconds)
+                        ),
+                        checks,
+                    });
+                    continue;
+                }
+            }
+
+            let explanation = match &r.explain {
+                Some(t) => t.render(&rule_scope),
+                None => {
+                    let held: Vec<String> = checks.iter().map(Check::phrase).collect();
+                    held.join("; ")
+                }
+            };
+            trace.push(RuleTrace {
+                rule: r.id.clone(),
+                outcome: Outcome::Fired,
+                because: format!("`{}` fired: {explanation}", r.id),
+                checks,
+            });
+            for a in &r.actions {
+                actions.push(Action {
+                    rule: r.id.clone(),
+                    workflow: a.workflow.clone(),
+                    params: a.params.render(&rule_scope),
+                });
+            }
+            claims.extend(claim);
+            fired.push(Fired {
+                rule: r.id.clone(),
+                priority: r.priority,
+                score,
+                severity,
+                explanation,
+                window: window_view,
+            });
+        }
+
+        let mut id = Sha256::new();
+        id.update(f.helios_id.as_bytes());
+        id.update([0]);
+        id.update(self.hash.as_bytes());
+        Ok(Decision {
+            id: format!("dec_{}", hex::encode(&id.finalize()[..16])),
+            event: f.helios_id.to_string(),
+            decided_at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
+            ruleset: RuleSetRef {
+                name: self.name.clone(),
+                version: self.version.clone(),
+                hash: self.hash.clone(),
+            },
+            score: fired.iter().map(|x| x.score).max().unwrap_or(0),
+            severity: fired
+                .iter()
+                .map(|x| x.severity)
+                .max()
+                .unwrap_or(Severity::None),
+            fired,
+            actions,
+            claims,
+            trace,
+        })
+    }
+}
+
+use crate::duration::Span;
+
+fn pattern_checks(p: &PatternCheck) -> Vec<Check> {
+    let mut out: Vec<Check> = p
+        .fields
+        .iter()
+        .map(|f| Check {
+            kind: "match",
+            field: Some(f.path.clone()),
+            op: None,
+            wanted: f.wanted.clone(),
+            found: f.found.clone(),
+            held: f.held,
+            children: Vec::new(),
+        })
+        .collect();
+    if !p.arrays_consistent {
+        out.push(Check {
+            kind: "arrays",
+            field: None,
+            op: None,
+            wanted: json!("one array element for every field"),
+            found: json!("different elements"),
+            held: false,
+            children: Vec::new(),
+        });
+    }
+    out
+}
+
+fn where_check(t: ConditionTrace) -> Check {
+    Check {
+        kind: "where",
+        field: t.field,
+        op: Some(t.op),
+        wanted: t.wanted.unwrap_or(Value::Null),
+        found: t.found.unwrap_or(Value::Null),
+        held: t.held,
+        children: t.children,
+    }
+}
