@@ -1,5 +1,6 @@
 //! The `helios` command: `dev` runs Helios on one machine, `send` posts events to a running
-//! Helios (local or deployed), `keys` manages API keys, `bench` measures ingestion.
+//! Helios (local or deployed), `keys` manages API keys, `bench` measures ingestion and matching, `patterns` and `rules` check and try event
+//! patterns and rule sets.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ pub mod bench;
 pub mod dev;
 pub mod keys;
 pub mod patterns;
+pub mod rules;
 pub mod send;
 
 #[derive(Parser, Debug)]
@@ -35,6 +37,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Event patterns (EventBridge semantics).
     Patterns(patterns::PatternsArgs),
+    /// Rule sets: check them, decide an event with them, run their tests.
+    Rules(rules::RulesArgs),
 }
 
 /// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
@@ -69,5 +73,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(a) => keys::run(a).await.map(|_| ExitCode::SUCCESS),
         Command::Bench(a) => bench::run(a).await.map(|_| ExitCode::SUCCESS),
         Command::Patterns(a) => patterns::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Rules(a) => rules::run(a),
     }
 }

@@ -7,8 +7,9 @@
 //! is the highest score of the rules that fired and its severity the highest severity.
 //!
 //! Every rule that fired, was suppressed, or nearly fired is traced check by check. A near
-//! miss is a rule that did not fire because of exactly one check while at least one other
-//! held: the pattern field, condition or window that stood in the way.
+//! miss is a rule that did not fire because of exactly one check (the pattern field,
+//! condition or window that stood in the way) while at least one field of its pattern held,
+//! so that the event concerned it.
 
 use std::collections::BTreeMap;
 
@@ -351,9 +352,10 @@ impl RuleSet {
                     window_view = Some(view);
                 }
             }
-            let held_count = checks.iter().filter(|c| c.held).count();
             if failures > 0 {
-                if failures == 1 && held_count > 0 {
+                // A near miss concerns the event: some field of its pattern held.
+                let relevant = checks.iter().any(|c| c.kind == "match" && c.held);
+                if failures == 1 && relevant {
                     let failing = checks
                         .iter()
                         .find(|c| !c.held)

@@ -45,7 +45,7 @@ pub struct Invalid {
 }
 
 /// Why a rule set does not load: the file, the rule, where inside it, and why.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, thiserror::Error)]
 #[error("{file}{}{}: {message}",
     rule.as_ref().map(|r| format!(": rule `{r}`")).unwrap_or_default(),
     if at.is_empty() { String::new() } else { format!(": at `{at}`") })]
@@ -288,13 +288,25 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Parses YAML (or JSON, which is YAML) into a JSON value, with serde's path on errors.
-fn yaml_to_json(text: &str) -> Result<Value, Invalid> {
-    let de = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| Invalid {
+/// Parses YAML (or JSON, which is YAML), merge keys (`<<: *anchor`) applied, into `T`, with
+/// the path of what is wrong.
+pub(crate) fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Invalid> {
+    let mut v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| Invalid {
+        at: String::new(),
+        message: format!("not valid YAML: {e}"),
+    })?;
+    v.apply_merge().map_err(|e| Invalid {
+        at: String::new(),
+        message: format!("a merge key (`<<`) cannot be applied: {e}"),
+    })?;
+    serde_path_to_error::deserialize(v).map_err(|e| Invalid {
         at: display_path(e.path()),
-        message: format!("not valid YAML: {}", e.inner()),
+        message: e.inner().to_string(),
     })
+}
+
+fn yaml_to_json(text: &str) -> Result<Value, Invalid> {
+    from_yaml(text)
 }
 
 fn display_path(p: &serde_path_to_error::Path) -> String {

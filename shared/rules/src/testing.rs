@@ -78,11 +78,7 @@ pub struct ExpectedAction {
 
 /// Parses a test file (YAML).
 pub fn parse(text: &str) -> Result<TestFile, Invalid> {
-    let de = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| Invalid {
-        at: e.path().to_string(),
-        message: e.inner().to_string(),
-    })
+    crate::ruleset::from_yaml(text)
 }
 
 /// How one test went.

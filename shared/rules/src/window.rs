@@ -207,8 +207,10 @@ impl WindowState {
                 .filter_map(|e| e.v.as_ref().and_then(Value::as_f64))
                 .sum(),
             Aggregate::Distinct(_) => {
-                let seen: std::collections::BTreeSet<String> =
-                    live.filter_map(|e| e.v.as_ref()).map(Value::to_string).collect();
+                let seen: std::collections::BTreeSet<String> = live
+                    .filter_map(|e| e.v.as_ref())
+                    .map(Value::to_string)
+                    .collect();
                 seen.len() as f64
             }
         }

@@ -6,6 +6,8 @@
 //! the AWS deployment (S3, SNS, SQS, DynamoDB, Step Functions, RDS) is wired here too once
 //! its adapters exist.
 
+pub mod rules;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,373 @@
+//! `helios rules check|eval|test`: validate a rule set, decide one event with it, and run the
+//! tests kept beside it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use helios_events::sample::{Credentials, Sample};
+use helios_events::{Format, Limits, SourceSecrets};
+use helios_rules::decide::Outcome;
+use helios_rules::{testing, Decision, Inputs, RuleSet};
+use helios_runtime::rules::{load_rule_set, read_rule_tests, RuleSetError};
+use serde_json::{json, Value};
+
+#[derive(Args, Debug)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub command: RulesCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Validate a rule set (a YAML file or a folder of them).
+    Check {
+        /// The rule set: a file, or a folder (its `tests/` folder is not part of it).
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide one event with a rule set, windows starting empty, and print the decision and
+    /// its trace.
+    Eval {
+        /// The rule set.
+        #[arg(long)]
+        rules: PathBuf,
+        /// The event: a canonical event, a native envelope (or batch), or a request sample
+        /// of `events/`.
+        #[arg(long)]
+        event: PathBuf,
+        /// The time of the decision (RFC 3339); the event's time by default.
+        #[arg(long)]
+        now: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the rule tests kept beside a rule set (`DIR/tests/*.yaml`); fails if one fails.
+    Test {
+        /// The rule set's folder.
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        RulesCommand::Check { dir, json } => check(&dir, json),
+        RulesCommand::Eval {
+            rules,
+            event,
+            now,
+            json,
+        } => eval(&rules, &event, now.as_deref(), json),
+        RulesCommand::Test { dir, json } => test(&dir, json),
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn check(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    match load_rule_set(dir) {
+        Ok(rs) => {
+            if as_json {
+                print_json(&json!({
+                    "ok": true,
+                    "name": rs.name,
+                    "version": rs.version,
+                    "hash": rs.hash,
+                    "rules": rs.rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
+                }))?;
+            } else {
+                println!(
+                    "ok: rule set `{}` version {}, {} rules, {}",
+                    rs.name,
+                    rs.version,
+                    rs.rules.len(),
+                    rs.hash
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RuleSetError::Invalid { errors, .. }) => {
+            if as_json {
+                print_json(&json!({"ok": false, "errors": errors}))?;
+            } else {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!("{} problem(s) in {}", errors.len(), dir.display());
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn parse_time(t: &str) -> anyhow::Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(t)
+        .with_context(|| format!("`{t}` is not an RFC 3339 time"))?
+        .with_timezone(&Utc))
+}
+
+/// The secrets `rules eval` signs and checks samples with: any will do, as both sides use it.
+fn sample_secrets() -> SourceSecrets {
+    SourceSecrets {
+        github: Some("helios-rules-eval".into()),
+        pubsub: Some("helios-rules-eval".into()),
+        eventgrid: Some("helios-rules-eval".into()),
+    }
+}
+
+fn normalise(
+    format: Format,
+    method: &str,
+    headers: &[(String, String)],
+    query: Option<&str>,
+    body: &[u8],
+    received_at: DateTime<Utc>,
+) -> anyhow::Result<Vec<Value>> {
+    let method: http::Method = method.parse().context("the sample's method")?;
+    let mut map = http::HeaderMap::new();
+    for (k, v) in headers {
+        map.append(
+            http::HeaderName::try_from(k.as_str()).context("a header name")?,
+            http::HeaderValue::try_from(v.as_str()).context("a header value")?,
+        );
+    }
+    let secrets = sample_secrets();
+    let limits = Limits::default();
+    let req = helios_events::Request {
+        method: &method,
+        headers: &map,
+        query,
+        body,
+    };
+    let ctx = helios_events::Context {
+        received_at,
+        secrets: &secrets,
+        limits: &limits,
+    };
+    match helios_events::normalise(format, &req, &ctx) {
+        Ok(helios_events::Normalised::Events(events)) => events
+            .iter()
+            .map(|e| serde_json::to_value(e).map_err(Into::into))
+            .collect(),
+        Ok(helios_events::Normalised::Handshake(_)) => {
+            bail!("this request is a subscription handshake, not an event")
+        }
+        Err(e) => bail!("{e}"),
+    }
+}
+
+/// Canonical events from what a user has at hand: a canonical event (it has `helios_id`), a
+/// request sample of `events/`, or a native envelope or batch.
+pub fn canonical_events(v: &Value, received_at: DateTime<Utc>) -> anyhow::Result<Vec<Value>> {
+    if v.get("helios_id").is_some() {
+        return Ok(vec![v.clone()]);
+    }
+    if Sample::looks_like_sample(v) {
+        let sample: Sample = serde_json::from_value(v.clone()).context("reading the sample")?;
+        let creds = Credentials {
+            api_key: Some("unused".into()),
+            secrets: sample_secrets(),
+        };
+        let req = sample.prepare(&creds).map_err(anyhow::Error::msg)?;
+        let format = if req.path == "/v1/events" {
+            Format::Native
+        } else {
+            req.path
+                .strip_prefix("/v1/hooks/")
+                .and_then(Format::from_hook)
+                .with_context(|| format!("the sample's path {} is not an ingest route", req.path))?
+        };
+        return normalise(
+            format,
+            &req.method,
+            &req.headers,
+            req.query.as_deref(),
+            &req.body,
+            received_at,
+        );
+    }
+    let body = serde_json::to_vec(v)?;
+    let headers = [("content-type".to_string(), "application/json".to_string())];
+    normalise(Format::Native, "POST", &headers, None, &body, received_at)
+}
+
+/// A test step's event: a native envelope, with `correlation` and `extensions` set as given.
+fn step_event(v: &Value, at: DateTime<Utc>) -> Result<Value, String> {
+    let mut envelope = v.clone();
+    let (correlation, extensions) = match envelope.as_object_mut() {
+        Some(m) => (m.remove("correlation"), m.remove("extensions")),
+        None => return Err("an event is a map".into()),
+    };
+    let mut events = canonical_events(&envelope, at).map_err(|e| format!("{e:#}"))?;
+    if events.len() != 1 {
+        return Err(format!("a step has one event, not {}", events.len()));
+    }
+    let mut e = events.remove(0);
+    for (name, extra) in [("correlation", correlation), ("extensions", extensions)] {
+        match extra {
+            None => {}
+            Some(Value::Object(add)) => {
+                let slot = e
+                    .as_object_mut()
+                    .map(|m| m.entry(name).or_insert_with(|| json!({})));
+                if let Some(Value::Object(m)) = slot {
+                    m.extend(add);
+                }
+            }
+            Some(_) => return Err(format!("`{name}` is a map")),
+        }
+    }
+    Ok(e)
+}
+
+fn eval(rules: &Path, event: &Path, now: Option<&str>, as_json: bool) -> anyhow::Result<ExitCode> {
+    let rs = load_rule_set(rules)?;
+    let text = std::fs::read_to_string(event)
+        .with_context(|| format!("reading the event {}", event.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", event.display()))?;
+    let now = now.map(parse_time).transpose()?;
+    // A sample's events are received now; their time is their own.
+    let received = now.unwrap_or_else(Utc::now);
+    let events = canonical_events(&v, received)
+        .with_context(|| format!("{} is not an event Helios accepts", event.display()))?;
+    let mut decisions = Vec::new();
+    for e in &events {
+        let at = match now {
+            Some(t) => t,
+            None => parse_time(e["time"].as_str().unwrap_or_default())?,
+        };
+        decisions.push(rs.decide(e, at, &Inputs::default())?);
+    }
+    if as_json {
+        if decisions.len() == 1 {
+            print_json(&decisions[0])?;
+        } else {
+            print_json(&decisions)?;
+        }
+    } else {
+        for d in &decisions {
+            print!("{}", describe(d));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A decision for a person.
+pub fn describe(d: &Decision) -> String {
+    let mut s = format!(
+        "decision {} for {} by {} v{}\n  severity {}, score {}\n",
+        d.id,
+        d.event,
+        d.ruleset.name,
+        d.ruleset.version,
+        d.severity.as_str(),
+        d.score
+    );
+    if d.fired.is_empty() {
+        s.push_str("  no rule fired\n");
+    }
+    for t in &d.trace {
+        let mark = match t.outcome {
+            Outcome::Fired => "fired",
+            Outcome::Suppressed => "suppressed",
+            Outcome::NearMiss => "near miss",
+        };
+        s.push_str(&format!("  {mark}: {}\n", t.because));
+    }
+    for a in &d.actions {
+        s.push_str(&format!(
+            "  action: {} {} (rule {})\n",
+            a.workflow, a.params, a.rule
+        ));
+    }
+    s
+}
+
+fn test(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let rs: RuleSet = load_rule_set(dir)?;
+    let files = read_rule_tests(dir)?;
+    if files.is_empty() {
+        bail!(
+            "no rule tests in {}: write them in {}/tests/*.yaml",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let mut results = Vec::new();
+    let mut problems = Vec::new();
+    for f in &files {
+        match testing::parse(&f.text) {
+            Ok(tf) => {
+                for t in &tf.tests {
+                    results.push((f.path.clone(), testing::run(&rs, t, &step_event)));
+                }
+            }
+            Err(e) => problems.push(format!(
+                "{}: {}{}",
+                f.path,
+                if e.at.is_empty() || e.at == "." {
+                    String::new()
+                } else {
+                    format!("at `{}`: ", e.at)
+                },
+                e.message
+            )),
+        }
+    }
+    let failed = results.iter().filter(|(_, r)| !r.passed).count();
+    let passed = results.len() - failed;
+    let ok = failed == 0 && problems.is_empty();
+    if as_json {
+        print_json(&json!({
+            "ok": ok,
+            "ruleset": {"name": rs.name, "version": rs.version, "hash": rs.hash},
+            "passed": passed,
+            "failed": failed,
+            "errors": problems,
+            "results": results.iter().map(|(file, r)| json!({
+                "file": file, "name": r.name, "passed": r.passed, "failures": r.failures,
+                "decisions": r.decisions,
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        for (file, r) in &results {
+            println!(
+                "{} {file}: {}",
+                if r.passed { "PASS" } else { "FAIL" },
+                r.name
+            );
+            for fail in &r.failures {
+                println!("    {fail}");
+            }
+        }
+        for p in &problems {
+            println!("ERROR {p}");
+        }
+        println!(
+            "{passed} passed, {failed} failed{}",
+            if problems.is_empty() {
+                String::new()
+            } else {
+                format!(", {} test file(s) unreadable", problems.len())
+            }
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,174 @@
+//! `helios rules check|eval|test` as a user runs them, on the starter rule set in `rules/`
+//! and on broken copies of it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn helios(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A copy of `rules/` to break.
+fn copy_rules() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["", "tests"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(root().join("rules").join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    dir
+}
+
+#[test]
+fn the_starter_rules_check_and_their_tests_pass() {
+    let out = helios(&["rules", "check", "rules", "--json"]);
+    assert!(out.status.success());
+    let v = json_of(&out);
+    assert_eq!(v["name"], "starter");
+    assert!(v["hash"].as_str().unwrap().starts_with("sha256:"));
+    assert!(v["rules"].as_array().unwrap().len() >= 4);
+
+    let out = helios(&["rules", "test", "rules", "--json"]);
+    let v = json_of(&out);
+    assert!(out.status.success(), "{v:#}");
+    assert_eq!(v["failed"], 0);
+    assert!(v["passed"].as_u64().unwrap() >= 4);
+}
+
+#[test]
+fn a_broken_rule_set_fails_its_check_with_file_rule_and_path() {
+    let dir = copy_rules();
+    let ci = dir.path().join("ci.yaml");
+    let text = std::fs::read_to_string(&ci).unwrap();
+    std::fs::write(&ci, text.replace("over: 1h", "over: 1 hour")).unwrap();
+    let d = dir.path().to_str().unwrap();
+
+    let out = helios(&["rules", "check", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ci.yaml: rule `ci-failing-on-main`: at `rules[0].window.over`"),
+        "{err}"
+    );
+
+    let v = json_of(&helios(&["rules", "check", d, "--json"]));
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["errors"][0]["rule"], "ci-failing-on-main");
+    assert_eq!(v["errors"][0]["at"], "rules[0].window.over");
+}
+
+#[test]
+fn a_failing_rule_test_fails_the_run_and_says_which_step() {
+    let dir = copy_rules();
+    let t = dir.path().join("tests/heartbeats.yaml");
+    let text = std::fs::read_to_string(&t).unwrap();
+    std::fs::write(&t, text.replacen("score: 75", "score: 76", 1)).unwrap();
+    let out = helios(&["rules", "test", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL tests/heartbeats.yaml"), "{text}");
+    assert!(text.contains("step 1: score 75, expected 76"), "{text}");
+}
+
+#[test]
+fn eval_of_a_sample_explains_what_fired_and_what_nearly_did() {
+    let out = helios(&[
+        "rules",
+        "eval",
+        "--rules",
+        "rules",
+        "--event",
+        "events/github/valid/workflow_run-failure.json",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = json_of(&out);
+    assert_eq!(d["ruleset"]["name"], "starter");
+    let fired: Vec<&str> = d["fired"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(fired, ["ci-failed-once"]);
+    let trace = d["trace"].as_array().unwrap();
+    let near = trace
+        .iter()
+        .find(|t| t["rule"] == "ci-failing-on-main")
+        .unwrap();
+    assert_eq!(near["outcome"], "near_miss");
+    assert_eq!(
+        near["because"],
+        "`ci-failing-on-main` did not fire: the window (count over 1h) was 1, wanted at least 3"
+    );
+    let window = near["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "window")
+        .unwrap();
+    assert_eq!(window["found"], 1);
+    assert_eq!(window["held"], false);
+
+    let out = helios(&[
+        "rules",
+        "eval",
+        "--rules",
+        "rules",
+        "--event",
+        "events/eventbridge/valid/cloudwatch-alarm.json",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("fired: `cloud-alarm` fired: Alarm web-5xx went into ALARM in eu-west-1"),
+        "{text}"
+    );
+    assert!(text.contains("action: decision"), "{text}");
+}
+
+#[test]
+fn eval_of_something_that_is_not_an_event_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("e.json");
+    std::fs::write(&f, r#"{"id": "x", "source": "s"}"#).unwrap();
+    let out = helios(&[
+        "rules",
+        "eval",
+        "--rules",
+        "rules",
+        "--event",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not an event Helios accepts"), "{err}");
+    assert!(err.contains("type"), "{err}");
+}
