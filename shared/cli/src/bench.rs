@@ -26,6 +26,29 @@ pub enum BenchCommand {
     Ingest(IngestBench),
     /// Match events against compiled patterns, in this process, on one thread.
     Patterns(PatternsBench),
+    /// Decide events with a rule set (evaluation with its trace), on one thread.
+    Rules(RulesBench),
+}
+
+#[derive(Args, Debug)]
+pub struct RulesBench {
+    /// JSON lines of events (canonical; a missing `helios_id` is filled in before timing).
+    /// Each line is parsed as part of the measurement.
+    #[arg(long)]
+    pub events: PathBuf,
+    /// A rule set to decide with.
+    #[arg(long, conflicts_with = "patterns")]
+    pub rules: Option<PathBuf>,
+    /// Or JSON lines of patterns: the first `--count` become rules with a condition, a score
+    /// addition, a templated action and explanation; one in ten has a window, one in five a
+    /// dedupe key.
+    #[arg(long, required_unless_present = "rules")]
+    pub patterns: Option<PathBuf>,
+    #[arg(long, default_value_t = 100)]
+    pub count: usize,
+    /// Pass over the events at least this many seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
 }
 
 #[derive(Args, Debug)]
@@ -78,6 +101,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchCommand::Patterns(b) => {
             let report = patterns(&b)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        BenchCommand::Rules(b) => {
+            let report = rules(&b)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -229,16 +257,129 @@ async fn post(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> 
     }
 }
 
+/// The non-empty lines of a JSON-lines file.
+fn read_lines(p: &PathBuf) -> anyhow::Result<Vec<String>> {
+    Ok(std::fs::read_to_string(p)
+        .with_context(|| format!("reading {}", p.display()))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// A rule set of `count` rules around the first `count` patterns of `lines`.
+fn synthetic_rules(lines: &[String], count: usize) -> anyhow::Result<helios_rules::RuleSet> {
+    anyhow::ensure!(
+        count <= lines.len(),
+        "--count {count}: the file holds only {} patterns",
+        lines.len()
+    );
+    let mut rules = Vec::with_capacity(count);
+    for (i, l) in lines[..count].iter().enumerate() {
+        let pattern: Value =
+            serde_json::from_str(l).with_context(|| format!("pattern on line {}", i + 1))?;
+        let mut rule = json!({
+            "id": format!("p{i}"),
+            "priority": i % 10,
+            "match": pattern,
+            "where": [{"field": "time", "gte": "2000-01-01T00:00:00Z"}],
+            "score": {"base": 40, "add": [{"when": {"field": "subject", "exists": true}, "points": 20}], "cap": 100},
+            "actions": [{"workflow": "decision", "params": {"title": "{{source}} {{type}} on {{subject}}", "channels": ["chat"]}}],
+            "explain": "{{type}} from {{source}} matched {{rule.id}}",
+        });
+        if i % 10 == 0 {
+            rule["window"] =
+                json!({"aggregate": "count", "over": "1h", "group_by": ["subject"], "at_least": 2});
+        }
+        if i % 5 == 0 {
+            rule["dedupe"] = json!({"key": "{{subject}}", "for": "10m"});
+        }
+        rules.push(rule);
+    }
+    let doc = json!({"name": "bench", "version": 1, "rules": rules});
+    helios_rules::RuleSet::load(&[helios_rules::SourceFile {
+        path: "bench.yaml".into(),
+        text: doc.to_string(),
+    }])
+    .map_err(|errors| {
+        anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
+}
+
+fn rules(b: &RulesBench) -> anyhow::Result<Value> {
+    let t = Instant::now();
+    let rs = match (&b.rules, &b.patterns) {
+        (Some(dir), _) => helios_runtime::rules::load_rule_set(dir)?,
+        (None, Some(p)) => synthetic_rules(&read_lines(p)?, b.count)?,
+        (None, None) => anyhow::bail!("give --rules DIR or --patterns FILE"),
+    };
+    let load_s = t.elapsed().as_secs_f64();
+    let mut events = Vec::new();
+    for (i, l) in read_lines(&b.events)?.iter().enumerate() {
+        let mut v: Value =
+            serde_json::from_str(l).with_context(|| format!("event on line {}", i + 1))?;
+        if v.get("helios_id").is_none() {
+            v["helios_id"] = json!(format!("evt_bench_{i}"));
+        }
+        events.push(v.to_string());
+    }
+    anyhow::ensure!(!events.is_empty(), "{} holds no event", b.events.display());
+    let inputs = helios_rules::Inputs::default();
+    let decide = |line: &str| -> anyhow::Result<helios_rules::Decision> {
+        let e: Value = serde_json::from_str(line)?;
+        let now = e["time"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .context("an event without an RFC 3339 `time`")?;
+        Ok(rs.decide(&e, now, &inputs)?)
+    };
+    // Two passes: evaluation alone (parse the event, decide with the trace), then the same
+    // with the decision written as JSON, as the decide function stores it.
+    let mut rates = Vec::new();
+    let (mut fired, mut traced, mut bytes, mut written) = (0usize, 0usize, 0usize, 0usize);
+    for write in [false, true] {
+        let mut done = 0usize;
+        let t = Instant::now();
+        while t.elapsed().as_secs_f64() < b.seconds {
+            for line in &events {
+                let d = decide(line)?;
+                if write {
+                    fired += d.fired.len();
+                    traced += d.trace.len();
+                    bytes += serde_json::to_vec(&d)?.len();
+                    written += 1;
+                }
+                done += 1;
+            }
+        }
+        rates.push((done as f64 / t.elapsed().as_secs_f64()).round());
+    }
+    let per = |x: usize| (x as f64 / written.max(1) as f64 * 1000.0).round() / 1000.0;
+    Ok(json!({
+        "events": events.len(),
+        "rules": rs.rules.len(),
+        "load_s": (load_s * 1e4).round() / 1e4,
+        "threads": 1,
+        "decisions_per_s": rates[0],
+        "decisions_written_per_s": rates[1],
+        "fired_per_decision": per(fired),
+        "traced_rules_per_decision": per(traced),
+        "decision_bytes": bytes / written.max(1),
+        "included": "decisions_per_s: parsing the event's JSON and deciding with the trace; decisions_written_per_s: the same and writing the decision as JSON",
+    }))
+}
+
 fn patterns(b: &PatternsBench) -> anyhow::Result<Value> {
     use helios_rules::{CompiledPatterns, Pattern, Scratch};
-    let read = |p: &PathBuf| -> anyhow::Result<Vec<String>> {
-        Ok(std::fs::read_to_string(p)
-            .with_context(|| format!("reading {}", p.display()))?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_string)
-            .collect())
-    };
+    let read = read_lines;
     let events = read(&b.events)?;
     let pattern_lines = read(&b.patterns)?;
     anyhow::ensure!(!events.is_empty(), "{} holds no event", b.events.display());

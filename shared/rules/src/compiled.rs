@@ -61,6 +61,8 @@ struct PathIndex {
 #[derive(Debug)]
 struct SubRuleInfo {
     pattern: u32,
+    /// Its index among the sub-rules of its pattern.
+    local: u32,
     /// Per field: its path id, and whether absence satisfies it.
     fields: Vec<(u32, bool)>,
     /// Fields that only a hit satisfies (the first 64; wider sub-rules skip the quick test).
@@ -122,7 +124,7 @@ impl CompiledPatterns {
     pub fn add(&mut self, pattern: &Pattern) -> usize {
         let id = self.patterns as u32;
         self.patterns += 1;
-        for sr in &pattern.sub_rules {
+        for (local, sr) in pattern.sub_rules.iter().enumerate() {
             let sub_rule = self.sub_rules.len() as u32;
             let mut fields = Vec::with_capacity(sr.fields.len());
             for (fi, f) in sr.fields.iter().enumerate() {
@@ -195,6 +197,7 @@ impl CompiledPatterns {
                 .fold(0u64, |m, (i, _)| m | (1 << i));
             self.sub_rules.push(SubRuleInfo {
                 pattern: id,
+                local: local as u32,
                 fields,
                 required,
             });
@@ -521,6 +524,56 @@ impl CompiledPatterns {
         s.touched = candidates;
         out.sort_unstable();
         out
+    }
+
+    /// How near the last event given to [`CompiledPatterns::matches`] came to each pattern:
+    /// for each pattern one of whose sub-rules it touched (a leaf satisfied one of its
+    /// fields, or the sub-rule is made only of `exists: false` fields), the closest such
+    /// sub-rule (its index in the pattern) and how many of its fields failed; 0 only for a
+    /// sub-rule that matched, and fields that held one by one but not from the same array
+    /// elements count as one failure. `None` for patterns the event did not touch.
+    pub fn closeness(&self, scratch: &Scratch) -> Vec<Option<(usize, usize)>> {
+        let mut out: Vec<Option<(usize, usize)>> = vec![None; self.patterns];
+        for &sr in scratch.touched.iter().chain(&self.absence_only) {
+            let Some(info) = self.sub_rules.get(sr as usize) else {
+                continue;
+            };
+            let slot = &mut out[info.pattern as usize];
+            if matches!(slot, Some((_, 0))) {
+                continue;
+            }
+            let failed = self.failures(sr, info, scratch);
+            if slot.is_none_or(|(_, f)| failed < f) {
+                *slot = Some((info.local as usize, failed));
+            }
+        }
+        out
+    }
+
+    fn failures(&self, sr: u32, info: &SubRuleInfo, s: &Scratch) -> usize {
+        let mask = if s.stamps.get(sr as usize) == Some(&s.generation) {
+            s.masks[sr as usize]
+        } else {
+            0
+        };
+        let mut failed = 0;
+        for (fi, &(path, absence)) in info.fields.iter().enumerate() {
+            let hit = if fi < 64 {
+                mask & (1 << fi) != 0
+            } else {
+                s.array_hits
+                    .iter()
+                    .any(|(r, f, _)| *r == sr && *f as usize == fi)
+            };
+            let absent_ok = absence && !s.present[path as usize];
+            if !(hit || absent_ok) {
+                failed += 1;
+            }
+        }
+        if failed == 0 && !self.sub_rule_holds(sr, info, s) {
+            failed = 1;
+        }
+        failed
     }
 
     fn sub_rule_holds(&self, sr: u32, info: &SubRuleInfo, s: &Scratch) -> bool {

@@ -9,9 +9,12 @@
 //! Every rule that fired, was suppressed, or nearly fired is traced check by check. A near
 //! miss is a rule that did not fire because of exactly one check (the pattern field,
 //! condition or window that stood in the way) while at least one field of its pattern held,
-//! so that the event concerned it.
+//! so that the event concerned it. A decision traces the [`MAX_NEAR_MISSES`] closest near
+//! misses (most checks held) and counts the rest, so that a large rule set cannot make a
+//! decision large.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -20,10 +23,10 @@ use sha2::{Digest, Sha256};
 
 use crate::compiled::Scratch;
 use crate::condition::ConditionTrace;
-use crate::explain::{check_pattern, Leaves, PatternCheck};
+use crate::explain::PatternCheck;
 use crate::ruleset::{Rule, RuleSet, Severity};
 use crate::scope::Scope;
-use crate::window::{value_json, Touch, WindowState};
+use crate::window::{value_json, Aggregate, Touch, WindowState};
 
 /// Why an event cannot be decided.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -88,10 +91,10 @@ pub struct Check {
     /// `match`, `arrays`, `where`, `window` or `dedupe`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub field: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub op: Option<String>,
-    pub wanted: Value,
+    pub wanted: Arc<Value>,
     pub found: Value,
     pub held: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -113,7 +116,7 @@ impl Check {
                 "{} was {}, wanted {}",
                 self.field.as_deref().unwrap_or("?"),
                 found(&self.found),
-                match &self.wanted {
+                match &*self.wanted {
                     Value::Array(l) if l.len() == 1 => l[0].to_string(),
                     w => format!("one of {w}"),
                 }
@@ -132,8 +135,8 @@ impl Check {
             ),
             _ => ConditionTrace {
                 op: self.op.clone().unwrap_or_default(),
-                field: self.field.clone(),
-                wanted: self.field.as_ref().map(|_| self.wanted.clone()),
+                field: self.field.as_deref().map(str::to_string),
+                wanted: self.field.as_ref().map(|_| (*self.wanted).clone()),
                 found: self.field.as_ref().map(|_| self.found.clone()),
                 held: self.held,
                 children: self.children.clone(),
@@ -170,7 +173,17 @@ pub struct Decision {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<Claim>,
     pub trace: Vec<RuleTrace>,
+    /// Near misses beyond the closest [`MAX_NEAR_MISSES`], left out of the trace.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub near_misses_omitted: usize,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The most near misses a decision traces: the closest ones (most checks held).
+pub const MAX_NEAR_MISSES: usize = 8;
 
 struct EventFacts<'a> {
     helios_id: &'a str,
@@ -200,14 +213,36 @@ struct Candidate {
     where_held: bool,
 }
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 impl RuleSet {
+    /// Per rule: whether its pattern matched, and how near the event came to it (the
+    /// closest sub-rule and its failing fields; `None` when nowhere near).
+    fn match_flags(&self, event: &Value) -> (Vec<bool>, Vec<Option<(usize, usize)>>) {
+        let run = |scratch: &mut Scratch| {
+            let ids = self.compiled.matches(event, scratch);
+            let mut matched = vec![false; self.rules.len()];
+            for i in ids {
+                matched[i] = true;
+            }
+            (matched, self.compiled.closeness(scratch))
+        };
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut scratch) => run(&mut scratch),
+            Err(_) => run(&mut Scratch::default()),
+        })
+    }
+
     fn candidates(&self, event: &Value) -> Vec<Candidate> {
-        let mut scratch = Scratch::default();
         let scope = Scope::event(event);
-        self.compiled
-            .matches(event, &mut scratch)
-            .into_iter()
-            .map(|index| Candidate {
+        let (matched, _) = self.match_flags(event);
+        matched
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m)
+            .map(|(index, _)| Candidate {
                 index,
                 where_held: self.rules[index]
                     .condition
@@ -267,109 +302,92 @@ impl RuleSet {
         let f = facts(event)?;
         let now_ms = now.timestamp_millis();
         let scope = Scope::event(event);
-        let mut candidates: BTreeMap<usize, bool> = self
-            .candidates(event)
-            .into_iter()
-            .map(|c| (c.index, c.where_held))
-            .collect();
-        let leaves = Leaves::of(event);
+        let (matched, closeness) = self.match_flags(event);
 
         let mut fired = Vec::new();
         let mut actions = Vec::new();
         let mut claims = Vec::new();
-        let mut trace = Vec::new();
+        // (rule index, trace); near misses are chosen after every rule is seen.
+        let mut traced: Vec<(usize, RuleTrace)> = Vec::new();
+        // (held checks, rule index, closest sub-rule, window check) of each near miss.
+        let mut near: Vec<(usize, usize, usize, Option<Check>)> = Vec::new();
         for (i, r) in self.rules.iter().enumerate() {
-            let pattern_matched = candidates.remove(&i).is_some();
-            // A rule far from matching is not looked at closely: one failing field is a
-            // near miss only when nothing else fails.
-            let pattern = check_pattern(&r.pattern, &leaves, 1);
-            debug_assert_eq!(
-                pattern.held(),
-                pattern_matched,
-                "explanation agrees with matcher"
-            );
-            if !pattern_matched && pattern.failures() > 1 {
+            // Only rules whose pattern the event came near are looked at, and closely only
+            // when at most one check fails: count cheaply first.
+            let Some((sub, pattern_failures)) = closeness[i] else {
+                continue;
+            };
+            if pattern_failures > 1 {
                 continue;
             }
-            let mut checks = pattern_checks(&pattern);
-            if let Some(c) = &r.condition {
-                for top in c.top_level() {
-                    checks.push(where_check(top.eval(&scope)));
-                }
-            }
-            let mut failures = checks.iter().filter(|c| !c.held).count();
-            if failures > 1 {
-                continue;
-            }
-            let mut window_view = None;
-            if failures == 0 {
-                if let Some(w) = &r.window {
-                    let (value, view) =
-                        match w.touch(&self.name, &r.id, event, f.time_ms, f.helios_id) {
-                            Some(t) => {
-                                let mut state =
-                                    inputs.windows.get(&t.key).cloned().unwrap_or_default();
-                                state.record(&t);
-                                let value = state.value(&w.aggregate, w.over, now_ms);
-                                (
-                                    value,
-                                    json!({
-                                        "aggregate": w.aggregate.name(),
-                                        "over": w.over.to_string(),
-                                        "group": t.group,
-                                        "value": value_json(value),
-                                        "at_least": value_json(w.at_least),
-                                    }),
-                                )
-                            }
-                            None => (
-                                0.0,
-                                json!({
-                                    "aggregate": w.aggregate.name(),
-                                    "over": w.over.to_string(),
-                                    "value": 0,
-                                    "at_least": value_json(w.at_least),
-                                }),
-                            ),
-                        };
-                    let held = value >= w.at_least;
-                    checks.push(Check {
-                        kind: "window",
-                        field: match &w.aggregate {
-                            crate::window::Aggregate::Count => None,
-                            crate::window::Aggregate::Sum(p)
-                            | crate::window::Aggregate::Distinct(p) => Some(p.text.clone()),
-                        },
-                        op: Some(format!("{} over {}", w.aggregate.name(), w.over)),
-                        wanted: value_json(w.at_least),
-                        found: value_json(value),
-                        held,
-                        children: Vec::new(),
-                    });
-                    if !held {
-                        failures += 1;
-                    }
-                    window_view = Some(view);
-                }
-            }
-            if failures > 0 {
+            let top = r.condition.as_ref().map_or(&[][..], |c| c.top_level());
+            let where_failures = top.iter().filter(|t| !t.holds(&scope)).count();
+            let checks_count = r.plan.fields(sub) + top.len();
+            if pattern_failures + where_failures == 1 {
                 // A near miss concerns the event: some field of its pattern held.
-                let relevant = checks.iter().any(|c| c.kind == "match" && c.held);
-                if failures == 1 && relevant {
-                    let failing = checks
-                        .iter()
-                        .find(|c| !c.held)
-                        .map(Check::phrase)
-                        .unwrap_or_default();
-                    trace.push(RuleTrace {
-                        rule: r.id.clone(),
-                        outcome: Outcome::NearMiss,
-                        because: format!("`{}` did not fire: {failing}", r.id),
-                        checks,
-                    });
+                if pattern_failures == 0 || r.plan.fields(sub) > 1 || matched[i] {
+                    near.push((checks_count - 1, i, sub, None));
                 }
                 continue;
             }
+            if pattern_failures + where_failures > 1 {
+                continue;
+            }
+
+            let mut window_view = None;
+            if let Some(w) = &r.window {
+                let (value, view) = match w.touch(&self.name, &r.id, event, f.time_ms, f.helios_id)
+                {
+                    Some(t) => {
+                        let mut state = inputs.windows.get(&t.key).cloned().unwrap_or_default();
+                        state.record(&t);
+                        let value = state.value(&w.aggregate, w.over, now_ms);
+                        (
+                            value,
+                            json!({
+                                "aggregate": w.aggregate.name(),
+                                "over": w.over.to_string(),
+                                "group": t.group,
+                                "value": value_json(value),
+                                "at_least": value_json(w.at_least),
+                            }),
+                        )
+                    }
+                    None => (
+                        0.0,
+                        json!({
+                            "aggregate": w.aggregate.name(),
+                            "over": w.over.to_string(),
+                            "value": 0,
+                            "at_least": value_json(w.at_least),
+                        }),
+                    ),
+                };
+                let check = Check {
+                    kind: "window",
+                    field: match &w.aggregate {
+                        Aggregate::Count => None,
+                        Aggregate::Sum(p) | Aggregate::Distinct(p) => {
+                            Some(Arc::from(p.text.as_str()))
+                        }
+                    },
+                    op: Some(format!("{} over {}", w.aggregate.name(), w.over)),
+                    wanted: Arc::new(value_json(w.at_least)),
+                    found: value_json(value),
+                    held: value >= w.at_least,
+                    children: Vec::new(),
+                };
+                if !check.held {
+                    near.push((checks_count, i, sub, Some(check)));
+                    continue;
+                }
+                window_view = Some((view, check));
+            }
+            let mut checks = self.checks(r, event, sub, matched[i], &scope);
+            let window_view = window_view.map(|(view, check)| {
+                checks.push(check);
+                view
+            });
 
             // The rule fired: score it, then see whether a dedupe key suppresses it.
             let mut extra = Map::new();
@@ -408,13 +426,13 @@ impl RuleSet {
                     kind: "dedupe",
                     field: None,
                     op: Some(format!("for {}", Span(c.ttl_seconds))),
-                    wanted: json!(c.key),
+                    wanted: Arc::new(json!(c.key)),
                     found: holder.map_or(Value::Null, |h| json!(h)),
                     held: holder.is_none(),
                     children: Vec::new(),
                 });
                 if let Some(h) = holder {
-                    trace.push(RuleTrace {
+                    traced.push((i, RuleTrace {
                         rule: r.id.clone(),
                         outcome: Outcome::Suppressed,
                         because: format!(
@@ -423,7 +441,7 @@ impl RuleSet {
                             Span(c.ttl_seconds)
                         ),
                         checks,
-                    });
+                    }));
                     continue;
                 }
             }
@@ -435,12 +453,15 @@ impl RuleSet {
                     held.join("; ")
                 }
             };
-            trace.push(RuleTrace {
-                rule: r.id.clone(),
-                outcome: Outcome::Fired,
-                because: format!("`{}` fired: {explanation}", r.id),
-                checks,
-            });
+            traced.push((
+                i,
+                RuleTrace {
+                    rule: r.id.clone(),
+                    outcome: Outcome::Fired,
+                    because: format!("`{}` fired: {explanation}", r.id),
+                    checks,
+                },
+            ));
             for a in &r.actions {
                 actions.push(Action {
                     rule: r.id.clone(),
@@ -458,6 +479,30 @@ impl RuleSet {
                 window: window_view,
             });
         }
+
+        // The closest near misses (most checks held), then by rule order.
+        near.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let omitted = near.len().saturating_sub(MAX_NEAR_MISSES);
+        for (_, i, sub, window) in near.into_iter().take(MAX_NEAR_MISSES) {
+            let r = &self.rules[i];
+            let mut checks = self.checks(r, event, sub, matched[i], &scope);
+            checks.extend(window);
+            let failing = checks
+                .iter()
+                .find(|c| !c.held)
+                .map(Check::phrase)
+                .unwrap_or_default();
+            traced.push((
+                i,
+                RuleTrace {
+                    rule: r.id.clone(),
+                    outcome: Outcome::NearMiss,
+                    because: format!("`{}` did not fire: {failing}", r.id),
+                    checks,
+                },
+            ));
+        }
+        traced.sort_by_key(|(i, _)| *i);
 
         let mut id = Sha256::new();
         id.update(f.helios_id.as_bytes());
@@ -481,8 +526,28 @@ impl RuleSet {
             fired,
             actions,
             claims,
-            trace,
+            trace: traced.into_iter().map(|(_, t)| t).collect(),
+            near_misses_omitted: omitted,
         })
+    }
+
+    /// The pattern and `where` checks of a rule, in full.
+    fn checks(
+        &self,
+        r: &Rule,
+        event: &Value,
+        sub: usize,
+        matched: bool,
+        scope: &Scope<'_>,
+    ) -> Vec<Check> {
+        let pattern = r.plan.explain(event, sub, matched);
+        let mut checks = pattern_checks(&pattern);
+        if let Some(c) = &r.condition {
+            for top in c.top_level() {
+                checks.push(where_check(top.eval(scope)));
+            }
+        }
+        checks
     }
 }
 
@@ -507,7 +572,7 @@ fn pattern_checks(p: &PatternCheck) -> Vec<Check> {
             kind: "arrays",
             field: None,
             op: None,
-            wanted: json!("one array element for every field"),
+            wanted: Arc::new(json!("one array element for every field")),
             found: json!("different elements"),
             held: false,
             children: Vec::new(),
@@ -519,9 +584,9 @@ fn pattern_checks(p: &PatternCheck) -> Vec<Check> {
 fn where_check(t: ConditionTrace) -> Check {
     Check {
         kind: "where",
-        field: t.field,
+        field: t.field.map(Arc::from),
         op: Some(t.op),
-        wanted: t.wanted.unwrap_or(Value::Null),
+        wanted: Arc::new(t.wanted.unwrap_or(Value::Null)),
         found: t.found.unwrap_or(Value::Null),
         held: t.held,
         children: t.children,

@@ -2,38 +2,35 @@
 //! there, and whether it held. Decisions carry them for the rules that fired and the near
 //! misses, so that a person can see why a rule did or did not fire.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::event::{consistent, flatten, Leaf};
-use crate::pattern::{AnythingBut, Matcher, Pattern, SubRule, Wildcard, WildcardPiece};
+use crate::pattern::{AnythingBut, Matcher, Pattern, Wildcard, WildcardPiece};
 use crate::reference::value_matches;
 
-/// A flattened event, its leaves grouped by path.
-pub struct Leaves<'a> {
-    by_path: HashMap<String, Vec<Leaf<'a>>>,
+/// One field of a pattern, ready to be explained: its path split once, and what it wants
+/// written back as pattern JSON once.
+#[derive(Clone, Debug)]
+struct FieldPlan {
+    path: Arc<str>,
+    segments: Vec<String>,
+    matchers: Vec<Matcher>,
+    allows_absence: bool,
+    wanted: Arc<Value>,
 }
 
-impl<'a> Leaves<'a> {
-    pub fn of(event: &'a Value) -> Leaves<'a> {
-        let mut by_path: HashMap<String, Vec<Leaf<'a>>> = HashMap::new();
-        for l in flatten(event) {
-            by_path.entry(l.path.clone()).or_default().push(l);
-        }
-        Leaves { by_path }
-    }
-
-    fn at(&self, path: &str) -> &[Leaf<'a>] {
-        self.by_path.get(path).map(Vec::as_slice).unwrap_or(&[])
-    }
+/// A pattern prepared for explanations: built once per rule when the rule set loads.
+#[derive(Clone, Debug)]
+pub struct PatternPlan {
+    sub_rules: Vec<Vec<FieldPlan>>,
 }
 
 /// One field of a pattern, checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldCheck {
-    pub path: String,
-    pub wanted: Value,
+    pub path: Arc<str>,
+    pub wanted: Arc<Value>,
     pub found: Value,
     pub held: bool,
 }
@@ -58,92 +55,112 @@ impl PatternCheck {
     }
 }
 
-/// Checks `pattern` field by field. Stops looking at a sub-rule once it has more than
-/// `enough` failures, as callers only look closely at rules that nearly matched.
-pub fn check_pattern(pattern: &Pattern, leaves: &Leaves<'_>, enough: usize) -> PatternCheck {
-    let mut best: Option<PatternCheck> = None;
-    for sub in &pattern.sub_rules {
-        let c = check_sub_rule(sub, leaves, enough);
-        let better = match &best {
-            None => true,
-            Some(b) => c.failures() < b.failures(),
-        };
-        if better {
-            let done = c.failures() == 0;
-            best = Some(c);
-            if done {
-                break;
+/// The leaf values at a dotted path, arrays opened on the way and at the end; objects are
+/// not leaves.
+fn leaves_at<'a>(v: &'a Value, segments: &[String], out: &mut Vec<&'a Value>) {
+    match (v, segments.split_first()) {
+        (Value::Array(items), _) => {
+            for i in items {
+                leaves_at(i, segments, out);
             }
         }
+        (Value::Object(m), Some((first, rest))) => {
+            if let Some(c) = m.get(first.as_str()) {
+                leaves_at(c, rest, out);
+            }
+        }
+        (Value::Object(_), None) => {}
+        (scalar, None) => out.push(scalar),
+        (_, Some(_)) => {}
     }
-    best.unwrap_or(PatternCheck {
-        fields: Vec::new(),
-        arrays_consistent: true,
-    })
 }
 
-fn check_sub_rule(sub: &SubRule, leaves: &Leaves<'_>, enough: usize) -> PatternCheck {
-    let mut fields = Vec::with_capacity(sub.fields.len());
-    let mut choices: Vec<(Vec<&Leaf<'_>>, bool)> = Vec::with_capacity(sub.fields.len());
-    let mut failed = 0;
-    for f in &sub.fields {
-        let at = leaves.at(&f.path);
-        let absent_ok = f.allows_absence() && at.is_empty();
-        let candidates: Vec<&Leaf<'_>> = at
-            .iter()
-            .filter(|l| f.matchers.iter().any(|m| value_matches(m, l.value)))
-            .collect();
-        let held = absent_ok || !candidates.is_empty();
-        if !held {
-            failed += 1;
+/// Visits the leaves at a path until `pred` holds for one; says whether there was any leaf.
+fn any_leaf(
+    v: &Value,
+    segments: &[String],
+    seen: &mut bool,
+    pred: &dyn Fn(&Value) -> bool,
+) -> bool {
+    match (v, segments.split_first()) {
+        (Value::Array(items), _) => items.iter().any(|i| any_leaf(i, segments, seen, pred)),
+        (Value::Object(m), Some((first, rest))) => m
+            .get(first.as_str())
+            .is_some_and(|c| any_leaf(c, rest, seen, pred)),
+        (Value::Object(_), None) | (_, Some(_)) => false,
+        (scalar, None) => {
+            *seen = true;
+            pred(scalar)
         }
-        fields.push(FieldCheck {
-            path: f.path.clone(),
-            wanted: Value::Array(f.matchers.iter().map(matcher_json).collect()),
-            found: match at {
-                [] => Value::Null,
-                [one] => one.value.clone(),
-                many => Value::Array(many.iter().map(|l| l.value.clone()).collect()),
-            },
-            held,
+    }
+}
+
+impl FieldPlan {
+    fn held(&self, event: &Value) -> bool {
+        let mut seen = false;
+        let hit = any_leaf(event, &self.segments, &mut seen, &|v| {
+            self.matchers.iter().any(|m| value_matches(m, v))
         });
-        choices.push((candidates, absent_ok));
-        if failed > enough {
+        hit || (self.allows_absence && !seen)
+    }
+}
+
+impl PatternPlan {
+    pub fn new(pattern: &Pattern) -> PatternPlan {
+        PatternPlan {
+            sub_rules: pattern
+                .sub_rules
+                .iter()
+                .map(|s| {
+                    s.fields
+                        .iter()
+                        .map(|f| FieldPlan {
+                            path: Arc::from(f.path.as_str()),
+                            segments: f.path.split('.').map(str::to_string).collect(),
+                            matchers: f.matchers.clone(),
+                            allows_absence: f.allows_absence(),
+                            wanted: Arc::new(Value::Array(
+                                f.matchers.iter().map(matcher_json).collect(),
+                            )),
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// How many fields sub-rule `sub` has.
+    pub fn fields(&self, sub: usize) -> usize {
+        self.sub_rules.get(sub).map_or(0, Vec::len)
+    }
+
+    /// The full check of sub-rule `sub`, field by field.
+    pub fn explain(&self, event: &Value, sub: usize, matched: bool) -> PatternCheck {
+        let Some(fields) = self.sub_rules.get(sub) else {
             return PatternCheck {
-                fields,
+                fields: Vec::new(),
                 arrays_consistent: true,
             };
-        }
-    }
-    let arrays_consistent = failed > 0 || search(&choices, &mut Vec::new());
-    PatternCheck {
-        fields,
-        arrays_consistent,
-    }
-}
-
-/// Picks one leaf per field (or none where absence is allowed), all array-consistent.
-fn search<'a>(choices: &[(Vec<&'a Leaf<'a>>, bool)], picked: &mut Vec<&'a Leaf<'a>>) -> bool {
-    let Some(((candidates, absent_ok), rest)) = choices.split_first() else {
-        return true;
-    };
-    if *absent_ok && search(rest, picked) {
-        return true;
-    }
-    for leaf in candidates {
-        if picked
+        };
+        let fields: Vec<FieldCheck> = fields
             .iter()
-            .all(|p| consistent(&p.membership, &leaf.membership))
-        {
-            picked.push(leaf);
-            let found = search(rest, picked);
-            picked.pop();
-            if found {
-                return true;
-            }
+            .map(|f| {
+                let mut found = Vec::new();
+                leaves_at(event, &f.segments, &mut found);
+                FieldCheck {
+                    path: f.path.clone(),
+                    wanted: f.wanted.clone(),
+                    found: crate::scope::found_value(&found),
+                    held: f.held(event),
+                }
+            })
+            .collect();
+        let all_held = fields.iter().all(|f| f.held);
+        PatternCheck {
+            arrays_consistent: matched || !all_held,
+            fields,
         }
     }
-    false
 }
 
 fn wildcard_text(w: &Wildcard) -> String {
@@ -220,13 +237,14 @@ mod tests {
 
     fn check(p: Value, e: Value) -> PatternCheck {
         let p = Pattern::parse(&p).unwrap();
-        let reference = crate::reference::matches(&p, &e);
-        let c = check_pattern(&p, &Leaves::of(&e), usize::MAX);
-        assert_eq!(
-            c.held(),
-            reference,
-            "the explanation agrees with the reference matcher"
-        );
+        let matched = crate::reference::matches(&p, &e);
+        let plan = PatternPlan::new(&p);
+        // The closest sub-rule, as the compiled matcher picks it for decisions.
+        let c = (0..p.sub_rules.len())
+            .map(|sub| plan.explain(&e, sub, matched))
+            .min_by_key(PatternCheck::failures)
+            .unwrap();
+        assert_eq!(c.held(), matched);
         c
     }
 
@@ -237,20 +255,27 @@ mod tests {
             json!({"source": "github", "data": {"state": "passed"}}),
         );
         assert_eq!(c.failures(), 1);
-        let f = c.fields.iter().find(|f| f.path == "data.state").unwrap();
-        assert_eq!(f.wanted, json!(["failed", {"prefix": "err"}]));
+        let f = c.fields.iter().find(|f| &*f.path == "data.state").unwrap();
+        assert_eq!(*f.wanted, json!(["failed", {"prefix": "err"}]));
         assert_eq!(f.found, json!("passed"));
         assert!(!f.held);
+        let f = c.fields.iter().find(|f| &*f.path == "source").unwrap();
+        assert!(f.held);
     }
 
     #[test]
     fn the_closest_alternative_of_an_or_is_explained() {
         let c = check(
-            json!({"$or": [{"a": [1], "b": [1]}, {"c": [1]}]}),
+            json!({"$or": [{"c": [1]}, {"a": [1], "b": [1]}]}),
             json!({"a": 1, "b": 2}),
         );
-        assert_eq!(c.fields.len(), 2);
+        assert_eq!(c.fields.len(), 1, "{c:?}");
         assert_eq!(c.failures(), 1);
+        let c = check(
+            json!({"$or": [{"c": [1], "d": [1]}, {"a": [1], "b": [1]}]}),
+            json!({"a": 1, "b": 2}),
+        );
+        assert_eq!(&*c.fields[0].path, "a");
     }
 
     #[test]
@@ -262,6 +287,15 @@ mod tests {
         assert!(c.fields.iter().all(|f| f.held));
         assert!(!c.arrays_consistent);
         assert!(!c.held());
+    }
+
+    #[test]
+    fn absence_and_objects_are_explained_as_the_matcher_sees_them() {
+        let c = check(json!({"a": [{"exists": false}]}), json!({"a": {"b": 1}}));
+        assert!(c.held(), "an object is not a leaf, so `a` is absent");
+        let c = check(json!({"a": [{"exists": true}]}), json!({"a": []}));
+        assert!(!c.held());
+        assert_eq!(c.fields[0].found, Value::Null);
     }
 
     #[test]
@@ -279,6 +313,6 @@ mod tests {
             .iter()
             .map(matcher_json)
             .collect();
-        assert_eq!(Pattern::parse(&json!({"x": back})).unwrap(), parsed);
+        assert_eq!(Pattern::parse(&json!({ "x": back })).unwrap(), parsed);
     }
 }

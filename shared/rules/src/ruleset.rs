@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::compiled::CompiledPatterns;
 use crate::condition::Condition;
 use crate::duration::Span;
+use crate::explain::PatternPlan;
 use crate::pattern::Pattern;
 use crate::scope::{FieldPath, ENGINE_ROOTS, EVENT_ROOTS};
 use crate::template::{Template, Templated};
@@ -171,6 +172,7 @@ pub struct Rule {
     pub priority: i64,
     pub file: String,
     pub pattern: Pattern,
+    pub(crate) plan: PatternPlan,
     pub condition: Option<Condition>,
     pub window: Option<WindowSpec>,
     pub score: ScoreSpec,
@@ -596,6 +598,7 @@ fn parse_rule(v: &Value, at: &str, file: &str) -> Result<Rule, Invalid> {
         description: raw.description,
         priority: raw.priority,
         file: file.to_string(),
+        plan: PatternPlan::new(&pattern),
         pattern,
         condition,
         window,

@@ -2,6 +2,7 @@
 //! patterns (every operator, `$or`, nesting) and generated events (arrays of objects, nulls,
 //! numbers written differently).
 
+use helios_rules::explain::PatternPlan;
 use helios_rules::{reference, CompiledPatterns, Pattern, Scratch};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -105,6 +106,27 @@ proptest! {
             for text in [serde_json::to_string(e).unwrap(), serde_json::to_string_pretty(e).unwrap()] {
                 let from_text = !compiled.matches_json(&text, &mut scratch).unwrap().is_empty();
                 prop_assert_eq!(from_text, want, "pattern {} event text {}", p, text);
+            }
+        }
+    }
+
+    /// Decisions trace near misses from the matcher's count of failing fields and explain
+    /// them field by field with the plain explanation: the two must agree.
+    #[test]
+    fn the_matchers_closeness_agrees_with_the_explanation(p in pattern_object(2), events in prop::collection::vec(event(), 1..6)) {
+        let Ok(pattern) = Pattern::parse(&p) else { return Ok(()) };
+        let compiled = CompiledPatterns::compile([&pattern]);
+        let plan = PatternPlan::new(&pattern);
+        let mut scratch = Scratch::default();
+        for e in &events {
+            let matched = !compiled.matches(e, &mut scratch).is_empty();
+            match compiled.closeness(&scratch)[0] {
+                Some((sub, failures)) => {
+                    let c = plan.explain(e, sub, matched);
+                    prop_assert_eq!(c.failures(), failures, "pattern {} event {} sub-rule {}", p, e, sub);
+                    prop_assert_eq!(failures == 0, matched);
+                }
+                None => prop_assert!(!matched),
             }
         }
     }
