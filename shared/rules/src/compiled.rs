@@ -1,15 +1,24 @@
 //! Patterns compiled for speed: the cost of matching an event grows with the event and the
 //! patterns it comes close to, not with the number of patterns.
 //!
-//! Learning from Event Ruler and Quamina: every field of every sub-rule is indexed by its
-//! dotted path, and, at a path, by the kind of test (exact values and IP addresses in hash
-//! maps keyed by the value; prefixes and suffixes in hash maps probed only at the lengths
-//! some pattern uses; case-insensitive tests by the lowercased value). The event is
-//! flattened with subtrees that no pattern mentions skipped; each leaf at an indexed path
-//! yields the (sub-rule, field) pairs it satisfies; only sub-rules with hits (or made only of
-//! `exists: false` fields) are checked, with the same array-consistency search as the
-//! reference matcher. Tests that cannot be hashed (wildcards, numeric ranges, CIDR blocks,
-//! anything-but) are checked one by one, but only at their own path.
+//! Learning from Event Ruler and Quamina, which walk an automaton over an event's fields and
+//! so never look at a pattern whose first fields did not match: here each sub-rule is
+//! indexed by its *anchor*, the field whose values the fewest other sub-rules share (so
+//! `{"source": ["github"], "data.login": ["dana"]}` is found through `data.login = dana`, not
+//! through the thousands of patterns that also say `source = github`). Anchors are indexed by
+//! dotted path and kind of test (exact values and IP addresses in hash maps keyed by the
+//! value; prefixes and suffixes in hash maps probed only at the lengths some pattern uses;
+//! case-insensitive tests by the lowercased value; wildcards with a leading literal by that
+//! literal); tests that cannot be hashed (numeric ranges, CIDR blocks, anything-but) are
+//! checked one by one, at their path only, and are anchors only when nothing better is.
+//!
+//! The event is flattened with subtrees that no pattern mentions skipped, and its leaves at
+//! mentioned paths are kept. Each leaf at an anchored path yields the sub-rules whose anchor
+//! it satisfies; only those (and sub-rules made only of `exists: false` fields) are then
+//! checked field by field against the kept leaves, with the array-consistency search of the
+//! reference matcher. With [`Anchors::Two`], sub-rules are indexed by their two most
+//! selective fields, so that a sub-rule one field short of matching is still found: the
+//! decision engine uses it to report near misses.
 
 use std::net::IpAddr;
 
@@ -59,14 +68,33 @@ struct PathIndex {
 }
 
 #[derive(Debug)]
+struct FieldInfo {
+    path: u32,
+    /// Whether absence satisfies it (`exists: false`).
+    absence: bool,
+    /// Whether hits on it are indexed; other fields are checked against the kept leaves.
+    anchored: bool,
+    matchers: Vec<Matcher>,
+}
+
+#[derive(Debug)]
 struct SubRuleInfo {
     pattern: u32,
     /// Its index among the sub-rules of its pattern.
     local: u32,
-    /// Per field: its path id, and whether absence satisfies it.
-    fields: Vec<(u32, bool)>,
-    /// Fields that only a hit satisfies (the first 64; wider sub-rules skip the quick test).
+    fields: Vec<FieldInfo>,
+    /// Anchored fields (the first 64), all of which a matching event hits.
     required: u64,
+}
+
+/// How many fields of each sub-rule are indexed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchors {
+    /// The most selective field: fastest, for matching alone.
+    One,
+    /// The two most selective: a sub-rule one field short of matching is still touched, so
+    /// [`CompiledPatterns::closeness`] finds every near miss.
+    Two,
 }
 
 /// A set of patterns compiled for matching; patterns are numbered in the order given.
@@ -91,6 +119,32 @@ fn num_key(x: f64) -> u64 {
     }
 }
 
+/// What a matcher is found by in an index: matchers with the same key are hit by the same
+/// leaves. `None` for matchers checked one by one.
+fn matcher_key(m: &Matcher) -> Option<String> {
+    Some(match m {
+        Matcher::ExactString(s) => format!("s{s}"),
+        Matcher::ExactIp(ip) => format!("i{ip}"),
+        Matcher::ExactNumber(n) => format!("n{}", num_key(*n)),
+        Matcher::ExactBool(b) => format!("b{b}"),
+        Matcher::ExactNull => "z".into(),
+        Matcher::Prefix(p) => format!("p{p}"),
+        Matcher::PrefixIgnoreCase(p) => format!("P{p}"),
+        Matcher::Suffix(p) => format!("x{p}"),
+        Matcher::SuffixIgnoreCase(p) => format!("X{p}"),
+        Matcher::EqualsIgnoreCase(p) => format!("e{p}"),
+        Matcher::Exists(true) => "E".into(),
+        Matcher::Wildcard(w) => match w.pieces.first() {
+            Some(crate::pattern::WildcardPiece::Literal(lead)) => format!("w{lead}"),
+            _ => return None,
+        },
+        Matcher::Exists(false)
+        | Matcher::Cidr(_)
+        | Matcher::Numeric(_)
+        | Matcher::AnythingBut(_) => return None,
+    })
+}
+
 fn add_len(lens: &mut Vec<usize>, n: usize) {
     if !lens.contains(&n) {
         lens.push(n);
@@ -102,16 +156,7 @@ impl CompiledPatterns {
         CompiledPatterns::default()
     }
 
-    /// Compiles patterns; the id of each is its position.
-    pub fn compile<'a>(patterns: impl IntoIterator<Item = &'a Pattern>) -> CompiledPatterns {
-        let mut c = CompiledPatterns::new();
-        for p in patterns {
-            c.add(p);
-        }
-        c
-    }
-
-    /// How many patterns were added.
+    /// How many patterns are compiled.
     pub fn len(&self) -> usize {
         self.patterns
     }
@@ -120,89 +165,175 @@ impl CompiledPatterns {
         self.patterns == 0
     }
 
-    /// Adds a pattern and returns its id.
-    pub fn add(&mut self, pattern: &Pattern) -> usize {
-        let id = self.patterns as u32;
-        self.patterns += 1;
-        for (local, sr) in pattern.sub_rules.iter().enumerate() {
-            let sub_rule = self.sub_rules.len() as u32;
-            let mut fields = Vec::with_capacity(sr.fields.len());
-            for (fi, f) in sr.fields.iter().enumerate() {
-                let path = self.path_id(&f.path);
-                fields.push((path, f.allows_absence()));
-                let entry = Entry {
-                    sub_rule,
-                    field: fi as u16,
-                };
-                let ix = &mut self.indexes[path as usize];
-                for m in &f.matchers {
-                    match m {
-                        Matcher::ExactString(s) => {
-                            ix.exact_str.entry(s.clone()).or_default().push(entry)
-                        }
-                        Matcher::ExactIp(ip) => ix.ip.entry(*ip).or_default().push(entry),
-                        Matcher::ExactNumber(n) => {
-                            ix.exact_num.entry(num_key(*n)).or_default().push(entry)
-                        }
-                        Matcher::ExactBool(true) => ix.exact_true.push(entry),
-                        Matcher::ExactBool(false) => ix.exact_false.push(entry),
-                        Matcher::ExactNull => ix.exact_null.push(entry),
-                        Matcher::Prefix(p) => {
-                            add_len(&mut ix.prefix_lens, p.len());
-                            ix.prefix.entry(p.clone()).or_default().push(entry)
-                        }
-                        Matcher::PrefixIgnoreCase(p) => {
-                            ix.needs_lower = true;
-                            add_len(&mut ix.prefix_ic_lens, p.len());
-                            ix.prefix_ic.entry(p.clone()).or_default().push(entry)
-                        }
-                        Matcher::Suffix(p) => {
-                            add_len(&mut ix.suffix_lens, p.len());
-                            ix.suffix.entry(p.clone()).or_default().push(entry)
-                        }
-                        Matcher::SuffixIgnoreCase(p) => {
-                            ix.needs_lower = true;
-                            add_len(&mut ix.suffix_ic_lens, p.len());
-                            ix.suffix_ic.entry(p.clone()).or_default().push(entry)
-                        }
-                        Matcher::EqualsIgnoreCase(p) => {
-                            ix.needs_lower = true;
-                            ix.eq_ic.entry(p.clone()).or_default().push(entry)
-                        }
-                        Matcher::Exists(true) => ix.any.push(entry),
-                        Matcher::Exists(false) => {}
-                        Matcher::Wildcard(w) => match w.pieces.first() {
-                            Some(crate::pattern::WildcardPiece::Literal(lead)) => {
-                                add_len(&mut ix.wildcard_led_lens, lead.len());
-                                ix.wildcard_led
-                                    .entry(lead.clone())
-                                    .or_default()
-                                    .push((w.clone(), entry))
+    /// Compiles patterns, each indexed by its most selective field; the id of each is its
+    /// position.
+    pub fn compile<'a>(patterns: impl IntoIterator<Item = &'a Pattern>) -> CompiledPatterns {
+        CompiledPatterns::compile_with(patterns, Anchors::One)
+    }
+
+    /// Compiles patterns with the given anchoring; the id of each is its position.
+    pub fn compile_with<'a>(
+        patterns: impl IntoIterator<Item = &'a Pattern>,
+        anchors: Anchors,
+    ) -> CompiledPatterns {
+        let patterns: Vec<&Pattern> = patterns.into_iter().collect();
+        // How many sub-rules share each hashable test, and each path's unhashable tests.
+        let mut shared: FxHashMap<(String, String), u32> = FxHashMap::default();
+        let mut unhashable: FxHashMap<String, u32> = FxHashMap::default();
+        for p in &patterns {
+            for sr in &p.sub_rules {
+                let mut seen: FxHashSet<(&str, String)> = FxHashSet::default();
+                for f in &sr.fields {
+                    for m in &f.matchers {
+                        match matcher_key(m) {
+                            Some(k) => {
+                                if seen.insert((f.path.as_str(), k.clone())) {
+                                    *shared.entry((f.path.clone(), k)).or_default() += 1;
+                                }
                             }
-                            _ => ix.wildcard_star.push((w.clone(), entry)),
-                        },
-                        Matcher::Cidr(c) => ix.cidr.push((c.clone(), entry)),
-                        Matcher::Numeric(r) => ix.numeric.push((r.clone(), entry)),
-                        other => ix.scan.push((other.clone(), entry)),
+                            None => {
+                                if seen.insert((f.path.as_str(), String::new())) {
+                                    *unhashable.entry(f.path.clone()).or_default() += 1;
+                                }
+                            }
+                        }
                     }
                 }
             }
-            if fields.iter().all(|(_, absence)| *absence) {
-                self.absence_only.push(sub_rule);
-            }
-            let required = fields
-                .iter()
-                .enumerate()
-                .filter(|(i, (_, absence))| !absence && *i < 64)
-                .fold(0u64, |m, (i, _)| m | (1 << i));
-            self.sub_rules.push(SubRuleInfo {
-                pattern: id,
-                local: local as u32,
-                fields,
-                required,
-            });
         }
-        id as usize
+        // A field that absence may satisfy can only be a second anchor: a sub-rule must be
+        // found through a field every match hits.
+        const ABSENCE: u64 = u64::MAX;
+        let cost = |path: &str, f: &crate::pattern::Field| -> u64 {
+            if f.allows_absence() {
+                return ABSENCE;
+            }
+            f.matchers
+                .iter()
+                .map(|m| match matcher_key(m) {
+                    Some(k) => u64::from(
+                        shared
+                            .get(&(path.to_string(), k))
+                            .copied()
+                            .unwrap_or(1),
+                    ),
+                    // Checked one by one: dearer than a hash probe that finds as many.
+                    None => 4 * u64::from(unhashable.get(path).copied().unwrap_or(1)),
+                })
+                .sum()
+        };
+        let mut c = CompiledPatterns::new();
+        for p in patterns {
+            let id = c.patterns as u32;
+            c.patterns += 1;
+            for (local, sr) in p.sub_rules.iter().enumerate() {
+                let mut ranked: Vec<(u64, usize)> = sr
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (cost(&f.path, f), i))
+                    .collect();
+                ranked.sort_unstable();
+                let n = match anchors {
+                    Anchors::One => 1,
+                    Anchors::Two => 2,
+                };
+                let chosen: Vec<usize> = match ranked.first() {
+                    Some((k, _)) if *k != ABSENCE => {
+                        ranked.iter().take(n).map(|(_, i)| *i).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                c.add_sub_rule(id, local as u32, sr, &chosen);
+            }
+        }
+        c
+    }
+
+    fn add_sub_rule(&mut self, pattern: u32, local: u32, sr: &crate::pattern::SubRule, anchors: &[usize]) {
+        let sub_rule = self.sub_rules.len() as u32;
+        let mut fields = Vec::with_capacity(sr.fields.len());
+        for (fi, f) in sr.fields.iter().enumerate() {
+            let path = self.path_id(&f.path);
+            let anchored = anchors.contains(&fi);
+            fields.push(FieldInfo {
+                path,
+                absence: f.allows_absence(),
+                anchored,
+                matchers: f.matchers.clone(),
+            });
+            if !anchored {
+                continue;
+            }
+            let entry = Entry {
+                sub_rule,
+                field: fi as u16,
+            };
+            let ix = &mut self.indexes[path as usize];
+            for m in &f.matchers {
+                match m {
+                    Matcher::ExactString(s) => ix.exact_str.entry(s.clone()).or_default().push(entry),
+                    Matcher::ExactIp(ip) => ix.ip.entry(*ip).or_default().push(entry),
+                    Matcher::ExactNumber(n) => {
+                        ix.exact_num.entry(num_key(*n)).or_default().push(entry)
+                    }
+                    Matcher::ExactBool(true) => ix.exact_true.push(entry),
+                    Matcher::ExactBool(false) => ix.exact_false.push(entry),
+                    Matcher::ExactNull => ix.exact_null.push(entry),
+                    Matcher::Prefix(p) => {
+                        add_len(&mut ix.prefix_lens, p.len());
+                        ix.prefix.entry(p.clone()).or_default().push(entry)
+                    }
+                    Matcher::PrefixIgnoreCase(p) => {
+                        ix.needs_lower = true;
+                        add_len(&mut ix.prefix_ic_lens, p.len());
+                        ix.prefix_ic.entry(p.clone()).or_default().push(entry)
+                    }
+                    Matcher::Suffix(p) => {
+                        add_len(&mut ix.suffix_lens, p.len());
+                        ix.suffix.entry(p.clone()).or_default().push(entry)
+                    }
+                    Matcher::SuffixIgnoreCase(p) => {
+                        ix.needs_lower = true;
+                        add_len(&mut ix.suffix_ic_lens, p.len());
+                        ix.suffix_ic.entry(p.clone()).or_default().push(entry)
+                    }
+                    Matcher::EqualsIgnoreCase(p) => {
+                        ix.needs_lower = true;
+                        ix.eq_ic.entry(p.clone()).or_default().push(entry)
+                    }
+                    Matcher::Exists(true) => ix.any.push(entry),
+                    Matcher::Exists(false) => {}
+                    Matcher::Wildcard(w) => match w.pieces.first() {
+                        Some(crate::pattern::WildcardPiece::Literal(lead)) => {
+                            add_len(&mut ix.wildcard_led_lens, lead.len());
+                            ix.wildcard_led
+                                .entry(lead.clone())
+                                .or_default()
+                                .push((w.clone(), entry))
+                        }
+                        _ => ix.wildcard_star.push((w.clone(), entry)),
+                    },
+                    Matcher::Cidr(c) => ix.cidr.push((c.clone(), entry)),
+                    Matcher::Numeric(r) => ix.numeric.push((r.clone(), entry)),
+                    other => ix.scan.push((other.clone(), entry)),
+                }
+            }
+        }
+        if anchors.is_empty() {
+            // Every field may be met by absence: nothing to index, always checked.
+            self.absence_only.push(sub_rule);
+        }
+        let required = anchors
+            .iter()
+            .filter(|i| **i < 64 && !sr.fields[**i].allows_absence())
+            .fold(0u64, |m, i| m | (1 << i));
+        self.sub_rules.push(SubRuleInfo {
+            pattern,
+            local,
+            fields,
+            required,
+        });
     }
 
     fn path_id(&mut self, path: &str) -> u32 {
@@ -280,6 +411,7 @@ impl CompiledPatterns {
             .push((s.membership.len() as u32, membership.len() as u32));
         s.membership.extend_from_slice(membership);
         s.present[pid as usize] = true;
+        s.keep(pid, v);
         self.hit_leaf(&self.indexes[pid as usize], v, leaf_ix, s);
     }
 
@@ -551,68 +683,113 @@ impl CompiledPatterns {
     }
 
     fn failures(&self, sr: u32, info: &SubRuleInfo, s: &Scratch) -> usize {
-        let mask = if s.stamps.get(sr as usize) == Some(&s.generation) {
-            s.masks[sr as usize]
+        self.evaluate(sr, info, s, usize::MAX)
+    }
+
+    fn sub_rule_holds(&self, sr: u32, info: &SubRuleInfo, s: &Scratch) -> bool {
+        self.evaluate(sr, info, s, 0) == 0
+    }
+
+    /// How many fields of a sub-rule fail (fields that held one by one but not from the same
+    /// array elements count as one), stopping once more than `enough` have.
+    fn evaluate(&self, sr: u32, info: &SubRuleInfo, s: &Scratch, enough: usize) -> usize {
+        let (mask, free) = if s.stamps.get(sr as usize) == Some(&s.generation) {
+            (s.masks[sr as usize], s.free[sr as usize])
         } else {
-            0
+            (0, 0)
         };
+        if enough == 0 && mask & info.required != info.required {
+            return 1;
+        }
+        // Fields met by a leaf outside every array (or by absence) are met whatever else is
+        // chosen; the others need a choice of array leaves that agree.
+        let mut choices: Vec<(Vec<u32>, bool)> = Vec::new();
         let mut failed = 0;
-        for (fi, &(path, absence)) in info.fields.iter().enumerate() {
-            let hit = if fi < 64 {
-                mask & (1 << fi) != 0
-            } else {
-                s.array_hits
-                    .iter()
-                    .any(|(r, f, _)| *r == sr && *f as usize == fi)
-            };
-            let absent_ok = absence && !s.present[path as usize];
-            if !(hit || absent_ok) {
-                failed += 1;
+        for (fi, f) in info.fields.iter().enumerate() {
+            match self.field_state(sr, fi, f, mask, free, s) {
+                FieldState::Fails => {
+                    failed += 1;
+                    if failed > enough {
+                        return failed;
+                    }
+                }
+                FieldState::Free => {}
+                FieldState::Choose(leaves) => choices.push((leaves, false)),
             }
         }
-        if failed == 0 && !self.sub_rule_holds(sr, info, s) {
+        if failed == 0 && choices.len() > 1 && !search(&choices, s, &mut Vec::new()) {
             failed = 1;
         }
         failed
     }
 
-    fn sub_rule_holds(&self, sr: u32, info: &SubRuleInfo, s: &Scratch) -> bool {
-        let touched = s.stamps.get(sr as usize) == Some(&s.generation);
-        let (mask, free) = if touched {
-            (s.masks[sr as usize], s.free[sr as usize])
-        } else {
-            (0, 0)
-        };
-        if mask & info.required != info.required {
-            return false;
-        }
-        let array_hits = |fi: usize| {
-            s.array_hits
-                .iter()
-                .filter(move |(r, f, _)| *r == sr && *f as usize == fi)
-        };
-        // Fields met by a leaf outside every array are met whatever else is chosen; the
-        // others need a choice of array leaves that agree.
-        let mut choices: Vec<(Vec<u32>, bool)> = Vec::new();
-        for (fi, &(path, absence)) in info.fields.iter().enumerate() {
-            let absent_ok = absence && !s.present[path as usize];
+    fn field_state(
+        &self,
+        sr: u32,
+        fi: usize,
+        f: &FieldInfo,
+        mask: u64,
+        free: u64,
+        s: &Scratch,
+    ) -> FieldState {
+        let absent_ok = f.absence && !s.present[f.path as usize];
+        let mut leaves = Vec::new();
+        if f.anchored {
             if fi < 64 && free & (1 << fi) != 0 {
-                continue;
+                return FieldState::Free;
             }
             if fi < 64 && mask & (1 << fi) == 0 {
-                if absent_ok {
-                    continue;
+                return if absent_ok {
+                    FieldState::Free
+                } else {
+                    FieldState::Fails
+                };
+            }
+            leaves.extend(
+                s.array_hits
+                    .iter()
+                    .filter(|(r, f, _)| *r == sr && *f as usize == fi)
+                    .map(|(_, _, l)| *l),
+            );
+        } else {
+            let mut l = s.path_head.get(f.path as usize).copied().unwrap_or(NONE);
+            while l != NONE {
+                let v = s.value(l);
+                if f.matchers.iter().any(|m| scalar_matches(m, v)) {
+                    if s.leaves[l as usize].1 == 0 {
+                        return FieldState::Free;
+                    }
+                    leaves.push(l);
                 }
-                return false;
+                l = s.leaf_next[l as usize];
             }
-            let leaves: Vec<u32> = array_hits(fi).map(|(_, _, l)| *l).collect();
-            if leaves.is_empty() && !absent_ok {
-                return false;
-            }
-            choices.push((leaves, absent_ok));
         }
-        choices.len() <= 1 || search(&choices, s, &mut Vec::new())
+        match (leaves.is_empty(), absent_ok) {
+            (true, true) => FieldState::Free,
+            (true, false) => FieldState::Fails,
+            (false, _) => FieldState::Choose(leaves),
+        }
     }
+}
+
+/// How one field of a sub-rule stands against the event.
+enum FieldState {
+    Fails,
+    /// Met whatever the other fields choose: by a leaf outside every array, or by absence.
+    Free,
+    /// Met by one of these leaves, all inside arrays.
+    Choose(Vec<u32>),
+}
+
+const NONE: u32 = u32::MAX;
+
+/// A kept leaf value; strings live in the scratch's arena.
+#[derive(Clone, Copy, Debug)]
+enum Kept {
+    Str(u32, u32),
+    Num(f64),
+    Bool(bool),
+    Null,
 }
 
 fn search(choices: &[(Vec<u32>, bool)], s: &Scratch, picked: &mut Vec<u32>) -> bool {
@@ -656,6 +833,12 @@ pub struct Scratch {
     array_hits: Vec<(u32, u16, u32)>,
     /// Patterns already found to match this event (stamped with the generation).
     pattern_stamps: Vec<u32>,
+    /// Per leaf: its value, and the previous leaf at the same path.
+    kept: Vec<Kept>,
+    leaf_next: Vec<u32>,
+    arena: String,
+    /// Per path: the last leaf kept there.
+    path_head: Vec<u32>,
 }
 
 impl Scratch {
@@ -677,6 +860,39 @@ impl Scratch {
         }
         self.touched.clear();
         self.array_hits.clear();
+        self.kept.clear();
+        self.leaf_next.clear();
+        self.arena.clear();
+        self.path_head.clear();
+        self.path_head.resize(paths, NONE);
+    }
+
+    fn keep(&mut self, pid: u32, v: Scalar<'_>) {
+        let kept = match v {
+            Scalar::Str(t) => {
+                let start = self.arena.len() as u32;
+                self.arena.push_str(t);
+                Kept::Str(start, t.len() as u32)
+            }
+            Scalar::Num(x) => Kept::Num(x),
+            Scalar::Bool(b) => Kept::Bool(b),
+            Scalar::Null => Kept::Null,
+        };
+        let ix = self.kept.len() as u32;
+        self.kept.push(kept);
+        self.leaf_next.push(self.path_head[pid as usize]);
+        self.path_head[pid as usize] = ix;
+    }
+
+    fn value(&self, leaf: u32) -> Scalar<'_> {
+        match self.kept[leaf as usize] {
+            Kept::Str(start, len) => {
+                Scalar::Str(&self.arena[start as usize..(start + len) as usize])
+            }
+            Kept::Num(x) => Scalar::Num(x),
+            Kept::Bool(b) => Scalar::Bool(b),
+            Kept::Null => Scalar::Null,
+        }
     }
 
     fn membership_of(&self, leaf: u32) -> &[(u32, u32)] {

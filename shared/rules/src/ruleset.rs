@@ -473,7 +473,11 @@ impl RuleSet {
             return Err(errors);
         }
         rules.sort_by(|a: &Rule, b: &Rule| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-        let compiled = CompiledPatterns::compile(rules.iter().map(|r| &r.pattern));
+        // Two anchors per sub-rule, so that decisions find every near miss.
+        let compiled = CompiledPatterns::compile_with(
+            rules.iter().map(|r| &r.pattern),
+            crate::compiled::Anchors::Two,
+        );
         Ok(RuleSet {
             name: name.map(|n| n.0).unwrap_or_default(),
             version: version.unwrap_or_default(),

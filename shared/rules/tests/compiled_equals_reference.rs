@@ -3,6 +3,7 @@
 //! numbers written differently).
 
 use helios_rules::explain::PatternPlan;
+use helios_rules::compiled::Anchors;
 use helios_rules::{reference, CompiledPatterns, Pattern, Scratch};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -97,7 +98,8 @@ proptest! {
     #[test]
     fn compiled_matches_exactly_when_reference_does(p in pattern_object(2), events in prop::collection::vec(event(), 1..6)) {
         let Ok(pattern) = Pattern::parse(&p) else { return Ok(()) };
-        let compiled = CompiledPatterns::compile([&pattern]);
+        for anchors in [Anchors::One, Anchors::Two] {
+        let compiled = CompiledPatterns::compile_with([&pattern], anchors);
         let mut scratch = Scratch::default();
         for e in &events {
             let want = reference::matches(&pattern, e);
@@ -108,6 +110,7 @@ proptest! {
                 prop_assert_eq!(from_text, want, "pattern {} event text {}", p, text);
             }
         }
+        }
     }
 
     /// Decisions trace near misses from the matcher's count of failing fields and explain
@@ -115,7 +118,7 @@ proptest! {
     #[test]
     fn the_matchers_closeness_agrees_with_the_explanation(p in pattern_object(2), events in prop::collection::vec(event(), 1..6)) {
         let Ok(pattern) = Pattern::parse(&p) else { return Ok(()) };
-        let compiled = CompiledPatterns::compile([&pattern]);
+        let compiled = CompiledPatterns::compile_with([&pattern], Anchors::Two);
         let plan = PatternPlan::new(&pattern);
         let mut scratch = Scratch::default();
         for e in &events {
@@ -127,6 +130,16 @@ proptest! {
                     prop_assert_eq!(failures == 0, matched);
                 }
                 None => prop_assert!(!matched),
+            }
+            // Every sub-rule one field short of matching, with another field met by a value
+            // of the event, is found.
+            let one_short = (0..pattern.sub_rules.len()).any(|sub| {
+                let c = plan.explain(e, sub, matched);
+                c.failures() == 1 && c.fields.iter().any(|f| f.held && !f.found.is_null())
+            });
+            if one_short {
+                let found = compiled.closeness(&scratch)[0];
+                prop_assert!(matches!(found, Some((_, 0 | 1))), "pattern {} event {}: {:?}", p, e, found);
             }
         }
     }
