@@ -58,11 +58,16 @@ struct PathIndex {
     wildcard_led: FxHashMap<String, Vec<(crate::pattern::Wildcard, Entry)>>,
     wildcard_led_lens: Vec<usize>,
     /// Wildcards that start with `*`.
-    wildcard_star: Vec<(crate::pattern::Wildcard, Entry)>,
-    cidr: Vec<(crate::pattern::Cidr, Entry)>,
-    numeric: Vec<(crate::pattern::Range, Entry)>,
+    wildcard_star: Vec<(crate::pattern::Wildcard, Vec<Entry>)>,
+    /// CIDR blocks by (IPv6?, prefix length, masked network), probed at the lengths used.
+    cidr: FxHashMap<(bool, u8, u128), Vec<Entry>>,
+    cidr_lens: Vec<(bool, u8)>,
+    /// Numeric ranges sorted by lower bound (unbounded first), with the bounds alone so a
+    /// value looks only at the ranges that start below it.
+    numeric: Vec<(crate::pattern::Range, Vec<Entry>)>,
+    numeric_lows: Vec<f64>,
     /// Anything-but, checked one by one.
-    scan: Vec<(Matcher, Entry)>,
+    scan: Vec<(Matcher, Vec<Entry>)>,
     /// Whether any string test at this path needs the lowercased value.
     needs_lower: bool,
 }
@@ -97,13 +102,21 @@ pub enum Anchors {
     Two,
 }
 
+#[derive(Debug, Default)]
+struct PathNode {
+    children: FxHashMap<Box<str>, u32>,
+    /// The path id when a pattern mentions this very path.
+    pid: Option<u32>,
+}
+
 /// A set of patterns compiled for matching; patterns are numbered in the order given.
 #[derive(Debug, Default)]
 pub struct CompiledPatterns {
     path_ids: FxHashMap<String, u32>,
     indexes: Vec<PathIndex>,
-    /// Every proper prefix of an indexed path: subtrees elsewhere are skipped.
-    prefixes: FxHashSet<String>,
+    /// The indexed paths as a tree of key pieces, so that walking an event hashes each key
+    /// once instead of the whole path; node 0 is the root (the empty path).
+    nodes: Vec<PathNode>,
     sub_rules: Vec<SubRuleInfo>,
     /// Sub-rules every field of which may be satisfied by absence: always checked.
     absence_only: Vec<u32>,
@@ -145,7 +158,38 @@ fn matcher_key(m: &Matcher) -> Option<String> {
     })
 }
 
-fn add_len(lens: &mut Vec<usize>, n: usize) {
+/// Adds `entry` under `key`, sharing the slot of an equal key: each distinct test is run
+/// once per leaf, whatever the number of sub-rules that use it.
+fn grouped<K: PartialEq + Clone>(list: &mut Vec<(K, Vec<Entry>)>, key: &K, entry: Entry) {
+    match list.iter_mut().find(|(k, _)| k == key) {
+        Some((_, entries)) => entries.push(entry),
+        None => list.push((key.clone(), vec![entry])),
+    }
+}
+
+/// An address masked to `prefix` bits, as (IPv6?, prefix, bits).
+fn cidr_key(ip: &IpAddr, prefix: u8) -> (bool, u8, u128) {
+    match ip {
+        IpAddr::V4(a) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix.min(32)))
+            };
+            (false, prefix, u128::from(u32::from(*a) & mask))
+        }
+        IpAddr::V6(a) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix.min(128)))
+            };
+            (true, prefix, u128::from(*a) & mask)
+        }
+    }
+}
+
+fn add_len<T: PartialEq>(lens: &mut Vec<T>, n: T) {
     if !lens.contains(&n) {
         lens.push(n);
     }
@@ -312,11 +356,25 @@ impl CompiledPatterns {
                                 .or_default()
                                 .push((w.clone(), entry))
                         }
-                        _ => ix.wildcard_star.push((w.clone(), entry)),
+                        _ => grouped(&mut ix.wildcard_star, w, entry),
                     },
-                    Matcher::Cidr(c) => ix.cidr.push((c.clone(), entry)),
-                    Matcher::Numeric(r) => ix.numeric.push((r.clone(), entry)),
-                    other => ix.scan.push((other.clone(), entry)),
+                    Matcher::Cidr(c) => {
+                        let key = cidr_key(&c.network, c.prefix);
+                        add_len(&mut ix.cidr_lens, (key.0, key.1));
+                        ix.cidr.entry(key).or_default().push(entry)
+                    }
+                    Matcher::Numeric(r) => {
+                        let low = r.low.map_or(f64::NEG_INFINITY, |(x, _)| x);
+                        let at = ix.numeric_lows.partition_point(|l| *l <= low);
+                        match ix.numeric.iter().position(|(x, _)| x == r) {
+                            Some(i) => ix.numeric[i].1.push(entry),
+                            None => {
+                                ix.numeric.insert(at, (r.clone(), vec![entry]));
+                                ix.numeric_lows.insert(at, low);
+                            }
+                        }
+                    }
+                    other => grouped(&mut ix.scan, other, entry),
                 }
             }
         }
@@ -343,28 +401,62 @@ impl CompiledPatterns {
         let id = self.indexes.len() as u32;
         self.indexes.push(PathIndex::default());
         self.path_ids.insert(path.to_string(), id);
-        let mut p = path;
-        while let Some(i) = p.rfind('.') {
-            p = &p[..i];
-            self.prefixes.insert(p.to_string());
+        if self.nodes.is_empty() {
+            self.nodes.push(PathNode::default());
         }
+        let mut node = 0u32;
+        if !path.is_empty() {
+            for piece in path.split('.') {
+                node = match self.nodes[node as usize].children.get(piece) {
+                    Some(&n) => n,
+                    None => {
+                        let n = self.nodes.len() as u32;
+                        self.nodes.push(PathNode::default());
+                        self.nodes[node as usize].children.insert(piece.into(), n);
+                        n
+                    }
+                };
+            }
+        }
+        self.nodes[node as usize].pid = Some(id);
         id
+    }
+
+    /// The node of `key` under `node`, when a pattern mentions it or something below it.
+    /// Keys join into paths with dots, and a key joined to the empty path adds no dot (as
+    /// in Event Ruler and the reference matcher), so `""` at the root stays at the root.
+    fn child(&self, node: u32, key: &str) -> Option<u32> {
+        if node == 0 && key.is_empty() {
+            return (!self.nodes.is_empty()).then_some(0);
+        }
+        let mut n = node;
+        for piece in key.split('.') {
+            n = *self.nodes.get(n as usize)?.children.get(piece)?;
+        }
+        Some(n)
+    }
+
+    /// The path id of a node; the root (the empty path) holds no leaf.
+    fn pid(&self, node: u32) -> Option<u32> {
+        if node == 0 {
+            return None;
+        }
+        self.nodes.get(node as usize).and_then(|n| n.pid)
     }
 
     /// The ids of the patterns `event` matches, in increasing order.
     pub fn matches(&self, event: &Value, scratch: &mut Scratch) -> Vec<usize> {
         scratch.reset(self.indexes.len(), self.sub_rules.len());
-        let mut path = String::new();
         let mut membership = Vec::new();
         let mut next_array = 0u32;
-        self.walk(event, &mut path, &mut membership, &mut next_array, scratch);
+        self.walk(event, 0, &mut membership, &mut next_array, scratch);
         self.decide(scratch)
     }
 
     fn walk(
         &self,
         v: &Value,
-        path: &mut String,
+        node: u32,
         membership: &mut Vec<(u32, u32)>,
         next_array: &mut u32,
         s: &mut Scratch,
@@ -372,17 +464,9 @@ impl CompiledPatterns {
         match v {
             Value::Object(map) => {
                 for (k, child) in map {
-                    let len = path.len();
-                    if len > 0 {
-                        path.push('.');
+                    if let Some(n) = self.child(node, k) {
+                        self.walk(child, n, membership, next_array, s);
                     }
-                    path.push_str(k);
-                    if self.path_ids.contains_key(path.as_str())
-                        || self.prefixes.contains(path.as_str())
-                    {
-                        self.walk(child, path, membership, next_array, s);
-                    }
-                    path.truncate(len);
                 }
             }
             Value::Array(items) => {
@@ -390,14 +474,12 @@ impl CompiledPatterns {
                 *next_array += 1;
                 for (i, child) in items.iter().enumerate() {
                     membership.push((id, i as u32));
-                    self.walk(child, path, membership, next_array, s);
+                    self.walk(child, node, membership, next_array, s);
                     membership.pop();
                 }
             }
             leaf => {
-                if let (Some(&pid), Some(scalar)) =
-                    (self.path_ids.get(path.as_str()), Scalar::of(leaf))
-                {
+                if let (Some(pid), Some(scalar)) = (self.pid(node), Scalar::of(leaf)) {
                     self.leaf(pid, scalar, membership, s);
                 }
             }
@@ -415,11 +497,6 @@ impl CompiledPatterns {
         self.hit_leaf(&self.indexes[pid as usize], v, leaf_ix, s);
     }
 
-    /// Whether a subtree at `path` can hold anything a pattern mentions.
-    fn wanted(&self, path: &str) -> bool {
-        self.path_ids.contains_key(path) || self.prefixes.contains(path)
-    }
-
     /// The ids of the patterns the JSON text `event` matches, read in one pass over the
     /// text: subtrees no pattern mentions are skipped, not decoded. Equivalent to parsing
     /// the text and calling [`CompiledPatterns::matches`], except for objects with a
@@ -432,7 +509,6 @@ impl CompiledPatterns {
     ) -> Result<Vec<usize>, JsonError> {
         scratch.reset(self.indexes.len(), self.sub_rules.len());
         let mut sc = crate::scan::Scanner::new(event);
-        let mut path = String::new();
         let mut membership = Vec::new();
         let mut next_array = 0u32;
         sc.ws();
@@ -441,7 +517,7 @@ impl CompiledPatterns {
         }
         self.walk_json(
             &mut sc,
-            &mut path,
+            0,
             &mut membership,
             &mut next_array,
             scratch,
@@ -456,7 +532,7 @@ impl CompiledPatterns {
     fn walk_json(
         &self,
         sc: &mut crate::scan::Scanner<'_>,
-        path: &mut String,
+        node: u32,
         membership: &mut Vec<(u32, u32)>,
         next_array: &mut u32,
         s: &mut Scratch,
@@ -476,17 +552,10 @@ impl CompiledPatterns {
                     if !sc.eat(b':') {
                         return Err(sc.error("expected `:` after an object key"));
                     }
-                    let len = path.len();
-                    if len > 0 {
-                        path.push('.');
+                    match self.child(node, &key) {
+                        Some(n) => self.walk_json(sc, n, membership, next_array, s)?,
+                        None => sc.skip_value()?,
                     }
-                    path.push_str(&key);
-                    if self.wanted(path) {
-                        self.walk_json(sc, path, membership, next_array, s)?;
-                    } else {
-                        sc.skip_value()?;
-                    }
-                    path.truncate(len);
                     sc.ws();
                     if sc.eat(b',') {
                         continue;
@@ -508,7 +577,7 @@ impl CompiledPatterns {
                 let mut i = 0u32;
                 loop {
                     membership.push((id, i));
-                    self.walk_json(sc, path, membership, next_array, s)?;
+                    self.walk_json(sc, node, membership, next_array, s)?;
                     membership.pop();
                     i += 1;
                     sc.ws();
@@ -521,8 +590,8 @@ impl CompiledPatterns {
                     return Err(sc.error("expected `,` or `]` in an array"));
                 }
             }
-            Some(_) => match self.path_ids.get(path.as_str()) {
-                Some(&pid) => {
+            Some(_) => match self.pid(node) {
+                Some(pid) => {
                     let text;
                     let scalar = match sc.scalar()? {
                         crate::scan::Token::Str(t) => {
@@ -580,14 +649,16 @@ impl CompiledPatterns {
                 }
                 for (w, e) in &ix.wildcard_star {
                     if w.matches(st) {
-                        s.hit(*e, leaf);
+                        s.hit_all(e, leaf);
                     }
                 }
-                if !ix.cidr.is_empty() {
+                if !ix.cidr_lens.is_empty() {
                     if let Ok(ip) = st.parse::<IpAddr>() {
-                        for (c, e) in &ix.cidr {
-                            if c.contains(&ip) {
-                                s.hit(*e, leaf);
+                        for &(v6, len) in &ix.cidr_lens {
+                            if v6 == ip.is_ipv6() {
+                                if let Some(e) = ix.cidr.get(&cidr_key(&ip, len)) {
+                                    s.hit_all(e, leaf);
+                                }
                             }
                         }
                     }
@@ -618,9 +689,10 @@ impl CompiledPatterns {
                 if let Some(e) = ix.exact_num.get(&num_key(x)) {
                     s.hit_all(e, leaf);
                 }
-                for (r, e) in &ix.numeric {
+                let end = ix.numeric_lows.partition_point(|l| *l <= x);
+                for (r, e) in &ix.numeric[..end] {
                     if r.contains(x) {
-                        s.hit(*e, leaf);
+                        s.hit_all(e, leaf);
                     }
                 }
             }
@@ -630,7 +702,7 @@ impl CompiledPatterns {
         }
         for (m, e) in &ix.scan {
             if scalar_matches(m, v) {
-                s.hit(*e, leaf);
+                s.hit_all(e, leaf);
             }
         }
     }
@@ -698,7 +770,14 @@ impl CompiledPatterns {
         } else {
             (0, 0)
         };
-        if enough == 0 && mask & info.required != info.required {
+        if enough == 0
+            && (mask & info.required != info.required
+                || info
+                    .fields
+                    .iter()
+                    .any(|f| !f.absence && !s.present[f.path as usize]))
+        {
+            // A quick no: an anchor missed, or a field that needs a value has none.
             return 1;
         }
         // Fields met by a leaf outside every array (or by absence) are met whatever else is
@@ -842,6 +921,12 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// How many sub-rules the last event was checked against (those its leaves touched,
+    /// and those made only of `exists: false` fields): what matching it cost.
+    pub fn candidates(&self) -> usize {
+        self.touched.len()
+    }
+
     fn reset(&mut self, paths: usize, sub_rules: usize) {
         self.leaves.clear();
         self.membership.clear();

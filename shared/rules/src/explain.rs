@@ -9,12 +9,11 @@ use serde_json::{json, Value};
 use crate::pattern::{AnythingBut, Matcher, Pattern, Wildcard, WildcardPiece};
 use crate::reference::value_matches;
 
-/// One field of a pattern, ready to be explained: its path split once, and what it wants
-/// written back as pattern JSON once.
+/// One field of a pattern, ready to be explained: what it wants written back as pattern
+/// JSON once.
 #[derive(Clone, Debug)]
 struct FieldPlan {
     path: Arc<str>,
-    segments: Vec<String>,
     matchers: Vec<Matcher>,
     allows_absence: bool,
     wanted: Arc<Value>,
@@ -55,50 +54,55 @@ impl PatternCheck {
     }
 }
 
-/// The leaf values at a dotted path, arrays opened on the way and at the end; objects are
-/// not leaves.
-fn leaves_at<'a>(v: &'a Value, segments: &[String], out: &mut Vec<&'a Value>) {
-    match (v, segments.split_first()) {
-        (Value::Array(items), _) => {
-            for i in items {
-                leaves_at(i, segments, out);
+/// Visits the leaves whose flattened path is `target`, as [`crate::event::flatten`] names
+/// them (keys joined with dots, a key that itself holds a dot included), until `visit` says
+/// stop. Subtrees off the way to `target` are not entered.
+fn visit_leaves<'a>(
+    v: &'a Value,
+    path: &mut String,
+    target: &str,
+    visit: &mut dyn FnMut(&'a Value) -> bool,
+) -> bool {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let len = path.len();
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                // The empty path joins without a dot, so anything may be below it.
+                let on_the_way = path.is_empty()
+                    || target == path.as_str()
+                    || (target.len() > path.len()
+                        && target.starts_with(path.as_str())
+                        && target.as_bytes()[path.len()] == b'.');
+                let stop = on_the_way && visit_leaves(child, path, target, visit);
+                path.truncate(len);
+                if stop {
+                    return true;
+                }
             }
+            false
         }
-        (Value::Object(m), Some((first, rest))) => {
-            if let Some(c) = m.get(first.as_str()) {
-                leaves_at(c, rest, out);
-            }
-        }
-        (Value::Object(_), None) => {}
-        (scalar, None) => out.push(scalar),
-        (_, Some(_)) => {}
+        Value::Array(items) => items.iter().any(|i| visit_leaves(i, path, target, visit)),
+        leaf => !path.is_empty() && path.as_str() == target && visit(leaf),
     }
 }
 
-/// Visits the leaves at a path until `pred` holds for one; says whether there was any leaf.
-fn any_leaf(
-    v: &Value,
-    segments: &[String],
-    seen: &mut bool,
-    pred: &dyn Fn(&Value) -> bool,
-) -> bool {
-    match (v, segments.split_first()) {
-        (Value::Array(items), _) => items.iter().any(|i| any_leaf(i, segments, seen, pred)),
-        (Value::Object(m), Some((first, rest))) => m
-            .get(first.as_str())
-            .is_some_and(|c| any_leaf(c, rest, seen, pred)),
-        (Value::Object(_), None) | (_, Some(_)) => false,
-        (scalar, None) => {
-            *seen = true;
-            pred(scalar)
-        }
-    }
+/// The leaf values at a flattened path.
+fn leaves_at<'a>(event: &'a Value, target: &str, out: &mut Vec<&'a Value>) {
+    visit_leaves(event, &mut String::new(), target, &mut |v| {
+        out.push(v);
+        false
+    });
 }
 
 impl FieldPlan {
     fn held(&self, event: &Value) -> bool {
         let mut seen = false;
-        let hit = any_leaf(event, &self.segments, &mut seen, &|v| {
+        let hit = visit_leaves(event, &mut String::new(), &self.path, &mut |v| {
+            seen = true;
             self.matchers.iter().any(|m| value_matches(m, v))
         });
         hit || (self.allows_absence && !seen)
@@ -116,7 +120,6 @@ impl PatternPlan {
                         .iter()
                         .map(|f| FieldPlan {
                             path: Arc::from(f.path.as_str()),
-                            segments: f.path.split('.').map(str::to_string).collect(),
                             matchers: f.matchers.clone(),
                             allows_absence: f.allows_absence(),
                             wanted: Arc::new(Value::Array(
@@ -146,7 +149,7 @@ impl PatternPlan {
             .iter()
             .map(|f| {
                 let mut found = Vec::new();
-                leaves_at(event, &f.segments, &mut found);
+                leaves_at(event, &f.path, &mut found);
                 FieldCheck {
                     path: f.path.clone(),
                     wanted: f.wanted.clone(),

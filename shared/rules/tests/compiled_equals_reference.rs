@@ -8,7 +8,8 @@ use helios_rules::{reference, CompiledPatterns, Pattern, Scratch};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-const KEYS: [&str; 3] = ["a", "b", "c"];
+// Keys with a dot, and the empty key, join into paths in ways the matchers must agree on.
+const KEYS: [&str; 5] = ["a", "b", "c", "a.b", ""];
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
