@@ -90,6 +90,9 @@ struct SubRuleInfo {
     fields: Vec<FieldInfo>,
     /// Anchored fields (the first 64), all of which a matching event hits.
     required: u64,
+    /// Bit `path % 64` for each field that needs a value: a test that costs no memory
+    /// access beyond this struct rejects most candidates whose paths the event lacks.
+    need_bloom: u64,
 }
 
 /// How many fields of each sub-rule are indexed.
@@ -255,12 +258,7 @@ impl CompiledPatterns {
             f.matchers
                 .iter()
                 .map(|m| match matcher_key(m) {
-                    Some(k) => u64::from(
-                        shared
-                            .get(&(path.to_string(), k))
-                            .copied()
-                            .unwrap_or(1),
-                    ),
+                    Some(k) => u64::from(shared.get(&(path.to_string(), k)).copied().unwrap_or(1)),
                     // Checked one by one: dearer than a hash probe that finds as many.
                     None => 4 * u64::from(unhashable.get(path).copied().unwrap_or(1)),
                 })
@@ -294,7 +292,13 @@ impl CompiledPatterns {
         c
     }
 
-    fn add_sub_rule(&mut self, pattern: u32, local: u32, sr: &crate::pattern::SubRule, anchors: &[usize]) {
+    fn add_sub_rule(
+        &mut self,
+        pattern: u32,
+        local: u32,
+        sr: &crate::pattern::SubRule,
+        anchors: &[usize],
+    ) {
         let sub_rule = self.sub_rules.len() as u32;
         let mut fields = Vec::with_capacity(sr.fields.len());
         for (fi, f) in sr.fields.iter().enumerate() {
@@ -316,7 +320,9 @@ impl CompiledPatterns {
             let ix = &mut self.indexes[path as usize];
             for m in &f.matchers {
                 match m {
-                    Matcher::ExactString(s) => ix.exact_str.entry(s.clone()).or_default().push(entry),
+                    Matcher::ExactString(s) => {
+                        ix.exact_str.entry(s.clone()).or_default().push(entry)
+                    }
                     Matcher::ExactIp(ip) => ix.ip.entry(*ip).or_default().push(entry),
                     Matcher::ExactNumber(n) => {
                         ix.exact_num.entry(num_key(*n)).or_default().push(entry)
@@ -386,11 +392,16 @@ impl CompiledPatterns {
             .iter()
             .filter(|i| **i < 64 && !sr.fields[**i].allows_absence())
             .fold(0u64, |m, i| m | (1 << i));
+        let need_bloom = fields
+            .iter()
+            .filter(|f| !f.absence)
+            .fold(0u64, |b, f| b | (1 << (f.path % 64)));
         self.sub_rules.push(SubRuleInfo {
             pattern,
             local,
             fields,
             required,
+            need_bloom,
         });
     }
 
@@ -493,6 +504,7 @@ impl CompiledPatterns {
             .push((s.membership.len() as u32, membership.len() as u32));
         s.membership.extend_from_slice(membership);
         s.present[pid as usize] = true;
+        s.present_bloom |= 1 << (pid % 64);
         s.keep(pid, v);
         self.hit_leaf(&self.indexes[pid as usize], v, leaf_ix, s);
     }
@@ -515,13 +527,7 @@ impl CompiledPatterns {
         if sc.peek() != Some(b'{') {
             return Err(sc.error("an event must be a JSON object"));
         }
-        self.walk_json(
-            &mut sc,
-            0,
-            &mut membership,
-            &mut next_array,
-            scratch,
-        )?;
+        self.walk_json(&mut sc, 0, &mut membership, &mut next_array, scratch)?;
         sc.ws();
         if sc.peek().is_some() {
             return Err(sc.error("trailing characters after the event"));
@@ -772,6 +778,7 @@ impl CompiledPatterns {
         };
         if enough == 0
             && (mask & info.required != info.required
+                || info.need_bloom & !s.present_bloom != 0
                 || info
                     .fields
                     .iter()
@@ -902,6 +909,8 @@ pub struct Scratch {
     leaves: Vec<(u32, u32)>,
     membership: Vec<(u32, u32)>,
     present: Vec<bool>,
+    /// Bit `path % 64` for each path with a leaf.
+    present_bloom: u64,
     generation: u32,
     stamps: Vec<u32>,
     masks: Vec<u64>,
@@ -932,6 +941,7 @@ impl Scratch {
         self.membership.clear();
         self.present.clear();
         self.present.resize(paths, false);
+        self.present_bloom = 0;
         if self.stamps.len() < sub_rules {
             self.stamps.resize(sub_rules, 0);
             self.masks.resize(sub_rules, 0);

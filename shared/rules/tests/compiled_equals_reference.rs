@@ -2,8 +2,8 @@
 //! patterns (every operator, `$or`, nesting) and generated events (arrays of objects, nulls,
 //! numbers written differently).
 
-use helios_rules::explain::PatternPlan;
 use helios_rules::compiled::Anchors;
+use helios_rules::explain::PatternPlan;
 use helios_rules::{reference, CompiledPatterns, Pattern, Scratch};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
