@@ -56,43 +56,45 @@ impl PatternCheck {
 
 /// Visits the leaves whose flattened path is `target`, as [`crate::event::flatten`] names
 /// them (keys joined with dots, a key that itself holds a dot included), until `visit` says
-/// stop. Subtrees off the way to `target` are not entered.
+/// stop. `pos` is how much of `target` the path so far spells (0: the empty path, which
+/// joins its next key without a dot). Subtrees off the way to `target` are not entered, and
+/// no path is built: keys are compared with the target in place.
 fn visit_leaves<'a>(
     v: &'a Value,
-    path: &mut String,
+    pos: usize,
     target: &str,
     visit: &mut dyn FnMut(&'a Value) -> bool,
 ) -> bool {
     match v {
         Value::Object(m) => {
+            let t = target.as_bytes();
             for (k, child) in m {
-                let len = path.len();
-                if len > 0 {
-                    path.push('.');
+                let start = if pos == 0 {
+                    0
+                } else if t.get(pos) == Some(&b'.') {
+                    pos + 1
+                } else {
+                    return false;
+                };
+                let end = start + k.len();
+                if t.get(start..end) != Some(k.as_bytes()) {
+                    continue;
                 }
-                path.push_str(k);
-                // The empty path joins without a dot, so anything may be below it.
-                let on_the_way = path.is_empty()
-                    || target == path.as_str()
-                    || (target.len() > path.len()
-                        && target.starts_with(path.as_str())
-                        && target.as_bytes()[path.len()] == b'.');
-                let stop = on_the_way && visit_leaves(child, path, target, visit);
-                path.truncate(len);
-                if stop {
+                let on_the_way = end == 0 || end == t.len() || t.get(end) == Some(&b'.');
+                if on_the_way && visit_leaves(child, end, target, visit) {
                     return true;
                 }
             }
             false
         }
-        Value::Array(items) => items.iter().any(|i| visit_leaves(i, path, target, visit)),
-        leaf => !path.is_empty() && path.as_str() == target && visit(leaf),
+        Value::Array(items) => items.iter().any(|i| visit_leaves(i, pos, target, visit)),
+        leaf => pos > 0 && pos == target.len() && visit(leaf),
     }
 }
 
 /// The leaf values at a flattened path.
 fn leaves_at<'a>(event: &'a Value, target: &str, out: &mut Vec<&'a Value>) {
-    visit_leaves(event, &mut String::new(), target, &mut |v| {
+    visit_leaves(event, 0, target, &mut |v| {
         out.push(v);
         false
     });
@@ -101,7 +103,7 @@ fn leaves_at<'a>(event: &'a Value, target: &str, out: &mut Vec<&'a Value>) {
 impl FieldPlan {
     fn held(&self, event: &Value) -> bool {
         let mut seen = false;
-        let hit = visit_leaves(event, &mut String::new(), &self.path, &mut |v| {
+        let hit = visit_leaves(event, 0, &self.path, &mut |v| {
             seen = true;
             self.matchers.iter().any(|m| value_matches(m, v))
         });
