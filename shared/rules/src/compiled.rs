@@ -250,10 +250,16 @@ impl CompiledPatterns {
         }
         // A field that absence may satisfy can only be a second anchor: a sub-rule must be
         // found through a field every match hits.
-        const ABSENCE: u64 = u64::MAX;
+        const ABSENCE: u64 = u64::MAX - 1;
+        const NEVER: u64 = u64::MAX;
         let cost = |path: &str, f: &crate::pattern::Field| -> u64 {
             if f.allows_absence() {
-                return ABSENCE;
+                // Usable as a second anchor only through a test a value can pass.
+                return if f.matchers.iter().any(|m| *m != Matcher::Exists(false)) {
+                    ABSENCE
+                } else {
+                    NEVER
+                };
             }
             f.matchers
                 .iter()
@@ -280,11 +286,20 @@ impl CompiledPatterns {
                     Anchors::One => 1,
                     Anchors::Two => 2,
                 };
-                let chosen: Vec<usize> = match ranked.first() {
-                    Some((k, _)) if *k != ABSENCE => {
-                        ranked.iter().take(n).map(|(_, i)| *i).collect()
-                    }
-                    _ => Vec::new(),
+                let needed = ranked.iter().filter(|(k, _)| *k < ABSENCE).count();
+                let chosen: Vec<usize> = if needed == 0 {
+                    Vec::new()
+                } else if needed >= n {
+                    ranked.iter().take(n).map(|(_, i)| *i).collect()
+                } else {
+                    // Fewer fields need a value than anchors are wanted: anchor every field a
+                    // value can meet, so that whichever of them the event has finds the
+                    // sub-rule.
+                    ranked
+                        .iter()
+                        .filter(|(k, _)| *k != NEVER)
+                        .map(|(_, i)| *i)
+                        .collect()
                 };
                 c.add_sub_rule(id, local as u32, sr, &chosen);
             }
@@ -695,7 +710,11 @@ impl CompiledPatterns {
                 if let Some(e) = ix.exact_num.get(&num_key(x)) {
                     s.hit_all(e, leaf);
                 }
-                let end = ix.numeric_lows.partition_point(|l| *l <= x);
+                let end = if ix.numeric.is_empty() || !crate::pattern::comparable(x) {
+                    0
+                } else {
+                    ix.numeric_lows.partition_point(|l| *l <= x)
+                };
                 for (r, e) in &ix.numeric[..end] {
                     if r.contains(x) {
                         s.hit_all(e, leaf);

@@ -190,7 +190,9 @@ impl Cidr {
         let network: IpAddr = addr
             .parse()
             .map_err(|_| format!("`{addr}` is not an IP address"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
+        // As Event Ruler: a block is wider than one address (IPv4 mask bits < 32, IPv6
+        // < 128); a single address is matched by writing it as a plain value.
+        let max = if network.is_ipv4() { 31 } else { 127 };
         let prefix: u8 = len
             .parse()
             .ok()
@@ -415,6 +417,37 @@ fn number(n: &serde_json::Number) -> f64 {
     n.as_f64().unwrap_or(f64::NAN)
 }
 
+/// The largest magnitude Event Ruler compares numerically (its `ComparableNumber`).
+pub const NUMBER_LIMIT: f64 = 5e11;
+
+/// Whether a number can be compared numerically, as Event Ruler compares numbers: at most
+/// six decimal places, and no further from zero than [`NUMBER_LIMIT`]. Numeric ranges and
+/// `anything-but` numbers in a pattern must be; a number in an event that is not never
+/// falls in a range nor is excluded by `anything-but`.
+pub fn comparable(x: f64) -> bool {
+    if !x.is_finite() || x.abs() > NUMBER_LIMIT {
+        return false;
+    }
+    if x.fract() == 0.0 {
+        return true;
+    }
+    // The shortest text that reads back as `x`, without an exponent, says its decimals.
+    let text = x.to_string();
+    text.split_once('.').is_none_or(|(_, d)| d.len() <= 6)
+}
+
+fn comparable_number(n: &serde_json::Number, loc: &str) -> Result<f64, PatternError> {
+    let x = number(n);
+    if comparable(x) {
+        Ok(x)
+    } else {
+        err(
+            loc,
+            format!("{n} cannot be compared: numbers in patterns have at most 6 decimal places and lie between -5e11 and 5e11"),
+        )
+    }
+}
+
 fn parse_values(items: &[Value], loc: &str) -> Result<Vec<Matcher>, PatternError> {
     if items.is_empty() {
         return err(loc, "empty arrays are not allowed: list at least one value");
@@ -551,7 +584,7 @@ fn parse_numeric(arg: &Value, loc: &str) -> Result<Range, PatternError> {
     };
     let num_at = |i: usize, op: &str| -> Result<f64, PatternError> {
         match items.get(i) {
-            Some(Value::Number(n)) => Ok(number(n)),
+            Some(Value::Number(n)) => comparable_number(n, loc),
             Some(other) => err(
                 loc,
                 format!(
@@ -616,13 +649,19 @@ fn parse_numeric(arg: &Value, loc: &str) -> Result<Range, PatternError> {
 fn parse_anything_but(arg: &Value, loc: &str) -> Result<AnythingBut, PatternError> {
     match arg {
         Value::String(s) => Ok(AnythingBut::Strings(vec![s.clone()])),
-        Value::Number(n) => Ok(AnythingBut::Numbers(vec![number(n)])),
+        Value::Number(n) => Ok(AnythingBut::Numbers(vec![comparable_number(n, loc)?])),
         Value::Array(items) => {
             let strings: Vec<String> = items
                 .iter()
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect();
-            let numbers: Vec<f64> = items.iter().filter_map(|v| v.as_f64()).collect();
+            let numbers: Vec<f64> = items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Number(n) => Some(comparable_number(n, loc)),
+                    _ => None,
+                })
+                .collect::<Result<_, _>>()?;
             if let Some(bad) = items.iter().find(|v| !v.is_string() && !v.is_number()) {
                 return err(
                     loc,

@@ -110,7 +110,9 @@ pub fn scalar_matches(m: &Matcher, v: Scalar<'_>) -> bool {
         }
         Matcher::EqualsIgnoreCase(p) => text.is_some_and(|s| s.to_lowercase() == *p),
         Matcher::Wildcard(w) => text.is_some_and(|s| w.matches(s)),
-        Matcher::Numeric(r) => matches!(v, Scalar::Num(x) if r.contains(x)),
+        Matcher::Numeric(r) => {
+            matches!(v, Scalar::Num(x) if crate::pattern::comparable(x) && r.contains(x))
+        }
         Matcher::Exists(present) => *present,
         Matcher::Cidr(c) => text
             .and_then(|s| s.parse().ok())
@@ -123,7 +125,9 @@ pub fn scalar_matches(m: &Matcher, v: Scalar<'_>) -> bool {
 fn excluded(ab: &AnythingBut, v: Scalar<'_>) -> bool {
     match (ab, v) {
         (AnythingBut::Strings(list), Scalar::Str(s)) => list.iter().any(|x| x == s),
-        (AnythingBut::Numbers(list), Scalar::Num(x)) => list.contains(&x),
+        (AnythingBut::Numbers(list), Scalar::Num(x)) => {
+            crate::pattern::comparable(x) && list.contains(&x)
+        }
         (AnythingBut::Prefixes(list), Scalar::Str(s)) => {
             list.iter().any(|p| s.starts_with(p.as_str()))
         }
