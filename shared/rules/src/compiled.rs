@@ -70,6 +70,16 @@ struct PathIndex {
     scan: Vec<(Matcher, Vec<Entry>)>,
     /// Whether any string test at this path needs the lowercased value.
     needs_lower: bool,
+    /// Composite anchors that start with an exact string here: value → composite ids.
+    composite: FxHashMap<String, Vec<u32>>,
+}
+
+/// The second half of a composite anchor: once a leaf met the first half, the event's
+/// strings at `path` say which sub-rules it touched.
+#[derive(Debug, Default)]
+struct Composite {
+    path: u32,
+    by_value: FxHashMap<String, Vec<u32>>,
 }
 
 #[derive(Debug)]
@@ -121,6 +131,9 @@ pub struct CompiledPatterns {
     /// once instead of the whole path; node 0 is the root (the empty path).
     nodes: Vec<PathNode>,
     sub_rules: Vec<SubRuleInfo>,
+    composites: Vec<Composite>,
+    /// (first path, first value, second path) → composite id, while compiling.
+    composite_ids: FxHashMap<(u32, String, u32), u32>,
     /// Sub-rules every field of which may be satisfied by absence: always checked.
     absence_only: Vec<u32>,
     patterns: usize,
@@ -133,6 +146,21 @@ fn num_key(x: f64) -> u64 {
     } else {
         x.to_bits()
     }
+}
+
+/// A sub-rule whose best field is shared by more sub-rules than this is anchored on two
+/// exact strings instead, when it can be.
+const COMPOSITE_ABOVE: u64 = 8;
+
+/// The values of a field made only of exact strings.
+fn exact_strings(f: &crate::pattern::Field) -> Option<Vec<&str>> {
+    f.matchers
+        .iter()
+        .map(|m| match m {
+            Matcher::ExactString(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What a matcher is found by in an index: matchers with the same key are hit by the same
@@ -223,6 +251,18 @@ impl CompiledPatterns {
         patterns: impl IntoIterator<Item = &'a Pattern>,
         anchors: Anchors,
     ) -> CompiledPatterns {
+        CompiledPatterns::compile_tuned(patterns, anchors, COMPOSITE_ABOVE)
+    }
+
+    /// [`CompiledPatterns::compile_with`], anchoring on two exact strings every sub-rule
+    /// whose best field more than `composite_above` sub-rules share: tests set it to 0 to
+    /// exercise composite anchors on small pattern sets.
+    #[doc(hidden)]
+    pub fn compile_tuned<'a>(
+        patterns: impl IntoIterator<Item = &'a Pattern>,
+        anchors: Anchors,
+        composite_above: u64,
+    ) -> CompiledPatterns {
         let patterns: Vec<&Pattern> = patterns.into_iter().collect();
         // How many sub-rules share each hashable test, and each path's unhashable tests.
         let mut shared: FxHashMap<(String, String), u32> = FxHashMap::default();
@@ -301,10 +341,80 @@ impl CompiledPatterns {
                         .map(|(_, i)| *i)
                         .collect()
                 };
-                c.add_sub_rule(id, local as u32, sr, &chosen);
+                // A sub-rule whose best field is shared by many others (say thousands of
+                // patterns on one user, each with its own repository) is found through two
+                // exact values at once instead, when it has two fields of exact strings.
+                let composite = match (anchors, ranked.first()) {
+                    (Anchors::One, Some((k, _))) if *k > composite_above && *k < ABSENCE => {
+                        let exact: Vec<usize> = ranked
+                            .iter()
+                            .filter(|(k, i)| {
+                                *k < ABSENCE && exact_strings(&sr.fields[*i]).is_some()
+                            })
+                            .map(|(_, i)| *i)
+                            .take(2)
+                            .collect();
+                        match exact[..] {
+                            [a, b] => {
+                                let pairs = exact_strings(&sr.fields[a]).map_or(0, |v| v.len())
+                                    * exact_strings(&sr.fields[b]).map_or(0, |v| v.len());
+                                (pairs <= 16).then_some((a, b))
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                match composite {
+                    Some((a, b)) => c.add_composite_sub_rule(id, local as u32, sr, a, b),
+                    None => c.add_sub_rule(id, local as u32, sr, &chosen),
+                }
             }
         }
         c
+    }
+
+    /// Adds a sub-rule found through the exact strings of fields `a` and `b` together; all
+    /// of its fields are then checked against the kept leaves.
+    fn add_composite_sub_rule(
+        &mut self,
+        pattern: u32,
+        local: u32,
+        sr: &crate::pattern::SubRule,
+        a: usize,
+        b: usize,
+    ) {
+        let sub_rule = self.sub_rules.len() as u32;
+        self.push_sub_rule(pattern, local, sr, &[]);
+        let (fa, fb) = (&sr.fields[a], &sr.fields[b]);
+        let (pa, pb) = (self.path_id(&fa.path), self.path_id(&fb.path));
+        for va in exact_strings(fa).unwrap_or_default() {
+            let key = (pa, va.to_string(), pb);
+            let id = match self.composite_ids.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let id = self.composites.len() as u32;
+                    self.composites.push(Composite {
+                        path: pb,
+                        by_value: FxHashMap::default(),
+                    });
+                    self.composite_ids.insert(key, id);
+                    self.indexes[pa as usize]
+                        .composite
+                        .entry(va.to_string())
+                        .or_default()
+                        .push(id);
+                    id
+                }
+            };
+            for vb in exact_strings(fb).unwrap_or_default() {
+                self.composites[id as usize]
+                    .by_value
+                    .entry(vb.to_string())
+                    .or_default()
+                    .push(sub_rule);
+            }
+        }
     }
 
     fn add_sub_rule(
@@ -315,17 +425,9 @@ impl CompiledPatterns {
         anchors: &[usize],
     ) {
         let sub_rule = self.sub_rules.len() as u32;
-        let mut fields = Vec::with_capacity(sr.fields.len());
         for (fi, f) in sr.fields.iter().enumerate() {
             let path = self.path_id(&f.path);
-            let anchored = anchors.contains(&fi);
-            fields.push(FieldInfo {
-                path,
-                absence: f.allows_absence(),
-                anchored,
-                matchers: f.matchers.clone(),
-            });
-            if !anchored {
+            if !anchors.contains(&fi) {
                 continue;
             }
             let entry = Entry {
@@ -403,6 +505,27 @@ impl CompiledPatterns {
             // Every field may be met by absence: nothing to index, always checked.
             self.absence_only.push(sub_rule);
         }
+        self.push_sub_rule(pattern, local, sr, anchors);
+    }
+
+    fn push_sub_rule(
+        &mut self,
+        pattern: u32,
+        local: u32,
+        sr: &crate::pattern::SubRule,
+        anchors: &[usize],
+    ) {
+        let fields: Vec<FieldInfo> = sr
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(fi, f)| FieldInfo {
+                path: self.path_id(&f.path),
+                absence: f.allows_absence(),
+                anchored: anchors.contains(&fi),
+                matchers: f.matchers.clone(),
+            })
+            .collect();
         let required = anchors
             .iter()
             .filter(|i| **i < 64 && !sr.fields[**i].allows_absence())
@@ -639,6 +762,9 @@ impl CompiledPatterns {
                 if let Some(e) = ix.exact_str.get(st) {
                     s.hit_all(e, leaf);
                 }
+                if let Some(ids) = ix.composite.get(st) {
+                    s.pending.extend_from_slice(ids);
+                }
                 if !ix.ip.is_empty() {
                     if let Some(e) = crate::pattern::parse_ip(st).and_then(|ip| ix.ip.get(&ip)) {
                         s.hit_all(e, leaf);
@@ -732,7 +858,31 @@ impl CompiledPatterns {
         }
     }
 
+    /// Touches the sub-rules of the composite anchors whose first half the event met and
+    /// whose second half it has.
+    fn resolve_composites(&self, s: &mut Scratch) {
+        let pending = std::mem::take(&mut s.pending);
+        for &id in &pending {
+            let Some(c) = self.composites.get(id as usize) else {
+                continue;
+            };
+            let mut l = s.path_head.get(c.path as usize).copied().unwrap_or(NONE);
+            while l != NONE {
+                if let Scalar::Str(v) = s.value(l) {
+                    if let Some(srs) = c.by_value.get(v) {
+                        for &sr in srs {
+                            s.touch(sr);
+                        }
+                    }
+                }
+                l = s.leaf_next[l as usize];
+            }
+        }
+        s.pending = pending;
+    }
+
     fn decide(&self, s: &mut Scratch) -> Vec<usize> {
+        self.resolve_composites(s);
         let mut out: Vec<usize> = Vec::new();
         if s.pattern_stamps.len() < self.patterns {
             s.pattern_stamps.resize(self.patterns, 0);
@@ -946,6 +1096,8 @@ pub struct Scratch {
     arena: String,
     /// Per path: the last leaf kept there.
     path_head: Vec<u32>,
+    /// Composite anchors whose first half this event met.
+    pending: Vec<u32>,
 }
 
 impl Scratch {
@@ -979,6 +1131,18 @@ impl Scratch {
         self.arena.clear();
         self.path_head.clear();
         self.path_head.resize(paths, NONE);
+        self.pending.clear();
+    }
+
+    /// Marks a sub-rule as one to check, with no anchor hit recorded.
+    fn touch(&mut self, sr: u32) {
+        let i = sr as usize;
+        if self.stamps[i] != self.generation {
+            self.stamps[i] = self.generation;
+            self.masks[i] = 0;
+            self.free[i] = 0;
+            self.touched.push(sr);
+        }
     }
 
     fn keep(&mut self, pid: u32, v: Scalar<'_>) {

@@ -74,25 +74,30 @@ impl<'a> Scanner<'a> {
         let mut j = self.i + 1;
         let mut escaped = false;
         loop {
-            match self.b.get(j) {
+            // Jump to the next quote or backslash; the bytes passed over must not be control
+            // characters (checked without branching, so the compiler can vectorise it).
+            let rest = self.b.get(j..).unwrap_or(&[]);
+            let next = memchr::memchr2(b'"', b'\\', rest);
+            let span = &rest[..next.unwrap_or(rest.len())];
+            if span.iter().fold(false, |bad, &c| bad | (c < 0x20)) {
+                let at = j + span.iter().position(|&c| c < 0x20).unwrap_or(0);
+                return Err(JsonError {
+                    at,
+                    message: "control character in a string".into(),
+                });
+            }
+            match next {
                 None => {
                     return Err(JsonError {
-                        at: j,
+                        at: j + rest.len(),
                         message: "unterminated string".into(),
                     })
                 }
-                Some(b'"') => return Ok((j, escaped)),
-                Some(b'\\') => {
+                Some(k) if rest[k] == b'"' => return Ok((j + k, escaped)),
+                Some(k) => {
                     escaped = true;
-                    j += 2;
+                    j += k + 2;
                 }
-                Some(c) if *c < 0x20 => {
-                    return Err(JsonError {
-                        at: j,
-                        message: "control character in a string".into(),
-                    })
-                }
-                Some(_) => j += 1,
             }
         }
     }

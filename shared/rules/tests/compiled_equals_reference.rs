@@ -101,8 +101,9 @@ proptest! {
     #[test]
     fn compiled_matches_exactly_when_reference_does(p in pattern_object(2), events in prop::collection::vec(event(), 1..6)) {
         let Ok(pattern) = Pattern::parse(&p) else { return Ok(()) };
-        for anchors in [Anchors::One, Anchors::Two] {
-        let compiled = CompiledPatterns::compile_with([&pattern], anchors);
+        // Anchored on one field, on two, and on two exact strings together (composite).
+        for (anchors, composite_above) in [(Anchors::One, 8), (Anchors::Two, 8), (Anchors::One, 0)] {
+        let compiled = CompiledPatterns::compile_tuned([&pattern], anchors, composite_above);
         let mut scratch = Scratch::default();
         for e in &events {
             let want = reference::matches(&pattern, e);
@@ -150,7 +151,7 @@ proptest! {
     #[test]
     fn a_compiled_set_answers_as_each_pattern_alone(ps in prop::collection::vec(pattern_object(1), 1..8), e in event()) {
         let patterns: Vec<Pattern> = ps.iter().filter_map(|p| Pattern::parse(p).ok()).collect();
-        let compiled = CompiledPatterns::compile(&patterns);
+        let compiled = CompiledPatterns::compile_tuned(&patterns, Anchors::One, 0);
         let got = compiled.matches(&e, &mut Scratch::default());
         let from_text = compiled.matches_json(&e.to_string(), &mut Scratch::default()).unwrap();
         prop_assert_eq!(&from_text, &got);
@@ -209,5 +210,45 @@ fn the_documented_cases_hold_for_the_compiled_matcher_too() {
                 .is_empty();
             assert_eq!(got, c["match"].as_bool().unwrap(), "{}", c["why"]);
         }
+    }
+}
+
+#[test]
+fn patterns_sharing_their_best_value_are_found_through_two_values_at_once() {
+    // GIVEN 50 patterns on one login, each with its own repository
+    let patterns: Vec<Pattern> = (0..50)
+        .map(|i| {
+            Pattern::parse(&json!({
+                "login": ["dana"],
+                "repo": [format!("r{i}")],
+                "n": [{"numeric": [">", 0]}]
+            }))
+            .unwrap()
+        })
+        .collect();
+    let compiled = CompiledPatterns::compile(&patterns);
+    let mut scratch = Scratch::default();
+    // WHEN an event of that login arrives THEN only the pattern of its repository is checked
+    let e = json!({"login": "dana", "repo": "r7", "n": 1});
+    assert_eq!(compiled.matches(&e, &mut scratch), vec![7]);
+    assert_eq!(
+        scratch.candidates(),
+        1,
+        "the other 49 patterns are never looked at"
+    );
+    // AND arrays, misses and the reference agree
+    for e in [
+        json!({"login": ["x", "dana"], "repo": ["r3", "r9"], "n": [0, 2]}),
+        json!({"login": "dana", "repo": "r7", "n": 0}),
+        json!({"login": "eve", "repo": "r7", "n": 1}),
+        json!({"login": "dana", "n": 1}),
+    ] {
+        let want: Vec<usize> = patterns
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| reference::matches(p, &e))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(compiled.matches(&e, &mut scratch), want, "event {e}");
     }
 }
