@@ -28,6 +28,13 @@ fn json_of(out: &Output) -> Value {
     })
 }
 
+/// `helios rules eval` of one event with the starter rules.
+fn eval_starter(event: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["rules", "eval", "--rules", "rules", "--event", event];
+    args.extend_from_slice(extra);
+    helios(&args)
+}
+
 /// A copy of `rules/` to break.
 fn copy_rules() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -96,15 +103,7 @@ fn a_failing_rule_test_fails_the_run_and_says_which_step() {
 
 #[test]
 fn eval_of_a_sample_explains_what_fired_and_what_nearly_did() {
-    let out = helios(&[
-        "rules",
-        "eval",
-        "--rules",
-        "rules",
-        "--event",
-        "events/github/valid/workflow_run-failure.json",
-        "--json",
-    ]);
+    let out = eval_starter("events/github/valid/workflow_run-failure.json", &["--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -138,14 +137,7 @@ fn eval_of_a_sample_explains_what_fired_and_what_nearly_did() {
     assert_eq!(window["found"], 1);
     assert_eq!(window["held"], false);
 
-    let out = helios(&[
-        "rules",
-        "eval",
-        "--rules",
-        "rules",
-        "--event",
-        "events/eventbridge/valid/cloudwatch-alarm.json",
-    ]);
+    let out = eval_starter("events/eventbridge/valid/cloudwatch-alarm.json", &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("fired: `cloud-alarm` fired: Alarm web-5xx went into ALARM in eu-west-1"),
@@ -159,14 +151,7 @@ fn eval_of_something_that_is_not_an_event_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("e.json");
     std::fs::write(&f, r#"{"id": "x", "source": "s"}"#).unwrap();
-    let out = helios(&[
-        "rules",
-        "eval",
-        "--rules",
-        "rules",
-        "--event",
-        f.to_str().unwrap(),
-    ]);
+    let out = eval_starter(f.to_str().unwrap(), &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not an event Helios accepts"), "{err}");
