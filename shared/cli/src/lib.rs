@@ -13,6 +13,7 @@ pub mod keys;
 pub mod patterns;
 pub mod rules;
 pub mod send;
+pub mod states;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,6 +40,8 @@ pub enum Command {
     Patterns(patterns::PatternsArgs),
     /// Rule sets: check them, decide an event with them, run their tests.
     Rules(rules::RulesArgs),
+    /// State machines (Amazon States Language): validate them.
+    States(states::StatesArgs),
 }
 
 /// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
@@ -74,5 +77,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a).await.map(|_| ExitCode::SUCCESS),
         Command::Patterns(a) => patterns::run(a).map(|_| ExitCode::SUCCESS),
         Command::Rules(a) => rules::run(a),
+        Command::States(a) => states::run(a),
     }
 }
