@@ -205,19 +205,6 @@ impl Validator {
                 );
             }
         }
-        let terminal = states.values().any(|st| {
-            matches!(
-                st.get("Type").and_then(Value::as_str),
-                Some("Succeed" | "Fail")
-            ) || st.get("End") == Some(&Value::Bool(true))
-        });
-        if !terminal {
-            self.err(
-                None,
-                &states_path,
-                "the state machine has no terminal state (`Succeed`, `Fail` or `\"End\": true`)",
-            );
-        }
         let mut edges: HashMap<&str, Vec<String>> = HashMap::new();
         for (name, sv) in states {
             let sp = key_path(&states_path, name);
@@ -242,6 +229,19 @@ impl Validator {
                 }
             }
             edges.insert(name.as_str(), next.into_iter().map(|(t, _)| t).collect());
+        }
+        let terminal = states.values().any(|st| {
+            matches!(
+                st.get("Type").and_then(Value::as_str),
+                Some("Succeed" | "Fail")
+            ) || st.get("End") == Some(&Value::Bool(true))
+        });
+        if !terminal {
+            self.err(
+                None,
+                &states_path,
+                "the state machine has no terminal state (`Succeed`, `Fail` or `\"End\": true`)",
+            );
         }
         // Every state must be reachable from StartAt.
         if let Some(s) = start.filter(|s| states.contains_key(*s)) {
