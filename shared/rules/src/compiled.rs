@@ -800,7 +800,7 @@ impl CompiledPatterns {
                     }
                 }
                 if !ix.cidr_lens.is_empty() {
-                    if let Ok(ip) = st.parse::<IpAddr>() {
+                    if let Some(ip) = crate::pattern::parse_ip(st) {
                         for &(v6, len) in &ix.cidr_lens {
                             if v6 == ip.is_ipv6() {
                                 if let Some(e) = ix.cidr.get(&cidr_key(&ip, len)) {

@@ -187,9 +187,8 @@ impl Cidr {
         let (addr, len) = s
             .split_once('/')
             .ok_or_else(|| format!("`{s}` is not a CIDR block (address/prefix length)"))?;
-        let network: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("`{addr}` is not an IP address"))?;
+        let network: IpAddr =
+            parse_ip(addr).ok_or_else(|| format!("`{addr}` is not an IP address"))?;
         // As Event Ruler: a block is wider than one address (IPv4 mask bits < 32, IPv6
         // < 128); a single address is matched by writing it as a plain value.
         let max = if network.is_ipv4() { 31 } else { 127 };
@@ -230,7 +229,23 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
         && s.split('.')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     let looks_v6 = s.contains(':') && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
-    if looks_v4 || looks_v6 {
+    if looks_v4 {
+        // Octets are read as decimal, leading zeros and all, as Java reads them for Event
+        // Ruler: `010.0.0.1` is 10.0.0.1 (not octal, and not refused as Rust would).
+        let mut octets = [0u8; 4];
+        for (o, part) in octets.iter_mut().zip(s.split('.')) {
+            let digits = part.trim_start_matches('0');
+            if digits.len() > 3 {
+                return None;
+            }
+            *o = if digits.is_empty() {
+                0
+            } else {
+                digits.parse().ok()?
+            };
+        }
+        Some(IpAddr::from(octets))
+    } else if looks_v6 {
         s.parse().ok()
     } else {
         None

@@ -115,7 +115,7 @@ pub fn scalar_matches(m: &Matcher, v: Scalar<'_>) -> bool {
         }
         Matcher::Exists(present) => *present,
         Matcher::Cidr(c) => text
-            .and_then(|s| s.parse().ok())
+            .and_then(crate::pattern::parse_ip)
             .is_some_and(|ip| c.contains(&ip)),
         // Anything-but matches every leaf that is not excluded, values of other types included.
         Matcher::AnythingBut(ab) => !excluded(ab, v),
