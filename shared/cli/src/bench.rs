@@ -379,9 +379,8 @@ fn rules(b: &RulesBench) -> anyhow::Result<Value> {
 
 fn patterns(b: &PatternsBench) -> anyhow::Result<Value> {
     use helios_rules::{CompiledPatterns, Pattern, Scratch};
-    let read = read_lines;
-    let events = read(&b.events)?;
-    let pattern_lines = read(&b.patterns)?;
+    let events = read_lines(&b.events)?;
+    let pattern_lines = read_lines(&b.patterns)?;
     anyhow::ensure!(!events.is_empty(), "{} holds no event", b.events.display());
     let patterns: Vec<Pattern> = pattern_lines
         .iter()

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use helios_events::sample::{Credentials, Sample};
-use helios_events::{Format, Limits, SourceSecrets};
+use helios_events::sample::{Credentials, PreparedRequest, Sample};
+use helios_events::{Limits, SourceSecrets};
 use helios_rules::decide::Outcome;
 use helios_rules::{testing, Decision, Inputs, RuleSet};
 use helios_runtime::rules::{load_rule_set, read_rule_tests, RuleSetError};
@@ -127,44 +127,23 @@ fn sample_secrets() -> SourceSecrets {
     }
 }
 
-fn normalise(
-    format: Format,
-    method: &str,
-    headers: &[(String, String)],
-    query: Option<&str>,
-    body: &[u8],
-    received_at: DateTime<Utc>,
-) -> anyhow::Result<Vec<Value>> {
-    let method: http::Method = method.parse().context("the sample's method")?;
-    let mut map = http::HeaderMap::new();
-    for (k, v) in headers {
-        map.append(
-            http::HeaderName::try_from(k.as_str()).context("a header name")?,
-            http::HeaderValue::try_from(v.as_str()).context("a header value")?,
-        );
-    }
+/// Normalises a prepared request as `ingest` would, into canonical events as JSON.
+fn normalise(req: &PreparedRequest, received_at: DateTime<Utc>) -> anyhow::Result<Vec<Value>> {
     let secrets = sample_secrets();
     let limits = Limits::default();
-    let req = helios_events::Request {
-        method: &method,
-        headers: &map,
-        query,
-        body,
-    };
     let ctx = helios_events::Context {
         received_at,
         secrets: &secrets,
         limits: &limits,
     };
-    match helios_events::normalise(format, &req, &ctx) {
-        Ok(helios_events::Normalised::Events(events)) => events
+    match req.normalise(&ctx)? {
+        helios_events::Normalised::Events(events) => events
             .iter()
             .map(|e| serde_json::to_value(e).map_err(Into::into))
             .collect(),
-        Ok(helios_events::Normalised::Handshake(_)) => {
+        helios_events::Normalised::Handshake(_) => {
             bail!("this request is a subscription handshake, not an event")
         }
-        Err(e) => bail!("{e}"),
     }
 }
 
@@ -181,26 +160,16 @@ pub fn canonical_events(v: &Value, received_at: DateTime<Utc>) -> anyhow::Result
             secrets: sample_secrets(),
         };
         let req = sample.prepare(&creds).map_err(anyhow::Error::msg)?;
-        let format = if req.path == "/v1/events" {
-            Format::Native
-        } else {
-            req.path
-                .strip_prefix("/v1/hooks/")
-                .and_then(Format::from_hook)
-                .with_context(|| format!("the sample's path {} is not an ingest route", req.path))?
-        };
-        return normalise(
-            format,
-            &req.method,
-            &req.headers,
-            req.query.as_deref(),
-            &req.body,
-            received_at,
-        );
+        return normalise(&req, received_at);
     }
-    let body = serde_json::to_vec(v)?;
-    let headers = [("content-type".to_string(), "application/json".to_string())];
-    normalise(Format::Native, "POST", &headers, None, &body, received_at)
+    let req = PreparedRequest {
+        method: "POST".into(),
+        path: "/v1/events".into(),
+        query: None,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::to_vec(v)?,
+    };
+    normalise(&req, received_at)
 }
 
 /// A test step's event: a native envelope, with `correlation` and `extensions` set as given.

@@ -137,3 +137,51 @@ impl Sample {
         })
     }
 }
+
+/// Why a prepared sample could not be normalised.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The sample itself is not a request Helios serves (path, method or header).
+    #[error("{0}")]
+    Request(String),
+    #[error(transparent)]
+    Normalise(#[from] crate::NormaliseError),
+}
+
+impl PreparedRequest {
+    /// The format of the ingest route the sample is sent to: `/v1/events` or a hook.
+    pub fn format(&self) -> Option<crate::Format> {
+        if self.path == "/v1/events" {
+            return Some(crate::Format::Native);
+        }
+        self.path
+            .strip_prefix("/v1/hooks/")
+            .and_then(crate::Format::from_hook)
+    }
+
+    /// Normalises the request in-process, as `ingest` would on its route.
+    pub fn normalise(&self, ctx: &crate::Context<'_>) -> Result<crate::Normalised, ReplayError> {
+        let format = self
+            .format()
+            .ok_or_else(|| ReplayError::Request(format!("{} is not an ingest route", self.path)))?;
+        let method = http::Method::from_bytes(self.method.as_bytes()).map_err(|_| {
+            ReplayError::Request(format!("`{}` is not an HTTP method", self.method))
+        })?;
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &self.headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| ReplayError::Request(format!("`{k}` is not a header name")))?;
+            let value = http::HeaderValue::from_str(v).map_err(|_| {
+                ReplayError::Request(format!("the value of `{k}` is not a header value"))
+            })?;
+            headers.append(name, value);
+        }
+        let req = crate::Request {
+            method: &method,
+            headers: &headers,
+            query: self.query.as_deref(),
+            body: &self.body,
+        };
+        Ok(crate::normalise(format, &req, ctx)?)
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{TimeZone, Utc};
-use helios_events::sample::{Credentials, Sample};
+use helios_events::sample::{Credentials, ReplayError, Sample};
 use helios_events::{
     normalise, Context, Format, Handshake, Limits, Normalised, Request, SourceSecrets,
 };
@@ -49,24 +49,6 @@ fn run(sample: &Sample) -> Result<Normalised, helios_events::NormaliseError> {
         secrets: secrets(),
     };
     let prepared = sample.prepare(&creds).unwrap();
-    let format = match prepared.path.strip_prefix("/v1/hooks/") {
-        Some(source) => Format::from_hook(source).unwrap(),
-        None => Format::Native,
-    };
-    let mut headers = http::HeaderMap::new();
-    for (k, v) in &prepared.headers {
-        headers.append(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            http::HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    let method = http::Method::from_bytes(prepared.method.as_bytes()).unwrap();
-    let req = Request {
-        method: &method,
-        headers: &headers,
-        query: prepared.query.as_deref(),
-        body: &prepared.body,
-    };
     let limits = Limits::default();
     let secrets = secrets();
     let ctx = Context {
@@ -74,7 +56,11 @@ fn run(sample: &Sample) -> Result<Normalised, helios_events::NormaliseError> {
         secrets: &secrets,
         limits: &limits,
     };
-    normalise(format, &req, &ctx)
+    match prepared.normalise(&ctx) {
+        Ok(n) => Ok(n),
+        Err(ReplayError::Normalise(e)) => Err(e),
+        Err(ReplayError::Request(m)) => panic!("sample {}: {m}", sample.description),
+    }
 }
 
 #[test]

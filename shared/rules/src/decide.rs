@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::compiled::Scratch;
 use crate::condition::ConditionTrace;
+use crate::duration::Span;
 use crate::explain::PatternCheck;
 use crate::ruleset::{Rule, RuleSet, Severity};
 use crate::scope::Scope;
@@ -218,31 +219,31 @@ thread_local! {
 }
 
 impl RuleSet {
-    /// Per rule: whether its pattern matched, and how near the event came to it (the
-    /// closest sub-rule and its failing fields; `None` when nowhere near).
-    fn match_flags(&self, event: &Value) -> (Vec<bool>, Vec<Option<(usize, usize)>>) {
-        let run = |scratch: &mut Scratch| {
-            let ids = self.compiled.matches(event, scratch);
-            let mut matched = vec![false; self.rules.len()];
-            for i in ids {
-                matched[i] = true;
-            }
-            (matched, self.compiled.closeness(scratch))
-        };
+    /// Runs the compiled matcher with this thread's scratch memory.
+    fn with_scratch<T>(&self, run: impl Fn(&mut Scratch) -> T) -> T {
         SCRATCH.with(|s| match s.try_borrow_mut() {
             Ok(mut scratch) => run(&mut scratch),
             Err(_) => run(&mut Scratch::default()),
         })
     }
 
+    /// Per rule: whether its pattern matched, and how near the event came to it (the
+    /// closest sub-rule and its failing fields; `None` when nowhere near).
+    fn match_flags(&self, event: &Value) -> (Vec<bool>, Vec<Option<(usize, usize)>>) {
+        self.with_scratch(|scratch| {
+            let mut matched = vec![false; self.rules.len()];
+            for i in self.compiled.matches(event, scratch) {
+                matched[i] = true;
+            }
+            (matched, self.compiled.closeness(scratch))
+        })
+    }
+
     fn candidates(&self, event: &Value) -> Vec<Candidate> {
         let scope = Scope::event(event);
-        let (matched, _) = self.match_flags(event);
-        matched
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| **m)
-            .map(|(index, _)| Candidate {
+        self.with_scratch(|scratch| self.compiled.matches(event, scratch))
+            .into_iter()
+            .map(|index| Candidate {
                 index,
                 where_held: self.rules[index]
                     .condition
@@ -550,8 +551,6 @@ impl RuleSet {
         checks
     }
 }
-
-use crate::duration::Span;
 
 fn pattern_checks(p: &PatternCheck) -> Vec<Check> {
     let mut out: Vec<Check> = p

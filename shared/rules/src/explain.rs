@@ -54,60 +54,52 @@ impl PatternCheck {
     }
 }
 
-/// Visits the leaves whose flattened path is `target`, as [`crate::event::flatten`] names
-/// them (keys joined with dots, a key that itself holds a dot included), until `visit` says
-/// stop. `pos` is how much of `target` the path so far spells (0: the empty path, which
-/// joins its next key without a dot). Subtrees off the way to `target` are not entered, and
-/// no path is built: keys are compared with the target in place.
-fn visit_leaves<'a>(
-    v: &'a Value,
-    pos: usize,
-    target: &str,
-    visit: &mut dyn FnMut(&'a Value) -> bool,
-) -> bool {
+/// Collects the leaves whose flattened path is `target`, as [`crate::event::flatten`] names
+/// them (keys joined with dots, a key that itself holds a dot included). `pos` is how much of
+/// `target` the path so far spells (0: the empty path, which joins its next key without a
+/// dot). Subtrees off the way to `target` are not entered, and no path is built: keys are
+/// compared with the target in place.
+fn leaves_at<'a>(v: &'a Value, pos: usize, target: &str, out: &mut Vec<&'a Value>) {
     match v {
         Value::Object(m) => {
             let t = target.as_bytes();
+            let start = if pos == 0 {
+                0
+            } else if t.get(pos) == Some(&b'.') {
+                pos + 1
+            } else {
+                return;
+            };
             for (k, child) in m {
-                let start = if pos == 0 {
-                    0
-                } else if t.get(pos) == Some(&b'.') {
-                    pos + 1
-                } else {
-                    return false;
-                };
                 let end = start + k.len();
                 if t.get(start..end) != Some(k.as_bytes()) {
                     continue;
                 }
-                let on_the_way = end == 0 || end == t.len() || t.get(end) == Some(&b'.');
-                if on_the_way && visit_leaves(child, end, target, visit) {
-                    return true;
+                if end == 0 || end == t.len() || t.get(end) == Some(&b'.') {
+                    leaves_at(child, end, target, out);
                 }
             }
-            false
         }
-        Value::Array(items) => items.iter().any(|i| visit_leaves(i, pos, target, visit)),
-        leaf => pos > 0 && pos == target.len() && visit(leaf),
+        Value::Array(items) => {
+            for i in items {
+                leaves_at(i, pos, target, out);
+            }
+        }
+        leaf => {
+            if pos > 0 && pos == target.len() {
+                out.push(leaf);
+            }
+        }
     }
 }
 
-/// The leaf values at a flattened path.
-fn leaves_at<'a>(event: &'a Value, target: &str, out: &mut Vec<&'a Value>) {
-    visit_leaves(event, 0, target, &mut |v| {
-        out.push(v);
-        false
-    });
-}
-
 impl FieldPlan {
-    fn held(&self, event: &Value) -> bool {
-        let mut seen = false;
-        let hit = visit_leaves(event, 0, &self.path, &mut |v| {
-            seen = true;
-            self.matchers.iter().any(|m| value_matches(m, v))
-        });
-        hit || (self.allows_absence && !seen)
+    /// Whether the field holds, given the leaves found at its path.
+    fn holds_on(&self, found: &[&Value]) -> bool {
+        (self.allows_absence && found.is_empty())
+            || found
+                .iter()
+                .any(|v| self.matchers.iter().any(|m| value_matches(m, v)))
     }
 }
 
@@ -151,12 +143,12 @@ impl PatternPlan {
             .iter()
             .map(|f| {
                 let mut found = Vec::new();
-                leaves_at(event, &f.path, &mut found);
+                leaves_at(event, 0, &f.path, &mut found);
                 FieldCheck {
                     path: f.path.clone(),
                     wanted: f.wanted.clone(),
+                    held: f.holds_on(&found),
                     found: crate::scope::found_value(&found),
-                    held: f.held(event),
                 }
             })
             .collect();

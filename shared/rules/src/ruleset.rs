@@ -156,6 +156,7 @@ impl Thresholds {
 pub struct RuleSet {
     pub name: String,
     pub version: String,
+    pub description: Option<String>,
     /// `sha256:<hex>` of every file's path and text.
     pub hash: String,
     pub thresholds: Thresholds,
@@ -307,10 +308,6 @@ pub(crate) fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T,
     })
 }
 
-fn yaml_to_json(text: &str) -> Result<Value, Invalid> {
-    from_yaml(text)
-}
-
 fn display_path(p: &serde_path_to_error::Path) -> String {
     let s = p.to_string();
     if s == "." {
@@ -343,6 +340,7 @@ impl RuleSet {
         let mut errors = Vec::new();
         let mut name: Option<(String, String)> = None;
         let mut version: Option<String> = None;
+        let mut description: Option<String> = None;
         let mut thresholds: Option<Thresholds> = None;
         let mut rules = Vec::new();
         let mut ids = BTreeSet::new();
@@ -359,7 +357,7 @@ impl RuleSet {
                 at: inv.at,
                 message: inv.message,
             };
-            let doc = match yaml_to_json(&f.text).and_then(|v| {
+            let doc = match from_yaml::<Value>(&f.text).and_then(|v| {
                 if v.is_object() {
                     Ok(v)
                 } else {
@@ -382,7 +380,9 @@ impl RuleSet {
                     continue;
                 }
             };
-            let _ = raw.description;
+            if raw.description.is_some() {
+                description = raw.description;
+            }
             if let Some(n) = raw.name {
                 if !valid_name(&n) {
                     errors.push(at_file(None, Invalid {
@@ -481,6 +481,7 @@ impl RuleSet {
         Ok(RuleSet {
             name: name.map(|n| n.0).unwrap_or_default(),
             version: version.unwrap_or_default(),
+            description,
             hash: format!("sha256:{}", hex::encode(h.finalize())),
             thresholds: thresholds.unwrap_or_default(),
             rules,

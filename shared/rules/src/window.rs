@@ -109,7 +109,7 @@ impl WindowSpec {
             Aggregate::Count => None,
             Aggregate::Sum(f) => {
                 let total: f64 = scope.resolve(f).iter().filter_map(|v| v.as_f64()).sum();
-                Some(number(total))
+                Some(value_json(total))
             }
             Aggregate::Distinct(f) => {
                 let found = scope.resolve(f);
@@ -154,7 +154,8 @@ impl WindowSpec {
     }
 }
 
-fn number(x: f64) -> Value {
+/// The JSON number of a window value (whole numbers without a fraction).
+pub fn value_json(x: f64) -> Value {
     if x.fract() == 0.0 && x.abs() < 9.0e15 {
         Value::from(x as i64)
     } else {
@@ -215,11 +216,6 @@ impl WindowState {
             }
         }
     }
-}
-
-/// The JSON number of a window value (whole numbers without a fraction).
-pub fn value_json(x: f64) -> Value {
-    number(x)
 }
 
 #[cfg(test)]
