@@ -1,13 +1,48 @@
 //! Amazon States Language for Helios: the workflows in `statemachines/` are deployed to AWS
-//! Step Functions as they are, and this crate reads them so that `helios dev` and the tests
-//! can run the very same files.
+//! Step Functions as they are, and this crate runs the very same files, so that `helios dev`
+//! and the tests see what Step Functions would do.
 //!
-//! It must never do I/O of its own: tasks will go through a trait and time through a clock the
-//! caller owns. This first part is the definition and its validation
-//! ([`validate`]), following the Amazon States Language specification
-//! (<https://states-language.net/spec.html>) and the Step Functions developer guide; the
-//! interpreter comes next.
+//! It does no I/O of its own: tasks go through the [`Host`] trait, and so do time and
+//! randomness. [`validate`] checks a definition, following the Amazon States Language
+//! specification (<https://states-language.net/spec.html>) and the Step Functions developer
+//! guide; [`Definition`] is a checked definition, and [`execute`] runs it. [`local`] has a host
+//! whose tasks are in-process functions and whose clock is virtual.
 
+pub mod choice;
+pub mod clock;
+pub mod error;
+pub mod exec;
+pub mod history;
+pub mod intrinsic;
+pub mod jsonata;
+pub mod local;
+pub mod model;
+pub mod path;
 pub mod validate;
 
+use serde_json::Value;
+
+pub use error::Failure;
+pub use exec::{execute, Host, Options, Outcome, Status, Target, TaskCall};
 pub use validate::{validate, AslError};
+
+/// A definition that passed validation, ready to run.
+#[derive(Debug)]
+pub struct Definition {
+    pub machine: model::Machine,
+}
+
+impl Definition {
+    /// Validates and compiles a definition; every fault is reported.
+    pub fn new(definition: &Value) -> Result<Definition, Vec<AslError>> {
+        validate(definition)?;
+        let machine = model::compile(definition).map_err(|message| {
+            vec![AslError {
+                state: None,
+                path: "$".into(),
+                message,
+            }]
+        })?;
+        Ok(Definition { machine })
+    }
+}

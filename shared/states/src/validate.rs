@@ -1069,7 +1069,9 @@ pub fn check_path(p: &str, reference: bool) -> Result<(), String> {
     let rest = if let Some(r) = p.strip_prefix("$$") {
         r
     } else if let Some(r) = p.strip_prefix('$') {
-        r
+        // `$name…` starts at a workflow variable.
+        let name_len = r.find(['.', '[']).unwrap_or(r.len());
+        &r[name_len..]
     } else {
         return Err(format!("`{p}` is not a path: a path starts with `$`"));
     };

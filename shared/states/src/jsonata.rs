@@ -1,0 +1,401 @@
+//! JSONata expressions, `{% … %}`, evaluated with the `jsonata-rs` crate.
+//!
+//! Step Functions binds `$states` (`input`, `result`, `errorOutput`, `context`) and the
+//! workflow variables, and adds `$partition`, `$range`, `$hash`, `$random`, `$uuid` and `$parse`.
+//! Time and randomness are the caller's: `$now()`, `$millis()`, `$random()` and `$uuid()` read
+//! the execution's clock and random source, not the machine's.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use bumpalo::Bump;
+use jsonata_rs::{ArrayFlags, Error as AtaError, FunctionContext, JsonAta, Value as AtaValue};
+use serde_json::{Map, Value};
+use sha2::Digest as _;
+
+use crate::error::{Failure, QUERY_EVALUATION_ERROR};
+use crate::intrinsic::{splitmix, uuid_v4};
+use crate::model::Ata;
+
+/// What an expression can read besides `$states`.
+pub trait Scope {
+    fn var(&self, name: &str) -> Option<Value>;
+    fn now_ms(&self) -> i64;
+    fn random(&self) -> u64;
+}
+
+thread_local! {
+    static NOW_MS: Cell<i64> = const { Cell::new(0) };
+    static SEED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Evaluates a JSONata field: its static parts as they are, its expressions against `states`.
+pub fn eval_field(field: &Ata, states: &Value, scope: &dyn Scope) -> Result<Value, Failure> {
+    match field {
+        Ata::Static(v) => Ok(v.clone()),
+        Ata::Expr(e) => eval(e, states, scope)?.ok_or_else(|| {
+            Failure::new(
+                QUERY_EVALUATION_ERROR,
+                format!("The JSONata expression '{e}' returned nothing"),
+            )
+        }),
+        Ata::Obj(fields) => {
+            let mut m = Map::with_capacity(fields.len());
+            for (k, f) in fields {
+                match f {
+                    Ata::Expr(e) => {
+                        // A field whose expression yields nothing is left out, as JSONata does.
+                        if let Some(v) = eval(e, states, scope)? {
+                            m.insert(k.clone(), v);
+                        }
+                    }
+                    f => {
+                        m.insert(k.clone(), eval_field(f, states, scope)?);
+                    }
+                }
+            }
+            Ok(Value::Object(m))
+        }
+        Ata::Arr(items) => items
+            .iter()
+            .map(|f| eval_field(f, states, scope))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+    }
+}
+
+/// Evaluates one expression; `None` when it yields nothing (JSONata's `undefined`).
+pub fn eval(expr: &str, states: &Value, scope: &dyn Scope) -> Result<Option<Value>, Failure> {
+    let fail = |why: String| {
+        Failure::new(
+            QUERY_EVALUATION_ERROR,
+            format!("An error occurred while evaluating the JSONata expression '{expr}': {why}"),
+        )
+    };
+    let mut owned: Vec<(String, Value)> = vec![("states".into(), states.clone())];
+    let mut names = Vec::new();
+    for name in variables(expr) {
+        if name != "states" {
+            if let Some(v) = scope.var(name) {
+                owned.push((format!("helios_var_{name}"), v));
+                names.push(name);
+            }
+        }
+    }
+    let source = rewrite(expr, &names);
+    let arena = Bump::new();
+    let ata = JsonAta::new(&source, &arena).map_err(|e| fail(e.to_string()))?;
+    ata.register_function("partition", 2, fn_partition);
+    ata.register_function("range", 3, fn_range);
+    ata.register_function("hash", 2, fn_hash);
+    ata.register_function("parse", 1, fn_parse);
+    ata.register_function("helios_now", 0, fn_now);
+    ata.register_function("helios_millis", 0, fn_millis);
+    ata.register_function("helios_random", 1, fn_random);
+    ata.register_function("helios_uuid", 0, fn_uuid);
+    let bindings: HashMap<&str, &Value> = owned.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    NOW_MS.with(|c| c.set(scope.now_ms()));
+    SEED.with(|c| c.set(scope.random()));
+    let result = ata
+        .evaluate(None, Some(&bindings))
+        .map_err(|e| fail(e.to_string()))?;
+    if result.is_undefined() {
+        return Ok(None);
+    }
+    if result.is_function() {
+        return Err(fail(
+            "the expression yields a function, not a JSON value".into(),
+        ));
+    }
+    let text = result.serialize(false);
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| fail(format!("its result is not JSON: {e}")))
+}
+
+/// The names of the variables an expression mentions (`$name`), outside string literals.
+fn variables(expr: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let b = expr.as_bytes();
+    let mut i = 0;
+    let mut quote: Option<u8> = None;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(_) if c == b'\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'"' || c == b'\'' => quote = Some(c),
+            None if c == b'$' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                    j += 1;
+                }
+                if j > start && !out.contains(&&expr[start..j]) {
+                    out.push(&expr[start..j]);
+                }
+                i = j;
+                continue;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Rewrites an expression for `jsonata-rs`, outside string literals: calls to `$now`,
+/// `$millis`, `$random` and `$uuid` go to functions that read the execution's clock and random
+/// source, and the workflow variables in `vars` get names no built-in function has (the
+/// crate binds its functions after the caller's bindings, so `$count` would be the function).
+fn rewrite(expr: &str, vars: &[&str]) -> String {
+    const CALLS: &[&str] = &["now", "millis", "random", "uuid"];
+    let mut out = String::with_capacity(expr.len() + 16);
+    let b = expr.as_bytes();
+    let mut i = 0;
+    let mut quote: Option<u8> = None;
+    let mut last = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(_) if c == b'\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'"' || c == b'\'' => quote = Some(c),
+            None if c == b'$' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                    j += 1;
+                }
+                let name = &expr[start..j];
+                let called = expr[j..].trim_start().starts_with('(');
+                let prefix = if called && CALLS.contains(&name) {
+                    Some("helios_")
+                } else if vars.contains(&name) {
+                    Some("helios_var_")
+                } else {
+                    None
+                };
+                if let Some(prefix) = prefix {
+                    out.push_str(&expr[last..start]);
+                    out.push_str(prefix);
+                    last = start;
+                }
+                i = j;
+                continue;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    out.push_str(&expr[last..]);
+    out
+}
+
+type Out<'a> = jsonata_rs::Result<&'a AtaValue<'a>>;
+
+fn bad(name: &str, why: &str) -> AtaError {
+    AtaError::D3137Error(format!("${name}: {why}"))
+}
+
+fn fn_partition<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a AtaValue<'a>]) -> Out<'a> {
+    let (Some(a), Some(n)) = (args.first(), args.get(1)) else {
+        return Err(bad("partition", "takes an array and a size"));
+    };
+    if !n.is_integer() || n.as_f64() < 1.0 {
+        return Err(bad("partition", "the size must be a positive integer"));
+    }
+    let size = n.as_usize();
+    let items: Vec<&'a AtaValue<'a>> = if a.is_array() {
+        a.members().collect()
+    } else {
+        vec![*a]
+    };
+    let out =
+        AtaValue::array_with_capacity(ctx.arena, items.len().div_ceil(size), ArrayFlags::empty());
+    for chunk in items.chunks(size) {
+        let part = AtaValue::array_with_capacity(ctx.arena, chunk.len(), ArrayFlags::empty());
+        for v in chunk {
+            part.push(v);
+        }
+        out.push(part);
+    }
+    Ok(out)
+}
+
+fn fn_range<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a AtaValue<'a>]) -> Out<'a> {
+    let ints: Vec<Option<i64>> = (0..3)
+        .map(|i| {
+            args.get(i)
+                .filter(|v| v.is_integer())
+                .map(|v| v.as_f64() as i64)
+        })
+        .collect();
+    let (Some(start), Some(end), Some(step)) = (ints[0], ints[1], ints[2]) else {
+        return Err(bad("range", "takes three integers: start, end and step"));
+    };
+    if step == 0 {
+        return Err(bad("range", "the step must not be 0"));
+    }
+    let out = AtaValue::array(ctx.arena, ArrayFlags::empty());
+    let mut x = start;
+    while (step > 0 && x <= end) || (step < 0 && x >= end) {
+        if out.len() == 1000 {
+            return Err(bad("range", "the range has more than 1000 elements"));
+        }
+        out.push(AtaValue::number(ctx.arena, x as f64));
+        x += step;
+    }
+    Ok(out)
+}
+
+fn fn_hash<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a AtaValue<'a>]) -> Out<'a> {
+    let (Some(data), Some(alg)) = (args.first(), args.get(1)) else {
+        return Err(bad("hash", "takes a value and an algorithm"));
+    };
+    let data = if data.is_string() {
+        data.as_str().to_string()
+    } else {
+        data.serialize(false)
+    };
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let digest = match alg.as_str().as_ref() {
+        "MD5" => hex(&md5::Md5::digest(data.as_bytes())),
+        "SHA-1" => hex(&sha1::Sha1::digest(data.as_bytes())),
+        "SHA-256" => hex(&sha2::Sha256::digest(data.as_bytes())),
+        "SHA-384" => hex(&sha2::Sha384::digest(data.as_bytes())),
+        "SHA-512" => hex(&sha2::Sha512::digest(data.as_bytes())),
+        _ => {
+            return Err(bad(
+                "hash",
+                "the algorithm is MD5, SHA-1, SHA-256, SHA-384 or SHA-512",
+            ))
+        }
+    };
+    Ok(AtaValue::string(ctx.arena, &digest))
+}
+
+fn fn_parse<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a AtaValue<'a>]) -> Out<'a> {
+    let Some(s) = args.first().filter(|v| v.is_string()) else {
+        return Err(bad("parse", "takes a string"));
+    };
+    let v: Value = serde_json::from_str(&s.as_str())
+        .map_err(|e| bad("parse", &format!("the string is not JSON: {e}")))?;
+    Ok(to_ata(ctx.arena, &v))
+}
+
+fn to_ata<'a>(arena: &'a Bump, v: &Value) -> &'a AtaValue<'a> {
+    match v {
+        Value::Null => AtaValue::null(arena),
+        Value::Bool(b) => AtaValue::bool(*b),
+        Value::Number(n) => AtaValue::number(arena, n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => AtaValue::string(arena, s),
+        Value::Array(a) => {
+            let out = AtaValue::array_with_capacity(arena, a.len(), ArrayFlags::empty());
+            for x in a {
+                out.push(to_ata(arena, x));
+            }
+            out
+        }
+        Value::Object(m) => {
+            let out = AtaValue::object_with_capacity(arena, m.len());
+            for (k, x) in m {
+                out.insert(k, to_ata(arena, x));
+            }
+            out
+        }
+    }
+}
+
+fn fn_now<'a>(ctx: FunctionContext<'a, '_>, _: &[&'a AtaValue<'a>]) -> Out<'a> {
+    Ok(AtaValue::string(
+        ctx.arena,
+        &crate::clock::iso(NOW_MS.with(Cell::get)),
+    ))
+}
+
+fn fn_millis<'a>(ctx: FunctionContext<'a, '_>, _: &[&'a AtaValue<'a>]) -> Out<'a> {
+    Ok(AtaValue::number(ctx.arena, NOW_MS.with(Cell::get) as f64))
+}
+
+fn next_random() -> u64 {
+    SEED.with(|c| {
+        let r = splitmix(c.get());
+        c.set(r);
+        r
+    })
+}
+
+fn fn_random<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a AtaValue<'a>]) -> Out<'a> {
+    let r = match args.first().filter(|v| v.is_number()) {
+        Some(seed) => splitmix(seed.as_f64() as u64),
+        None => next_random(),
+    };
+    Ok(AtaValue::number(
+        ctx.arena,
+        (r >> 11) as f64 / (1u64 << 53) as f64,
+    ))
+}
+
+fn fn_uuid<'a>(ctx: FunctionContext<'a, '_>, _: &[&'a AtaValue<'a>]) -> Out<'a> {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&next_random().to_le_bytes());
+    b[8..].copy_from_slice(&next_random().to_le_bytes());
+    Ok(AtaValue::string(ctx.arena, &uuid_v4(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct S;
+    impl Scope for S {
+        fn var(&self, name: &str) -> Option<Value> {
+            (name == "count").then(|| json!(41))
+        }
+        fn now_ms(&self) -> i64 {
+            86_400_000
+        }
+        fn random(&self) -> u64 {
+            1
+        }
+    }
+
+    fn ev(e: &str) -> Option<Value> {
+        eval(e, &json!({"input": {"a": [1, 2, 3]}}), &S).unwrap()
+    }
+
+    #[test]
+    fn states_and_variables_are_bound() {
+        assert_eq!(ev("$sum($states.input.a) + $count"), Some(json!(47)));
+        assert_eq!(ev("$states.input.missing"), None);
+    }
+
+    #[test]
+    fn step_functions_functions() {
+        assert_eq!(
+            ev("$partition([1,2,3,4,5], 2)"),
+            Some(json!([[1, 2], [3, 4], [5]]))
+        );
+        assert_eq!(ev("$range(0, 10, 5)"), Some(json!([0, 5, 10])));
+        assert_eq!(ev("$parse('{\"x\": [true]}')"), Some(json!({"x": [true]})));
+        assert_eq!(
+            ev("$hash('input data', 'SHA-1')"),
+            Some(json!("aaff4a450a104cd177d28d18d74485e8cae074b7"))
+        );
+        assert_eq!(ev("$now()"), Some(json!("1970-01-02T00:00:00.000Z")));
+        assert_eq!(ev("$millis()"), Some(json!(86_400_000)));
+        assert_eq!(ev("'$now()'"), Some(json!("$now()")));
+    }
+
+    #[test]
+    fn errors_are_query_evaluation_errors() {
+        let e = eval("$partition([1], 0)", &json!({}), &S).unwrap_err();
+        assert_eq!(e.error, QUERY_EVALUATION_ERROR);
+        let e = eval("1 +", &json!({}), &S).unwrap_err();
+        assert_eq!(e.error, QUERY_EVALUATION_ERROR);
+    }
+}
