@@ -55,3 +55,93 @@ fn validate_prints_a_verdict_per_file_and_fails_on_a_bad_one() {
         .unwrap()
         .starts_with("not JSON"));
 }
+
+/// Every case of the run corpus, through `helios states run` as a user runs it: the printed
+/// status, output, error and cause are the documented ones.
+#[test]
+fn run_prints_how_each_corpus_execution_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = include_str!("../shared/states/tests/data/runs.jsonl");
+    let mut differ = Vec::new();
+    let mut n = 0;
+    for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let def = dir.path().join("def.json");
+        let input = dir.path().join("input.json");
+        std::fs::write(&def, case["definition"].to_string()).unwrap();
+        std::fs::write(&input, case["input"].to_string()).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+            .args(["states", "run", "--definition"])
+            .arg(&def)
+            .arg("--input")
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            case["name"],
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in ["status", "output", "error", "cause"] {
+            if let Some(want) = case["expect"].get(key) {
+                if !got
+                    .get(key)
+                    .is_some_and(|g| helios_states::intrinsic::json_eq(want, g))
+                {
+                    differ.push(format!(
+                        "{}: {key}: wanted {want}, got {}",
+                        case["name"], got
+                    ));
+                }
+            }
+        }
+        n += 1;
+    }
+    assert!(n >= 100);
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+#[test]
+fn run_prints_the_history_and_refuses_a_bad_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("wait.asl.json");
+    std::fs::write(
+        &def,
+        r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 86400, "End": true}}}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["states", "run", "--history", "--definition"])
+        .arg(&def)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "SUCCEEDED");
+    assert_eq!(v["output"], serde_json::json!({}));
+    let events = v["history"]["events"].as_array().unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "ExecutionStarted",
+            "WaitStateEntered",
+            "WaitStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
+    assert_eq!(events[2]["timestamp"], "2026-01-02T00:00:00.000Z");
+
+    std::fs::write(&def, r#"{"StartAt": "Nowhere", "States": {}}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["states", "run", "--definition"])
+        .arg(&def)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "INVALID");
+    assert!(!v["errors"].as_array().unwrap().is_empty());
+}

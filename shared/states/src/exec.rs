@@ -128,9 +128,14 @@ impl Outcome {
         if let Some(o) = &self.output {
             m.insert("output".into(), o.clone());
         }
+        // As DescribeExecution: an error or cause the execution has not is left out.
         if let Some(f) = &self.failure {
-            m.insert("error".into(), Value::String(f.error.clone()));
-            m.insert("cause".into(), Value::String(f.cause.clone()));
+            if !f.error.is_empty() {
+                m.insert("error".into(), Value::String(f.error.clone()));
+            }
+            if !f.cause.is_empty() {
+                m.insert("cause".into(), Value::String(f.cause.clone()));
+            }
         }
         Value::Object(m)
     }
@@ -201,13 +206,17 @@ pub async fn execute<H: Host>(
             (Status::Succeeded, Some(out), None)
         }
         Some(Err(f)) => {
+            let mut d = Map::new();
+            if !f.error.is_empty() {
+                d.insert("error".into(), json!(f.error));
+            }
+            if !f.cause.is_empty() {
+                d.insert("cause".into(), json!(f.cause));
+            }
             run.event(
                 &thread,
                 "ExecutionFailed",
-                Some((
-                    "executionFailedEventDetails",
-                    obj([("error", json!(f.error)), ("cause", json!(f.cause))]),
-                )),
+                Some(("executionFailedEventDetails", d)),
             );
             (Status::Failed, None, Some(f))
         }

@@ -16,6 +16,7 @@ pub mod history;
 pub mod intrinsic;
 pub mod jsonata;
 pub mod local;
+pub mod memory;
 pub mod model;
 pub mod path;
 pub mod validate;

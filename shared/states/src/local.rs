@@ -1,5 +1,6 @@
 //! A host for executions on one machine: tasks are in-process functions, the clock is virtual,
-//! randomness is seeded. `helios states run` and the tests use it.
+//! randomness is seeded. `helios states run` and the tests use it. Service integrations with
+//! no handler of their own go to the in-memory stand-ins of [`crate::memory`].
 //!
 //! Task results can also come from a mock file in the format of Step Functions Local
 //! (`MockConfigFile`): `StateMachines.<machine>.TestCases.<case>.<state>` names a response in
@@ -18,6 +19,7 @@ use crate::clock::{run_virtual, VirtualClock};
 use crate::error::Failure;
 use crate::exec::{execute, Host, Options, Outcome, Target, TaskCall};
 use crate::intrinsic::splitmix;
+use crate::memory::Memory;
 use crate::model::Machine;
 
 /// An in-process task: gets the call and the token box, returns the result.
@@ -115,6 +117,7 @@ pub struct LocalHost {
     mocks: Mocks,
     invocations: RefCell<HashMap<String, u32>>,
     pub tokens: Rc<Tokens>,
+    pub memory: Memory,
 }
 
 impl LocalHost {
@@ -126,6 +129,7 @@ impl LocalHost {
             mocks: Mocks::default(),
             invocations: RefCell::new(HashMap::new()),
             tokens: Rc::new(Tokens::default()),
+            memory: Memory::default(),
         }
     }
 
@@ -197,9 +201,17 @@ impl Host for LocalHost {
             Target::Service { service, action } => format!("{service}:{action}"),
             Target::Activity { arn } => arn.clone(),
         };
-        let result = match self.handlers.get(&key) {
-            Some(h) => h(&call, &self.tokens),
-            None => Err(match &call.target {
+        let in_memory = match &call.target {
+            Target::Service { service, action } if !self.handlers.contains_key(&key) => {
+                let r = (u128::from(self.random()) << 64) | u128::from(self.random());
+                self.memory.call(service, action, &call.input, r)
+            }
+            _ => None,
+        };
+        let result = match (in_memory, self.handlers.get(&key)) {
+            (Some(r), _) => r,
+            (None, Some(h)) => h(&call, &self.tokens),
+            (None, None) => Err(match &call.target {
                 Target::Lambda { function } => Failure::new(
                     "Lambda.ResourceNotFoundException",
                     format!("Function not found: {function} (no local function has this name)"),
