@@ -126,7 +126,7 @@ impl Memory {
         f(tables.entry(name.to_string()).or_default())
     }
 
-    fn key_of<'p>(params: &'p Value) -> Result<&'p Map<String, Value>, Failure> {
+    fn key_of(params: &Value) -> Result<&Map<String, Value>, Failure> {
         params
             .get("Key")
             .and_then(Value::as_object)
