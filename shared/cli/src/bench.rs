@@ -28,6 +28,30 @@ pub enum BenchCommand {
     Patterns(PatternsBench),
     /// Decide events with a rule set (evaluation with its trace), on one thread.
     Rules(RulesBench),
+    /// Run a state machine on inputs in virtual time, on one thread.
+    States(StatesBench),
+}
+
+#[derive(Args, Debug)]
+pub struct StatesBench {
+    /// The definition (JSON).
+    #[arg(long)]
+    pub definition: PathBuf,
+    /// JSON lines: one execution per line (each line is parsed as part of the measurement).
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// One execution whose input is the array of the first `--items` lines instead (for a Map).
+    #[arg(long)]
+    pub as_array: bool,
+    /// With `--as-array`: how many lines make the array (default: all).
+    #[arg(long)]
+    pub items: Option<usize>,
+    /// Keep each execution's history, as `helios states run --history` does.
+    #[arg(long)]
+    pub history: bool,
+    /// Run executions at least this many seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
 }
 
 #[derive(Args, Debug)]
@@ -109,7 +133,67 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
+        BenchCommand::States(b) => {
+            let report = states(&b)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
     }
+}
+
+fn states(b: &StatesBench) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(&b.definition)
+        .with_context(|| format!("reading {}", b.definition.display()))?;
+    let def: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", b.definition.display()))?;
+    let def = helios_states::Definition::new(&def).map_err(|errors| {
+        anyhow::anyhow!(
+            "{} is not a valid definition: {}",
+            b.definition.display(),
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        )
+    })?;
+    let mut lines = read_lines(&b.inputs)?;
+    anyhow::ensure!(!lines.is_empty(), "{} has no lines", b.inputs.display());
+    if b.as_array {
+        let n = b.items.unwrap_or(lines.len()).min(lines.len());
+        lines = vec![format!("[{}]", lines[..n].join(","))];
+    }
+    let opts = helios_states::Options {
+        history: b.history,
+        ..Default::default()
+    };
+    let (mut executions, mut transitions, mut failed) = (0u64, 0u64, 0u64);
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    'outer: loop {
+        for (i, line) in lines.iter().enumerate() {
+            let t = Instant::now();
+            let input: Value = serde_json::from_str(line)
+                .with_context(|| format!("{} line {}: not JSON", b.inputs.display(), i + 1))?;
+            let host = helios_states::local::LocalHost::new(1_767_225_600_000, i as u64);
+            let outcome = host.run(&def.machine, input, &opts);
+            slowest = slowest.max(t.elapsed());
+            executions += 1;
+            transitions += outcome.transitions;
+            failed += u64::from(outcome.status != helios_states::Status::Succeeded);
+            if started.elapsed().as_secs_f64() >= b.seconds {
+                break 'outer;
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "definition": b.definition.display().to_string(),
+        "executions": executions,
+        "failed": failed,
+        "transitions": transitions,
+        "seconds": secs,
+        "transitions_per_s": (transitions as f64 / secs).round(),
+        "executions_per_s": (executions as f64 / secs * 10.0).round() / 10.0,
+        "mean_execution_ms": secs * 1000.0 / executions as f64,
+        "slowest_execution_ms": slowest.as_secs_f64() * 1000.0,
+    }))
 }
 
 async fn ingest(b: &IngestBench) -> anyhow::Result<Value> {

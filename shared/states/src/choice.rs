@@ -17,7 +17,7 @@ pub fn holds<E: Roots + jsonata::Scope>(
     cond: &Cond,
     input: &Value,
     env: &E,
-    states: &Value,
+    states: &jsonata::States<'_>,
 ) -> Result<bool, Failure> {
     Ok(match cond {
         Cond::And(all) => {

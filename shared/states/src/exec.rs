@@ -4,6 +4,7 @@
 //! caller owns. With [`crate::clock::VirtualClock`] a day of waits takes no time; a host on
 //! real time runs the same definition as `helios dev` does.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -175,10 +176,12 @@ pub async fn execute<H: Host>(
     run.event(
         &thread,
         "ExecutionStarted",
-        Some((
-            "executionStartedEventDetails",
-            obj([("input", input.clone()), ("roleArn", json!(opts.role_arn))]),
-        )),
+        run.recording().then(|| {
+            (
+                "executionStartedEventDetails",
+                obj([("input", input.clone()), ("roleArn", json!(opts.role_arn))]),
+            )
+        }),
     );
     let scope = Rc::new(Vars::default());
     let deadline = start_ms
@@ -309,12 +312,11 @@ struct Env<'a, H> {
 }
 
 impl<H: Host> Env<'_, H> {
-    fn context(&self) -> Value {
+    fn context_object(&self, with_input: bool) -> Value {
         let run = self.run;
         let mut c = json!({
             "Execution": {
                 "Id": run.execution_arn,
-                "Input": run.input,
                 "Name": run.opts.execution_name,
                 "RoleArn": run.opts.role_arn,
                 "StartTime": iso(run.start_ms),
@@ -336,24 +338,41 @@ impl<H: Host> Env<'_, H> {
         if let Some(item) = self.item {
             c["Map"] = json!({"Item": {"Index": item.index, "Value": item.value}});
         }
+        if with_input {
+            c["Execution"]["Input"] = run.input.clone();
+        }
         c
     }
 
     /// `$states` for a JSONata expression.
-    fn states(&self, input: &Value, extra: Option<(&str, &Value)>) -> Value {
-        let mut m = Map::new();
-        m.insert("input".into(), input.clone());
-        m.insert("context".into(), self.context());
-        if let Some((k, v)) = extra {
-            m.insert(k.into(), v.clone());
-        }
-        Value::Object(m)
+    fn states<'v>(&self, input: &'v Value, extra: Option<(&'v str, &'v Value)>) -> jsonata::States<'v> {
+        jsonata::States { input, extra }
     }
 }
 
 impl<H: Host> Roots for Env<'_, H> {
     fn context(&self) -> Value {
-        Env::context(self)
+        self.context_object(true)
+    }
+    fn context_at(&self, steps: &[crate::path::Step]) -> Option<Value> {
+        use crate::path::{walk, Step};
+        match steps {
+            [Step::Key(e), Step::Key(i), rest @ ..] if e == "Execution" && i == "Input" => {
+                walk(&self.run.input, rest).cloned()
+            }
+            [Step::Key(m), Step::Key(i), rest @ ..] if m == "Map" && i == "Item" => {
+                let item = self.item?;
+                match rest {
+                    [] => Some(json!({"Index": item.index, "Value": item.value})),
+                    [Step::Key(k), rest @ ..] if k == "Value" => walk(item.value, rest).cloned(),
+                    [Step::Key(k)] if k == "Index" => Some(json!(item.index)),
+                    _ => None,
+                }
+            }
+            [] => Some(self.context_object(true)),
+            [Step::Key(e)] if e == "Execution" => Some(self.context_object(true)["Execution"].take()),
+            _ => walk(&self.context_object(false), steps).cloned(),
+        }
     }
     fn var(&self, name: &str) -> Option<Value> {
         self.vars.get(name)
@@ -363,6 +382,9 @@ impl<H: Host> Roots for Env<'_, H> {
 impl<H: Host> jsonata::Scope for Env<'_, H> {
     fn var(&self, name: &str) -> Option<Value> {
         self.vars.get(name)
+    }
+    fn context(&self, with_input: bool) -> Value {
+        self.context_object(with_input)
     }
     fn now_ms(&self) -> i64 {
         self.run.host.now_ms()
@@ -510,7 +532,7 @@ impl<'h, H: Host> Run<'h, H> {
                 let result = match (result, &state.parameters) {
                     (Some(r), _) => r.clone(),
                     (None, Some(Field::Path(t))) => template(t, &effective, &env, "Parameters")?,
-                    (None, _) => effective,
+                    (None, _) => effective.into_owned(),
                 };
                 self.finish_path(&env, raw, result, &state.assign)
             }
@@ -522,7 +544,7 @@ impl<'h, H: Host> Run<'h, H> {
                 }
                 let effective = input_path(state, raw, &env)?;
                 Ok(Step {
-                    output: output_path(state, effective, &env)?,
+                    output: output_path(state, effective.into_owned(), &env)?,
                     next: None,
                     assigned: None,
                 })
@@ -564,7 +586,7 @@ impl<'h, H: Host> Run<'h, H> {
                         let v = match t {
                             Text::Fixed(s) => Value::String(s.clone()),
                             Text::Path(p) => {
-                                read(p, &input_path(state, raw, &env)?, &env, "TimestampPath")?
+                                read(p, &*input_path(state, raw, &env)?, &env, "TimestampPath")?
                             }
                             Text::Call(c) => c.eval(raw, &env, &env)?,
                             Text::Ata(a) => jsonata::eval_field(a, &env.states(raw, None), &env)?,
@@ -584,7 +606,7 @@ impl<'h, H: Host> Run<'h, H> {
                 let effective = input_path(state, raw, &env)?;
                 let assigned = assign_path(&state.assign, &effective, &env)?;
                 Ok(Step {
-                    output: output_path(state, effective, &env)?,
+                    output: output_path(state, effective.into_owned(), &env)?,
                     next: state.next,
                     assigned,
                 })
@@ -675,7 +697,7 @@ impl<'h, H: Host> Run<'h, H> {
         let effective = input_path(state, raw, env)?;
         let mut chosen = None;
         for rule in choices {
-            if choice::holds(&rule.cond, &effective, env, &Value::Null)? {
+            if choice::holds(&rule.cond, &effective, env, &env.states(&effective, None))? {
                 chosen = Some((rule.next, &rule.assign));
                 break;
             }
@@ -690,7 +712,7 @@ impl<'h, H: Host> Run<'h, H> {
             assigned.get_or_insert_with(Map::new).extend(a);
         }
         Ok(Step {
-            output: output_path(state, effective, env)?,
+            output: output_path(state, effective.into_owned(), env)?,
             next: Some(next),
             assigned,
         })
@@ -771,7 +793,7 @@ impl<'h, H: Host> Run<'h, H> {
         let state = env.state;
         let ata = state.lang == Lang::Jsonata;
         let effective = if ata {
-            raw.clone()
+            Cow::Borrowed(raw)
         } else {
             input_path(state, raw, env)?
         };
@@ -790,7 +812,7 @@ impl<'h, H: Host> Run<'h, H> {
                 let params = match &state.parameters {
                     Some(Field::Path(t)) => template(t, &effective, &env, "Parameters")?,
                     Some(Field::Ata(a)) => jsonata::eval_field(a, &env.states(raw, None), &env)?,
-                    None => effective.clone(),
+                    None => effective.clone().into_owned(),
                 };
                 self.task(&env, task, params, token.clone(), thread).await?
             }
@@ -798,7 +820,7 @@ impl<'h, H: Host> Run<'h, H> {
                 let input = match &state.parameters {
                     Some(Field::Path(t)) => template(t, &effective, env, "Parameters")?,
                     Some(Field::Ata(a)) => jsonata::eval_field(a, &env.states(raw, None), env)?,
-                    None => effective.clone(),
+                    None => effective.clone().into_owned(),
                 };
                 self.event(thread, "ParallelStateStarted", None);
                 let runs = branches.iter().map(|b| {
@@ -824,7 +846,7 @@ impl<'h, H: Host> Run<'h, H> {
                 }
             }
             Kind::Map(map) => self.map(env, map, raw, &effective, thread).await?,
-            _ => effective.clone(),
+            _ => effective.clone().into_owned(),
         };
         if ata {
             let default = result.clone();
@@ -1054,12 +1076,14 @@ impl<'h, H: Host> Run<'h, H> {
         thread: &Cell<u64>,
     ) -> Result<Value, Failure> {
         let state = env.state;
-        let items = match (&map.items, &map.items_path) {
-            (Some(a), _) => jsonata::eval_field(a, &env.states(raw, None), env)?,
-            (None, Some(p)) => read(p, effective, env, "ItemsPath")?,
-            (None, None) => effective.clone(),
+        let items: Cow<'_, Value> = match (&map.items, &map.items_path) {
+            (Some(a), _) => Cow::Owned(jsonata::eval_field(a, &env.states(raw, None), env)?),
+            (None, Some(p)) => p
+                .get_ref(effective, env)
+                .map_err(|e| path_failure(p, effective, "ItemsPath", e))?,
+            (None, None) => Cow::Borrowed(effective),
         };
-        let Value::Array(items) = items else {
+        let Some(items) = items.as_array() else {
             return Err(Failure::runtime(format!(
                 "The items of Map state '{}' are not an array: {}",
                 state.name,
@@ -1218,12 +1242,12 @@ fn path_failure(p: &Path, input: &Value, field: &str, e: PathError) -> Failure {
     }
 }
 
-fn input_path(state: &State, raw: &Value, roots: &dyn Roots) -> Result<Value, Failure> {
+/// `InputPath`, borrowing the raw input where it selects all of it or one node of it.
+fn input_path<'v>(state: &State, raw: &'v Value, roots: &dyn Roots) -> Result<Cow<'v, Value>, Failure> {
     match &state.input_path {
-        IoPath::Default => Ok(raw.clone()),
-        IoPath::Null => Ok(Value::Object(Map::new())),
-        IoPath::Path(p) if p.is_identity() => Ok(raw.clone()),
-        IoPath::Path(p) => p.get(raw, roots).map_err(|_| {
+        IoPath::Default => Ok(Cow::Borrowed(raw)),
+        IoPath::Null => Ok(Cow::Owned(Value::Object(Map::new()))),
+        IoPath::Path(p) => p.get_ref(raw, roots).map_err(|_| {
             Failure::runtime(format!(
                 "Invalid path '{}' : No results for path: {}",
                 p.text(),
@@ -1320,7 +1344,7 @@ fn assign_path<H: Host>(
 
 fn assign_ata<H: Host>(
     assign: &Option<Field>,
-    states: &Value,
+    states: &jsonata::States<'_>,
     env: &Env<'_, H>,
 ) -> Result<Option<Map<String, Value>>, Failure> {
     match assign {

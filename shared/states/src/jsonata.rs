@@ -20,6 +20,8 @@ use crate::model::Ata;
 /// What an expression can read besides `$states`.
 pub trait Scope {
     fn var(&self, name: &str) -> Option<Value>;
+    /// The context object; with `Execution.Input` only if `with_input`.
+    fn context(&self, with_input: bool) -> Value;
     fn now_ms(&self) -> i64;
     fn random(&self) -> u64;
 }
@@ -29,8 +31,38 @@ thread_local! {
     static SEED: Cell<u64> = const { Cell::new(0) };
 }
 
+/// What `$states` holds for an evaluation: the state's input, the result or error output
+/// where there is one, and the context object (from the scope).
+#[derive(Clone, Copy)]
+pub struct States<'a> {
+    pub input: &'a Value,
+    pub extra: Option<(&'a str, &'a Value)>,
+}
+
+impl States<'_> {
+    /// `$states` with only the parts `expr` reads: the input of a Map may be large, and every
+    /// part given is converted for every evaluation.
+    fn value_for(&self, expr: &str, scope: &dyn Scope) -> Value {
+        let whole = expr.match_indices("$states").any(|(i, _)| !expr[i + 7..].starts_with('.'));
+        let wants = |part: &str| whole || expr.contains(&format!("$states.{part}"));
+        let mut m = Map::new();
+        if wants("input") {
+            m.insert("input".into(), self.input.clone());
+        }
+        if wants("context") {
+            m.insert("context".into(), scope.context(expr.contains("Input")));
+        }
+        if let Some((k, v)) = self.extra {
+            if wants(k) {
+                m.insert(k.into(), v.clone());
+            }
+        }
+        Value::Object(m)
+    }
+}
+
 /// Evaluates a JSONata field: its static parts as they are, its expressions against `states`.
-pub fn eval_field(field: &Ata, states: &Value, scope: &dyn Scope) -> Result<Value, Failure> {
+pub fn eval_field(field: &Ata, states: &States<'_>, scope: &dyn Scope) -> Result<Value, Failure> {
     match field {
         Ata::Static(v) => Ok(v.clone()),
         Ata::Expr(e) => eval(e, states, scope)?.ok_or_else(|| {
@@ -65,14 +97,14 @@ pub fn eval_field(field: &Ata, states: &Value, scope: &dyn Scope) -> Result<Valu
 }
 
 /// Evaluates one expression; `None` when it yields nothing (JSONata's `undefined`).
-pub fn eval(expr: &str, states: &Value, scope: &dyn Scope) -> Result<Option<Value>, Failure> {
+pub fn eval(expr: &str, states: &States<'_>, scope: &dyn Scope) -> Result<Option<Value>, Failure> {
     let fail = |why: String| {
         Failure::new(
             QUERY_EVALUATION_ERROR,
             format!("An error occurred while evaluating the JSONata expression '{expr}': {why}"),
         )
     };
-    let mut owned: Vec<(String, Value)> = vec![("states".into(), states.clone())];
+    let mut owned: Vec<(String, Value)> = vec![("states".into(), states.value_for(expr, scope))];
     let mut names = Vec::new();
     for name in variables(expr) {
         if name != "states" {
@@ -356,6 +388,9 @@ mod tests {
         fn var(&self, name: &str) -> Option<Value> {
             (name == "count").then(|| json!(41))
         }
+        fn context(&self, _: bool) -> Value {
+            json!({})
+        }
         fn now_ms(&self) -> i64 {
             86_400_000
         }
@@ -365,7 +400,9 @@ mod tests {
     }
 
     fn ev(e: &str) -> Option<Value> {
-        eval(e, &json!({"input": {"a": [1, 2, 3]}}), &S).unwrap()
+        let input = json!({"a": [1, 2, 3]});
+        let states = States { input: &input, extra: None };
+        eval(e, &states, &S).unwrap()
     }
 
     #[test]
@@ -393,9 +430,11 @@ mod tests {
 
     #[test]
     fn errors_are_query_evaluation_errors() {
-        let e = eval("$partition([1], 0)", &json!({}), &S).unwrap_err();
+        let input = json!({});
+        let states = States { input: &input, extra: None };
+        let e = eval("$partition([1], 0)", &states, &S).unwrap_err();
         assert_eq!(e.error, QUERY_EVALUATION_ERROR);
-        let e = eval("1 +", &json!({}), &S).unwrap_err();
+        let e = eval("1 +", &states, &S).unwrap_err();
         assert_eq!(e.error, QUERY_EVALUATION_ERROR);
     }
 }

@@ -47,6 +47,11 @@ pub struct Path {
 pub trait Roots {
     /// The context object, `$$`.
     fn context(&self) -> Value;
+    /// The node of the context object at `steps`; a host can answer without building the
+    /// whole object (whose `Execution.Input` may be large).
+    fn context_at(&self, steps: &[Step]) -> Option<Value> {
+        walk(&self.context(), steps).cloned()
+    }
     /// A workflow variable, `$name`.
     fn var(&self, name: &str) -> Option<Value>;
 }
@@ -142,6 +147,9 @@ impl Path {
 
     /// Reads the path: one node for a single-node path, a list for a query.
     pub fn get(&self, input: &Value, roots: &dyn Roots) -> Result<Value, PathError> {
+        if let (Root::Context, Kind::Single(steps)) = (&self.root, &self.kind) {
+            return roots.context_at(steps).ok_or(PathError::NotFound);
+        }
         let owned;
         let base: &Value = match &self.root {
             Root::Input => input,
@@ -242,7 +250,8 @@ fn index(i: i64, len: usize) -> Option<usize> {
     (0..len as i64).contains(&n).then_some(n as usize)
 }
 
-fn walk<'v>(mut at: &'v Value, steps: &[Step]) -> Option<&'v Value> {
+/// The node at `steps` below `at`.
+pub fn walk<'v>(mut at: &'v Value, steps: &[Step]) -> Option<&'v Value> {
     for step in steps {
         at = match (step, at) {
             (Step::Key(k), Value::Object(m)) => m.get(k)?,
