@@ -150,7 +150,11 @@ fn states(b: &StatesBench) -> anyhow::Result<Value> {
         anyhow::anyhow!(
             "{} is not a valid definition: {}",
             b.definition.display(),
-            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         )
     })?;
     let mut lines = read_lines(&b.inputs)?;

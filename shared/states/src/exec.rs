@@ -345,7 +345,11 @@ impl<H: Host> Env<'_, H> {
     }
 
     /// `$states` for a JSONata expression.
-    fn states<'v>(&self, input: &'v Value, extra: Option<(&'v str, &'v Value)>) -> jsonata::States<'v> {
+    fn states<'v>(
+        &self,
+        input: &'v Value,
+        extra: Option<(&'v str, &'v Value)>,
+    ) -> jsonata::States<'v> {
         jsonata::States { input, extra }
     }
 }
@@ -370,7 +374,9 @@ impl<H: Host> Roots for Env<'_, H> {
                 }
             }
             [] => Some(self.context_object(true)),
-            [Step::Key(e)] if e == "Execution" => Some(self.context_object(true)["Execution"].take()),
+            [Step::Key(e)] if e == "Execution" => {
+                Some(self.context_object(true)["Execution"].take())
+            }
             _ => walk(&self.context_object(false), steps).cloned(),
         }
     }
@@ -814,7 +820,8 @@ impl<'h, H: Host> Run<'h, H> {
                     Some(Field::Ata(a)) => jsonata::eval_field(a, &env.states(raw, None), &env)?,
                     None => effective.clone().into_owned(),
                 };
-                self.task(&env, task, params, token.clone(), thread).await?
+                self.task(&env, task, &effective, params, token.clone(), thread)
+                    .await?
             }
             Kind::Parallel { branches } => {
                 let input = match &state.parameters {
@@ -863,17 +870,18 @@ impl<'h, H: Host> Run<'h, H> {
         &self,
         env: &Env<'_, H>,
         task: &Task,
+        effective: &Value,
         params: Value,
         token: Option<String>,
         thread: &Cell<u64>,
     ) -> Result<Value, Failure> {
         let state = env.state;
         let timeout = match &task.timeout {
-            Some(n) => number(n, &Value::Null, env, "TimeoutSeconds")?,
+            Some(n) => number(n, effective, env, "TimeoutSeconds")?,
             None => DEFAULT_TASK_TIMEOUT,
         };
         let heartbeat = match &task.heartbeat {
-            Some(n) => Some(number(n, &Value::Null, env, "HeartbeatSeconds")?),
+            Some(n) => Some(number(n, effective, env, "HeartbeatSeconds")?),
             None => None,
         };
         let (target, input, kind) = resolve(&task.resource, &params)?;
@@ -997,7 +1005,8 @@ impl<'h, H: Host> Run<'h, H> {
         match outcome {
             Ok(v) => {
                 let result = match kind {
-                    _ if is_mock => v,
+                    // A mock is the whole result; a token's answer is the output as sent.
+                    _ if is_mock || token.is_some() => v,
                     Integration::LambdaInvoke => json!({
                         "ExecutedVersion": "$LATEST",
                         "Payload": v,
@@ -1243,7 +1252,11 @@ fn path_failure(p: &Path, input: &Value, field: &str, e: PathError) -> Failure {
 }
 
 /// `InputPath`, borrowing the raw input where it selects all of it or one node of it.
-fn input_path<'v>(state: &State, raw: &'v Value, roots: &dyn Roots) -> Result<Cow<'v, Value>, Failure> {
+fn input_path<'v>(
+    state: &State,
+    raw: &'v Value,
+    roots: &dyn Roots,
+) -> Result<Cow<'v, Value>, Failure> {
     match &state.input_path {
         IoPath::Default => Ok(Cow::Borrowed(raw)),
         IoPath::Null => Ok(Cow::Owned(Value::Object(Map::new()))),

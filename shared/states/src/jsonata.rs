@@ -43,7 +43,9 @@ impl States<'_> {
     /// `$states` with only the parts `expr` reads: the input of a Map may be large, and every
     /// part given is converted for every evaluation.
     fn value_for(&self, expr: &str, scope: &dyn Scope) -> Value {
-        let whole = expr.match_indices("$states").any(|(i, _)| !expr[i + 7..].starts_with('.'));
+        let whole = expr
+            .match_indices("$states")
+            .any(|(i, _)| !expr[i + 7..].starts_with('.'));
         let wants = |part: &str| whole || expr.contains(&format!("$states.{part}"));
         let mut m = Map::new();
         if wants("input") {
@@ -401,7 +403,10 @@ mod tests {
 
     fn ev(e: &str) -> Option<Value> {
         let input = json!({"a": [1, 2, 3]});
-        let states = States { input: &input, extra: None };
+        let states = States {
+            input: &input,
+            extra: None,
+        };
         eval(e, &states, &S).unwrap()
     }
 
@@ -431,7 +436,10 @@ mod tests {
     #[test]
     fn errors_are_query_evaluation_errors() {
         let input = json!({});
-        let states = States { input: &input, extra: None };
+        let states = States {
+            input: &input,
+            extra: None,
+        };
         let e = eval("$partition([1], 0)", &states, &S).unwrap_err();
         assert_eq!(e.error, QUERY_EVALUATION_ERROR);
         let e = eval("1 +", &states, &S).unwrap_err();

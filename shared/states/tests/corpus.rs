@@ -27,8 +27,9 @@ fn every_definition_gets_the_recorded_verdict() {
     }
 }
 
-#[test]
-fn asl_validator_agrees_with_the_corpus() {
+/// The verdicts of `asl-validator` on each definition of a JSON-lines file of
+/// `{"name", "definition"}` objects.
+fn asl_validator(path: &std::path::Path) -> Vec<Value> {
     let dir = std::env::var("HELIOS_NPM_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -42,11 +43,10 @@ fn asl_validator_agrees_with_the_corpus() {
         modules.display(),
         dir.display()
     );
-    let (path, cases) = corpus();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/asl_validator.js");
     let out = Command::new("node")
         .arg(&script)
-        .arg(&path)
+        .arg(path)
         .env("NODE_PATH", &modules)
         .output()
         .expect(
@@ -57,10 +57,16 @@ fn asl_validator_agrees_with_the_corpus() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let verdicts: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn asl_validator_agrees_with_the_corpus() {
+    let (path, cases) = corpus();
+    let verdicts = asl_validator(&path);
     assert_eq!(verdicts.len(), cases.len());
     for (c, v) in cases.iter().zip(&verdicts) {
         let expected = c.get("asl_validator").unwrap_or(&c["valid"]);
@@ -69,5 +75,35 @@ fn asl_validator_agrees_with_the_corpus() {
             "{}: asl-validator says {v}",
             c["name"]
         );
+    }
+}
+
+/// Every workflow Helios deploys (`statemachines/*.json`) is valid for this crate, which also
+/// compiles it for running, and for `asl-validator`.
+#[test]
+fn the_deployed_state_machines_are_valid_for_both() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../statemachines");
+    let mut lines = String::new();
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let def: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let Err(e) = helios_states::Definition::new(&def) {
+            panic!("{}: {e:?}", path.display());
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        lines.push_str(&serde_json::json!({"name": name, "definition": def}).to_string());
+        lines.push('\n');
+        n += 1;
+    }
+    assert!(n >= 2, "statemachines/ has {n} definitions");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), lines).unwrap();
+    for v in asl_validator(file.path()) {
+        assert_eq!(v["valid"], true, "asl-validator refuses {v}");
     }
 }
