@@ -7,6 +7,7 @@
 //! its adapters exist.
 
 pub mod rules;
+pub mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

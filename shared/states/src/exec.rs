@@ -65,6 +65,13 @@ pub trait Host {
     fn mock(&self, _state: &str) -> Option<Result<Value, Failure>> {
         None
     }
+    /// Called as the execution enters each state of its top-level machine; a host that keeps
+    /// it can [`resume`] the execution after a restart. Checkpoints cost a copy of the state's
+    /// input and of the variables, so a host that does not keep them says so here.
+    fn wants_checkpoints(&self) -> bool {
+        false
+    }
+    fn checkpoint(&self, _at: &Checkpoint) {}
 }
 
 /// How an execution is named and what it records.
@@ -147,6 +154,21 @@ const MAX_DURATION_MS: i64 = 365 * 24 * 3600 * 1000;
 /// A Task's `TimeoutSeconds` when none is given.
 const DEFAULT_TASK_TIMEOUT: f64 = 99_999_999.0;
 
+/// Where an execution stands when it enters a state of its top-level machine: enough to go on
+/// from there after a restart ([`resume`]). A state that was under way is run again from its
+/// start, except that a Wait keeps the time it was entered, so it waits only what remains.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub state: String,
+    pub input: Value,
+    pub variables: Map<String, Value>,
+    pub entered_ms: i64,
+    pub start_ms: i64,
+    pub execution_input: Value,
+    pub next_event_id: u64,
+    pub transitions: u64,
+}
+
 /// Runs `machine` on `input` to the end.
 pub async fn execute<H: Host>(
     host: &H,
@@ -154,15 +176,38 @@ pub async fn execute<H: Host>(
     input: Value,
     opts: &Options,
 ) -> Outcome {
-    let start_ms = host.now_ms();
+    run_from(host, machine, input, opts, None).await
+}
+
+/// Goes on with an execution from its last [`Checkpoint`] (given to [`Host::checkpoint`]).
+pub async fn resume<H: Host>(
+    host: &H,
+    machine: &Machine,
+    from: Checkpoint,
+    opts: &Options,
+) -> Outcome {
+    let input = from.input.clone();
+    run_from(host, machine, input, opts, Some(from)).await
+}
+
+async fn run_from<H: Host>(
+    host: &H,
+    machine: &Machine,
+    input: Value,
+    opts: &Options,
+    from: Option<Checkpoint>,
+) -> Outcome {
+    let start_ms = from.as_ref().map_or_else(|| host.now_ms(), |c| c.start_ms);
     let run = Run {
         host,
         opts,
         start_ms,
-        input: input.clone(),
+        input: from
+            .as_ref()
+            .map_or_else(|| input.clone(), |c| c.execution_input.clone()),
         history: RefCell::new(Vec::new()),
-        next_id: Cell::new(0),
-        transitions: Cell::new(0),
+        next_id: Cell::new(from.as_ref().map_or(0, |c| c.next_event_id)),
+        transitions: Cell::new(from.as_ref().map_or(0, |c| c.transitions)),
         execution_arn: format!(
             "arn:aws:states:{}:{}:execution:{}:{}",
             opts.region, opts.account, opts.machine_name, opts.execution_name
@@ -172,25 +217,50 @@ pub async fn execute<H: Host>(
             opts.region, opts.account, opts.machine_name
         ),
     };
-    let thread = Cell::new(0);
-    run.event(
-        &thread,
-        "ExecutionStarted",
-        run.recording().then(|| {
-            (
-                "executionStartedEventDetails",
-                obj([("input", input.clone()), ("roleArn", json!(opts.role_arn))]),
-            )
-        }),
-    );
+    let thread = Cell::new(run.next_id.get());
     let scope = Rc::new(Vars::default());
+    let mut start = None;
+    match &from {
+        None => {
+            run.event(
+                &thread,
+                "ExecutionStarted",
+                run.recording().then(|| {
+                    (
+                        "executionStartedEventDetails",
+                        obj([("input", input.clone()), ("roleArn", json!(opts.role_arn))]),
+                    )
+                }),
+            );
+        }
+        Some(c) => {
+            scope.own.borrow_mut().extend(c.variables.clone());
+            match machine.index_of(&c.state) {
+                Some(i) => start = Some((i, c.entered_ms)),
+                None => {
+                    return Outcome {
+                        status: Status::Failed,
+                        output: None,
+                        failure: Some(Failure::runtime(format!(
+                            "Cannot resume at state '{}': the definition has no such state",
+                            c.state
+                        ))),
+                        history: Vec::new(),
+                        transitions: c.transitions,
+                        start_ms,
+                        stop_ms: host.now_ms(),
+                    }
+                }
+            }
+        }
+    }
     let deadline = start_ms
         + machine
             .timeout_seconds
             .map(|s| (s as i64).saturating_mul(1000))
             .unwrap_or(MAX_DURATION_MS)
             .min(MAX_DURATION_MS);
-    let body = run.machine(machine, input, scope, &thread, None);
+    let body = run.machine(machine, input, scope, &thread, Top::Yes(start));
     let timer = host.sleep_until(deadline);
     let result = match select(body, std::pin::pin!(timer)).await {
         Either::Left((r, _)) => Some(r),
@@ -408,6 +478,14 @@ impl<H: Host> Random for Env<'_, H> {
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// Whether a machine is the execution's own (checkpointed, maybe resumed at a state entered
+/// at a given time) or a Parallel branch or Map iteration.
+#[derive(Clone, Copy)]
+enum Top {
+    Yes(Option<(usize, i64)>),
+    No,
+}
+
 /// Where a state goes, and with what.
 struct Step {
     output: Value,
@@ -448,16 +526,36 @@ impl<'h, H: Host> Run<'h, H> {
         input: Value,
         vars: Rc<Vars>,
         thread: &'a Cell<u64>,
-        _item: Option<Item<'a>>,
+        top: Top,
     ) -> Boxed<'a, Result<Value, Failure>> {
         Box::pin(async move {
-            let mut at = m.start;
+            let (mut at, mut resumed_at) = match top {
+                Top::Yes(Some((i, entered))) => (i, Some(entered)),
+                _ => (m.start, None),
+            };
             let mut input = input;
             loop {
                 let state = &m.states[at];
+                let entered_ms = resumed_at.take().unwrap_or_else(|| self.host.now_ms());
+                if matches!(top, Top::Yes(_)) && self.host.wants_checkpoints() {
+                    self.host.checkpoint(&Checkpoint {
+                        state: state.name.clone(),
+                        input: input.clone(),
+                        variables: vars
+                            .own
+                            .borrow()
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        entered_ms,
+                        start_ms: self.start_ms,
+                        execution_input: self.input.clone(),
+                        next_event_id: self.next_id.get(),
+                        transitions: self.transitions.get(),
+                    });
+                }
                 self.transitions.set(self.transitions.get() + 1);
                 let ty = state_type(&state.kind);
-                let entered_ms = self.host.now_ms();
                 let entered_id = self.event(
                     thread,
                     history::entered(ty),
@@ -835,7 +933,7 @@ impl<'h, H: Host> Run<'h, H> {
                     let input = input.clone();
                     async move {
                         let t = Cell::new(thread.get());
-                        self.machine(b, input, vars, &t, None).await
+                        self.machine(b, input, vars, &t, Top::No).await
                     }
                 });
                 let joined = try_join_all(runs).await;
@@ -1153,7 +1251,7 @@ impl<'h, H: Host> Run<'h, H> {
                     })
                 };
                 self.event(&t, "MapIterationStarted", details(self));
-                let r = self.machine(&map.processor, input, vars, &t, None).await;
+                let r = self.machine(&map.processor, input, vars, &t, Top::No).await;
                 let kind = if r.is_ok() {
                     "MapIterationSucceeded"
                 } else {

@@ -24,7 +24,7 @@ pub mod validate;
 use serde_json::Value;
 
 pub use error::Failure;
-pub use exec::{execute, Host, Options, Outcome, Status, Target, TaskCall};
+pub use exec::{execute, resume, Checkpoint, Host, Options, Outcome, Status, Target, TaskCall};
 pub use validate::{validate, AslError};
 
 /// A definition that passed validation, ready to run.

@@ -25,6 +25,13 @@ pub struct Machine {
     pub timeout_seconds: Option<u64>,
 }
 
+impl Machine {
+    /// The index of the state named `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.states.iter().position(|s| s.name == name)
+    }
+}
+
 /// A JSONPath payload template (`Parameters`, `ResultSelector`, `ItemSelector`, `Assign`).
 #[derive(Debug, Clone)]
 pub enum Tmpl {
