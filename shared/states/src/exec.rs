@@ -222,8 +222,9 @@ async fn run_from<H: Host>(
     let mut start = None;
     match &from {
         None => {
+            // As in Step Functions, the first state's event follows event 0, not this one.
             run.event(
-                &thread,
+                &Cell::new(0),
                 "ExecutionStarted",
                 run.recording().then(|| {
                     (
@@ -384,32 +385,36 @@ struct Env<'a, H> {
 impl<H: Host> Env<'_, H> {
     fn context_object(&self, with_input: bool) -> Value {
         let run = self.run;
+        // The order and fields of the context object as Step Functions shows it; `RetryCount`
+        // only in the states that can retry.
+        let mut execution = Map::new();
+        execution.insert("Id".into(), json!(run.execution_arn));
+        if with_input {
+            execution.insert("Input".into(), run.input.clone());
+        }
+        execution.insert("StartTime".into(), json!(iso(run.start_ms)));
+        execution.insert("Name".into(), json!(run.opts.execution_name));
+        execution.insert("RoleArn".into(), json!(run.opts.role_arn));
+        execution.insert("RedriveCount".into(), json!(0));
+        let mut state = Map::new();
+        state.insert("Name".into(), json!(self.state.name));
+        state.insert("EnteredTime".into(), json!(iso(self.entered_ms)));
+        if matches!(
+            self.state.kind,
+            Kind::Task(_) | Kind::Parallel { .. } | Kind::Map(_)
+        ) {
+            state.insert("RetryCount".into(), json!(self.retry_count));
+        }
         let mut c = json!({
-            "Execution": {
-                "Id": run.execution_arn,
-                "Name": run.opts.execution_name,
-                "RoleArn": run.opts.role_arn,
-                "StartTime": iso(run.start_ms),
-                "RedriveCount": 0,
-            },
-            "State": {
-                "EnteredTime": iso(self.entered_ms),
-                "Name": self.state.name,
-                "RetryCount": self.retry_count,
-            },
-            "StateMachine": {
-                "Id": run.machine_arn,
-                "Name": run.opts.machine_name,
-            },
+            "Execution": execution,
+            "StateMachine": {"Id": run.machine_arn, "Name": run.opts.machine_name},
+            "State": state,
         });
         if let Some(t) = self.token {
             c["Task"] = json!({"Token": t});
         }
         if let Some(item) = self.item {
             c["Map"] = json!({"Item": {"Index": item.index, "Value": item.value}});
-        }
-        if with_input {
-            c["Execution"]["Input"] = run.input.clone();
         }
         c
     }
@@ -708,7 +713,7 @@ impl<'h, H: Host> Run<'h, H> {
                     return self.finish_ata(&env, raw, None, None);
                 }
                 let effective = input_path(state, raw, &env)?;
-                let assigned = assign_path(&state.assign, &effective, &env)?;
+                let assigned = assign_path(state.assign.as_ref(), &effective, &env)?;
                 Ok(Step {
                     output: output_path(state, effective.into_owned(), &env)?,
                     next: state.next,
@@ -731,7 +736,7 @@ impl<'h, H: Host> Run<'h, H> {
         assign: &Option<Field>,
     ) -> Result<Step, Failure> {
         let state = env.state;
-        let assigned = assign_path(assign, &result, env)?;
+        let assigned = assign_path(assign.as_ref(), &result, env)?;
         let combined = result_path(&state.result_path, raw, result)?;
         Ok(Step {
             output: output_path(state, combined, env)?,
@@ -750,7 +755,7 @@ impl<'h, H: Host> Run<'h, H> {
     ) -> Result<Step, Failure> {
         let state = env.state;
         let states = env.states(raw, result.map(|r| ("result", r)));
-        let assigned = assign_ata(&state.assign, &states, env)?;
+        let assigned = assign_ata(state.assign.as_ref(), &states, env)?;
         let output = match &state.output {
             Some(o) => jsonata::eval_field(o, &states, env)?,
             None => default.unwrap_or_else(|| raw.clone()),
@@ -774,10 +779,8 @@ impl<'h, H: Host> Run<'h, H> {
             let states = env.states(raw, None);
             for rule in choices {
                 if choice::holds(&rule.cond, raw, env, &states)? {
-                    let mut assigned = assign_ata(&state.assign, &states, env)?;
-                    if let Some(a) = assign_ata(&rule.assign, &states, env)? {
-                        assigned.get_or_insert_with(Map::new).extend(a);
-                    }
+                    let assigned =
+                        assign_ata(rule.assign.as_ref().or(state.assign.as_ref()), &states, env)?;
                     let output = match rule.output.as_ref().or(state.output.as_ref()) {
                         Some(o) => jsonata::eval_field(o, &states, env)?,
                         None => raw.clone(),
@@ -811,10 +814,12 @@ impl<'h, H: Host> Run<'h, H> {
             (None, Some(d)) => (d, &None),
             (None, None) => return Err(no_choice(state)),
         };
-        let mut assigned = assign_path(&state.assign, &effective, env)?;
-        if let Some(a) = assign_path(rule_assign, &effective, env)? {
-            assigned.get_or_insert_with(Map::new).extend(a);
-        }
+        // The chosen rule's Assign, or the state's (as with the Default).
+        let assigned = assign_path(
+            rule_assign.as_ref().or(state.assign.as_ref()),
+            &effective,
+            env,
+        )?;
         Ok(Step {
             output: output_path(state, effective.into_owned(), env)?,
             next: Some(next),
@@ -871,7 +876,7 @@ impl<'h, H: Host> Run<'h, H> {
             if state.lang == Lang::Jsonata {
                 let states = env.states(raw, Some(("errorOutput", &err)));
                 return Ok(Step {
-                    assigned: assign_ata(&c.assign, &states, &env)?,
+                    assigned: assign_ata(c.assign.as_ref(), &states, &env)?,
                     output: match &c.output {
                         Some(o) => jsonata::eval_field(o, &states, &env)?,
                         None => err,
@@ -879,7 +884,7 @@ impl<'h, H: Host> Run<'h, H> {
                     next: Some(c.next),
                 });
             }
-            let assigned = assign_path(&c.assign, &err, &env)?;
+            let assigned = assign_path(c.assign.as_ref(), &err, &env)?;
             return Ok(Step {
                 output: result_path(&c.result_path, raw, err)?,
                 next: Some(c.next),
@@ -1437,7 +1442,7 @@ fn template<H: Host>(
 }
 
 fn assign_path<H: Host>(
-    assign: &Option<Field>,
+    assign: Option<&Field>,
     basis: &Value,
     env: &Env<'_, H>,
 ) -> Result<Option<Map<String, Value>>, Failure> {
@@ -1454,7 +1459,7 @@ fn assign_path<H: Host>(
 }
 
 fn assign_ata<H: Host>(
-    assign: &Option<Field>,
+    assign: Option<&Field>,
     states: &jsonata::States<'_>,
     env: &Env<'_, H>,
 ) -> Result<Option<Map<String, Value>>, Failure> {

@@ -41,6 +41,8 @@ pub struct Path {
     text: String,
     root: Root,
     kind: Kind,
+    /// Ends in `.length()` (Jayway's function): the length of what the rest selects.
+    length: bool,
 }
 
 /// What the evaluation of a path needs besides its input.
@@ -94,6 +96,10 @@ impl Path {
         } else {
             return Err(format!("`{text}` is not a path: a path starts with `$`"));
         };
+        let (rest, length) = match rest.strip_suffix(".length()") {
+            Some(r) => (r, true),
+            None => (rest, false),
+        };
         let tokens = tokens(rest).map_err(|why| format!("`{text}` is not a path: {why}"))?;
         let mut single = Vec::new();
         for t in &tokens {
@@ -112,6 +118,7 @@ impl Path {
                         text: text.to_string(),
                         root,
                         kind: Kind::Query(query),
+                        length,
                     });
                 }
             }
@@ -120,6 +127,7 @@ impl Path {
             text: text.to_string(),
             root,
             kind: Kind::Single(single),
+            length,
         })
     }
 
@@ -134,19 +142,34 @@ impl Path {
 
     /// `$` alone: the whole input.
     pub fn is_identity(&self) -> bool {
-        self.root == Root::Input && matches!(&self.kind, Kind::Single(s) if s.is_empty())
+        self.root == Root::Input
+            && !self.length
+            && matches!(&self.kind, Kind::Single(s) if s.is_empty())
     }
 
     /// The steps of a path that names one node, or `None` for a query.
     pub fn steps(&self) -> Option<&[Step]> {
         match &self.kind {
-            Kind::Single(s) => Some(s),
-            Kind::Query(_) => None,
+            Kind::Single(s) if !self.length => Some(s),
+            _ => None,
         }
     }
 
     /// Reads the path: one node for a single-node path, a list for a query.
     pub fn get(&self, input: &Value, roots: &dyn Roots) -> Result<Value, PathError> {
+        if self.length {
+            let v = self.select(input, roots)?;
+            return match v {
+                Value::Array(a) => Ok(Value::from(a.len())),
+                Value::Object(o) => Ok(Value::from(o.len())),
+                Value::String(s) => Ok(Value::from(s.chars().count())),
+                _ => Err(PathError::NotFound),
+            };
+        }
+        self.select(input, roots)
+    }
+
+    fn select(&self, input: &Value, roots: &dyn Roots) -> Result<Value, PathError> {
         if let (Root::Context, Kind::Single(steps)) = (&self.root, &self.kind) {
             return roots.context_at(steps).ok_or(PathError::NotFound);
         }
@@ -189,7 +212,7 @@ impl Path {
     /// Writes `value` into `target` at this path, making the objects on the way; only for a
     /// single-node path from `$` (a reference path).
     pub fn set(&self, target: &mut Value, value: Value) -> Result<(), PathError> {
-        let Kind::Single(steps) = &self.kind else {
+        let (Kind::Single(steps), false) = (&self.kind, self.length) else {
             return Err(PathError::CannotWrite(format!(
                 "`{}` selects many nodes",
                 self.text
@@ -449,6 +472,8 @@ mod tests {
         assert_eq!(get("$.a[?(@.p > 2)].p", &v), Ok(json!([5])));
         assert_eq!(get("$.a[0:1]", &v), Ok(json!([{"p": 1}])));
         assert_eq!(get("$.a[?(@.p > 9)]", &v), Ok(json!([])));
+        assert_eq!(get("$.a.length()", &v), Ok(json!(3)));
+        assert_eq!(get("$.a[*].p.length()", &v), Ok(json!(2)));
         assert_eq!(get("$.nothing[*]", &v), Ok(json!([])));
     }
 
