@@ -575,6 +575,18 @@ impl<'h, H: Host> Run<'h, H> {
                     .state(state, &input, &vars, thread, entered_ms)
                     .await
                     .map_err(|f| {
+                        if f.error == error::QUERY_EVALUATION_ERROR {
+                            self.event(
+                                thread,
+                                "EvaluationFailed",
+                                self.recording().then(|| {
+                                    (
+                                        "evaluationFailedEventDetails",
+                                        obj([("error", json!(f.error)), ("cause", json!(f.cause)), ("state", json!(state.name))]),
+                                    )
+                                }),
+                            );
+                        }
                         if f.error == error::RUNTIME && !f.cause.starts_with("An error occurred while executing") {
                             Failure::runtime(format!(
                                 "An error occurred while executing the state '{}' (entered at the event id #{entered_id}). {}",

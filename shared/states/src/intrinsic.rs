@@ -312,6 +312,18 @@ fn integer(text: &str, v: &Value, what: &str) -> Result<i64, Failure> {
     .ok_or_else(|| fail(text, format!("{what} must be an integer, not {}", quote(v))))
 }
 
+/// A number rounded as Java's `Math.round` rounds it (half up: -1.5 is -1), as Step Functions
+/// reads the arguments of `States.MathAdd` and `States.MathRandom`.
+fn rounded(text: &str, v: &Value, what: &str) -> Result<i64, Failure> {
+    match v.as_f64() {
+        Some(f) if f.is_finite() && f.abs() < 9e15 => Ok((f + 0.5).floor() as i64),
+        _ => Err(fail(
+            text,
+            format!("{what} must be a number, not {}", quote(v)),
+        )),
+    }
+}
+
 const MAX_STRING: usize = 10_000;
 
 fn apply(name: Name, text: &str, args: Vec<Value>, random: &dyn Random) -> Result<Value, Failure> {
@@ -517,8 +529,8 @@ fn apply(name: Name, text: &str, args: Vec<Value>, random: &dyn Random) -> Resul
         }
         Name::MathRandom => {
             arity(text, &args, 2..=3)?;
-            let start = integer(text, &args[0], "the start")?;
-            let end = integer(text, &args[1], "the end")?;
+            let start = rounded(text, &args[0], "the start")?;
+            let end = rounded(text, &args[1], "the end")?;
             if end <= start {
                 return Err(fail(text, "the end must be greater than the start"));
             }
@@ -531,8 +543,8 @@ fn apply(name: Name, text: &str, args: Vec<Value>, random: &dyn Random) -> Resul
         }
         Name::MathAdd => {
             arity(text, &args, 2..=2)?;
-            let a = integer(text, &args[0], "the first argument")?;
-            let b = integer(text, &args[1], "the second argument")?;
+            let a = rounded(text, &args[0], "the first argument")?;
+            let b = rounded(text, &args[1], "the second argument")?;
             let range = -(1i64 << 31)..(1i64 << 31);
             if !range.contains(&a) || !range.contains(&b) {
                 return Err(fail(
@@ -667,6 +679,16 @@ mod tests {
             Ok(json!("aaff4a450a104cd177d28d18d74485e8cae074b7"))
         );
         assert_eq!(eval("States.MathAdd(111, -1)", v.clone()), Ok(json!(110)));
+        // Rounded as Step Functions rounds them (recorded against AWS by LocalStack's tests).
+        assert_eq!(eval("States.MathAdd(1.49, 1.5)", v.clone()), Ok(json!(3)));
+        assert_eq!(
+            eval("States.MathAdd(-1.49, -1.5)", v.clone()),
+            Ok(json!(-2))
+        );
+        assert_eq!(
+            eval("States.MathAdd(-1.5, -1.51)", v.clone()),
+            Ok(json!(-3))
+        );
         assert_eq!(
             eval(
                 "States.StringSplit('This.is+a,test=string', '.+,=')",
@@ -692,7 +714,7 @@ mod tests {
             "States.ArrayRange(1, 5000, 1)",
             "States.Hash('x', 'SHA-3')",
             "States.JsonMerge(States.Array(1), States.Array(2), false)",
-            "States.MathAdd(1.5, 1)",
+            "States.MathAdd('1', 1)",
             "States.StringToJson('{not json')",
         ] {
             let e = eval(call, json!({})).unwrap_err();

@@ -73,20 +73,12 @@ pub fn eval_field(field: &Ata, states: &States<'_>, scope: &dyn Scope) -> Result
                 format!("The JSONata expression '{e}' returned nothing"),
             )
         }),
+        // An expression that yields nothing fails, in a field of an object or an array too,
+        // as in Step Functions (an `EvaluationFailed` event).
         Ata::Obj(fields) => {
             let mut m = Map::with_capacity(fields.len());
             for (k, f) in fields {
-                match f {
-                    Ata::Expr(e) => {
-                        // A field whose expression yields nothing is left out, as JSONata does.
-                        if let Some(v) = eval(e, states, scope)? {
-                            m.insert(k.clone(), v);
-                        }
-                    }
-                    f => {
-                        m.insert(k.clone(), eval_field(f, states, scope)?);
-                    }
-                }
+                m.insert(k.clone(), eval_field(f, states, scope)?);
             }
             Ok(Value::Object(m))
         }
