@@ -1375,14 +1375,18 @@ fn input_path<'v>(
     match &state.input_path {
         IoPath::Default => Ok(Cow::Borrowed(raw)),
         IoPath::Null => Ok(Cow::Owned(Value::Object(Map::new()))),
-        IoPath::Path(p) => p.get_ref(raw, roots).map_err(|_| {
-            Failure::runtime(format!(
-                "Invalid path '{}' : No results for path: {}",
-                p.text(),
-                p.text()
-            ))
-        }),
+        IoPath::Path(p) => p.get_ref(raw, roots).map_err(|_| no_results(p)),
     }
+}
+
+/// Jayway's message for a path that names nothing: `Invalid path '$.a' : No results for path:
+/// $['a']`.
+fn no_results(p: &Path) -> Failure {
+    Failure::runtime(format!(
+        "Invalid path '{}' : No results for path: {}",
+        p.text(),
+        p.normalized()
+    ))
 }
 
 fn output_path(state: &State, combined: Value, roots: &dyn Roots) -> Result<Value, Failure> {
@@ -1390,13 +1394,7 @@ fn output_path(state: &State, combined: Value, roots: &dyn Roots) -> Result<Valu
         IoPath::Default => Ok(combined),
         IoPath::Null => Ok(Value::Object(Map::new())),
         IoPath::Path(p) if p.is_identity() => Ok(combined),
-        IoPath::Path(p) => p.get(&combined, roots).map_err(|_| {
-            Failure::runtime(format!(
-                "Invalid path '{}' : No results for path: {}",
-                p.text(),
-                p.text()
-            ))
-        }),
+        IoPath::Path(p) => p.get(&combined, roots).map_err(|_| no_results(p)),
     }
 }
 
@@ -1440,7 +1438,12 @@ fn template<H: Host>(
         Tmpl::Obj(fields) => {
             let mut m = Map::with_capacity(fields.len());
             for (k, f) in fields {
-                m.insert(k.clone(), template(f, input, env, field)?);
+                let v = match f {
+                    // A failing path names its key, as Step Functions does: 'JobName.$'.
+                    Tmpl::Path(p) => read(p, input, env, &format!("{k}.$"))?,
+                    f => template(f, input, env, field)?,
+                };
+                m.insert(k.clone(), v);
             }
             Value::Object(m)
         }

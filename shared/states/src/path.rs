@@ -136,6 +136,31 @@ impl Path {
         &self.text
     }
 
+    /// The path in Jayway's normalized form, `$['a'][0]`, as its messages show it.
+    pub fn normalized(&self) -> String {
+        match &self.kind {
+            Kind::Single(steps) => {
+                let mut out = String::from("$");
+                for s in steps {
+                    match s {
+                        Step::Key(k) => {
+                            out.push_str("['");
+                            out.push_str(k);
+                            out.push_str("']");
+                        }
+                        Step::Index(i) => {
+                            out.push('[');
+                            out.push_str(&i.to_string());
+                            out.push(']');
+                        }
+                    }
+                }
+                out
+            }
+            Kind::Query(_) => self.text.clone(),
+        }
+    }
+
     pub fn root(&self) -> &Root {
         &self.root
     }
