@@ -29,6 +29,10 @@ pub struct DevArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub json_logs: bool,
+    /// The folder of the workflows (ASL files). Executions run on real time, keep a checkpoint
+    /// in the data folder, and are resumed when `helios dev` starts again.
+    #[arg(long, default_value = "statemachines")]
+    pub statemachines: std::path::PathBuf,
 }
 
 /// The file in the data folder that keeps the admin key `helios dev` made.
@@ -79,6 +83,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
     let relay = tokio::spawn(relay_loop(d.clone()));
+    let workflows = if args.statemachines.is_dir() {
+        let runner = helios_runtime::workflows::Runner::start(
+            args.statemachines.clone(),
+            &d.data_dir,
+            std::collections::HashMap::new(),
+        )?;
+        Some(runner)
+    } else {
+        tracing::warn!(
+            folder = %args.statemachines.display(),
+            "no state machines there: workflows are off (see --statemachines)"
+        );
+        None
+    };
     println!("helios dev listening on http://{addr}");
     match &admin_key {
         AdminKey::FromEnv => println!("admin API key: the value of HELIOS_API_KEY"),
@@ -97,12 +115,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         "hook secrets: {} (or HELIOS_GITHUB_SECRET, HELIOS_PUBSUB_TOKEN, HELIOS_EVENTGRID_TOKEN)",
         d.data_dir.join("secrets.json").display()
     );
+    if workflows.is_some() {
+        println!(
+            "workflows: {}  executions: {}",
+            args.statemachines.display(),
+            d.data_dir.join("executions").display()
+        );
+    }
 
     let router = axum::Router::new().fallback(handle).with_state(app);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown())
         .await?;
     relay.abort();
+    drop(workflows);
     Ok(())
 }
 

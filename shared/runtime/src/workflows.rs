@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -125,7 +126,11 @@ impl RealHost {
     /// Runs an execution, or goes on with it from its checkpoint if one is kept; the
     /// checkpoint is removed when the execution ends.
     pub async fn run(&self, machine: &Machine, input: Value, opts: &Options) -> Outcome {
-        let outcome = match self.checkpoint_file().and_then(|f| read_checkpoint(&f)) {
+        let outcome = match self
+            .checkpoint_file()
+            .filter(|f| f.exists())
+            .and_then(|f| read_checkpoint(&f))
+        {
             Some(cp) => helios_states::resume(self, machine, cp, opts).await,
             None => helios_states::execute(self, machine, input, opts).await,
         };
@@ -222,6 +227,289 @@ impl Host for RealHost {
     }
 }
 
+/// Why an execution could not be started.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StartError {
+    #[error("no state machine named `{0}` (the definitions are the files of statemachines/)")]
+    UnknownMachine(String),
+    #[error("`{0}` is not an execution name: 1 to 80 letters, digits, `-` or `_`")]
+    BadName(String),
+    #[error("execution `{0}` was already started")]
+    AlreadyStarted(String),
+    #[error("the workflow runner has stopped")]
+    Stopped,
+    #[error("cannot record execution `{0}`: {1}")]
+    Io(String, String),
+}
+
+enum Command {
+    Start {
+        machine: String,
+        name: String,
+        input: Value,
+        reply: oneshot::Sender<Result<(), StartError>>,
+    },
+}
+
+/// Runs the workflows of `statemachines/` on real time, as `helios dev` does: executions are
+/// started by name (a name is started once, ever), keep a checkpoint while they run
+/// (`<data>/executions/running/`), and are resumed when the runner starts again; a finished
+/// execution is written to `<data>/executions/done/<name>.json` with its history.
+pub struct Runner {
+    tx: Option<tokio::sync::mpsc::UnboundedSender<Command>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub tokens: TokenBox,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Started {
+    machine: String,
+    name: String,
+    input: Value,
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=80).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Reads every definition of a folder (`decision.asl.json` is the machine `decision`).
+pub fn load_definitions(
+    dir: &Path,
+) -> anyhow::Result<HashMap<String, Rc<helios_states::Definition>>> {
+    let mut out = HashMap::new();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read the state machines in {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+            continue;
+        };
+        let Some(name) = file
+            .strip_suffix(".asl.json")
+            .or_else(|| file.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path)?;
+        let def: Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?;
+        let def = helios_states::Definition::new(&def).map_err(|errors| {
+            anyhow::anyhow!(
+                "{}: {}",
+                path.display(),
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
+        out.insert(name.to_string(), Rc::new(def));
+    }
+    Ok(out)
+}
+
+impl Runner {
+    /// Starts the runner on a thread of its own and resumes the executions that were running.
+    pub fn start(
+        statemachines: PathBuf,
+        data_dir: &Path,
+        functions: HashMap<String, Function>,
+    ) -> anyhow::Result<Runner> {
+        let running = data_dir.join("executions/running");
+        let done = data_dir.join("executions/done");
+        std::fs::create_dir_all(&running)?;
+        std::fs::create_dir_all(&done)?;
+        let tokens = TokenBox::default();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread_tokens = tokens.clone();
+        let thread = std::thread::Builder::new()
+            .name("helios-workflows".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(anyhow::anyhow!(
+                            "cannot start the workflow runtime: {e}"
+                        )));
+                        return;
+                    }
+                };
+                let defs = match load_definitions(&statemachines) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                let ctx = Rc::new(RunnerCtx {
+                    defs,
+                    running,
+                    done,
+                    functions,
+                    tokens: thread_tokens,
+                });
+                tokio::task::LocalSet::new().block_on(&rt, runner_loop(ctx, rx));
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the workflow runner did not start"))??;
+        Ok(Runner {
+            tx: Some(tx),
+            thread: Some(thread),
+            tokens,
+        })
+    }
+
+    /// Starts execution `name` of `machine` on `input`; a name already used is refused.
+    pub async fn start_execution(
+        &self,
+        machine: &str,
+        name: &str,
+        input: Value,
+    ) -> Result<(), StartError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .as_ref()
+            .ok_or(StartError::Stopped)?
+            .send(Command::Start {
+                machine: machine.to_string(),
+                name: name.to_string(),
+                input,
+                reply,
+            })
+            .map_err(|_| StartError::Stopped)?;
+        answer.await.map_err(|_| StartError::Stopped)?
+    }
+}
+
+impl Drop for Runner {
+    /// Stops the runner: executions under way stop where they are and keep their checkpoint.
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct RunnerCtx {
+    defs: HashMap<String, Rc<helios_states::Definition>>,
+    running: PathBuf,
+    done: PathBuf,
+    functions: HashMap<String, Function>,
+    tokens: TokenBox,
+}
+
+async fn runner_loop(ctx: Rc<RunnerCtx>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>) {
+    // Resume what was running.
+    if let Ok(entries) = std::fs::read_dir(&ctx.running) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_record = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.ends_with(".started.json"));
+            if !is_record {
+                continue;
+            }
+            match std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Started>(&t).ok())
+            {
+                Some(s) => {
+                    tracing::info!(execution = %s.name, machine = %s.machine, "resuming execution");
+                    tokio::task::spawn_local(execute_one(ctx.clone(), s));
+                }
+                None => tracing::warn!(file = %path.display(), "unreadable execution record"),
+            }
+        }
+    }
+    // Until the runner is dropped: the executions under way stop with the runtime.
+    while let Some(Command::Start {
+        machine,
+        name,
+        input,
+        reply,
+    }) = rx.recv().await
+    {
+        let _ = reply.send(begin(&ctx, machine, name, input));
+    }
+}
+
+fn begin(
+    ctx: &Rc<RunnerCtx>,
+    machine: String,
+    name: String,
+    input: Value,
+) -> Result<(), StartError> {
+    if !valid_name(&name) {
+        return Err(StartError::BadName(name));
+    }
+    if !ctx.defs.contains_key(&machine) {
+        return Err(StartError::UnknownMachine(machine));
+    }
+    let record = ctx.running.join(format!("{name}.started.json"));
+    if record.exists() || ctx.done.join(format!("{name}.json")).exists() {
+        return Err(StartError::AlreadyStarted(name));
+    }
+    let started = Started {
+        machine,
+        name,
+        input,
+    };
+    let bytes = serde_json::to_vec(&started)
+        .map_err(|e| StartError::Io(started.name.clone(), e.to_string()))?;
+    std::fs::write(&record, bytes)
+        .map_err(|e| StartError::Io(started.name.clone(), e.to_string()))?;
+    tokio::task::spawn_local(execute_one(ctx.clone(), started));
+    Ok(())
+}
+
+async fn execute_one(ctx: Rc<RunnerCtx>, s: Started) {
+    let Some(def) = ctx.defs.get(&s.machine).cloned() else {
+        tracing::warn!(execution = %s.name, machine = %s.machine, "no such state machine any more");
+        return;
+    };
+    let mut host = RealHost::new(&s.name, Some(ctx.running.clone()), ctx.tokens.clone());
+    for (k, f) in &ctx.functions {
+        host.function(k, f.clone());
+    }
+    let opts = Options {
+        execution_name: s.name.clone(),
+        machine_name: s.machine.clone(),
+        history: true,
+        ..Options::default()
+    };
+    let outcome = host.run(&def.machine, s.input.clone(), &opts).await;
+    let mut record = outcome.to_json();
+    record["machine"] = Value::String(s.machine.clone());
+    record["name"] = Value::String(s.name.clone());
+    record["input"] = s.input.clone();
+    record["start"] = Value::String(helios_states::clock::iso(outcome.start_ms));
+    record["stop"] = Value::String(helios_states::clock::iso(outcome.stop_ms));
+    record["history"] = helios_states::history::to_json(&outcome.history);
+    let file = ctx.done.join(format!("{}.json", s.name));
+    match serde_json::to_vec_pretty(&record).map(|b| std::fs::write(&file, b)) {
+        Ok(Ok(())) => {
+            let _ = std::fs::remove_file(ctx.running.join(format!("{}.started.json", s.name)));
+            tracing::info!(execution = %s.name, status = outcome.status.as_str(), "execution ended");
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(file = %file.display(), error = %e, "cannot write the execution's end")
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot write the execution's end"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +586,54 @@ mod tests {
         assert!(!tokens.answer("t-1", Ok(json!(1))));
         let rx = tokens.wait("t-1");
         assert_eq!(rx.await.unwrap(), Ok(json!(1)));
+    }
+
+    /// `helios dev` stopped while an execution waited, then started again: the execution is
+    /// resumed and ends once; its name cannot start a second one.
+    #[test]
+    fn the_runner_resumes_executions_after_a_restart() {
+        let defs = tempfile::tempdir().unwrap();
+        std::fs::write(
+            defs.path().join("pause.asl.json"),
+            r#"{"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 1, "Next": "Done"}, "Done": {"Type": "Pass", "Result": "done", "End": true}}}"#,
+        )
+        .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let runner = Runner::start(defs.path().to_path_buf(), data.path(), HashMap::new()).unwrap();
+        rt.block_on(runner.start_execution("pause", "e-1", json!({"n": 1})))
+            .unwrap();
+        assert_eq!(
+            rt.block_on(runner.start_execution("pause", "e-1", json!({}))),
+            Err(StartError::AlreadyStarted("e-1".into()))
+        );
+        assert_eq!(
+            rt.block_on(runner.start_execution("nope", "e-2", json!({}))),
+            Err(StartError::UnknownMachine("nope".into()))
+        );
+        drop(runner); // stops in the middle of the Wait
+        let done = data.path().join("executions/done/e-1.json");
+        assert!(!done.exists());
+        assert!(
+            data.path().join("executions/running/e-1.json").exists(),
+            "checkpoint kept"
+        );
+
+        let runner = Runner::start(defs.path().to_path_buf(), data.path(), HashMap::new()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !done.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let record: Value = serde_json::from_str(&std::fs::read_to_string(&done).unwrap()).unwrap();
+        assert_eq!(record["status"], "SUCCEEDED");
+        assert_eq!(record["output"], "done");
+        assert!(!data.path().join("executions/running/e-1.json").exists());
+        assert_eq!(
+            rt.block_on(runner.start_execution("pause", "e-1", json!({}))),
+            Err(StartError::AlreadyStarted("e-1".into()))
+        );
     }
 }
