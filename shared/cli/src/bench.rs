@@ -144,18 +144,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn states(b: &StatesBench) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(&b.definition)
         .with_context(|| format!("reading {}", b.definition.display()))?;
-    let def: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", b.definition.display()))?;
-    let def = helios_states::Definition::new(&def).map_err(|errors| {
-        anyhow::anyhow!(
-            "{} is not a valid definition: {}",
-            b.definition.display(),
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
+    let def = helios_states::Definition::from_text(&text).map_err(|e| {
+        anyhow::anyhow!("{} is not a valid definition: {e}", b.definition.display())
     })?;
     let mut lines = read_lines(&b.inputs)?;
     anyhow::ensure!(!lines.is_empty(), "{} has no lines", b.inputs.display());

@@ -294,19 +294,8 @@ pub fn load_definitions(
             continue;
         };
         let text = std::fs::read_to_string(&path)?;
-        let def: Value = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?;
-        let def = helios_states::Definition::new(&def).map_err(|errors| {
-            anyhow::anyhow!(
-                "{}: {}",
-                path.display(),
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        })?;
+        let def = helios_states::Definition::from_text(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         out.insert(name.to_string(), Rc::new(def));
     }
     Ok(out)
@@ -614,13 +603,17 @@ mod tests {
             rt.block_on(runner.start_execution("nope", "e-2", json!({}))),
             Err(StartError::UnknownMachine("nope".into()))
         );
-        drop(runner); // stops in the middle of the Wait
+        // Stop in the middle of the Wait, once the execution has entered it.
+        let checkpoint = data.path().join("executions/running/e-1.json");
+        let entered = std::time::Instant::now() + Duration::from_secs(10);
+        while !checkpoint.exists() && std::time::Instant::now() < entered {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(runner);
         let done = data.path().join("executions/done/e-1.json");
         assert!(!done.exists());
-        assert!(
-            data.path().join("executions/running/e-1.json").exists(),
-            "checkpoint kept"
-        );
+        let kept = read_checkpoint(&checkpoint).expect("the checkpoint is kept");
+        assert_eq!(kept.state, "Wait");
 
         let runner = Runner::start(defs.path().to_path_buf(), data.path(), HashMap::new()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);

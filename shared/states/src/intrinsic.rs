@@ -491,18 +491,11 @@ fn apply(name: Name, text: &str, args: Vec<Value>, random: &dyn Random) -> Resul
                 return Err(fail(text, "the data is longer than 10000 characters"));
             }
             let alg = string(text, &args[1], "the algorithm")?;
-            let digest = match alg {
-                "MD5" => hex(&md5::Md5::digest(data.as_bytes())),
-                "SHA-1" => hex(&sha1::Sha1::digest(data.as_bytes())),
-                "SHA-256" => hex(&sha2::Sha256::digest(data.as_bytes())),
-                "SHA-384" => hex(&sha2::Sha384::digest(data.as_bytes())),
-                "SHA-512" => hex(&sha2::Sha512::digest(data.as_bytes())),
-                other => {
-                    return Err(fail(
-                        text,
-                        format!("`{other}` is not MD5, SHA-1, SHA-256, SHA-384 or SHA-512"),
-                    ))
-                }
+            let Some(digest) = hash_hex(&data, alg) else {
+                return Err(fail(
+                    text,
+                    format!("`{alg}` is not MD5, SHA-1, SHA-256, SHA-384 or SHA-512"),
+                ));
             };
             Ok(Value::String(digest))
         }
@@ -573,6 +566,20 @@ fn apply(name: Name, text: &str, args: Vec<Value>, random: &dyn Random) -> Resul
             Ok(Value::String(uuid_v4(bytes)))
         }
     }
+}
+
+/// The hex digest of `data` by `alg` (`MD5`, `SHA-1`, `SHA-256`, `SHA-384`, `SHA-512`), as
+/// `States.Hash` and JSONata's `$hash` compute it.
+pub fn hash_hex(data: &str, alg: &str) -> Option<String> {
+    let b = data.as_bytes();
+    Some(match alg {
+        "MD5" => hex(&md5::Md5::digest(b)),
+        "SHA-1" => hex(&sha1::Sha1::digest(b)),
+        "SHA-256" => hex(&sha2::Sha256::digest(b)),
+        "SHA-384" => hex(&sha2::Sha384::digest(b)),
+        "SHA-512" => hex(&sha2::Sha512::digest(b)),
+        _ => return None,
+    })
 }
 
 /// A version 4 UUID from 16 random bytes.

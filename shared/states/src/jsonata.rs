@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use bumpalo::Bump;
 use jsonata_rs::{ArrayFlags, Error as AtaError, FunctionContext, JsonAta, Value as AtaValue};
 use serde_json::{Map, Value};
-use sha2::Digest as _;
 
 use crate::error::{Failure, QUERY_EVALUATION_ERROR};
 use crate::intrinsic::{splitmix, uuid_v4};
@@ -139,8 +138,9 @@ pub fn eval(expr: &str, states: &States<'_>, scope: &dyn Scope) -> Result<Option
         .map_err(|e| fail(format!("its result is not JSON: {e}")))
 }
 
-/// The names of the variables an expression mentions (`$name`), outside string literals.
-fn variables(expr: &str) -> Vec<&str> {
+/// Where the `$name` tokens of an expression are, outside string literals: the byte range of
+/// each name, without its `$`.
+fn dollar_names(expr: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let b = expr.as_bytes();
     let mut i = 0;
@@ -158,15 +158,25 @@ fn variables(expr: &str) -> Vec<&str> {
                 while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
                     j += 1;
                 }
-                if j > start && !out.contains(&&expr[start..j]) {
-                    out.push(&expr[start..j]);
-                }
+                out.push((start, j));
                 i = j;
                 continue;
             }
             None => {}
         }
         i += 1;
+    }
+    out
+}
+
+/// The names of the variables an expression mentions (`$name`), outside string literals.
+fn variables(expr: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for (start, end) in dollar_names(expr) {
+        let name = &expr[start..end];
+        if !name.is_empty() && !out.contains(&name) {
+            out.push(name);
+        }
     }
     out
 }
@@ -178,43 +188,20 @@ fn variables(expr: &str) -> Vec<&str> {
 fn rewrite(expr: &str, vars: &[&str]) -> String {
     const CALLS: &[&str] = &["now", "millis", "random", "uuid"];
     let mut out = String::with_capacity(expr.len() + 16);
-    let b = expr.as_bytes();
-    let mut i = 0;
-    let mut quote: Option<u8> = None;
     let mut last = 0;
-    while i < b.len() {
-        let c = b[i];
-        match quote {
-            Some(_) if c == b'\\' => i += 1,
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == b'"' || c == b'\'' => quote = Some(c),
-            None if c == b'$' => {
-                let start = i + 1;
-                let mut j = start;
-                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-                    j += 1;
-                }
-                let name = &expr[start..j];
-                let called = expr[j..].trim_start().starts_with('(');
-                let prefix = if called && CALLS.contains(&name) {
-                    Some("helios_")
-                } else if vars.contains(&name) {
-                    Some("helios_var_")
-                } else {
-                    None
-                };
-                if let Some(prefix) = prefix {
-                    out.push_str(&expr[last..start]);
-                    out.push_str(prefix);
-                    last = start;
-                }
-                i = j;
-                continue;
-            }
-            None => {}
-        }
-        i += 1;
+    for (start, end) in dollar_names(expr) {
+        let name = &expr[start..end];
+        let called = expr[end..].trim_start().starts_with('(');
+        let prefix = if called && CALLS.contains(&name) {
+            "helios_"
+        } else if vars.contains(&name) {
+            "helios_var_"
+        } else {
+            continue;
+        };
+        out.push_str(&expr[last..start]);
+        out.push_str(prefix);
+        last = start;
     }
     out.push_str(&expr[last..]);
     out
@@ -286,19 +273,11 @@ fn fn_hash<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a AtaValue<'a>]) -> Out<'
     } else {
         data.serialize(false)
     };
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let digest = match alg.as_str().as_ref() {
-        "MD5" => hex(&md5::Md5::digest(data.as_bytes())),
-        "SHA-1" => hex(&sha1::Sha1::digest(data.as_bytes())),
-        "SHA-256" => hex(&sha2::Sha256::digest(data.as_bytes())),
-        "SHA-384" => hex(&sha2::Sha384::digest(data.as_bytes())),
-        "SHA-512" => hex(&sha2::Sha512::digest(data.as_bytes())),
-        _ => {
-            return Err(bad(
-                "hash",
-                "the algorithm is MD5, SHA-1, SHA-256, SHA-384 or SHA-512",
-            ))
-        }
+    let Some(digest) = crate::intrinsic::hash_hex(&data, &alg.as_str()) else {
+        return Err(bad(
+            "hash",
+            "the algorithm is MD5, SHA-1, SHA-256, SHA-384 or SHA-512",
+        ));
     };
     Ok(AtaValue::string(ctx.arena, &digest))
 }

@@ -46,4 +46,16 @@ impl Definition {
         })?;
         Ok(Definition { machine })
     }
+
+    /// Reads a definition from its JSON text; the error lists every fault in one line.
+    pub fn from_text(text: &str) -> Result<Definition, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        Definition::new(&v).map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
 }

@@ -79,13 +79,7 @@ impl Memory {
             Value::String(s) => s.clone(),
             other => quote(other),
         };
-        let md5 = {
-            use md5::Digest as _;
-            md5::Md5::digest(text.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        };
+        let md5 = crate::intrinsic::hash_hex(&text, "MD5").unwrap_or_default();
         self.queues.borrow_mut().entry(url).or_default().push(body);
         Ok(json!({"MD5OfMessageBody": md5, "MessageId": id}))
     }
