@@ -87,7 +87,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         let runner = helios_runtime::workflows::Runner::start(
             args.statemachines.clone(),
             &d.data_dir,
-            std::collections::HashMap::new(),
+            task_functions(&d.data_dir)?,
         )?;
         Some(runner)
     } else {
@@ -130,6 +130,38 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     relay.abort();
     drop(workflows);
     Ok(())
+}
+
+/// The task functions the workflows call, by the names their definitions use (`notify`, or the
+/// `${NotifyFunctionArn}` placeholder terraform fills in). The notify channels are read from
+/// `HELIOS_CHANNELS` or `<data>/channels.json` (`{"chat": {"url": …, "secret": …}}`).
+fn task_functions(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<std::collections::HashMap<String, helios_runtime::workflows::Function>> {
+    let file = data_dir.join("channels.json");
+    let channels = match std::env::var("HELIOS_CHANNELS") {
+        Ok(text) => helios_notify::Notifier::channels_from_json(&text)
+            .map_err(|e| anyhow::anyhow!("HELIOS_CHANNELS: {e}"))?,
+        Err(_) if file.exists() => {
+            helios_notify::Notifier::channels_from_json(&std::fs::read_to_string(&file)?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+        }
+        Err(_) => Default::default(),
+    };
+    let notifier = Arc::new(helios_notify::Notifier::new(channels)?);
+    let notify: helios_runtime::workflows::Function = Arc::new(move |call| {
+        let notifier = notifier.clone();
+        Box::pin(async move {
+            notifier
+                .handle(call.input)
+                .await
+                .map_err(|f| helios_states::Failure::new(f.error, f.cause))
+        })
+    });
+    let mut functions = std::collections::HashMap::new();
+    functions.insert("notify".to_string(), notify.clone());
+    functions.insert("NotifyFunctionArn".to_string(), notify);
+    Ok(functions)
 }
 
 enum AdminKey {

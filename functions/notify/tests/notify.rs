@@ -1,0 +1,153 @@
+//! `notify` against a real HTTP endpoint on 127.0.0.1: the post, its signature, the error
+//! names of failures, the timeout and the circuit breaker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use helios_notify::{signature, Endpoint, Format, Notifier, Request, BREAKER_FAILURES};
+use serde_json::{json, Value};
+
+/// A request the hook received: its headers and body.
+type Seen = (HeaderMap, Vec<u8>);
+
+#[derive(Clone, Default)]
+struct Hook {
+    /// The status to answer with, and how long to wait first.
+    answer: Arc<Mutex<(u16, u64)>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+async fn hook(State(h): State<Hook>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+    h.seen.lock().unwrap().push((headers, body.to_vec()));
+    let (status, delay) = *h.answer.lock().unwrap();
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    StatusCode::from_u16(status).unwrap()
+}
+
+async fn serve() -> (String, Hook) {
+    let h = Hook::default();
+    *h.answer.lock().unwrap() = (200, 0);
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(h.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, h)
+}
+
+fn request(channel: &str) -> Request {
+    Request {
+        channel: channel.into(),
+        decision_id: "dec_1".into(),
+        severity: Some("critical".into()),
+        title: "CI failing on acme/web main".into(),
+        text: "3 failed runs on main within 1h".into(),
+        escalation: false,
+    }
+}
+
+fn notifier(url: &str, secret: Option<&str>, timeout_ms: u64) -> Notifier {
+    let mut channels = HashMap::new();
+    channels.insert(
+        "chat".to_string(),
+        Endpoint {
+            url: url.into(),
+            secret: secret.map(String::from),
+            format: Format::Slack,
+            timeout_ms,
+        },
+    );
+    Notifier::new(channels).unwrap()
+}
+
+#[tokio::test]
+async fn posts_a_signed_slack_compatible_message() {
+    let (url, hook) = serve().await;
+    let n = notifier(&url, Some("s3cret"), 2_000);
+    let out = n
+        .handle(serde_json::to_value(request("chat")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"channel": "chat", "status": 200}));
+    let seen = hook.seen.lock().unwrap();
+    let (headers, body) = &seen[0];
+    let v: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        v["text"],
+        "[critical] CI failing on acme/web main: 3 failed runs on main within 1h"
+    );
+    assert_eq!(v["blocks"][0]["type"], "section");
+    assert_eq!(v["helios"]["decision_id"], "dec_1");
+    assert_eq!(headers["x-helios-decision"], "dec_1");
+    // The receiver checks the signature with the shared secret and the time it carries.
+    let sig = headers["x-helios-signature"].to_str().unwrap();
+    let t: u64 = sig
+        .strip_prefix("t=")
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(sig, signature("s3cret", t, body));
+    assert_ne!(sig, signature("other", t, body));
+}
+
+#[tokio::test]
+async fn failures_carry_the_names_the_workflow_retries_on() {
+    let (url, hook) = serve().await;
+    let n = notifier(&url, None, 300);
+    *hook.answer.lock().unwrap() = (503, 0);
+    assert_eq!(
+        n.notify(&request("chat")).await.unwrap_err().error,
+        "Helios.Retryable"
+    );
+    *hook.answer.lock().unwrap() = (410, 0);
+    assert_eq!(
+        n.notify(&request("chat")).await.unwrap_err().error,
+        "Helios.EndpointRejected"
+    );
+    *hook.answer.lock().unwrap() = (200, 1_000);
+    let slow = n.notify(&request("chat")).await.unwrap_err();
+    assert_eq!(slow.error, "Helios.Retryable");
+    assert!(slow.cause.contains("within 300 ms"), "{}", slow.cause);
+    assert_eq!(
+        n.notify(&request("pager")).await.unwrap_err().error,
+        "Helios.UnknownChannel"
+    );
+    let bad = n.handle(json!({"channel": "chat"})).await.unwrap_err();
+    assert_eq!(bad.error, "Helios.BadRequest");
+    assert!(
+        !first_headers(&hook).contains_key("x-helios-signature"),
+        "no secret, no signature"
+    );
+}
+
+fn first_headers(hook: &Hook) -> HeaderMap {
+    hook.seen.lock().unwrap()[0].0.clone()
+}
+
+#[tokio::test]
+async fn the_circuit_opens_after_consecutive_failures() {
+    let (url, hook) = serve().await;
+    let n = notifier(&url, None, 2_000);
+    *hook.answer.lock().unwrap() = (500, 0);
+    for _ in 0..BREAKER_FAILURES {
+        assert_eq!(
+            n.notify(&request("chat")).await.unwrap_err().error,
+            "Helios.Retryable"
+        );
+    }
+    let posts = hook.seen.lock().unwrap().len();
+    let open = n.notify(&request("chat")).await.unwrap_err();
+    assert_eq!(open.error, "Helios.CircuitOpen");
+    assert_eq!(
+        hook.seen.lock().unwrap().len(),
+        posts,
+        "an open circuit does not post"
+    );
+}
