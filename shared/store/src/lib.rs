@@ -147,6 +147,67 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A decision to record: its index fields and the whole decision (trace included) as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewDecision {
+    /// `dec_…`, derived from the event and the rule set's content.
+    pub id: String,
+    /// The `helios_id` of the decided fact.
+    pub event_id: String,
+    /// `name@version` of the rule set.
+    pub ruleset: String,
+    pub ruleset_hash: String,
+    pub subject: Option<String>,
+    pub severity: Option<String>,
+    pub score: f64,
+    /// The ids of the rules that fired, in priority order.
+    pub rules: Vec<String>,
+    pub decided_at: DateTime<Utc>,
+    pub body: serde_json::Value,
+}
+
+/// A recorded decision.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredDecision {
+    /// Position in the order decisions were recorded; the cursor of listings.
+    pub seq: i64,
+    #[serde(flatten)]
+    pub decision: NewDecision,
+}
+
+/// A filter over decisions; `since` inclusive and `until` exclusive, on `decided_at`.
+#[derive(Clone, Debug, Default)]
+pub struct DecisionQuery {
+    pub subject: Option<String>,
+    /// Decisions in which this rule fired.
+    pub rule: Option<String>,
+    pub severity: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
+/// One page of decisions, in the order they were recorded.
+#[derive(Clone, Debug)]
+pub struct DecisionPage {
+    pub decisions: Vec<StoredDecision>,
+    pub next: Option<i64>,
+}
+
+/// The fired rules as one column: `,a,b,`.
+pub(crate) fn rules_column(rules: &[String]) -> String {
+    format!(",{},", rules.join(","))
+}
+
+/// The fired rules from their column.
+pub(crate) fn rules_from_column(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|r| !r.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// The store port.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -180,6 +241,14 @@ pub trait Store: Send + Sync {
 
     /// Revokes a key; false when no live key has this id.
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Records a decision once: a decision of the same event by the same rule-set content (or
+    /// with the same id) is a duplicate, and nothing is written.
+    async fn record_decision(&self, decision: &NewDecision) -> Result<Recorded, StoreError>;
+
+    async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError>;
+
+    async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
 }
 
 /// Times as SQLite keeps them: fixed-width, so that text order is time order.

@@ -8,17 +8,31 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_facts_outbox_keys.sql",
-    sql: include_str!("../migrations/sqlite/0001_facts_outbox_keys.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_facts_outbox_keys.sql",
+        sql: include_str!("../migrations/sqlite/0001_facts_outbox_keys.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_decisions.sql",
+        sql: include_str!("../migrations/sqlite/0002_decisions.sql"),
+    },
+];
 
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_facts_outbox_keys.sql",
-    sql: include_str!("../migrations/postgres/0001_facts_outbox_keys.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_facts_outbox_keys.sql",
+        sql: include_str!("../migrations/postgres/0001_facts_outbox_keys.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_decisions.sql",
+        sql: include_str!("../migrations/postgres/0002_decisions.sql"),
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,36 @@ use tokio_postgres::types::Json;
 use tokio_postgres::{NoTls, Row};
 
 use crate::{
-    migrations, ApiKey, Fact, FactPage, FactQuery, NewFact, RawRef, Recorded, Role, Store,
-    StoreError,
+    migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery, Fact,
+    FactPage, FactQuery, NewDecision, NewFact, RawRef, Recorded, Role, Store, StoreError,
+    StoredDecision,
 };
+
+const DECISION_COLUMNS: &str =
+    "seq, id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body";
+
+fn to_decision(r: &Row) -> Result<StoredDecision, StoreError> {
+    let id: String = r.try_get(1).map_err(unavailable)?;
+    let Json(body) = r
+        .try_get::<_, Json<serde_json::Value>>(10)
+        .map_err(|e| StoreError::Corrupt(format!("decision {id}: {e}")))?;
+    let rules: String = r.try_get(8).map_err(unavailable)?;
+    Ok(StoredDecision {
+        seq: r.try_get(0).map_err(unavailable)?,
+        decision: NewDecision {
+            event_id: r.try_get(2).map_err(unavailable)?,
+            ruleset: r.try_get(3).map_err(unavailable)?,
+            ruleset_hash: r.try_get(4).map_err(unavailable)?,
+            subject: r.try_get(5).map_err(unavailable)?,
+            severity: r.try_get(6).map_err(unavailable)?,
+            score: r.try_get(7).map_err(unavailable)?,
+            rules: rules_from_column(&rules),
+            decided_at: r.try_get(9).map_err(unavailable)?,
+            body,
+            id,
+        },
+    })
+}
 
 /// The store on PostgreSQL.
 #[derive(Clone)]
@@ -310,5 +337,77 @@ impl Store for PgStore {
             .await
             .map_err(unavailable)?;
         Ok(n > 0)
+    }
+
+    async fn record_decision(&self, d: &NewDecision) -> Result<Recorded, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "INSERT INTO decisions (id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                &[
+                    &d.id,
+                    &d.event_id,
+                    &d.ruleset,
+                    &d.ruleset_hash,
+                    &d.subject,
+                    &d.severity,
+                    &d.score,
+                    &rules_column(&d.rules),
+                    &d.decided_at,
+                    &Json(&d.body),
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(if n == 1 {
+            Recorded::Accepted
+        } else {
+            Recorded::Duplicate
+        })
+    }
+
+    async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError> {
+        let c = self.client().await?;
+        c.query_opt(
+            &format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(to_decision)
+        .transpose()
+    }
+
+    async fn list_decisions(&self, q: &DecisionQuery) -> Result<DecisionPage, StoreError> {
+        let c = self.client().await?;
+        let after = q.after.unwrap_or(0);
+        let limit = q.limit as i64 + 1;
+        let rule = q.rule.as_ref().map(|r| format!("%,{r},%"));
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {DECISION_COLUMNS} FROM decisions
+                     WHERE seq > $1 AND ($2::TEXT IS NULL OR subject = $2) AND ($3::TEXT IS NULL OR rules LIKE $3)
+                       AND ($4::TEXT IS NULL OR severity = $4)
+                       AND ($5::TIMESTAMPTZ IS NULL OR decided_at >= $5) AND ($6::TIMESTAMPTZ IS NULL OR decided_at < $6)
+                     ORDER BY seq LIMIT $7"
+                ),
+                &[&after, &q.subject, &rule, &q.severity, &q.since, &q.until, &limit],
+            )
+            .await
+            .map_err(unavailable)?;
+        let mut decisions = rows
+            .iter()
+            .map(to_decision)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if decisions.len() > q.limit {
+            decisions.truncate(q.limit);
+            decisions.last().map(|d| d.seq)
+        } else {
+            None
+        };
+        Ok(DecisionPage { decisions, next })
     }
 }

@@ -8,9 +8,64 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{
-    fixed_time, migrations, ApiKey, Fact, FactPage, FactQuery, NewFact, RawRef, Recorded, Role,
-    Store, StoreError,
+    fixed_time, migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery,
+    Fact, FactPage, FactQuery, NewDecision, NewFact, RawRef, Recorded, Role, Store, StoreError,
+    StoredDecision,
 };
+
+const DECISION_COLUMNS: &str =
+    "seq, id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body";
+
+fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
+    Ok(StoredRow {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        event_id: r.get(2)?,
+        ruleset: r.get(3)?,
+        ruleset_hash: r.get(4)?,
+        subject: r.get(5)?,
+        severity: r.get(6)?,
+        score: r.get(7)?,
+        rules: r.get(8)?,
+        decided_at: r.get(9)?,
+        body: r.get(10)?,
+    })
+}
+
+struct StoredRow {
+    seq: i64,
+    id: String,
+    event_id: String,
+    ruleset: String,
+    ruleset_hash: String,
+    subject: Option<String>,
+    severity: Option<String>,
+    score: f64,
+    rules: String,
+    decided_at: String,
+    body: String,
+}
+
+fn to_decision(r: StoredRow) -> Result<StoredDecision, StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt(format!("decision {}: {e}", r.id));
+    Ok(StoredDecision {
+        seq: r.seq,
+        decision: NewDecision {
+            decided_at: DateTime::parse_from_rfc3339(&r.decided_at)
+                .map_err(|e| corrupt(e.to_string()))?
+                .with_timezone(&Utc),
+            body: serde_json::from_str(&r.body).map_err(|e| corrupt(e.to_string()))?,
+            rules: rules_from_column(&r.rules),
+            id: r.id,
+            event_id: r.event_id,
+            ruleset: r.ruleset,
+            ruleset_hash: r.ruleset_hash,
+            subject: r.subject,
+            severity: r.severity,
+            score: r.score,
+        },
+    })
+}
 
 /// The store in one SQLite file.
 #[derive(Clone)]
@@ -350,6 +405,93 @@ impl Store for SqliteStore {
                 )
                 .map_err(unavailable)?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn record_decision(&self, d: &NewDecision) -> Result<Recorded, StoreError> {
+        let d = d.clone();
+        let body =
+            serde_json::to_string(&d.body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO decisions (id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
+                    params![
+                        d.id,
+                        d.event_id,
+                        d.ruleset,
+                        d.ruleset_hash,
+                        d.subject,
+                        d.severity,
+                        d.score,
+                        rules_column(&d.rules),
+                        fixed_time(&d.decided_at),
+                        body
+                    ],
+                )
+                .map_err(unavailable)?;
+            Ok(if n == 1 { Recorded::Accepted } else { Recorded::Duplicate })
+        })
+        .await
+    }
+
+    async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE id = ?1"),
+                params![id],
+                decision_row,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(to_decision)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_decisions(&self, q: &DecisionQuery) -> Result<DecisionPage, StoreError> {
+        let q = q.clone();
+        self.with(move |c| {
+            let mut sql = format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE seq > ?1");
+            let mut args: Vec<rusqlite::types::Value> = vec![q.after.unwrap_or(0).into()];
+            let mut push = |clause: &str, v: rusqlite::types::Value| {
+                args.push(v);
+                sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+            };
+            if let Some(s) = &q.subject {
+                push("subject =", s.clone().into());
+            }
+            if let Some(r) = &q.rule {
+                push("rules LIKE", format!("%,{r},%").into());
+            }
+            if let Some(s) = &q.severity {
+                push("severity =", s.clone().into());
+            }
+            if let Some(t) = &q.since {
+                push("decided_at >=", fixed_time(t).into());
+            }
+            if let Some(t) = &q.until {
+                push("decided_at <", fixed_time(t).into());
+            }
+            sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit + 1));
+            let mut st = c.prepare_cached(&sql).map_err(unavailable)?;
+            let rows = st
+                .query_map(rusqlite::params_from_iter(args), decision_row)
+                .map_err(unavailable)?;
+            let mut decisions = rows
+                .map(|r| r.map_err(unavailable).and_then(to_decision))
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = if decisions.len() > q.limit {
+                decisions.truncate(q.limit);
+                decisions.last().map(|d| d.seq)
+            } else {
+                None
+            };
+            Ok(DecisionPage { decisions, next })
         })
         .await
     }

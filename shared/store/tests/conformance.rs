@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_events::{helios_id, Event, Format};
 use helios_store::{
-    ApiKey, FactQuery, NewFact, PgStore, RawRef, Recorded, Role, SqliteStore, Store,
+    ApiKey, DecisionQuery, FactQuery, NewDecision, NewFact, PgStore, RawRef, Recorded, Role,
+    SqliteStore, Store,
 };
 
 fn t(s: i64) -> DateTime<Utc> {
@@ -253,6 +254,154 @@ async fn migrating_twice_applies_nothing(s: &dyn Store) {
     assert_eq!(s.migrate().await.unwrap(), 0);
 }
 
+fn decision(
+    n: u32,
+    event: &str,
+    hash: &str,
+    subject: &str,
+    rules: &[&str],
+    at: i64,
+) -> NewDecision {
+    NewDecision {
+        id: format!("dec_{n}"),
+        event_id: event.into(),
+        ruleset: "starter@1".into(),
+        ruleset_hash: hash.into(),
+        subject: Some(subject.into()),
+        severity: Some(if n.is_multiple_of(2) { "high" } else { "low" }.into()),
+        score: 70.5,
+        rules: rules.iter().map(|r| r.to_string()).collect(),
+        decided_at: t(at) + Duration::microseconds(17),
+        body: serde_json::json!({"z": n, "a": {"fired": rules, "trace": [1, 2.5, null]}}),
+    }
+}
+
+async fn records_decisions_once_and_lists_them(s: &dyn Store) {
+    let first = decision(
+        1,
+        "h-1",
+        "rs-a",
+        "acme/web",
+        &["ci-failing-on-main", "ci-failed-once"],
+        0,
+    );
+    assert_eq!(s.record_decision(&first).await.unwrap(), Recorded::Accepted);
+    // A redelivery of the same event to the same rules stores nothing new, whatever its id.
+    let again = NewDecision {
+        id: "dec_other".into(),
+        ..first.clone()
+    };
+    assert_eq!(
+        s.record_decision(&again).await.unwrap(),
+        Recorded::Duplicate
+    );
+    assert_eq!(
+        s.record_decision(&first).await.unwrap(),
+        Recorded::Duplicate
+    );
+    assert!(s.get_decision("dec_other").await.unwrap().is_none());
+    // New rules decide the same event again.
+    let redecided = decision(2, "h-1", "rs-b", "acme/web", &["ci-failed-once"], 5);
+    assert_eq!(
+        s.record_decision(&redecided).await.unwrap(),
+        Recorded::Accepted
+    );
+    for i in 3..8 {
+        let d = decision(
+            i,
+            &format!("h-{i}"),
+            "rs-a",
+            if i < 6 { "acme/api" } else { "acme/web" },
+            &["heartbeat-stopped"],
+            i as i64 * 10,
+        );
+        s.record_decision(&d).await.unwrap();
+    }
+
+    let got = s.get_decision("dec_1").await.unwrap().unwrap();
+    assert_eq!(
+        got.decision, first,
+        "read back intact, body key order and times included"
+    );
+
+    let all = |q: DecisionQuery| async move {
+        s.list_decisions(&DecisionQuery { limit: 100, ..q })
+            .await
+            .unwrap()
+    };
+    let ids = |p: helios_store::DecisionPage| {
+        p.decisions
+            .into_iter()
+            .map(|d| d.decision.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(all(DecisionQuery::default()).await),
+        ["dec_1", "dec_2", "dec_3", "dec_4", "dec_5", "dec_6", "dec_7"]
+    );
+    assert_eq!(
+        ids(all(DecisionQuery {
+            rule: Some("ci-failed-once".into()),
+            ..Default::default()
+        })
+        .await),
+        ["dec_1", "dec_2"]
+    );
+    assert_eq!(
+        ids(all(DecisionQuery {
+            rule: Some("ci-failed".into()),
+            ..Default::default()
+        })
+        .await),
+        Vec::<String>::new(),
+        "a rule matches whole"
+    );
+    assert_eq!(
+        ids(all(DecisionQuery {
+            subject: Some("acme/api".into()),
+            ..Default::default()
+        })
+        .await),
+        ["dec_3", "dec_4", "dec_5"]
+    );
+    assert_eq!(
+        ids(all(DecisionQuery {
+            severity: Some("high".into()),
+            ..Default::default()
+        })
+        .await),
+        ["dec_2", "dec_4", "dec_6"]
+    );
+    assert_eq!(
+        ids(all(DecisionQuery {
+            since: Some(t(30)),
+            until: Some(t(60)),
+            ..Default::default()
+        })
+        .await),
+        ["dec_3", "dec_4", "dec_5"]
+    );
+    // Pages: all of them, none twice.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .list_decisions(&DecisionQuery {
+                after,
+                limit: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.decisions.iter().map(|d| d.decision.id.clone()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+}
+
 macro_rules! suite {
     ($make:expr, $($case:ident),+ $(,)?) => {{
         $(
@@ -272,6 +421,7 @@ macro_rules! every_case {
             outbox_holds_what_is_not_yet_published,
             lists_filter_and_paginate,
             api_keys_are_found_by_hash_and_revoked,
+            records_decisions_once_and_lists_them,
             migrating_twice_applies_nothing
         )
     };
