@@ -144,6 +144,21 @@ pub trait KeyValue: Send + Sync {
     ) -> Result<i64, PortError>;
 }
 
+// ---- workflows ---------------------------------------------------------------------------
+
+/// Starts workflow executions (Step Functions in AWS; the ASL interpreter locally).
+#[async_trait]
+pub trait Workflows: Send + Sync {
+    /// Starts execution `name` of the state machine `machine` on `input`. `Ok(false)` when an
+    /// execution of that name was already started: names make starting idempotent.
+    async fn start(
+        &self,
+        machine: &str,
+        name: &str,
+        input: &serde_json::Value,
+    ) -> Result<bool, PortError>;
+}
+
 // ---- messaging ---------------------------------------------------------------------------
 
 /// A message as published or sent: a body and string attributes.

@@ -380,6 +380,25 @@ impl Runner {
     }
 }
 
+#[async_trait::async_trait]
+impl helios_ports::Workflows for Runner {
+    async fn start(
+        &self,
+        machine: &str,
+        name: &str,
+        input: &Value,
+    ) -> Result<bool, helios_ports::PortError> {
+        match self.start_execution(machine, name, input.clone()).await {
+            Ok(()) => Ok(true),
+            Err(StartError::AlreadyStarted(_)) => Ok(false),
+            Err(e @ (StartError::Stopped | StartError::Io(..))) => {
+                Err(helios_ports::PortError::unavailable("workflows", e))
+            }
+            Err(e) => Err(helios_ports::PortError::Invalid(e.to_string())),
+        }
+    }
+}
+
 impl Drop for Runner {
     /// Stops the runner: executions under way stop where they are and keep their checkpoint.
     fn drop(&mut self) {

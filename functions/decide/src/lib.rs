@@ -1,0 +1,215 @@
+//! `decide`: for each fact published on the `events` topic (a message of the `decide`
+//! queue), updates the windows of the rules it touches, checks the dedupe keys they take,
+//! decides with the rule set, records the decision with its trace, and starts the workflow
+//! of each action.
+//!
+//! Every step is safe to repeat, so a redelivered message changes nothing:
+//! - a window counts an event once (`WindowState::record` by event id), and is written with a
+//!   conditional put on the version read, retried on conflict;
+//! - a dedupe key held by this very event does not suppress it;
+//! - the decision id is derived from the event and the rule set's content, and the store keeps
+//!   one decision per pair;
+//! - workflows start from the *stored* decision, with execution names derived from its id, and
+//!   a name starts once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helios_ports::{Clock, Condition, KeyValue, PortError, Workflows, Written};
+use helios_rules::decide::{DecideError, Inputs};
+use helios_rules::window::WindowState;
+use helios_rules::RuleSet;
+use helios_store::{NewDecision, Recorded, Store, StoreError};
+use serde_json::{json, Value};
+
+pub struct Decider {
+    pub rules: Arc<RuleSet>,
+    pub kv: Arc<dyn KeyValue>,
+    pub store: Arc<dyn Store>,
+    pub workflows: Arc<dyn Workflows>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What deciding one event did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub decision_id: String,
+    pub recorded: Recorded,
+    pub fired: Vec<String>,
+    /// Workflow executions started now (not those started by an earlier delivery).
+    pub started: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecideFailure {
+    /// The message is not a canonical event: retrying cannot help (it goes to the DLQ).
+    #[error("not a canonical event: {0}")]
+    NotAnEvent(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a window at `{0}` kept changing under concurrent writes")]
+    Contended(String),
+}
+
+impl DecideFailure {
+    /// Whether a later delivery may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DecideFailure::NotAnEvent(_) => false,
+            DecideFailure::Port(e) => e.is_retryable(),
+            DecideFailure::Store(_) | DecideFailure::Contended(_) => true,
+        }
+    }
+}
+
+impl From<DecideError> for DecideFailure {
+    fn from(e: DecideError) -> DecideFailure {
+        DecideFailure::NotAnEvent(e.to_string())
+    }
+}
+
+const WINDOW_RETRIES: usize = 16;
+
+fn dedupe_key(key: &str) -> String {
+    format!("dedupe/{key}")
+}
+
+impl Decider {
+    /// Decides the event in a message body.
+    pub async fn decide_message(&self, body: &str) -> Result<Decided, DecideFailure> {
+        let event: Value =
+            serde_json::from_str(body).map_err(|e| DecideFailure::NotAnEvent(e.to_string()))?;
+        self.decide(&event).await
+    }
+
+    pub async fn decide(&self, event: &Value) -> Result<Decided, DecideFailure> {
+        let now = self.clock.now();
+        let own_id = event
+            .get("helios_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut inputs = Inputs::default();
+        for touch in self.rules.window_touches(event)? {
+            let state = self.record_window(&touch).await?;
+            inputs.windows.insert(touch.key.clone(), state);
+        }
+        for claim in self.rules.dedupe_keys(event)? {
+            if let Some(item) = self.kv.get(&dedupe_key(&claim.key)).await? {
+                let holder = item
+                    .value
+                    .get("holder")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if holder != own_id {
+                    inputs.held.insert(claim.key.clone(), holder.to_string());
+                }
+            }
+        }
+        let decision = self.rules.decide(event, now, &inputs)?;
+        for claim in &decision.claims {
+            // The first event to take a key holds it; losing this race changes nothing.
+            self.kv
+                .put(
+                    &dedupe_key(&claim.key),
+                    json!({"holder": own_id, "rule": claim.rule}),
+                    Condition::NotExists,
+                    Some(Duration::from_secs(claim.ttl_seconds)),
+                )
+                .await?;
+        }
+        let body = serde_json::to_value(&decision)
+            .map_err(|e| DecideFailure::NotAnEvent(format!("the decision is not JSON: {e}")))?;
+        let new = NewDecision {
+            id: decision.id.clone(),
+            event_id: decision.event.clone(),
+            ruleset: format!("{}@{}", decision.ruleset.name, decision.ruleset.version),
+            ruleset_hash: decision.ruleset.hash.clone(),
+            subject: event
+                .get("subject")
+                .and_then(Value::as_str)
+                .map(String::from),
+            severity: Some(decision.severity.as_str().to_string()),
+            score: decision.score as f64,
+            rules: decision.fired.iter().map(|f| f.rule.clone()).collect(),
+            decided_at: now,
+            body,
+        };
+        let recorded = self.store.record_decision(&new).await?;
+        // Start from what is stored: after a redelivery, the first delivery's decision.
+        let stored = match self.store.get_decision(&decision.id).await? {
+            Some(s) => s.decision,
+            None => new,
+        };
+        let mut started = 0;
+        let actions = stored
+            .body
+            .get("actions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (i, action) in actions.iter().enumerate() {
+            let Some(machine) = action.get("workflow").and_then(Value::as_str) else {
+                continue;
+            };
+            let input = workflow_input(&stored, action);
+            if self
+                .workflows
+                .start(machine, &format!("{}-{i}", stored.id), &input)
+                .await?
+            {
+                started += 1;
+            }
+        }
+        Ok(Decided {
+            decision_id: stored.id,
+            recorded,
+            fired: stored.rules,
+            started,
+        })
+    }
+
+    /// Adds the event to a window with a conditional write on the version read.
+    async fn record_window(
+        &self,
+        touch: &helios_rules::window::Touch,
+    ) -> Result<WindowState, DecideFailure> {
+        let ttl = Some(Duration::from_secs(touch.ttl_seconds));
+        for _ in 0..WINDOW_RETRIES {
+            let (mut state, condition) = match self.kv.get(&touch.key).await? {
+                Some(item) => (
+                    serde_json::from_value::<WindowState>(item.value).unwrap_or_default(),
+                    Condition::VersionIs(item.version),
+                ),
+                None => (WindowState::default(), Condition::NotExists),
+            };
+            if !state.record(touch) {
+                return Ok(state); // this event is already counted
+            }
+            let value = serde_json::to_value(&state)
+                .map_err(|e| DecideFailure::NotAnEvent(format!("window state: {e}")))?;
+            match self.kv.put(&touch.key, value, condition, ttl).await? {
+                Written::Yes { .. } => return Ok(state),
+                Written::ConditionFailed => continue,
+            }
+        }
+        Err(DecideFailure::Contended(touch.key.clone()))
+    }
+}
+
+/// The input of an action's workflow: its parameters, and the decision's id and severity
+/// (the `decision` workflow's input shape).
+pub fn workflow_input(d: &NewDecision, action: &Value) -> Value {
+    let mut input = match action.get("params") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Default::default(),
+    };
+    input.insert("decision_id".into(), json!(d.id));
+    input.entry("severity").or_insert_with(|| json!(d.severity));
+    input
+        .entry("rule")
+        .or_insert_with(|| action.get("rule").cloned().unwrap_or(Value::Null));
+    Value::Object(input)
+}

@@ -1,0 +1,131 @@
+//! `decide` on the local adapters and the starter rules: three failed CI runs on main decide
+//! to notify, once; a redelivered message changes nothing.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use helios_decide::Decider;
+use helios_ports::local::LocalServices;
+use helios_ports::{ManualClock, PortError, Workflows};
+use helios_store::{DecisionQuery, Recorded, SqliteStore, Store};
+use serde_json::{json, Value};
+
+/// Remembers the executions started, by name, and starts each name once.
+#[derive(Default)]
+struct Started(Mutex<Vec<(String, String, Value)>>);
+
+#[async_trait::async_trait]
+impl Workflows for Started {
+    async fn start(&self, machine: &str, name: &str, input: &Value) -> Result<bool, PortError> {
+        let mut s = self.0.lock().unwrap();
+        if s.iter().any(|(_, n, _)| n == name) {
+            return Ok(false);
+        }
+        s.push((machine.into(), name.into(), input.clone()));
+        Ok(true)
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+fn failed_build(n: u32, minutes: i64) -> Value {
+    let time = (t0() + Duration::minutes(minutes)).to_rfc3339();
+    json!({
+        "helios_id": format!("hid-{n}"), "id": format!("build-{n}"), "source": "buildkite",
+        "type": "ci.build.finished", "subject": "acme/web", "time": time, "received_at": time,
+        "schema_version": 1, "format": "native", "extensions": {}, "correlation": {"subject": "acme/web"},
+        "data": {"state": "failed", "branch": "main", "pipeline": "web"}
+    })
+}
+
+async fn decider(
+    dir: &std::path::Path,
+) -> (Decider, Arc<Started>, Arc<dyn Store>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(t0() + Duration::minutes(30)));
+    let kv = Arc::new(LocalServices::open(&dir.join("local.db"), clock.clone()).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("helios.db")).unwrap());
+    store.migrate().await.unwrap();
+    let rules_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let rules = helios_runtime::rules::load_rule_set(&rules_dir).unwrap();
+    let started = Arc::new(Started::default());
+    let d = Decider {
+        rules: Arc::new(rules),
+        kv,
+        store: store.clone(),
+        workflows: started.clone(),
+        clock: clock.clone(),
+    };
+    (d, started, store, clock)
+}
+
+#[tokio::test]
+async fn three_failures_on_main_decide_to_notify_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, started, store, _) = decider(dir.path()).await;
+    let first = d.decide(&failed_build(1, 0)).await.unwrap();
+    let second = d.decide(&failed_build(2, 5)).await.unwrap();
+    assert!(
+        !first.fired.contains(&"ci-failing-on-main".to_string()),
+        "{first:?}"
+    );
+    assert!(!second.fired.contains(&"ci-failing-on-main".to_string()));
+    let third = d
+        .decide_message(&failed_build(3, 9).to_string())
+        .await
+        .unwrap();
+    assert!(
+        third.fired.contains(&"ci-failing-on-main".to_string()),
+        "{third:?}"
+    );
+    assert_eq!(third.recorded, Recorded::Accepted);
+    assert_eq!(third.started, 1);
+    {
+        let s = started.0.lock().unwrap();
+        let (machine, name, input) = s.last().unwrap();
+        assert_eq!(machine, "decision");
+        assert_eq!(name, &format!("{}-0", third.decision_id));
+        assert_eq!(input["decision_id"], json!(third.decision_id));
+        assert_eq!(input["title"], "CI failing on acme/web main");
+        assert_eq!(input["channels"], json!(["chat"]));
+    }
+
+    // The same message again: the window counts it once, the decision is the stored one,
+    // and no workflow starts twice.
+    let again = d
+        .decide_message(&failed_build(3, 9).to_string())
+        .await
+        .unwrap();
+    assert_eq!(again.recorded, Recorded::Duplicate);
+    assert_eq!(again.decision_id, third.decision_id);
+    assert_eq!(again.started, 0);
+    let page = store
+        .list_decisions(&DecisionQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.decisions.len(), 3);
+    let stored = store
+        .get_decision(&third.decision_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let explain = stored.decision.body["trace"].to_string();
+    assert!(
+        explain.contains("ci-failing-on-main"),
+        "the trace is stored: {explain}"
+    );
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_an_event_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _, _, _) = decider(dir.path()).await;
+    let e = d.decide_message("{not json").await.unwrap_err();
+    assert!(!e.is_retryable());
+    let e = d.decide_message(r#"{"source": "x"}"#).await.unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+}
