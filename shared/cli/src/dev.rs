@@ -33,6 +33,10 @@ pub struct DevArgs {
     /// in the data folder, and are resumed when `helios dev` starts again.
     #[arg(long, default_value = "statemachines")]
     pub statemachines: std::path::PathBuf,
+    /// The rule set `decide` decides with (a folder or a file). Decisions are on when both it
+    /// and the state machines are there.
+    #[arg(long, default_value = "rules")]
+    pub rules: std::path::PathBuf,
 }
 
 /// The file in the data folder that keeps the admin key `helios dev` made.
@@ -89,13 +93,36 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             &d.data_dir,
             task_functions(&d.data_dir)?,
         )?;
-        Some(runner)
+        Some(Arc::new(runner))
     } else {
         tracing::warn!(
             folder = %args.statemachines.display(),
             "no state machines there: workflows are off (see --statemachines)"
         );
         None
+    };
+    let decide = match (&workflows, args.rules.exists()) {
+        (Some(runner), true) => {
+            let rules = helios_runtime::rules::load_rule_set(&args.rules)?;
+            println!(
+                "decisions: rule set {}@{} from {}",
+                rules.name,
+                rules.version,
+                args.rules.display()
+            );
+            let decider = helios_decide::Decider {
+                rules: Arc::new(rules),
+                kv: Arc::new(d.services.clone()),
+                store: d.store.clone(),
+                workflows: runner.clone(),
+                clock: d.clock.clone(),
+            };
+            Some(tokio::spawn(decide_loop(d.clone(), decider)))
+        }
+        _ => {
+            tracing::warn!(rules = %args.rules.display(), "no rule set or no state machines: decisions are off");
+            None
+        }
     };
     println!("helios dev listening on http://{addr}");
     match &admin_key {
@@ -128,6 +155,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await?;
     relay.abort();
+    if let Some(d) = decide {
+        d.abort();
+    }
     drop(workflows);
     Ok(())
 }
@@ -226,6 +256,46 @@ async fn relay_loop(d: Deployment) {
         .await
         {
             tracing::warn!(error = %e, "relay run failed");
+        }
+    }
+}
+
+/// Consumes the `decide` queue: a decided message is deleted; a failed one comes back after
+/// its visibility timeout, and lands in `decide-dlq` after `MAX_RECEIVES` receives.
+async fn decide_loop(d: Deployment, decider: helios_decide::Decider) {
+    use helios_ports::Queue as _;
+    loop {
+        let batch = match d
+            .services
+            .receive("decide", 10, Some(Duration::from_secs(30)))
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot receive from the decide queue");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        for m in batch {
+            match decider.decide_message(&m.body).await {
+                Ok(done) => {
+                    tracing::info!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
+                    if let Err(e) = d.services.delete("decide", &m.receipt).await {
+                        tracing::warn!(error = %e, "cannot delete a decided message");
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    retryable = e.is_retryable(),
+                    receives = m.receive_count,
+                    "decide failed; the message comes back after its visibility timeout"
+                ),
+            }
         }
     }
 }

@@ -195,6 +195,18 @@ pub struct DecisionPage {
     pub next: Option<i64>,
 }
 
+/// What a decision's workflow did: written by the `record` task.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Outcome {
+    pub decision_id: String,
+    /// The execution's name.
+    pub execution: String,
+    /// `outcome` (the end of the workflow), `awaiting_ack`, …
+    pub kind: String,
+    pub recorded_at: DateTime<Utc>,
+    pub body: serde_json::Value,
+}
+
 /// The fired rules as one column: `,a,b,`.
 pub(crate) fn rules_column(rules: &[String]) -> String {
     format!(",{},", rules.join(","))
@@ -249,6 +261,12 @@ pub trait Store: Send + Sync {
     async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError>;
 
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
+
+    /// Records an outcome once per (decision, execution, kind); a repeat is a duplicate.
+    async fn record_outcome(&self, outcome: &Outcome) -> Result<Recorded, StoreError>;
+
+    /// A decision's outcomes, in the order they were recorded.
+    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError>;
 }
 
 /// Times as SQLite keeps them: fixed-width, so that text order is time order.

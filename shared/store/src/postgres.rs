@@ -8,7 +8,7 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::{
     migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery, Fact,
-    FactPage, FactQuery, NewDecision, NewFact, RawRef, Recorded, Role, Store, StoreError,
+    FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, Store, StoreError,
     StoredDecision,
 };
 
@@ -409,5 +409,55 @@ impl Store for PgStore {
             None
         };
         Ok(DecisionPage { decisions, next })
+    }
+
+    async fn record_outcome(&self, o: &Outcome) -> Result<Recorded, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "INSERT INTO outcomes (decision_id, execution, kind, recorded_at, body)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[
+                    &o.decision_id,
+                    &o.execution,
+                    &o.kind,
+                    &o.recorded_at,
+                    &Json(&o.body),
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(if n == 1 {
+            Recorded::Accepted
+        } else {
+            Recorded::Duplicate
+        })
+    }
+
+    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT decision_id, execution, kind, recorded_at, body FROM outcomes
+                 WHERE decision_id = $1 ORDER BY seq",
+                &[&decision_id],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let decision_id: String = r.try_get(0).map_err(unavailable)?;
+                let Json(body) = r
+                    .try_get::<_, Json<serde_json::Value>>(4)
+                    .map_err(|e| StoreError::Corrupt(format!("outcome of {decision_id}: {e}")))?;
+                Ok(Outcome {
+                    execution: r.try_get(1).map_err(unavailable)?,
+                    kind: r.try_get(2).map_err(unavailable)?,
+                    recorded_at: r.try_get(3).map_err(unavailable)?,
+                    body,
+                    decision_id,
+                })
+            })
+            .collect()
     }
 }

@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{
     fixed_time, migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery,
-    Fact, FactPage, FactQuery, NewDecision, NewFact, RawRef, Recorded, Role, Store, StoreError,
-    StoredDecision,
+    Fact, FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, Store,
+    StoreError, StoredDecision,
 };
 
 const DECISION_COLUMNS: &str =
@@ -492,6 +492,72 @@ impl Store for SqliteStore {
                 None
             };
             Ok(DecisionPage { decisions, next })
+        })
+        .await
+    }
+
+    async fn record_outcome(&self, o: &Outcome) -> Result<Recorded, StoreError> {
+        let o = o.clone();
+        let body =
+            serde_json::to_string(&o.body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO outcomes (decision_id, execution, kind, recorded_at, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    params![
+                        o.decision_id,
+                        o.execution,
+                        o.kind,
+                        fixed_time(&o.recorded_at),
+                        body
+                    ],
+                )
+                .map_err(unavailable)?;
+            Ok(if n == 1 {
+                Recorded::Accepted
+            } else {
+                Recorded::Duplicate
+            })
+        })
+        .await
+    }
+
+    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
+        let id = decision_id.to_string();
+        self.with(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT decision_id, execution, kind, recorded_at, body FROM outcomes
+                     WHERE decision_id = ?1 ORDER BY seq",
+                )
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map(params![id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| {
+                let (decision_id, execution, kind, at, body) = r.map_err(unavailable)?;
+                let corrupt =
+                    |e: String| StoreError::Corrupt(format!("outcome of {decision_id}: {e}"));
+                Ok(Outcome {
+                    recorded_at: DateTime::parse_from_rfc3339(&at)
+                        .map_err(|e| corrupt(e.to_string()))?
+                        .with_timezone(&Utc),
+                    body: serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?,
+                    decision_id,
+                    execution,
+                    kind,
+                })
+            })
+            .collect()
         })
         .await
     }

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_events::{helios_id, Event, Format};
 use helios_store::{
-    ApiKey, DecisionQuery, FactQuery, NewDecision, NewFact, PgStore, RawRef, Recorded, Role,
-    SqliteStore, Store,
+    ApiKey, DecisionQuery, FactQuery, NewDecision, NewFact, Outcome, PgStore, RawRef, Recorded,
+    Role, SqliteStore, Store,
 };
 
 fn t(s: i64) -> DateTime<Utc> {
@@ -402,6 +402,36 @@ async fn records_decisions_once_and_lists_them(s: &dyn Store) {
     assert_eq!(seen.len(), 7);
 }
 
+async fn records_outcomes_once_per_kind(s: &dyn Store) {
+    let o = |kind: &str, exec: &str, at: i64| Outcome {
+        decision_id: "dec_9".into(),
+        execution: exec.into(),
+        kind: kind.into(),
+        recorded_at: t(at) + Duration::microseconds(3),
+        body: serde_json::json!({"z": 1, "notified": [{"channel": "chat", "ok": true}]}),
+    };
+    assert_eq!(
+        s.record_outcome(&o("awaiting_ack", "dec_9-0", 0))
+            .await
+            .unwrap(),
+        Recorded::Accepted
+    );
+    assert_eq!(
+        s.record_outcome(&o("outcome", "dec_9-0", 5)).await.unwrap(),
+        Recorded::Accepted
+    );
+    assert_eq!(
+        s.record_outcome(&o("outcome", "dec_9-0", 9)).await.unwrap(),
+        Recorded::Duplicate
+    );
+    let got = s.list_outcomes("dec_9").await.unwrap();
+    assert_eq!(
+        got,
+        vec![o("awaiting_ack", "dec_9-0", 0), o("outcome", "dec_9-0", 5)]
+    );
+    assert!(s.list_outcomes("dec_none").await.unwrap().is_empty());
+}
+
 macro_rules! suite {
     ($make:expr, $($case:ident),+ $(,)?) => {{
         $(
@@ -422,6 +452,7 @@ macro_rules! every_case {
             lists_filter_and_paginate,
             api_keys_are_found_by_hash_and_revoked,
             records_decisions_once_and_lists_them,
+            records_outcomes_once_per_kind,
             migrating_twice_applies_nothing
         )
     };
