@@ -91,7 +91,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         let runner = helios_runtime::workflows::Runner::start(
             args.statemachines.clone(),
             &d.data_dir,
-            task_functions(&d.data_dir)?,
+            task_functions(&d)?,
         )?;
         Some(Arc::new(runner))
     } else {
@@ -166,9 +166,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 /// `${NotifyFunctionArn}` placeholder terraform fills in). The notify channels are read from
 /// `HELIOS_CHANNELS` or `<data>/channels.json` (`{"chat": {"url": …, "secret": …}}`).
 fn task_functions(
-    data_dir: &std::path::Path,
+    d: &Deployment,
 ) -> anyhow::Result<std::collections::HashMap<String, helios_runtime::workflows::Function>> {
-    let file = data_dir.join("channels.json");
+    let file = d.data_dir.join("channels.json");
     let channels = match std::env::var("HELIOS_CHANNELS") {
         Ok(text) => helios_notify::Notifier::channels_from_json(&text)
             .map_err(|e| anyhow::anyhow!("HELIOS_CHANNELS: {e}"))?,
@@ -188,9 +188,24 @@ fn task_functions(
                 .map_err(|f| helios_states::Failure::new(f.error, f.cause))
         })
     });
+    let recorder = Arc::new(helios_record::Recorder {
+        store: d.store.clone(),
+        clock: d.clock.clone(),
+    });
+    let record: helios_runtime::workflows::Function = Arc::new(move |call| {
+        let recorder = recorder.clone();
+        Box::pin(async move {
+            recorder
+                .handle(call.input)
+                .await
+                .map_err(|f| helios_states::Failure::new(f.error, f.cause))
+        })
+    });
     let mut functions = std::collections::HashMap::new();
     functions.insert("notify".to_string(), notify.clone());
     functions.insert("NotifyFunctionArn".to_string(), notify);
+    functions.insert("record".to_string(), record.clone());
+    functions.insert("RecordFunctionArn".to_string(), record);
     Ok(functions)
 }
 

@@ -1,0 +1,75 @@
+//! `record`: the task function of the `decision` workflow that writes what happened.
+//!
+//! Its payload has a `kind`:
+//! - `awaiting_ack`: the workflow waits for a person; the task token is kept with the
+//!   decision, so that acknowledging the decision can answer the workflow;
+//! - `outcome`: the end of the workflow (notifications, acknowledgement, escalation).
+//!
+//! Each is written once per (decision, execution, kind): a retried task writes nothing new.
+
+use std::sync::Arc;
+
+use helios_ports::Clock;
+use helios_store::{Outcome, Recorded, Store, StoreError};
+use serde_json::{json, Value};
+
+pub struct Recorder {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A failed record, named for the workflow's `Retry` and `Catch`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{error}: {cause}")]
+pub struct Failure {
+    pub error: &'static str,
+    pub cause: String,
+}
+
+fn field<'v>(payload: &'v Value, name: &str) -> Result<&'v str, Failure> {
+    payload
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Failure {
+            error: "Helios.BadRequest",
+            cause: format!("the record payload needs `{name}`, a string"),
+        })
+}
+
+impl Recorder {
+    /// Handles the workflow's payload; answers `{"recorded": "accepted" | "duplicate"}`.
+    pub async fn handle(&self, payload: Value) -> Result<Value, Failure> {
+        let kind = field(&payload, "kind")?;
+        let body = match kind {
+            "awaiting_ack" => json!({"task_token": field(&payload, "task_token")?}),
+            "outcome" => payload.get("outcome").cloned().unwrap_or(Value::Null),
+            other => {
+                return Err(Failure {
+                    error: "Helios.BadRequest",
+                    cause: format!("`{other}` is not a kind of record (awaiting_ack, outcome)"),
+                })
+            }
+        };
+        let outcome = Outcome {
+            decision_id: field(&payload, "decision_id")?.to_string(),
+            execution: field(&payload, "execution")?.to_string(),
+            kind: kind.to_string(),
+            recorded_at: self.clock.now(),
+            body,
+        };
+        let recorded = self
+            .store
+            .record_outcome(&outcome)
+            .await
+            .map_err(|e| Failure {
+                error: "Helios.Retryable",
+                cause: match e {
+                    StoreError::Unavailable(why) => why,
+                    other => other.to_string(),
+                },
+            })?;
+        Ok(
+            json!({"recorded": if recorded == Recorded::Accepted { "accepted" } else { "duplicate" }}),
+        )
+    }
+}
