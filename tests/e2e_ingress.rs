@@ -1,6 +1,7 @@
 //! End to end on `helios dev`, as a user runs it: a real process, events in through HTTP,
 //! read back through HTTP. Every sample of `events/`, duplicates, limits, roles, rate limits,
-//! a SIGKILL right after the last acknowledgement, and the PostgreSQL store.
+//! a SIGKILL right after the last acknowledgement, the PostgreSQL store, and three CI failures
+//! on main that a decision turns into a signed webhook post.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -30,11 +31,21 @@ struct Dev {
 
 impl Dev {
     fn start(data_dir: &Path, database_url: Option<&str>) -> Dev {
+        Dev::start_with(data_dir, database_url, &[], &[])
+    }
+
+    fn start_with(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+    ) -> Dev {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_helios"));
         cmd.args(["dev", "--port", "0", "--data-dir"]).arg(data_dir);
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
+        cmd.args(args).envs(env.iter().copied());
         let s = secrets();
         cmd.env("HELIOS_API_KEY", API_KEY)
             .env("HELIOS_GITHUB_SECRET", s.github.unwrap())
@@ -610,4 +621,101 @@ async fn helios_dev_runs_on_postgresql_too() {
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[2]["data"]["unicode"], "zoë ✓");
     assert_eq!(listed[2]["time"], "2026-11-20T09:26:41.250Z");
+}
+
+/// The decision plane on `helios dev`: three failed CI runs on main within minutes give a
+/// decision of `ci-failing-on-main`, whose `decision` workflow posts a signed Slack-compatible
+/// message to the configured channel and records its outcome.
+#[tokio::test]
+async fn three_ci_failures_on_main_notify_a_signed_webhook() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let hook = {
+        let seen = seen.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
+                let seen = seen.clone();
+                async move {
+                    let sig = headers
+                        .get("x-helios-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.lock()
+                        .unwrap()
+                        .push((sig, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+                    "ok"
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let channels = json!({"chat": {"url": hook_url, "secret": "e2e-secret"}}).to_string();
+    let dev = Dev::start_with(
+        dir.path(),
+        None,
+        &[
+            "--statemachines".as_ref(),
+            root.join("statemachines").as_os_str(),
+            "--rules".as_ref(),
+            root.join("rules").as_os_str(),
+        ],
+        &[("HELIOS_CHANNELS", &channels)],
+    );
+    let now = chrono::Utc::now();
+    for i in 0..3 {
+        let body = json!({
+            "id": format!("e2e-run-{i}"), "source": "ci/buildkite", "type": "ci.build.finished",
+            "time": (now + chrono::Duration::seconds(i)).to_rfc3339(), "subject": "acme/web",
+            "data": {"branch": "main", "state": "failed"}
+        });
+        let r = client()
+            .post(format!("{}/v1/events", dev.url))
+            .header("x-api-key", API_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let done = dir.path().join("executions/done");
+    let finished = loop {
+        let files: Vec<PathBuf> = std::fs::read_dir(&done)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if let Some(f) = files.first() {
+            break f.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no execution ended within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(&finished).unwrap()).unwrap();
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    assert_eq!(record["machine"], "decision");
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.len(),
+        1,
+        "one post for the one decision that asked for one channel"
+    );
+    let (sig, body) = &seen[0];
+    assert!(
+        sig.starts_with("t=") && sig.contains(",v1="),
+        "signed: {sig}"
+    );
+    assert_eq!(
+        body["text"],
+        "[high] CI failing on acme/web main: 3 failed runs on main of acme/web within 1h"
+    );
+    drop(dev);
 }
