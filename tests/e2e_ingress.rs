@@ -717,5 +717,43 @@ async fn three_ci_failures_on_main_notify_a_signed_webhook() {
         body["text"],
         "[high] CI failing on acme/web main: 3 failed runs on main of acme/web within 1h"
     );
+    drop(seen);
+
+    // The query API shows the decision, why it was made, and what its workflow did.
+    let get = |path: String| {
+        let c = client();
+        async move {
+            let r = c
+                .get(path)
+                .header("x-api-key", API_KEY)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let all = get(format!("{}/v1/decisions", dev.url)).await;
+    assert_eq!(
+        all["decisions"].as_array().unwrap().len(),
+        3,
+        "one decision per event"
+    );
+    let list = get(format!("{}/v1/decisions?rule=ci-failing-on-main", dev.url)).await;
+    let hits = list["decisions"].as_array().unwrap();
+    assert_eq!(hits.len(), 1);
+    let id = hits[0]["id"].as_str().unwrap();
+    assert_eq!(record["name"], format!("{id}-0"));
+    let one = get(format!("{}/v1/decisions/{id}", dev.url)).await;
+    let why = one["explanation"].as_str().unwrap();
+    assert!(
+        why.contains("failed 3 times") && why.contains("ci-failing-on-main"),
+        "{why}"
+    );
+    assert!(one["decision"]["trace"]
+        .as_array()
+        .is_some_and(|t| !t.is_empty()));
+    assert_eq!(one["outcomes"][0]["kind"], "outcome");
+    assert_eq!(one["outcomes"][0]["outcome"]["notified"][0]["ok"], true);
     drop(dev);
 }

@@ -1,13 +1,17 @@
-//! The query handler: the read-only API. `GET /v1/events` (filters, cursor pagination) and
-//! `GET /v1/events/{id}` (the canonical event and where its raw payload is). It reads the
-//! store and writes nothing, ever.
+//! The query handler: the read-only API. It reads the store and writes nothing, ever.
+//!
+//! - `GET /v1/events` (filters, cursor pagination) and `GET /v1/events/{id}` (the canonical
+//!   event and where its raw payload is);
+//! - `GET /v1/decisions` (filters `subject`, `rule`, `severity`, `since`, `until`; cursor
+//!   pagination) and `GET /v1/decisions/{id}` (the decision with its trace, the sentence that
+//!   explains it, and the outcomes its workflows recorded).
 
 use std::sync::Arc;
 
 use base64::Engine;
 use helios_api::{query_param, ApiKeyAuth, Problem, Request, Response};
 use helios_ports::BlobStore;
-use helios_store::{FactQuery, Role, Store};
+use helios_store::{DecisionQuery, FactQuery, Role, Store};
 use serde_json::json;
 
 /// The most events one page may hold.
@@ -32,20 +36,132 @@ impl Query {
 
     async fn route(&self, req: &Request) -> Result<Response, Problem> {
         let path = req.uri().path();
-        let rest = path
-            .strip_prefix("/v1/events")
-            .ok_or_else(|| Problem::not_found(format!("no route {path}")))?;
+        let (events, rest) = if let Some(rest) = path.strip_prefix("/v1/events") {
+            (true, rest)
+        } else if let Some(rest) = path.strip_prefix("/v1/decisions") {
+            (false, rest)
+        } else {
+            return Err(Problem::not_found(format!("no route {path}")));
+        };
         if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
             return Err(Problem::method_not_allowed("GET"));
         }
         self.auth.require(req.headers(), Role::Read).await?;
-        match rest {
-            "" | "/" => self.list(req).await,
-            id => self.get(id.trim_start_matches('/')).await,
+        match (events, rest) {
+            (true, "" | "/") => self.list(req).await,
+            (true, id) => self.get(id.trim_start_matches('/')).await,
+            (false, "" | "/") => self.list_decisions(req).await,
+            (false, id) => self.get_decision(id.trim_start_matches('/')).await,
         }
     }
 
     async fn list(&self, req: &Request) -> Result<Response, Problem> {
+        let p = Page::read(req)?;
+        let q = FactQuery {
+            source: query_param(req, "source"),
+            event_type: query_param(req, "type"),
+            since: p.since,
+            until: p.until,
+            after: p.after,
+            limit: p.limit,
+        };
+        let page = self.store.list_facts(&q).await?;
+        let events: Vec<_> = page.facts.iter().map(|f| &f.event).collect();
+        Ok(helios_api::json(
+            200,
+            &json!({ "events": events, "next": page.next.map(encode_cursor) }),
+        ))
+    }
+
+    async fn list_decisions(&self, req: &Request) -> Result<Response, Problem> {
+        let p = Page::read(req)?;
+        let q = DecisionQuery {
+            subject: query_param(req, "subject"),
+            rule: query_param(req, "rule"),
+            severity: query_param(req, "severity"),
+            since: p.since,
+            until: p.until,
+            after: p.after,
+            limit: p.limit,
+        };
+        let page = self.store.list_decisions(&q).await?;
+        let decisions: Vec<_> = page
+            .decisions
+            .iter()
+            .map(|d| {
+                let d = &d.decision;
+                json!({
+                    "id": d.id, "event": d.event_id, "subject": d.subject, "severity": d.severity,
+                    "score": d.score, "rules": d.rules, "decided_at": d.decided_at,
+                    "ruleset": d.ruleset, "explanation": explanation(&d.body),
+                })
+            })
+            .collect();
+        Ok(helios_api::json(
+            200,
+            &json!({ "decisions": decisions, "next": page.next.map(encode_cursor) }),
+        ))
+    }
+
+    async fn get_decision(&self, id: &str) -> Result<Response, Problem> {
+        let stored = self
+            .store
+            .get_decision(id)
+            .await?
+            .ok_or_else(|| Problem::not_found(format!("no decision has the id `{id}`")))?;
+        let outcomes = self.store.list_outcomes(id).await?;
+        let d = &stored.decision;
+        Ok(helios_api::json(
+            200,
+            &json!({
+                "decision": d.body,
+                "explanation": explanation(&d.body),
+                "outcomes": outcomes.iter().map(|o| json!({
+                    "execution": o.execution, "kind": o.kind, "recorded_at": o.recorded_at, "outcome": o.body,
+                })).collect::<Vec<_>>(),
+            }),
+        ))
+    }
+
+    async fn get(&self, id: &str) -> Result<Response, Problem> {
+        let fact = self
+            .store
+            .get_fact(id)
+            .await?
+            .ok_or_else(|| Problem::not_found(format!("no event has the id `{id}`")))?;
+        Ok(helios_api::json(
+            200,
+            &json!({
+                "event": fact.event,
+                "raw": {"key": fact.raw.key, "index": fact.raw.index, "location": self.blobs.locate(&fact.raw.key)},
+            }),
+        ))
+    }
+}
+
+/// The sentences of the rules that fired, joined: what the decision means, in words.
+fn explanation(body: &serde_json::Value) -> String {
+    body.get("fired")
+        .and_then(serde_json::Value::as_array)
+        .map(|f| {
+            f.iter()
+                .filter_map(|r| r.get("explanation").and_then(serde_json::Value::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// The paging and time parameters every listing takes.
+struct Page {
+    limit: usize,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    after: Option<i64>,
+}
+
+impl Page {
+    fn read(req: &Request) -> Result<Page, Problem> {
         let limit = match query_param(req, "limit") {
             None => DEFAULT_LIMIT,
             Some(s) => s
@@ -70,37 +186,14 @@ impl Query {
                 })
                 .transpose()
         };
-        let q = FactQuery {
-            source: query_param(req, "source"),
-            event_type: query_param(req, "type"),
+        Ok(Page {
+            limit,
             since: time("since")?,
             until: time("until")?,
             after: query_param(req, "cursor")
                 .map(|c| decode_cursor(&c))
                 .transpose()?,
-            limit,
-        };
-        let page = self.store.list_facts(&q).await?;
-        let events: Vec<_> = page.facts.iter().map(|f| &f.event).collect();
-        Ok(helios_api::json(
-            200,
-            &json!({ "events": events, "next": page.next.map(encode_cursor) }),
-        ))
-    }
-
-    async fn get(&self, id: &str) -> Result<Response, Problem> {
-        let fact = self
-            .store
-            .get_fact(id)
-            .await?
-            .ok_or_else(|| Problem::not_found(format!("no event has the id `{id}`")))?;
-        Ok(helios_api::json(
-            200,
-            &json!({
-                "event": fact.event,
-                "raw": {"key": fact.raw.key, "index": fact.raw.index, "location": self.blobs.locate(&fact.raw.key)},
-            }),
-        ))
+        })
     }
 }
 

@@ -368,7 +368,7 @@ async fn dispatch(app: &App, req: helios_api::Request) -> helios_api::Response {
     if path == "/healthz" {
         return helios_api::json(200, &serde_json::json!({"status": "ok"}));
     }
-    if path.starts_with("/v1/events") && is_read {
+    if (path.starts_with("/v1/events") || path.starts_with("/v1/decisions")) && is_read {
         app.query.handle(req).await
     } else if path == "/v1/events" || path.starts_with("/v1/hooks/") {
         app.ingest.handle(req).await
