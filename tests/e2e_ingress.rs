@@ -702,22 +702,23 @@ async fn three_ci_failures_on_main_notify_a_signed_webhook() {
     let record: Value = serde_json::from_str(&std::fs::read_to_string(&finished).unwrap()).unwrap();
     assert_eq!(record["status"], "SUCCEEDED", "{record}");
     assert_eq!(record["machine"], "decision");
-    let seen = seen.lock().unwrap();
-    assert_eq!(
-        seen.len(),
-        1,
-        "one post for the one decision that asked for one channel"
-    );
-    let (sig, body) = &seen[0];
-    assert!(
-        sig.starts_with("t=") && sig.contains(",v1="),
-        "signed: {sig}"
-    );
-    assert_eq!(
-        body["text"],
-        "[high] CI failing on acme/web main: 3 failed runs on main of acme/web within 1h"
-    );
-    drop(seen);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen.len(),
+            1,
+            "one post for the one decision that asked for one channel"
+        );
+        let (sig, body) = &seen[0];
+        assert!(
+            sig.starts_with("t=") && sig.contains(",v1="),
+            "signed: {sig}"
+        );
+        assert_eq!(
+            body["text"],
+            "[high] CI failing on acme/web main: 3 failed runs on main of acme/web within 1h"
+        );
+    }
 
     // The query API shows the decision, why it was made, and what its workflow did.
     let get = |path: String| {
