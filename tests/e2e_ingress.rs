@@ -627,7 +627,7 @@ async fn helios_dev_runs_on_postgresql_too() {
 /// decision of `ci-failing-on-main`, whose `decision` workflow posts a signed Slack-compatible
 /// message to the configured channel and records its outcome.
 #[tokio::test]
-async fn three_ci_failures_on_main_notify_a_signed_webhook() {
+async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
     use std::sync::{Arc, Mutex};
     let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
     let hook = {
@@ -756,5 +756,85 @@ async fn three_ci_failures_on_main_notify_a_signed_webhook() {
         .is_some_and(|t| !t.is_empty()));
     assert_eq!(one["outcomes"][0]["kind"], "outcome");
     assert_eq!(one["outcomes"][0]["outcome"]["notified"][0]["ok"], true);
+
+    // A heartbeat that stopped asks for an acknowledgement within 10 minutes: the workflow
+    // waits until a person acknowledges, then records who did.
+    let missed = json!({
+        "id": "miss-1", "source": "helios/expect", "type": "helios.expectation.missed",
+        "time": chrono::Utc::now().to_rfc3339(), "subject": "api",
+        "data": {"expectation": "heartbeat", "last_seen": "2026-11-23T09:00:00Z", "missed": 1}
+    });
+    let r = client()
+        .post(format!("{}/v1/events", dev.url))
+        .header("x-api-key", API_KEY)
+        .json(&missed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        let list = get(format!("{}/v1/decisions?rule=heartbeat-stopped", dev.url)).await;
+        if let Some(d) = list["decisions"].as_array().and_then(|a| a.first()) {
+            let id = d["id"].as_str().unwrap().to_string();
+            let one = get(format!("{}/v1/decisions/{id}", dev.url)).await;
+            if one["outcomes"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|x| x["kind"] == "awaiting_ack"))
+            {
+                break id;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no decision awaits an ack within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let ack = |body: Value| {
+        let c = client();
+        let url = format!("{}/v1/decisions/{id}/ack", dev.url);
+        async move {
+            c.post(url)
+                .header("x-api-key", API_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = ack(json!({"by": "alice", "note": "restarting it"})).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        ack(json!({})).await.status(),
+        200,
+        "an acknowledgement counts once"
+    );
+    let done = dir.path().join(format!("executions/done/{id}-0.json"));
+    while !done.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the acknowledged workflow did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(&done).unwrap()).unwrap();
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    let one = get(format!("{}/v1/decisions/{id}", dev.url)).await;
+    let outcome = one["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "outcome")
+        .unwrap();
+    assert_eq!(outcome["outcome"]["ack"]["acked_by"], "alice");
+    assert!(outcome["outcome"].get("escalated").is_none());
+    let unknown = client()
+        .post(format!("{}/v1/decisions/dec_nope/ack", dev.url))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
     drop(dev);
 }

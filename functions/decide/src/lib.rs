@@ -200,12 +200,20 @@ impl Decider {
 }
 
 /// The input of an action's workflow: its parameters, and the decision's id and severity
-/// (the `decision` workflow's input shape).
+/// (the `decision` workflow's input shape). A duration parameter `ack_within` (`10m`) is also
+/// given in seconds, `ack_within_seconds`, which the workflow's timeout reads.
 pub fn workflow_input(d: &NewDecision, action: &Value) -> Value {
     let mut input = match action.get("params") {
         Some(Value::Object(m)) => m.clone(),
         _ => Default::default(),
     };
+    if let Some(span) = input
+        .get("ack_within")
+        .and_then(Value::as_str)
+        .and_then(|s| helios_rules::duration::Span::parse(s).ok())
+    {
+        input.insert("ack_within_seconds".into(), json!(span.0));
+    }
     input.insert("decision_id".into(), json!(d.id));
     input.entry("severity").or_insert_with(|| json!(d.severity));
     input

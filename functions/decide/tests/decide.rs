@@ -24,6 +24,9 @@ impl Workflows for Started {
         s.push((machine.into(), name.into(), input.clone()));
         Ok(true)
     }
+    async fn send_task_success(&self, _: &str, _: &Value) -> Result<(), PortError> {
+        Ok(())
+    }
 }
 
 fn t0() -> DateTime<Utc> {

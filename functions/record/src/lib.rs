@@ -7,6 +7,8 @@
 //!
 //! Each is written once per (decision, execution, kind): a retried task writes nothing new.
 
+pub mod ack;
+
 use std::sync::Arc;
 
 use helios_ports::Clock;

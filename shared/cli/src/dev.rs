@@ -46,6 +46,7 @@ pub const ADMIN_KEY_FILE: &str = "dev-admin-key";
 struct App {
     ingest: Arc<Ingest>,
     query: Arc<Query>,
+    ack: Option<Arc<helios_record::ack::Acknowledge>>,
     max_body: usize,
 }
 
@@ -55,7 +56,30 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let admin_key = ensure_admin_key(&d).await?;
     let auth = Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(2)));
     let limits = helios_events::Limits::default();
+    let workflows = if args.statemachines.is_dir() {
+        let runner = helios_runtime::workflows::Runner::start(
+            args.statemachines.clone(),
+            &d.data_dir,
+            task_functions(&d)?,
+        )?;
+        Some(Arc::new(runner))
+    } else {
+        tracing::warn!(
+            folder = %args.statemachines.display(),
+            "no state machines there: workflows are off (see --statemachines)"
+        );
+        None
+    };
+    let ack = workflows.as_ref().map(|runner| {
+        Arc::new(helios_record::ack::Acknowledge {
+            store: d.store.clone(),
+            workflows: runner.clone(),
+            auth: auth.clone(),
+            clock: d.clock.clone(),
+        })
+    });
     let app = App {
+        ack,
         max_body: limits.max_body_bytes,
         ingest: Arc::new(Ingest {
             store: d.store.clone(),
@@ -87,20 +111,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
     let relay = tokio::spawn(relay_loop(d.clone()));
-    let workflows = if args.statemachines.is_dir() {
-        let runner = helios_runtime::workflows::Runner::start(
-            args.statemachines.clone(),
-            &d.data_dir,
-            task_functions(&d)?,
-        )?;
-        Some(Arc::new(runner))
-    } else {
-        tracing::warn!(
-            folder = %args.statemachines.display(),
-            "no state machines there: workflows are off (see --statemachines)"
-        );
-        None
-    };
     let decide = match (&workflows, args.rules.exists()) {
         (Some(runner), true) => {
             let rules = helios_runtime::rules::load_rule_set(&args.rules)?;
@@ -368,7 +378,9 @@ async fn dispatch(app: &App, req: helios_api::Request) -> helios_api::Response {
     if path == "/healthz" {
         return helios_api::json(200, &serde_json::json!({"status": "ok"}));
     }
-    if (path.starts_with("/v1/events") || path.starts_with("/v1/decisions")) && is_read {
+    if let (Some(ack), Some(_)) = (&app.ack, helios_record::ack::route(path)) {
+        ack.handle(req).await
+    } else if (path.starts_with("/v1/events") || path.starts_with("/v1/decisions")) && is_read {
         app.query.handle(req).await
     } else if path == "/v1/events" || path.starts_with("/v1/hooks/") {
         app.ingest.handle(req).await

@@ -157,6 +157,13 @@ pub trait Workflows: Send + Sync {
         name: &str,
         input: &serde_json::Value,
     ) -> Result<bool, PortError>;
+
+    /// Answers a task token (`SendTaskSuccess`): the waiting task's result is `output`.
+    async fn send_task_success(
+        &self,
+        token: &str,
+        output: &serde_json::Value,
+    ) -> Result<(), PortError>;
 }
 
 // ---- messaging ---------------------------------------------------------------------------
