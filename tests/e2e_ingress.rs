@@ -836,5 +836,37 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+
+    // `helios executions` lists both executions as ended; `show` gives one with its history.
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["executions", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines
+        .iter()
+        .all(|l| l["status"] == "SUCCEEDED" && l["machine"] == "decision"));
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["executions", "show", &format!("{id}-0"), "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let types: Vec<&str> = shown["history"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(
+        types.contains(&"TaskSubmitted") && types.last() == Some(&"ExecutionSucceeded"),
+        "{types:?}"
+    );
     drop(dev);
 }

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod bench;
 pub mod dev;
+pub mod executions;
 pub mod keys;
 pub mod patterns;
 pub mod rules;
@@ -40,8 +41,10 @@ pub enum Command {
     Patterns(patterns::PatternsArgs),
     /// Rule sets: check them, decide an event with them, run their tests.
     Rules(rules::RulesArgs),
-    /// State machines (Amazon States Language): validate them.
+    /// State machines (Amazon States Language): validate them, run them.
     States(states::StatesArgs),
+    /// The workflow executions of `helios dev`: list them, show one, watch them.
+    Executions(executions::ExecutionsArgs),
 }
 
 /// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
@@ -78,5 +81,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Patterns(a) => patterns::run(a).map(|_| ExitCode::SUCCESS),
         Command::Rules(a) => rules::run(a),
         Command::States(a) => states::run(a),
+        Command::Executions(a) => executions::run(a).await,
     }
 }
