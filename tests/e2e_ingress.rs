@@ -868,5 +868,23 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         types.contains(&"TaskSubmitted") && types.last() == Some(&"ExecutionSucceeded"),
         "{types:?}"
     );
+
+    // `helios explain` says why, in words.
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["explain", &id, "--endpoint", &dev.url, "--api-key", API_KEY])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("No heartbeat from api since 2026-11-23T09:00:00Z"),
+        "{text}"
+    );
+    assert!(text.contains("fired       heartbeat-stopped"), "{text}");
+    assert!(text.contains("acknowledged"), "{text}");
     drop(dev);
 }

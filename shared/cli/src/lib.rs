@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod bench;
 pub mod dev;
 pub mod executions;
+pub mod explain;
 pub mod keys;
 pub mod patterns;
 pub mod rules;
@@ -45,6 +46,8 @@ pub enum Command {
     States(states::StatesArgs),
     /// The workflow executions of `helios dev`: list them, show one, watch them.
     Executions(executions::ExecutionsArgs),
+    /// Why a decision was made: its rules, near misses, actions and outcomes, in words.
+    Explain(explain::ExplainArgs),
 }
 
 /// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
@@ -82,5 +85,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules(a) => rules::run(a),
         Command::States(a) => states::run(a),
         Command::Executions(a) => executions::run(a).await,
+        Command::Explain(a) => explain::run(a).await,
     }
 }

@@ -69,12 +69,17 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn credentials(args: &SendArgs) -> Credentials {
-    let api_key = args.api_key.clone().or_else(|| {
-        std::fs::read_to_string(args.data_dir.join(crate::dev::ADMIN_KEY_FILE))
+/// The API key to use: the one given, else the admin key `helios dev` kept in `data_dir`.
+pub fn api_key(given: Option<String>, data_dir: &std::path::Path) -> Option<String> {
+    given.or_else(|| {
+        std::fs::read_to_string(data_dir.join(crate::dev::ADMIN_KEY_FILE))
             .ok()
             .map(|s| s.trim().to_string())
-    });
+    })
+}
+
+fn credentials(args: &SendArgs) -> Credentials {
+    let api_key = api_key(args.api_key.clone(), &args.data_dir);
     // Secrets: the environment first, then what `helios dev` keeps (read only: never created here).
     let file: Value = std::fs::read_to_string(args.data_dir.join("secrets.json"))
         .ok()
