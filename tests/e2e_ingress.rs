@@ -869,6 +869,26 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         "{types:?}"
     );
 
+    // The timeline of the subject: the event, its decision, then what the workflow did.
+    let tl = get(format!("{}/v1/timeline?subject=api", dev.url)).await;
+    let kinds: Vec<&str> = tl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "event",
+            "decision",
+            "awaiting_ack",
+            "acknowledged",
+            "outcome"
+        ],
+        "{tl}"
+    );
+
     // `helios explain` says why, in words.
     let out = Command::new(env!("CARGO_BIN_EXE_helios"))
         .args(["explain", &id, "--endpoint", &dev.url, "--api-key", API_KEY])

@@ -4,7 +4,9 @@
 //!   event and where its raw payload is);
 //! - `GET /v1/decisions` (filters `subject`, `rule`, `severity`, `since`, `until`; cursor
 //!   pagination) and `GET /v1/decisions/{id}` (the decision with its trace, the sentence that
-//!   explains it, and the outcomes its workflows recorded).
+//!   explains it, and the outcomes its workflows recorded);
+//! - `GET /v1/timeline?subject=S` (`since`, `until`, `limit`): the events, decisions and
+//!   outcomes of one subject, in time order.
 
 use std::sync::Arc;
 
@@ -36,10 +38,13 @@ impl Query {
 
     async fn route(&self, req: &Request) -> Result<Response, Problem> {
         let path = req.uri().path();
+        let timeline = path == "/v1/timeline";
         let (events, rest) = if let Some(rest) = path.strip_prefix("/v1/events") {
             (true, rest)
         } else if let Some(rest) = path.strip_prefix("/v1/decisions") {
             (false, rest)
+        } else if timeline {
+            (false, "")
         } else {
             return Err(Problem::not_found(format!("no route {path}")));
         };
@@ -47,6 +52,9 @@ impl Query {
             return Err(Problem::method_not_allowed("GET"));
         }
         self.auth.require(req.headers(), Role::Read).await?;
+        if timeline {
+            return self.timeline(req).await;
+        }
         match (events, rest) {
             (true, "" | "/") => self.list(req).await,
             (true, id) => self.get(id.trim_start_matches('/')).await,
@@ -60,6 +68,7 @@ impl Query {
         let q = FactQuery {
             source: query_param(req, "source"),
             event_type: query_param(req, "type"),
+            subject: query_param(req, "subject"),
             since: p.since,
             until: p.until,
             after: p.after,
@@ -100,6 +109,72 @@ impl Query {
         Ok(helios_api::json(
             200,
             &json!({ "decisions": decisions, "next": page.next.map(encode_cursor) }),
+        ))
+    }
+
+    async fn timeline(&self, req: &Request) -> Result<Response, Problem> {
+        let subject = query_param(req, "subject").ok_or_else(|| {
+            Problem::bad_request(
+                "invalid-parameter",
+                "`subject` is required: whose timeline?",
+            )
+        })?;
+        let p = Page::read(req)?;
+        let facts = self
+            .store
+            .list_facts(&FactQuery {
+                subject: Some(subject.clone()),
+                since: p.since,
+                until: p.until,
+                limit: p.limit,
+                ..Default::default()
+            })
+            .await?;
+        let decisions = self
+            .store
+            .list_decisions(&DecisionQuery {
+                subject: Some(subject.clone()),
+                since: p.since,
+                until: p.until,
+                limit: p.limit,
+                ..Default::default()
+            })
+            .await?;
+        let mut items: Vec<(chrono::DateTime<chrono::Utc>, serde_json::Value)> = Vec::new();
+        for f in &facts.facts {
+            let e = &f.event;
+            items.push((e.time, json!({"at": e.time, "kind": "event", "id": e.helios_id, "source": e.source, "type": e.event_type})));
+        }
+        for d in &decisions.decisions {
+            let d = &d.decision;
+            items.push((
+                d.decided_at,
+                json!({
+                    "at": d.decided_at, "kind": "decision", "id": d.id, "event": d.event_id,
+                    "rules": d.rules, "severity": d.severity, "explanation": explanation(&d.body),
+                }),
+            ));
+            for o in self.store.list_outcomes(&d.id).await? {
+                items.push((o.recorded_at, json!({
+                    "at": o.recorded_at, "kind": o.kind, "decision": o.decision_id, "execution": o.execution,
+                })));
+            }
+        }
+        // Time order; at the same instant an event comes before its decision, and that
+        // before what its workflow did.
+        let rank = |v: &serde_json::Value| match v["kind"].as_str() {
+            Some("event") => 0,
+            Some("decision") => 1,
+            _ => 2,
+        };
+        items.sort_by(|a, b| a.0.cmp(&b.0).then(rank(&a.1).cmp(&rank(&b.1))));
+        Ok(helios_api::json(
+            200,
+            &json!({
+                "subject": subject,
+                "items": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+                "truncated": facts.next.is_some() || decisions.next.is_some(),
+            }),
         ))
     }
 

@@ -380,7 +380,11 @@ async fn dispatch(app: &App, req: helios_api::Request) -> helios_api::Response {
     }
     if let (Some(ack), Some(_)) = (&app.ack, helios_record::ack::route(path)) {
         ack.handle(req).await
-    } else if (path.starts_with("/v1/events") || path.starts_with("/v1/decisions")) && is_read {
+    } else if (path.starts_with("/v1/events")
+        || path.starts_with("/v1/decisions")
+        || path == "/v1/timeline")
+        && is_read
+    {
         app.query.handle(req).await
     } else if path == "/v1/events" || path.starts_with("/v1/hooks/") {
         app.ingest.handle(req).await

@@ -77,6 +77,7 @@ pub enum Recorded {
 pub struct FactQuery {
     pub source: Option<String>,
     pub event_type: Option<String>,
+    pub subject: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     /// Only facts recorded after this `seq` (the cursor of the previous page).

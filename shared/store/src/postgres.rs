@@ -261,9 +261,10 @@ impl Store for PgStore {
                     "SELECT {FACT_COLUMNS} FROM facts
                      WHERE seq > $1 AND ($2::TEXT IS NULL OR source = $2) AND ($3::TEXT IS NULL OR type = $3)
                        AND ($4::TIMESTAMPTZ IS NULL OR time >= $4) AND ($5::TIMESTAMPTZ IS NULL OR time < $5)
+                       AND ($7::TEXT IS NULL OR subject = $7)
                      ORDER BY seq LIMIT $6"
                 ),
-                &[&after, &q.source, &q.event_type, &q.since, &q.until, &limit],
+                &[&after, &q.source, &q.event_type, &q.since, &q.until, &limit, &q.subject],
             )
             .await
             .map_err(unavailable)?;

@@ -310,6 +310,9 @@ impl Store for SqliteStore {
             if let Some(t) = &q.event_type {
                 push("type =", t.clone().into());
             }
+            if let Some(t) = &q.subject {
+                push("subject =", t.clone().into());
+            }
             if let Some(t) = &q.since {
                 push("time >=", fixed_time(t).into());
             }

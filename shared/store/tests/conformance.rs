@@ -89,6 +89,25 @@ async fn records_facts_once_and_reads_them_back_intact(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(all.facts.len(), 3, "no fact twice");
+    let subject = |name: &str| FactQuery {
+        subject: Some(name.into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.list_facts(&subject("acme/web"))
+            .await
+            .unwrap()
+            .facts
+            .len(),
+        3
+    );
+    assert!(s
+        .list_facts(&subject("acme/api"))
+        .await
+        .unwrap()
+        .facts
+        .is_empty());
 }
 
 async fn same_id_from_another_source_is_another_fact(s: &dyn Store) {
