@@ -13,6 +13,7 @@ pub mod executions;
 pub mod explain;
 pub mod keys;
 pub mod patterns;
+pub mod redrive;
 pub mod rules;
 pub mod send;
 pub mod states;
@@ -48,6 +49,8 @@ pub enum Command {
     Executions(executions::ExecutionsArgs),
     /// Why a decision was made: its rules, near misses, actions and outcomes, in words.
     Explain(explain::ExplainArgs),
+    /// Move a queue's dead letters back to it (after fixing what made them fail).
+    Redrive(redrive::RedriveArgs),
 }
 
 /// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
@@ -86,5 +89,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::States(a) => states::run(a),
         Command::Executions(a) => executions::run(a).await,
         Command::Explain(a) => explain::run(a).await,
+        Command::Redrive(a) => redrive::run(a).await,
     }
 }

@@ -219,3 +219,31 @@ pub trait Queue: Send + Sync {
     /// Approximate counts: (visible, in flight).
     async fn depth(&self, queue: &str) -> Result<(u64, u64), PortError>;
 }
+
+/// Moves every message of `dead_letter` back to `source` (a portable `StartMessageMoveTask`):
+/// each is sent to the source queue, then deleted from the dead-letter queue, so a crash in
+/// between can only deliver a message twice, never lose it. Returns how many moved.
+pub async fn redrive(
+    queues: &dyn Queue,
+    dead_letter: &str,
+    source: &str,
+) -> Result<u64, PortError> {
+    let mut moved = 0;
+    loop {
+        let batch = queues
+            .receive(dead_letter, 10, Some(Duration::from_secs(60)))
+            .await?;
+        if batch.is_empty() {
+            return Ok(moved);
+        }
+        for m in batch {
+            let message = Message {
+                body: m.body,
+                attributes: m.attributes,
+            };
+            queues.send(source, &message).await?;
+            queues.delete(dead_letter, &m.receipt).await?;
+            moved += 1;
+        }
+    }
+}

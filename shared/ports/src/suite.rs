@@ -224,9 +224,23 @@ where
         q.receive(queue, 10, None).await.unwrap().is_empty(),
         "a message over its receive limit is not returned"
     );
-    let dead = q.receive(dlq, 10, None).await.unwrap();
-    assert_eq!(dead.len(), 1, "it is in the dead-letter queue");
-    assert_eq!(dead[0].body, "two");
-    assert!(q.delete(dlq, &dead[0].receipt).await.unwrap());
+    assert_eq!(
+        q.depth(dlq).await.unwrap(),
+        (1, 0),
+        "it is in the dead-letter queue"
+    );
+    // Redrive: back to its queue once, as a new message; a second redrive moves nothing.
+    assert_eq!(crate::redrive(q, dlq, queue).await.unwrap(), 1);
+    assert_eq!(crate::redrive(q, dlq, queue).await.unwrap(), 0);
+    let back = q.receive(queue, 10, None).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].body, "two");
+    assert_eq!(back[0].attributes["source"], "suite");
+    assert_eq!(
+        back[0].receive_count, 1,
+        "a redriven message starts its count again"
+    );
+    assert!(q.delete(queue, &back[0].receipt).await.unwrap());
     assert_eq!(q.depth(queue).await.unwrap(), (0, 0));
+    assert_eq!(q.depth(dlq).await.unwrap(), (0, 0));
 }
