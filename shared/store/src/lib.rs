@@ -208,6 +208,17 @@ pub struct Outcome {
     pub body: serde_json::Value,
 }
 
+/// Cuts a listing read with one row too many (`limit + 1`) to `limit`; the cursor of the next
+/// page is the `seq` of the last row kept, when there was more.
+pub(crate) fn cut_page<T>(rows: &mut Vec<T>, limit: usize, seq: impl Fn(&T) -> i64) -> Option<i64> {
+    if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(seq)
+    } else {
+        None
+    }
+}
+
 /// The fired rules as one column: `,a,b,`.
 pub(crate) fn rules_column(rules: &[String]) -> String {
     format!(",{},", rules.join(","))

@@ -269,12 +269,7 @@ impl Store for PgStore {
             .await
             .map_err(unavailable)?;
         let mut facts = rows.iter().map(to_fact).collect::<Result<Vec<_>, _>>()?;
-        let next = if facts.len() > q.limit {
-            facts.truncate(q.limit);
-            facts.last().map(|f| f.seq)
-        } else {
-            None
-        };
+        let next = crate::cut_page(&mut facts, q.limit, |f| f.seq);
         Ok(FactPage { facts, next })
     }
 
@@ -403,12 +398,7 @@ impl Store for PgStore {
             .iter()
             .map(to_decision)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = if decisions.len() > q.limit {
-            decisions.truncate(q.limit);
-            decisions.last().map(|d| d.seq)
-        } else {
-            None
-        };
+        let next = crate::cut_page(&mut decisions, q.limit, |d| d.seq);
         Ok(DecisionPage { decisions, next })
     }
 

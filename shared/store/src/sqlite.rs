@@ -327,12 +327,7 @@ impl Store for SqliteStore {
             let mut facts = rows
                 .map(|r| r.map_err(unavailable).and_then(to_fact))
                 .collect::<Result<Vec<_>, _>>()?;
-            let next = if facts.len() > q.limit {
-                facts.truncate(q.limit);
-                facts.last().map(|f| f.seq)
-            } else {
-                None
-            };
+            let next = crate::cut_page(&mut facts, q.limit, |f| f.seq);
             Ok(FactPage { facts, next })
         })
         .await
@@ -488,12 +483,7 @@ impl Store for SqliteStore {
             let mut decisions = rows
                 .map(|r| r.map_err(unavailable).and_then(to_decision))
                 .collect::<Result<Vec<_>, _>>()?;
-            let next = if decisions.len() > q.limit {
-                decisions.truncate(q.limit);
-                decisions.last().map(|d| d.seq)
-            } else {
-                None
-            };
+            let next = crate::cut_page(&mut decisions, q.limit, |d| d.seq);
             Ok(DecisionPage { decisions, next })
         })
         .await
