@@ -91,6 +91,26 @@ pub fn eval_field(field: &Ata, states: &States<'_>, scope: &dyn Scope) -> Result
 
 /// Evaluates one expression; `None` when it yields nothing (JSONata's `undefined`).
 pub fn eval(expr: &str, states: &States<'_>, scope: &dyn Scope) -> Result<Option<Value>, Failure> {
+    // `jsonata-rs` is young: should it panic on some expression, the state fails with
+    // `States.QueryEvaluationError` instead of the execution's thread going down.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        eval_inner(expr, states, scope)
+    }))
+    .unwrap_or_else(|_| {
+        Err(Failure::new(
+            QUERY_EVALUATION_ERROR,
+            format!(
+                "The JSONata expression '{expr}' could not be evaluated (the evaluator failed)"
+            ),
+        ))
+    })
+}
+
+fn eval_inner(
+    expr: &str,
+    states: &States<'_>,
+    scope: &dyn Scope,
+) -> Result<Option<Value>, Failure> {
     let fail = |why: String| {
         Failure::new(
             QUERY_EVALUATION_ERROR,
