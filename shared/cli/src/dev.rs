@@ -289,6 +289,7 @@ async fn relay_loop(d: Deployment) {
 /// its visibility timeout, and lands in `decide-dlq` after `MAX_RECEIVES` receives.
 async fn decide_loop(d: Deployment, decider: helios_decide::Decider) {
     use helios_ports::Queue as _;
+    let decider = Arc::new(decider);
     loop {
         let batch = match d
             .services
@@ -306,22 +307,29 @@ async fn decide_loop(d: Deployment, decider: helios_decide::Decider) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
+        // The messages of a batch are decided together: their store and key-value calls
+        // overlap (a window touched by two of them is settled by the conditional write).
+        let mut running = tokio::task::JoinSet::new();
         for m in batch {
-            match decider.decide_message(&m.body).await {
-                Ok(done) => {
-                    tracing::info!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
-                    if let Err(e) = d.services.delete("decide", &m.receipt).await {
-                        tracing::warn!(error = %e, "cannot delete a decided message");
+            let (decider, services) = (decider.clone(), d.services.clone());
+            running.spawn(async move {
+                match decider.decide_message(&m.body).await {
+                    Ok(done) => {
+                        tracing::debug!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
+                        if let Err(e) = services.delete("decide", &m.receipt).await {
+                            tracing::warn!(error = %e, "cannot delete a decided message");
+                        }
                     }
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        retryable = e.is_retryable(),
+                        receives = m.receive_count,
+                        "decide failed; the message comes back after its visibility timeout"
+                    ),
                 }
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    retryable = e.is_retryable(),
-                    receives = m.receive_count,
-                    "decide failed; the message comes back after its visibility timeout"
-                ),
-            }
+            });
         }
+        while running.join_next().await.is_some() {}
     }
 }
 
