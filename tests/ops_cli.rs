@@ -1,4 +1,4 @@
-//! Operations commands as a user runs them: `helios redrive`.
+//! Operations commands as a user runs them: `helios redrive` and `helios replay`.
 
 use std::process::Command;
 
@@ -61,4 +61,74 @@ async fn redrive_moves_dead_letters_back_once() {
 
     let (code, _) = redrive(dir.path(), "nope");
     assert_eq!(code, Some(2));
+}
+
+/// `helios replay` publishes the facts of a time range again, marked as a replay, to every
+/// queue of the events topic.
+#[tokio::test]
+async fn replay_publishes_the_facts_of_a_range_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = helios_runtime::Deployment::open_local(&helios_runtime::LocalOptions {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+    })
+    .await
+    .unwrap();
+    let event = |id: &str, time: &str| helios_store::NewFact {
+        event: serde_json::from_value(serde_json::json!({
+            "helios_id": format!("hid-{id}"), "id": id, "source": "ci", "type": "ci.build.finished",
+            "subject": "acme/web", "time": time, "received_at": time, "schema_version": 1,
+            "format": "native", "extensions": {}, "correlation": {}, "data": {}
+        }))
+        .unwrap(),
+        raw: helios_store::RawRef {
+            key: format!("raw/{id}"),
+            index: 0,
+        },
+    };
+    d.store
+        .record_facts(&[
+            event("a", "2026-11-20T09:00:00Z"),
+            event("b", "2026-11-21T09:00:00Z"),
+        ])
+        .await
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args([
+            "replay",
+            "--since",
+            "2026-11-20T00:00:00Z",
+            "--until",
+            "2026-11-21T00:00:00Z",
+            "--redecide",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["replayed"], 1, "only the fact inside the range");
+    let got = d.services.receive("decide", 10, None).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].attributes["replay"], "true");
+    assert_eq!(got[0].attributes["redecide"], "true");
+    assert!(got[0].body.contains("hid-a"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args([
+            "replay",
+            "--since",
+            "yesterday",
+            "--until",
+            "2026-11-21T00:00:00Z",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
 }

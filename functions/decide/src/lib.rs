@@ -77,6 +77,43 @@ fn dedupe_key(key: &str) -> String {
 }
 
 impl Decider {
+    /// Decides a delivered message. A replayed one (attribute `replay=true`) whose event was
+    /// already decided, by whatever rules, is not decided again unless `redecide=true`: a
+    /// replay re-publishes facts without changing what was decided, except where asked.
+    pub async fn decide_delivery(
+        &self,
+        body: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Decided, DecideFailure> {
+        let replayed = attributes.get("replay").map(String::as_str) == Some("true");
+        let redecide = attributes.get("redecide").map(String::as_str) == Some("true");
+        if replayed && !redecide {
+            let event: Value =
+                serde_json::from_str(body).map_err(|e| DecideFailure::NotAnEvent(e.to_string()))?;
+            let id = event
+                .get("helios_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let earlier = self
+                .store
+                .list_decisions(&helios_store::DecisionQuery {
+                    event_id: Some(id.to_string()),
+                    limit: 1,
+                    ..Default::default()
+                })
+                .await?;
+            if let Some(d) = earlier.decisions.into_iter().next() {
+                return Ok(Decided {
+                    decision_id: d.decision.id,
+                    recorded: Recorded::Duplicate,
+                    fired: d.decision.rules,
+                    started: 0,
+                });
+            }
+        }
+        self.decide_message(body).await
+    }
+
     /// Decides the event in a message body.
     pub async fn decide_message(&self, body: &str) -> Result<Decided, DecideFailure> {
         let event: Value =

@@ -132,3 +132,41 @@ async fn a_message_that_is_not_an_event_is_not_retried() {
     let e = d.decide_message(r#"{"source": "x"}"#).await.unwrap_err();
     assert!(!e.is_retryable(), "{e}");
 }
+
+/// After a rule fix, a replayed event keeps its decision unless the replay asks to decide again.
+#[tokio::test]
+async fn a_replay_decides_again_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _, store, _) = decider(dir.path()).await;
+    let first = d.decide(&failed_build(1, 0)).await.unwrap();
+    // The same rules with one more line: another content hash.
+    let rules_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let mut files = helios_runtime::rules::read_rule_files(&rules_dir).unwrap();
+    files[0].text.push_str("\n# fixed\n");
+    let fixed = Decider {
+        rules: Arc::new(helios_rules::RuleSet::load(&files).unwrap()),
+        ..d
+    };
+    let body = failed_build(1, 0).to_string();
+    let replay: std::collections::BTreeMap<String, String> =
+        [("replay".to_string(), "true".to_string())].into();
+    let kept = fixed.decide_delivery(&body, &replay).await.unwrap();
+    assert_eq!(kept.decision_id, first.decision_id);
+    assert_eq!(kept.recorded, Recorded::Duplicate);
+    let mut again = replay.clone();
+    again.insert("redecide".into(), "true".into());
+    let new = fixed.decide_delivery(&body, &again).await.unwrap();
+    assert_ne!(
+        new.decision_id, first.decision_id,
+        "new rules, new decision"
+    );
+    assert_eq!(new.recorded, Recorded::Accepted);
+    let page = store
+        .list_decisions(&DecisionQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.decisions.len(), 2);
+}

@@ -2,7 +2,7 @@
 //!
 //! - `GET /v1/events` (filters, cursor pagination) and `GET /v1/events/{id}` (the canonical
 //!   event and where its raw payload is);
-//! - `GET /v1/decisions` (filters `subject`, `rule`, `severity`, `since`, `until`; cursor
+//! - `GET /v1/decisions` (filters `event`, `subject`, `rule`, `severity`, `since`, `until`; cursor
 //!   pagination) and `GET /v1/decisions/{id}` (the decision with its trace, the sentence that
 //!   explains it, and the outcomes its workflows recorded);
 //! - `GET /v1/timeline?subject=S` (`since`, `until`, `limit`): the events, decisions and
@@ -85,6 +85,7 @@ impl Query {
     async fn list_decisions(&self, req: &Request) -> Result<Response, Problem> {
         let p = Page::read(req)?;
         let q = DecisionQuery {
+            event_id: query_param(req, "event"),
             subject: query_param(req, "subject"),
             rule: query_param(req, "rule"),
             severity: query_param(req, "severity"),

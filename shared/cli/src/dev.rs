@@ -313,7 +313,7 @@ async fn decide_loop(d: Deployment, decider: helios_decide::Decider) {
         for m in batch {
             let (decider, services) = (decider.clone(), d.services.clone());
             running.spawn(async move {
-                match decider.decide_message(&m.body).await {
+                match decider.decide_delivery(&m.body, &m.attributes).await {
                     Ok(done) => {
                         tracing::debug!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
                         if let Err(e) = services.delete("decide", &m.receipt).await {

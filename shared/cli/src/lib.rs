@@ -14,6 +14,7 @@ pub mod explain;
 pub mod keys;
 pub mod patterns;
 pub mod redrive;
+pub mod replay;
 pub mod rules;
 pub mod send;
 pub mod states;
@@ -51,6 +52,9 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Move a queue's dead letters back to it (after fixing what made them fail).
     Redrive(redrive::RedriveArgs),
+    /// Publish the recorded facts of a time range again (decisions stay as they were unless
+    /// `--redecide`).
+    Replay(replay::ReplayArgs),
 }
 
 /// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
@@ -90,5 +94,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Executions(a) => executions::run(a).await,
         Command::Explain(a) => explain::run(a).await,
         Command::Redrive(a) => redrive::run(a).await,
+        Command::Replay(a) => replay::run(a).await,
     }
 }

@@ -179,6 +179,8 @@ pub struct StoredDecision {
 /// A filter over decisions; `since` inclusive and `until` exclusive, on `decided_at`.
 #[derive(Clone, Debug, Default)]
 pub struct DecisionQuery {
+    /// Decisions of this fact (`helios_id`).
+    pub event_id: Option<String>,
     pub subject: Option<String>,
     /// Decisions in which this rule fired.
     pub rule: Option<String>,

@@ -388,9 +388,10 @@ impl Store for PgStore {
                      WHERE seq > $1 AND ($2::TEXT IS NULL OR subject = $2) AND ($3::TEXT IS NULL OR rules LIKE $3)
                        AND ($4::TEXT IS NULL OR severity = $4)
                        AND ($5::TIMESTAMPTZ IS NULL OR decided_at >= $5) AND ($6::TIMESTAMPTZ IS NULL OR decided_at < $6)
+                       AND ($8::TEXT IS NULL OR event_id = $8)
                      ORDER BY seq LIMIT $7"
                 ),
-                &[&after, &q.subject, &rule, &q.severity, &q.since, &q.until, &limit],
+                &[&after, &q.subject, &rule, &q.severity, &q.since, &q.until, &limit, &q.event_id],
             )
             .await
             .map_err(unavailable)?;

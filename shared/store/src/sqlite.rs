@@ -463,6 +463,9 @@ impl Store for SqliteStore {
             if let Some(s) = &q.subject {
                 push("subject =", s.clone().into());
             }
+            if let Some(e) = &q.event_id {
+                push("event_id =", e.clone().into());
+            }
             if let Some(r) = &q.rule {
                 push("rules LIKE", format!("%,{r},%").into());
             }

@@ -385,6 +385,15 @@ async fn records_decisions_once_and_lists_them(s: &dyn Store) {
     );
     assert_eq!(
         ids(all(DecisionQuery {
+            event_id: Some("h-1".into()),
+            ..Default::default()
+        })
+        .await),
+        ["dec_1", "dec_2"],
+        "the decisions of one event, under two rule sets"
+    );
+    assert_eq!(
+        ids(all(DecisionQuery {
             severity: Some("high".into()),
             ..Default::default()
         })
