@@ -5,6 +5,15 @@ use std::process::Command;
 use helios_ports::{Message, Queue};
 use serde_json::Value;
 
+/// The local deployment `helios dev` would open on `dir`: its queues and store.
+async fn deployment(dir: &std::path::Path) -> helios_runtime::Deployment {
+    let opts = helios_runtime::LocalOptions {
+        data_dir: dir.to_path_buf(),
+        database_url: None,
+    };
+    helios_runtime::Deployment::open_local(&opts).await.unwrap()
+}
+
 fn redrive(dir: &std::path::Path, queue: &str) -> (Option<i32>, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_helios"))
         .args(["redrive", queue, "--data-dir"])
@@ -20,12 +29,7 @@ fn redrive(dir: &std::path::Path, queue: &str) -> (Option<i32>, Value) {
 #[tokio::test]
 async fn redrive_moves_dead_letters_back_once() {
     let dir = tempfile::tempdir().unwrap();
-    let d = helios_runtime::Deployment::open_local(&helios_runtime::LocalOptions {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-    })
-    .await
-    .unwrap();
+    let d = deployment(dir.path()).await;
     let q = &d.services;
     q.send(
         "decide",
@@ -68,12 +72,7 @@ async fn redrive_moves_dead_letters_back_once() {
 #[tokio::test]
 async fn replay_publishes_the_facts_of_a_range_again() {
     let dir = tempfile::tempdir().unwrap();
-    let d = helios_runtime::Deployment::open_local(&helios_runtime::LocalOptions {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-    })
-    .await
-    .unwrap();
+    let d = deployment(dir.path()).await;
     let event = |id: &str, time: &str| helios_store::NewFact {
         event: serde_json::from_value(serde_json::json!({
             "helios_id": format!("hid-{id}"), "id": id, "source": "ci", "type": "ci.build.finished",

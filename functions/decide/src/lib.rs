@@ -175,10 +175,14 @@ impl Decider {
             body,
         };
         let recorded = self.store.record_decision(&new).await?;
-        // Start from what is stored: after a redelivery, the first delivery's decision.
-        let stored = match self.store.get_decision(&decision.id).await? {
-            Some(s) => s.decision,
-            None => new,
+        // Start from what is stored: after a redelivery, the first delivery's decision (read
+        // back only then; a new decision is the one just written).
+        let stored = match recorded {
+            Recorded::Accepted => new,
+            Recorded::Duplicate => match self.store.get_decision(&decision.id).await? {
+                Some(s) => s.decision,
+                None => new,
+            },
         };
         let mut started = 0;
         let actions = stored

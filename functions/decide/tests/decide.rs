@@ -63,6 +63,14 @@ async fn decider(
     (d, started, store, clock)
 }
 
+async fn stored_decisions(store: &dyn Store) -> usize {
+    let q = DecisionQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    store.list_decisions(&q).await.unwrap().decisions.len()
+}
+
 #[tokio::test]
 async fn three_failures_on_main_decide_to_notify_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -103,14 +111,7 @@ async fn three_failures_on_main_decide_to_notify_once() {
     assert_eq!(again.recorded, Recorded::Duplicate);
     assert_eq!(again.decision_id, third.decision_id);
     assert_eq!(again.started, 0);
-    let page = store
-        .list_decisions(&DecisionQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(page.decisions.len(), 3);
+    assert_eq!(stored_decisions(&*store).await, 3);
     let stored = store
         .get_decision(&third.decision_id)
         .await
@@ -161,12 +162,5 @@ async fn a_replay_decides_again_only_when_asked() {
         "new rules, new decision"
     );
     assert_eq!(new.recorded, Recorded::Accepted);
-    let page = store
-        .list_decisions(&DecisionQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(page.decisions.len(), 2);
+    assert_eq!(stored_decisions(&*store).await, 2);
 }

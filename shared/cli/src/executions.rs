@@ -3,7 +3,7 @@
 //! history; `--watch` prints each change as it happens.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,14 +14,8 @@ use serde_json::{json, Value};
 pub struct ExecutionsArgs {
     #[command(subcommand)]
     pub command: Option<ExecutionsCommand>,
-    /// The data folder of `helios dev`.
-    #[arg(
-        long,
-        default_value = ".helios",
-        env = "HELIOS_DATA_DIR",
-        global = true
-    )]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub store: crate::StoreArgs,
     /// One JSON object per line instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -127,6 +121,7 @@ fn print_line(v: &Value, as_json: bool) {
 pub async fn run(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
     if let Some(ExecutionsCommand::Show { name }) = &args.command {
         let done = args
+            .store
             .data_dir
             .join("executions/done")
             .join(format!("{name}.json"));
@@ -135,7 +130,7 @@ pub async fn run(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&record)?);
                 Ok(ExitCode::SUCCESS)
             }
-            None => match list(&args.data_dir).get(name) {
+            None => match list(&args.store.data_dir).get(name) {
                 Some(running) => {
                     println!("{}", serde_json::to_string_pretty(running)?);
                     Ok(ExitCode::SUCCESS)
@@ -143,7 +138,7 @@ pub async fn run(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
                 None => {
                     eprintln!(
                         "no execution named `{name}` in {}",
-                        args.data_dir.join("executions").display()
+                        args.store.data_dir.join("executions").display()
                     );
                     Ok(ExitCode::from(1))
                 }
@@ -158,7 +153,7 @@ pub async fn run(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
     }
     let mut shown: BTreeMap<String, Value> = BTreeMap::new();
     loop {
-        for (name, v) in list(&args.data_dir) {
+        for (name, v) in list(&args.store.data_dir) {
             if shown.get(&name) != Some(&v) {
                 print_line(&v, args.json);
                 shown.insert(name, v);

@@ -2,7 +2,6 @@
 //! each rule that fired, every rule that was suppressed or nearly fired and why, the actions,
 //! and what the workflows recorded. Reads `GET /v1/decisions/{id}`; `--json` prints it as is.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -13,15 +12,8 @@ use serde_json::Value;
 pub struct ExplainArgs {
     /// The decision (`dec_…`).
     pub decision: String,
-    /// Where Helios runs.
-    #[arg(long, env = "HELIOS_ENDPOINT", default_value = "http://127.0.0.1:8787")]
-    pub endpoint: String,
-    /// The API key (default: `HELIOS_API_KEY`, then the key `helios dev` kept in the data folder).
-    #[arg(long, env = "HELIOS_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-    /// The data folder of `helios dev`, for its admin key.
-    #[arg(long, default_value = ".helios", env = "HELIOS_DATA_DIR")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub client: crate::ClientArgs,
     /// Print the decision as the API gives it.
     #[arg(long)]
     pub json: bool,
@@ -70,11 +62,11 @@ pub fn render(v: &Value) -> String {
 }
 
 pub async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let key = crate::send::api_key(args.api_key.clone(), &args.data_dir)
+    let key = crate::send::api_key(args.client.api_key.clone(), &args.client.data_dir)
         .context("no API key: pass --api-key, set HELIOS_API_KEY, or run helios dev here")?;
     let url = format!(
         "{}/v1/decisions/{}",
-        args.endpoint.trim_end_matches('/'),
+        args.client.endpoint.trim_end_matches('/'),
         urlencoding::encode(&args.decision)
     );
     let resp = reqwest::Client::new()

@@ -57,6 +57,20 @@ pub enum Command {
     Replay(replay::ReplayArgs),
 }
 
+/// How a command reaches a running Helios over HTTP.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Where Helios runs.
+    #[arg(long, env = "HELIOS_ENDPOINT", default_value = "http://127.0.0.1:8787")]
+    pub endpoint: String,
+    /// The API key (default: `HELIOS_API_KEY`, then the key `helios dev` kept in the data folder).
+    #[arg(long, env = "HELIOS_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The data folder of `helios dev`, for its admin key (and, for `send`, its hook secrets).
+    #[arg(long, default_value = ".helios", env = "HELIOS_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
 /// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {

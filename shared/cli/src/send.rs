@@ -5,7 +5,6 @@
 //! by `--format`), or JSON lines of native events (sent in batches of 100).
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
@@ -18,18 +17,11 @@ use serde_json::Value;
 pub struct SendArgs {
     /// A JSON file, or `-` for stdin.
     pub input: String,
-    /// Where Helios runs.
-    #[arg(long, env = "HELIOS_ENDPOINT", default_value = "http://127.0.0.1:8787")]
-    pub endpoint: String,
-    /// The API key (default: `HELIOS_API_KEY`, then the key `helios dev` kept in the data folder).
-    #[arg(long, env = "HELIOS_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub client: crate::ClientArgs,
     /// The format of a plain body, when its shape does not tell.
     #[arg(long, value_parser = parse_format)]
     pub format: Option<Format>,
-    /// The data folder of `helios dev`, for its admin key and hook secrets.
-    #[arg(long, default_value = ".helios", env = "HELIOS_DATA_DIR")]
-    pub data_dir: PathBuf,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -58,7 +50,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let client = reqwest::Client::new();
     let mut ok = true;
     for r in requests {
-        let (status, body) = send(&client, &args.endpoint, &r).await?;
+        let (status, body) = send(&client, &args.client.endpoint, &r).await?;
         println!("{}", body.trim_end());
         ok &= (200..300).contains(&status);
     }
@@ -79,9 +71,9 @@ pub fn api_key(given: Option<String>, data_dir: &std::path::Path) -> Option<Stri
 }
 
 fn credentials(args: &SendArgs) -> Credentials {
-    let api_key = api_key(args.api_key.clone(), &args.data_dir);
+    let api_key = api_key(args.client.api_key.clone(), &args.client.data_dir);
     // Secrets: the environment first, then what `helios dev` keeps (read only: never created here).
-    let file: Value = std::fs::read_to_string(args.data_dir.join("secrets.json"))
+    let file: Value = std::fs::read_to_string(args.client.data_dir.join("secrets.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
