@@ -85,13 +85,15 @@ fn check(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                     "version": rs.version,
                     "hash": rs.hash,
                     "rules": rs.rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
+                    "expectations": rs.expectations.iter().map(|e| &e.id).collect::<Vec<_>>(),
                 }))?;
             } else {
                 println!(
-                    "ok: rule set `{}` version {}, {} rules, {}",
+                    "ok: rule set `{}` version {}, {} rules, {} expectations, {}",
                     rs.name,
                     rs.version,
                     rs.rules.len(),
+                    rs.expectations.len(),
                     rs.hash
                 );
             }

@@ -22,6 +22,7 @@ pub mod condition;
 pub mod decide;
 pub mod duration;
 pub mod event;
+pub mod expect;
 pub mod explain;
 pub mod pattern;
 pub mod reference;

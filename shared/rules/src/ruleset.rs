@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::compiled::CompiledPatterns;
 use crate::condition::Condition;
 use crate::duration::Span;
+use crate::expect::{parse_expectation, Expectation};
 use crate::explain::PatternPlan;
 use crate::pattern::Pattern;
 use crate::scope::{FieldPath, ENGINE_ROOTS, EVENT_ROOTS};
@@ -163,6 +164,12 @@ pub struct RuleSet {
     /// In evaluation order: priority (highest first), then id.
     pub rules: Vec<Rule>,
     pub(crate) compiled: CompiledPatterns,
+    /// Declared expectations, in file order ([`crate::expect`]).
+    pub expectations: Vec<Expectation>,
+    /// Every expectation's patterns, compiled together; `expect_roles[i]` says whose pattern
+    /// `i` is: (index into `expectations`, index into its `watches`).
+    pub(crate) expect_compiled: CompiledPatterns,
+    pub(crate) expect_roles: Vec<(usize, usize)>,
 }
 
 /// One rule.
@@ -211,6 +218,8 @@ struct RawFile {
     severity: Option<Thresholds>,
     #[serde(default)]
     rules: Vec<Value>,
+    #[serde(default)]
+    expectations: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -283,7 +292,7 @@ struct RawDedupe {
     for_: String,
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -317,7 +326,7 @@ fn display_path(p: &serde_path_to_error::Path) -> String {
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned>(v: &Value, prefix: &str) -> Result<T, Invalid> {
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(v: &Value, prefix: &str) -> Result<T, Invalid> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let inner = display_path(e.path());
         let at = match (prefix.is_empty(), inner.is_empty()) {
@@ -344,6 +353,7 @@ impl RuleSet {
         let mut thresholds: Option<Thresholds> = None;
         let mut rules = Vec::new();
         let mut ids = BTreeSet::new();
+        let mut expectations: Vec<Expectation> = Vec::new();
         let mut h = Sha256::new();
 
         for f in &files {
@@ -443,6 +453,21 @@ impl RuleSet {
                     Err(e) => errors.push(at_file(id_hint.as_deref(), e)),
                 }
             }
+            for (i, ev) in raw.expectations.iter().enumerate() {
+                let at = format!("expectations[{i}]");
+                let id_hint = ev.get("id").and_then(Value::as_str).map(str::to_string);
+                match parse_expectation(ev, &at, &f.path) {
+                    Ok(e) if expectations.iter().any(|x| x.id == e.id) => errors.push(at_file(
+                        Some(&e.id),
+                        Invalid {
+                            at: format!("{at}.id"),
+                            message: "another expectation of the set has this id".into(),
+                        },
+                    )),
+                    Ok(e) => expectations.push(e),
+                    Err(e) => errors.push(at_file(id_hint.as_deref(), e)),
+                }
+            }
         }
         let first = files.first().map(|f| f.path.clone()).unwrap_or_default();
         if files.is_empty() {
@@ -478,7 +503,20 @@ impl RuleSet {
             rules.iter().map(|r| &r.pattern),
             crate::compiled::Anchors::Two,
         );
+        let expect_roles: Vec<(usize, usize)> = expectations
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| (0..e.watches.len()).map(move |w| (i, w)))
+            .collect();
+        let expect_compiled = CompiledPatterns::compile(
+            expectations
+                .iter()
+                .flat_map(|e| e.watches.iter().map(|w| &w.pattern)),
+        );
         Ok(RuleSet {
+            expectations,
+            expect_compiled,
+            expect_roles,
             name: name.map(|n| n.0).unwrap_or_default(),
             version: version.unwrap_or_default(),
             description,

@@ -1,0 +1,368 @@
+//! Expectations: what an event means to each (observe), how an instance's state moves
+//! (apply), and what a check at the deadline finds.
+
+use helios_rules::expect::{check, ExpectState, Role, MISMATCHED, MISSED, SOURCE};
+use helios_rules::{RuleSet, SourceFile};
+use serde_json::{json, Value};
+
+const SET: &str = r##"
+name: t
+version: 1
+expectations:
+  - id: heartbeat
+    heartbeat: {match: {type: [heartbeat]}, every: 1m, grace: 30s, repeat: 2}
+  - id: deploy-finishes
+    sequence: {first: {type: [deploy.started]}, then: {type: [deploy.finished]}, within: 30m}
+    carry: {environment: data.environment}
+  - id: pushed-and-built
+    reconcile:
+      sources:
+        github: {match: {source: [github]}, key: "{{correlation.commit}}", values: {branch: correlation.branch}}
+        ci: {source: [ci]}
+      compare: {branch: data.branch}
+      within: 10m
+    key: "{{data.commit}}"
+"##;
+
+fn set() -> RuleSet {
+    RuleSet::load(&[SourceFile {
+        path: "rules.yaml".into(),
+        text: SET.into(),
+    }])
+    .unwrap()
+}
+
+fn ms(t: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .unwrap()
+        .timestamp_millis()
+}
+
+fn event(id: &str, source: &str, ty: &str, time: &str, subject: &str, data: Value) -> Value {
+    json!({"helios_id": format!("evt_{id}"), "id": id, "source": source, "type": ty,
+           "time": time, "subject": subject, "data": data})
+}
+
+/// Observes `e` and applies what it means to `state`; returns the workflow inputs to start.
+fn feed(rs: &RuleSet, state: &mut ExpectState, e: &Value) -> Vec<Value> {
+    let mut starts = Vec::new();
+    for o in rs.observe(e) {
+        if state.apply(&o).start {
+            starts.push(o.workflow_input());
+        }
+    }
+    starts
+}
+
+#[test]
+fn a_heartbeat_is_met_by_a_later_one_and_missed_when_none_comes() {
+    let rs = set();
+    let mut st = ExpectState::default();
+    let b1 = event(
+        "b1",
+        "svc",
+        "heartbeat",
+        "2026-11-23T09:00:00Z",
+        "api",
+        json!({}),
+    );
+    let obs = rs.observe(&b1);
+    assert_eq!(obs.len(), 1);
+    assert_eq!(obs[0].role, Role::Beat);
+    assert_eq!(obs[0].key, "api");
+    assert_eq!(obs[0].deadline_ms, Some(ms("2026-11-23T09:01:30Z")));
+    let first = feed(&rs, &mut st, &b1);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["deadline"], "2026-11-23T09:01:30Z");
+
+    // A second beat supersedes the first: the first's check is met.
+    let b2 = event(
+        "b2",
+        "svc",
+        "heartbeat",
+        "2026-11-23T09:01:00Z",
+        "api",
+        json!({}),
+    );
+    let second = feed(&rs, &mut st, &b2);
+    let c = check(&rs, &first[0], Some(&st), ms("2026-11-23T09:01:30Z")).unwrap();
+    assert!(c.met, "{c:?}");
+    assert!(c.event.is_none());
+
+    // None after b2: missed once, then again a period later, then no more (repeat 2).
+    let c = check(&rs, &second[0], Some(&st), ms("2026-11-23T09:02:30Z")).unwrap();
+    assert!(!c.met);
+    let e = c.event.clone().unwrap();
+    assert_eq!(e["source"], SOURCE);
+    assert_eq!(e["type"], MISSED);
+    assert_eq!(e["subject"], "api");
+    assert_eq!(e["time"], "2026-11-23T09:02:30Z");
+    assert_eq!(e["data"]["expectation"], "heartbeat");
+    assert_eq!(e["data"]["last_seen"], "2026-11-23T09:01:00Z");
+    assert_eq!(e["data"]["missed"], 1);
+    let next = c.next.clone().unwrap();
+    assert_eq!(next["deadline"], "2026-11-23T09:03:30Z");
+    let c2 = check(&rs, &next, Some(&st), ms("2026-11-23T09:03:30Z")).unwrap();
+    assert_eq!(c2.event.as_ref().unwrap()["data"]["missed"], 2);
+    assert_ne!(
+        c2.event.as_ref().unwrap()["id"],
+        e["id"],
+        "each miss is an event of its own"
+    );
+    assert!(c2.next.is_none(), "repeat 2 stops after the second miss");
+
+    // The same check again gives the same event id (the ingress path keeps it once).
+    let again = check(&rs, &second[0], Some(&st), ms("2026-11-23T09:05:00Z")).unwrap();
+    assert_eq!(again.event.unwrap()["id"], e["id"]);
+}
+
+#[test]
+fn a_late_heartbeat_delivered_out_of_order_does_not_move_the_state_back() {
+    let rs = set();
+    let mut st = ExpectState::default();
+    feed(
+        &rs,
+        &mut st,
+        &event(
+            "b2",
+            "svc",
+            "heartbeat",
+            "2026-11-23T09:01:00Z",
+            "api",
+            json!({}),
+        ),
+    );
+    let old = event(
+        "b1",
+        "svc",
+        "heartbeat",
+        "2026-11-23T09:00:00Z",
+        "api",
+        json!({}),
+    );
+    assert!(
+        feed(&rs, &mut st, &old).is_empty(),
+        "an older beat starts nothing"
+    );
+    assert_eq!(st.latest.as_ref().unwrap().event, "evt_b2");
+    // A redelivered beat starts again (the execution name keeps it to one) but changes nothing.
+    let o = rs.observe(&event(
+        "b2",
+        "svc",
+        "heartbeat",
+        "2026-11-23T09:01:00Z",
+        "api",
+        json!({}),
+    ));
+    let applied = st.clone().apply(&o[0]);
+    assert!(!applied.changed && applied.start);
+    assert_eq!(
+        o[0].execution_name(),
+        rs.observe(&event(
+            "b2",
+            "svc",
+            "heartbeat",
+            "2026-11-23T09:01:00Z",
+            "api",
+            json!({})
+        ))[0]
+            .execution_name()
+    );
+    assert!(o[0].execution_name().len() <= 80);
+}
+
+#[test]
+fn a_sequence_is_met_by_its_closing_event_before_the_deadline_and_carries_fields() {
+    let rs = set();
+    let mut st = ExpectState::default();
+    let started = event(
+        "d1",
+        "deployer",
+        "deploy.started",
+        "2026-11-23T10:00:00Z",
+        "acme/web",
+        json!({"environment": "production"}),
+    );
+    let inputs = feed(&rs, &mut st, &started);
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0]["deadline"], "2026-11-23T10:30:00Z");
+    assert_eq!(inputs[0]["carried"]["environment"], "production");
+
+    // Nothing closed it: missed, with the fields the rules read.
+    let c = check(&rs, &inputs[0], Some(&st), ms("2026-11-23T10:30:00Z")).unwrap();
+    assert!(!c.met);
+    let data = &c.event.as_ref().unwrap()["data"];
+    assert_eq!(data["started_at"], "2026-11-23T10:00:00Z");
+    assert_eq!(data["deadline"], "2026-11-23T10:30:00Z");
+    assert_eq!(data["environment"], "production");
+    assert!(c.next.is_none());
+
+    // Closed in time: met. A close of another subject is another instance's.
+    let elsewhere = rs.observe(&event(
+        "f0",
+        "deployer",
+        "deploy.finished",
+        "2026-11-23T10:20:00Z",
+        "acme/api",
+        json!({}),
+    ));
+    assert_eq!(elsewhere[0].role, Role::Closes);
+    assert_ne!(elsewhere[0].state_key, rs.observe(&started)[0].state_key);
+    let finished = event(
+        "f1",
+        "deployer",
+        "deploy.finished",
+        "2026-11-23T10:20:00Z",
+        "acme/web",
+        json!({}),
+    );
+    assert!(feed(&rs, &mut st, &finished).is_empty());
+    let c = check(&rs, &inputs[0], Some(&st), ms("2026-11-23T10:30:05Z")).unwrap();
+    assert!(c.met, "{c:?}");
+
+    // Closed after the deadline: still missed.
+    let mut late = ExpectState::default();
+    feed(&rs, &mut late, &started);
+    feed(
+        &rs,
+        &mut late,
+        &event(
+            "f2",
+            "deployer",
+            "deploy.finished",
+            "2026-11-23T10:45:00Z",
+            "acme/web",
+            json!({}),
+        ),
+    );
+    assert!(
+        !check(&rs, &inputs[0], Some(&late), ms("2026-11-23T10:50:00Z"))
+            .unwrap()
+            .met
+    );
+}
+
+#[test]
+fn a_reconciliation_flags_a_missing_source_and_a_mismatched_value() {
+    let rs = set();
+    let gh = json!({"helios_id": "evt_p1", "id": "p1", "source": "github", "type": "github.push",
+        "time": "2026-11-23T11:00:00Z", "subject": "acme/web",
+        "correlation": {"commit": "abc123", "branch": "main"}, "data": {}});
+    let ci = |branch: &str| {
+        event(
+            "c1",
+            "ci",
+            "ci.build.finished",
+            "2026-11-23T11:03:00Z",
+            "acme/web",
+            json!({"commit": "abc123", "branch": branch}),
+        )
+    };
+
+    let mut st = ExpectState::default();
+    let inputs = feed(&rs, &mut st, &gh);
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0]["key"], "abc123");
+    let c = check(&rs, &inputs[0], Some(&st), ms("2026-11-23T11:10:00Z")).unwrap();
+    assert!(!c.met);
+    let e = c.event.unwrap();
+    assert_eq!(e["type"], MISSED);
+    assert_eq!(e["data"]["missing"], json!(["ci"]));
+
+    // Both came, same branch: met; both start the same execution name.
+    let mut both = st.clone();
+    let ci_inputs = feed(&rs, &mut both, &ci("main"));
+    assert_eq!(ci_inputs.len(), 1);
+    assert_eq!(
+        rs.observe(&gh)[0].execution_name(),
+        rs.observe(&ci("main"))[0].execution_name()
+    );
+    assert!(
+        check(&rs, &inputs[0], Some(&both), ms("2026-11-23T11:10:00Z"))
+            .unwrap()
+            .met
+    );
+
+    // Both came, different branches: mismatched, with each source's value.
+    let mut differ = st.clone();
+    feed(&rs, &mut differ, &ci("release"));
+    let c = check(&rs, &inputs[0], Some(&differ), ms("2026-11-23T11:10:00Z")).unwrap();
+    assert!(!c.met);
+    let e = c.event.unwrap();
+    assert_eq!(e["type"], MISMATCHED);
+    assert_eq!(
+        e["data"]["mismatched"],
+        json!([{"field": "branch", "values": {"ci": "release", "github": "main"}}])
+    );
+}
+
+#[test]
+fn events_helios_emits_are_not_observed_and_keyless_events_are_skipped() {
+    let rs = set();
+    let mut e = event(
+        "b1",
+        "svc",
+        "heartbeat",
+        "2026-11-23T09:00:00Z",
+        "api",
+        json!({}),
+    );
+    e["source"] = json!(SOURCE);
+    assert!(rs.observe(&e).is_empty());
+    let mut keyless = event(
+        "b1",
+        "svc",
+        "heartbeat",
+        "2026-11-23T09:00:00Z",
+        "api",
+        json!({}),
+    );
+    keyless.as_object_mut().unwrap().remove("subject");
+    assert!(rs.observe(&keyless).is_empty());
+}
+
+#[test]
+fn a_check_before_the_deadline_or_of_an_undeclared_expectation_is_answered() {
+    let rs = set();
+    let input = json!({"expectation": "heartbeat", "key": "api", "event": "evt_b1",
+                       "time": "2026-11-23T09:00:00Z", "deadline": "2026-11-23T09:01:30Z"});
+    let early = check(&rs, &input, None, ms("2026-11-23T09:01:00Z")).unwrap_err();
+    assert!(early.contains("before its deadline"), "{early}");
+    let gone = check(
+        &rs,
+        &json!({"expectation": "retired", "deadline": "2026-11-23T09:01:30Z"}),
+        None,
+        ms("2026-11-23T09:02:00Z"),
+    )
+    .unwrap();
+    assert!(
+        gone.met && gone.reason.contains("no longer declared"),
+        "{gone:?}"
+    );
+    assert!(check(&rs, &json!({}), None, 0).is_err());
+}
+
+#[test]
+fn bad_declarations_are_rejected_with_their_path() {
+    let load = |body: &str| {
+        RuleSet::load(&[SourceFile {
+            path: "rules/bad.yaml".into(),
+            text: format!("name: t\nversion: 1\nexpectations:\n{body}"),
+        }])
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+    let e = load("  - id: x\n    heartbeat: {match: {type: [h]}, every: 1y}\n");
+    assert!(e.contains("expectations[0].heartbeat.every"), "{e}");
+    let e = load("  - id: x\n    heartbeat: {match: {type: [h]}, every: 1m}\n    sequence: {first: {type: [a]}, then: {type: [b]}, within: 1m}\n");
+    assert!(e.contains("exactly one of"), "{e}");
+    let e = load("  - id: x\n    reconcile: {sources: {a: {source: [a]}}, within: 1m}\n");
+    assert!(e.contains("at least two sources"), "{e}");
+    let e = load("  - id: x\n    sequence: {first: {type: [a]}, then: {type: [b]}, within: 1m}\n  - id: x\n    sequence: {first: {type: [a]}, then: {type: [b]}, within: 1m}\n");
+    assert!(e.contains("expectations[1].id"), "{e}");
+    let e = load("  - id: x\n    sequence: {first: {type: [a]}, then: {type: [b]}, within: 1m}\n    key: \"{{nope.x}}\"\n");
+    assert!(e.contains("expectations[0].key"), "{e}");
+}
