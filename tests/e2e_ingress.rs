@@ -656,6 +656,18 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
+    // The starter rules, with a heartbeat period of seconds rather than a minute.
+    let rules = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(root.join("rules")).unwrap().flatten() {
+        if f.path().is_file() {
+            let text = std::fs::read_to_string(f.path()).unwrap();
+            let text = text
+                .replace("every: 1m", "every: 2s")
+                .replace("grace: 30s", "grace: 1s")
+                .replace("repeat: 3", "repeat: 1");
+            std::fs::write(rules.path().join(f.file_name()), text).unwrap();
+        }
+    }
     let channels = json!({"chat": {"url": hook_url, "secret": "e2e-secret"}}).to_string();
     let dev = Dev::start_with(
         dir.path(),
@@ -664,7 +676,7 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
             "--statemachines".as_ref(),
             root.join("statemachines").as_os_str(),
             "--rules".as_ref(),
-            root.join("rules").as_os_str(),
+            rules.path().as_os_str(),
         ],
         &[("HELIOS_CHANNELS", &channels)],
     );
@@ -757,17 +769,17 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
     assert_eq!(one["outcomes"][0]["kind"], "outcome");
     assert_eq!(one["outcomes"][0]["outcome"]["notified"][0]["ok"], true);
 
-    // A heartbeat that stopped asks for an acknowledgement within 10 minutes: the workflow
-    // waits until a person acknowledges, then records who did.
-    let missed = json!({
-        "id": "miss-1", "source": "helios/expect", "type": "helios.expectation.missed",
-        "time": chrono::Utc::now().to_rfc3339(), "subject": "api",
-        "data": {"expectation": "heartbeat", "last_seen": "2026-11-23T09:00:00Z", "missed": 1}
-    });
+    // A heartbeat, then none: 3 s later (period 2 s, grace 1 s) the expectation workflow emits
+    // a missed expectation through the ingress path, whose decision asks for an
+    // acknowledgement within 10 minutes; the workflow waits until a person acknowledges, then
+    // records who did.
+    let beat_time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let beat = json!({"id": "hb-1", "source": "svc/api", "type": "heartbeat",
+                      "time": beat_time, "subject": "api", "data": {}});
     let r = client()
         .post(format!("{}/v1/events", dev.url))
         .header("x-api-key", API_KEY)
-        .json(&missed)
+        .json(&beat)
         .send()
         .await
         .unwrap();
@@ -848,10 +860,17 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines
-        .iter()
-        .all(|l| l["status"] == "SUCCEEDED" && l["machine"] == "decision"));
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l["status"] == "SUCCEEDED"),
+        "{lines:?}"
+    );
+    let machines: Vec<&str> = lines.iter().filter_map(|l| l["machine"].as_str()).collect();
+    assert_eq!(
+        machines.iter().filter(|m| **m == "expectation").count(),
+        1,
+        "{machines:?}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_helios"))
         .args(["executions", "show", &format!("{id}-0"), "--data-dir"])
         .arg(dir.path())
@@ -869,17 +888,16 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         "{types:?}"
     );
 
-    // The timeline of the subject: the event, its decision, then what the workflow did.
+    // The timeline of the subject: the heartbeat and its (empty) decision, the missed
+    // expectation and its decision, then what the workflow did.
     let tl = get(format!("{}/v1/timeline?subject=api", dev.url)).await;
-    let kinds: Vec<&str> = tl["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["kind"].as_str())
-        .collect();
+    let items = tl["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().filter_map(|i| i["kind"].as_str()).collect();
     assert_eq!(
         kinds,
         [
+            "event",
+            "decision",
             "event",
             "decision",
             "awaiting_ack",
@@ -888,6 +906,21 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         ],
         "{tl}"
     );
+    assert_eq!(items[0]["type"], "heartbeat", "{tl}");
+    assert_eq!(items[2]["source"], "helios/expect", "{tl}");
+    assert_eq!(items[2]["type"], "helios.expectation.missed", "{tl}");
+    let missed = get(format!(
+        "{}/v1/events/{}",
+        dev.url,
+        items[2]["id"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(
+        missed["event"]["data"]["last_seen"],
+        beat_time.as_str(),
+        "{missed}"
+    );
+    assert_eq!(missed["event"]["data"]["missed"], 1, "{missed}");
 
     // `helios explain` says why, in words.
     let out = Command::new(env!("CARGO_BIN_EXE_helios"))
@@ -901,7 +934,7 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("No heartbeat from api since 2026-11-23T09:00:00Z"),
+        text.contains(&format!("No heartbeat from api since {beat_time}")),
         "{text}"
     );
     assert!(text.contains("fired       heartbeat-stopped"), "{text}");

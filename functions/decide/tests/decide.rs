@@ -1,33 +1,15 @@
 //! `decide` on the local adapters and the starter rules: three failed CI runs on main decide
 //! to notify, once; a redelivered message changes nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_decide::Decider;
 use helios_ports::local::LocalServices;
-use helios_ports::{ManualClock, PortError, Workflows};
+use helios_ports::local::RecordedWorkflows;
+use helios_ports::ManualClock;
 use helios_store::{DecisionQuery, Recorded, SqliteStore, Store};
 use serde_json::{json, Value};
-
-/// Remembers the executions started, by name, and starts each name once.
-#[derive(Default)]
-struct Started(Mutex<Vec<(String, String, Value)>>);
-
-#[async_trait::async_trait]
-impl Workflows for Started {
-    async fn start(&self, machine: &str, name: &str, input: &Value) -> Result<bool, PortError> {
-        let mut s = self.0.lock().unwrap();
-        if s.iter().any(|(_, n, _)| n == name) {
-            return Ok(false);
-        }
-        s.push((machine.into(), name.into(), input.clone()));
-        Ok(true)
-    }
-    async fn send_task_success(&self, _: &str, _: &Value) -> Result<(), PortError> {
-        Ok(())
-    }
-}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
@@ -45,14 +27,19 @@ fn failed_build(n: u32, minutes: i64) -> Value {
 
 async fn decider(
     dir: &std::path::Path,
-) -> (Decider, Arc<Started>, Arc<dyn Store>, Arc<ManualClock>) {
+) -> (
+    Decider,
+    Arc<RecordedWorkflows>,
+    Arc<dyn Store>,
+    Arc<ManualClock>,
+) {
     let clock = Arc::new(ManualClock::new(t0() + Duration::minutes(30)));
     let kv = Arc::new(LocalServices::open(&dir.join("local.db"), clock.clone()).unwrap());
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("helios.db")).unwrap());
     store.migrate().await.unwrap();
     let rules_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
     let rules = helios_runtime::rules::load_rule_set(&rules_dir).unwrap();
-    let started = Arc::new(Started::default());
+    let started = Arc::new(RecordedWorkflows::default());
     let d = Decider {
         rules: Arc::new(rules),
         kv,
@@ -93,7 +80,7 @@ async fn three_failures_on_main_decide_to_notify_once() {
     assert_eq!(third.recorded, Recorded::Accepted);
     assert_eq!(third.started, 1);
     {
-        let s = started.0.lock().unwrap();
+        let s = started.started();
         let (machine, name, input) = s.last().unwrap();
         assert_eq!(machine, "decision");
         assert_eq!(name, &format!("{}-0", third.decision_id));

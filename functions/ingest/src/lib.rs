@@ -87,6 +87,11 @@ impl BackgroundPublisher {
     }
 }
 
+enum Accepted {
+    Handshake(Handshake),
+    Facts(Vec<NewFact>, Vec<Recorded>),
+}
+
 /// Headers never written to the raw archive: they are credentials.
 const REDACTED_HEADERS: [&str; 4] = ["authorization", "x-api-key", "cookie", "x-helios-token"];
 
@@ -141,7 +146,46 @@ impl Ingest {
         self.limiter
             .check(&bucket.0, bucket.1)
             .map_err(Problem::rate_limited)?;
+        let (facts, recorded) = match self.accept(req, format).await? {
+            Accepted::Handshake(h) => return Ok(handshake(h)),
+            Accepted::Facts(facts, recorded) => (facts, recorded),
+        };
+        let items: Vec<Value> = facts
+            .iter()
+            .zip(&recorded)
+            .map(|(f, r)| json!({"id": f.event.helios_id, "source": f.event.source, "source_id": f.event.id, "status": r}))
+            .collect();
+        // All duplicates: nothing new was accepted, so 200 rather than 202.
+        let status = if recorded.contains(&Recorded::Accepted) {
+            202
+        } else {
+            200
+        };
+        Ok(helios_api::json(status, &json!({ "events": items })))
+    }
 
+    /// Records events Helios itself emits (a missed expectation, …) through the same path as
+    /// a posted native envelope: normalised, archived, recorded with their outbox rows,
+    /// published. `events` are native envelopes; their (source, id) keeps each once.
+    pub async fn emit(&self, events: &[Value]) -> Result<Vec<(String, Recorded)>, Problem> {
+        let body = serde_json::to_vec(&json!({ "events": events }))
+            .map_err(|e| Problem::internal(e.to_string()))?;
+        let req = http::Request::post("/v1/events")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Bytes::from(body))
+            .map_err(|e| Problem::internal(e.to_string()))?;
+        match self.accept(&req, Format::Native).await? {
+            Accepted::Handshake(_) => Err(Problem::internal("a native envelope has no handshake")),
+            Accepted::Facts(facts, recorded) => Ok(facts
+                .into_iter()
+                .map(|f| f.event.helios_id)
+                .zip(recorded)
+                .collect()),
+        }
+    }
+
+    /// Everything after authentication: normalise, archive, record, publish.
+    async fn accept(&self, req: &Request, format: Format) -> Result<Accepted, Problem> {
         let body = req.body();
         if body.len() > self.limits.max_body_bytes {
             return Err(Problem::too_large(body.len(), self.limits.max_body_bytes));
@@ -162,7 +206,7 @@ impl Ingest {
             },
         )?;
         let events = match normalised {
-            Normalised::Handshake(h) => return Ok(handshake(h)),
+            Normalised::Handshake(h) => return Ok(Accepted::Handshake(h)),
             Normalised::Events(events) => events,
         };
 
@@ -206,14 +250,7 @@ impl Ingest {
                 }
             }
         }
-        let items: Vec<Value> = facts
-            .iter()
-            .zip(&recorded)
-            .map(|(f, r)| json!({"id": f.event.helios_id, "source": f.event.source, "source_id": f.event.id, "status": r}))
-            .collect();
-        // All duplicates: nothing new was accepted, so 200 rather than 202.
-        let status = if accepted.is_empty() { 200 } else { 202 };
-        Ok(helios_api::json(status, &json!({ "events": items })))
+        Ok(Accepted::Facts(facts, recorded))
     }
 
     /// Archives the request as received (credentials removed), so that a normalisation bug

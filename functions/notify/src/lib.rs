@@ -63,21 +63,7 @@ pub struct Request {
 }
 
 /// A failed notification, named for the workflow's `Retry` and `Catch`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{error}: {cause}")]
-pub struct Failure {
-    pub error: &'static str,
-    pub cause: String,
-}
-
-impl Failure {
-    fn new(error: &'static str, cause: impl Into<String>) -> Failure {
-        Failure {
-            error,
-            cause: cause.into(),
-        }
-    }
-}
+pub use helios_ports::TaskFailure as Failure;
 
 /// After this many failures in a row an endpoint's circuit opens…
 pub const BREAKER_FAILURES: u32 = 5;

@@ -21,12 +21,7 @@ pub struct Recorder {
 }
 
 /// A failed record, named for the workflow's `Retry` and `Catch`.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{error}: {cause}")]
-pub struct Failure {
-    pub error: &'static str,
-    pub cause: String,
-}
+pub use helios_ports::TaskFailure as Failure;
 
 fn field<'v>(payload: &'v Value, name: &str) -> Result<&'v str, Failure> {
     payload

@@ -56,11 +56,49 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let admin_key = ensure_admin_key(&d).await?;
     let auth = Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(2)));
     let limits = helios_events::Limits::default();
+    let max_body = limits.max_body_bytes;
+    let ingest = Arc::new(Ingest {
+        store: d.store.clone(),
+        blobs: d.blobs.clone(),
+        publisher: Arc::new(d.services.clone()),
+        clock: d.clock.clone(),
+        auth: auth.clone(),
+        limiter: Arc::new(RateLimiter::new(args.rate_limit)),
+        secrets: d.secrets.clone(),
+        limits,
+        topic: EVENTS_TOPIC.into(),
+        publish: helios_ingest::PublishMode::Background(helios_ingest::BackgroundPublisher::spawn(
+            d.store.clone(),
+            Arc::new(d.services.clone()),
+            EVENTS_TOPIC.into(),
+        )),
+    });
+    let rules = if args.rules.exists() {
+        let rules = Arc::new(helios_runtime::rules::load_rule_set(&args.rules)?);
+        println!(
+            "rules: rule set {}@{} from {} ({} rules, {} expectations)",
+            rules.name,
+            rules.version,
+            args.rules.display(),
+            rules.rules.len(),
+            rules.expectations.len()
+        );
+        Some(rules)
+    } else {
+        tracing::warn!(rules = %args.rules.display(), "no rule set there: decisions and expectations are off (see --rules)");
+        None
+    };
+    let checker = rules.as_ref().map(|rules| helios_expect::Checker {
+        rules: rules.clone(),
+        kv: Arc::new(d.services.clone()),
+        clock: d.clock.clone(),
+        emitter: ingest.clone(),
+    });
     let workflows = if args.statemachines.is_dir() {
         let runner = helios_runtime::workflows::Runner::start(
             args.statemachines.clone(),
             &d.data_dir,
-            task_functions(&d)?,
+            task_functions(&d, checker)?,
         )?;
         Some(Arc::new(runner))
     } else {
@@ -80,25 +118,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     });
     let app = App {
         ack,
-        max_body: limits.max_body_bytes,
-        ingest: Arc::new(Ingest {
-            store: d.store.clone(),
-            blobs: d.blobs.clone(),
-            publisher: Arc::new(d.services.clone()),
-            clock: d.clock.clone(),
-            auth: auth.clone(),
-            limiter: Arc::new(RateLimiter::new(args.rate_limit)),
-            secrets: d.secrets.clone(),
-            limits,
-            topic: EVENTS_TOPIC.into(),
-            publish: helios_ingest::PublishMode::Background(
-                helios_ingest::BackgroundPublisher::spawn(
-                    d.store.clone(),
-                    Arc::new(d.services.clone()),
-                    EVENTS_TOPIC.into(),
-                ),
-            ),
-        }),
+        max_body,
+        ingest,
         query: Arc::new(Query {
             store: d.store.clone(),
             blobs: d.blobs.clone(),
@@ -111,29 +132,48 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
     let relay = tokio::spawn(relay_loop(d.clone()));
-    let decide = match (&workflows, args.rules.exists()) {
-        (Some(runner), true) => {
-            let rules = helios_runtime::rules::load_rule_set(&args.rules)?;
-            println!(
-                "decisions: rule set {}@{} from {}",
-                rules.name,
-                rules.version,
-                args.rules.display()
-            );
-            let decider = helios_decide::Decider {
-                rules: Arc::new(rules),
+    let mut consumers = Vec::new();
+    match (&workflows, &rules) {
+        (Some(runner), Some(rules)) => {
+            let decider = Arc::new(helios_decide::Decider {
+                rules: rules.clone(),
                 kv: Arc::new(d.services.clone()),
                 store: d.store.clone(),
                 workflows: runner.clone(),
                 clock: d.clock.clone(),
-            };
-            Some(tokio::spawn(decide_loop(d.clone(), decider)))
+            });
+            consumers.push(tokio::spawn(consume(d.clone(), "decide", move |m| {
+                let decider = decider.clone();
+                async move {
+                    let done = decider
+                        .decide_delivery(&m.body, &m.attributes)
+                        .await
+                        .map_err(|e| (e.to_string(), e.is_retryable()))?;
+                    tracing::debug!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
+                    Ok(())
+                }
+            })));
+            let observer = Arc::new(helios_expect::Observer {
+                rules: rules.clone(),
+                kv: Arc::new(d.services.clone()),
+                workflows: runner.clone(),
+            });
+            consumers.push(tokio::spawn(consume(d.clone(), "expect", move |m| {
+                let observer = observer.clone();
+                async move {
+                    let done = observer
+                        .observe_message(&m.body)
+                        .await
+                        .map_err(|e| (e.to_string(), e.is_retryable()))?;
+                    if !done.instances.is_empty() {
+                        tracing::debug!(instances = ?done.instances, started = done.started, "observed");
+                    }
+                    Ok(())
+                }
+            })));
         }
-        _ => {
-            tracing::warn!(rules = %args.rules.display(), "no rule set or no state machines: decisions are off");
-            None
-        }
-    };
+        _ => tracing::warn!("no rule set or no state machines: decisions and expectations are off"),
+    }
     println!("helios dev listening on http://{addr}");
     match &admin_key {
         AdminKey::FromEnv => println!("admin API key: the value of HELIOS_API_KEY"),
@@ -165,8 +205,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await?;
     relay.abort();
-    if let Some(d) = decide {
-        d.abort();
+    for c in consumers {
+        c.abort();
     }
     drop(workflows);
     Ok(())
@@ -177,6 +217,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 /// `HELIOS_CHANNELS` or `<data>/channels.json` (`{"chat": {"url": …, "secret": …}}`).
 fn task_functions(
     d: &Deployment,
+    checker: Option<helios_expect::Checker>,
 ) -> anyhow::Result<std::collections::HashMap<String, helios_runtime::workflows::Function>> {
     let file = d.data_dir.join("channels.json");
     let channels = match std::env::var("HELIOS_CHANNELS") {
@@ -216,6 +257,20 @@ fn task_functions(
     functions.insert("NotifyFunctionArn".to_string(), notify);
     functions.insert("record".to_string(), record.clone());
     functions.insert("RecordFunctionArn".to_string(), record);
+    if let Some(checker) = checker {
+        let checker = Arc::new(checker);
+        let expect: helios_runtime::workflows::Function = Arc::new(move |call| {
+            let checker = checker.clone();
+            Box::pin(async move {
+                checker
+                    .handle(call.input)
+                    .await
+                    .map_err(|f| helios_states::Failure::new(f.error, f.cause))
+            })
+        });
+        functions.insert("expect".to_string(), expect.clone());
+        functions.insert("ExpectFunctionArn".to_string(), expect);
+    }
     Ok(functions)
 }
 
@@ -285,20 +340,25 @@ async fn relay_loop(d: Deployment) {
     }
 }
 
-/// Consumes the `decide` queue: a decided message is deleted; a failed one comes back after
-/// its visibility timeout, and lands in `decide-dlq` after `MAX_RECEIVES` receives.
-async fn decide_loop(d: Deployment, decider: helios_decide::Decider) {
+/// Consumes `queue`, ten messages at a time, handled together (their store and key-value
+/// calls overlap; what two of them touch at once is settled by conditional writes). A handled
+/// message is deleted; a failed one comes back after its visibility timeout, and lands in
+/// `<queue>-dlq` after `MAX_RECEIVES` receives.
+async fn consume<F, Fut>(d: Deployment, queue: &'static str, handle: F)
+where
+    F: Fn(helios_ports::Received) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), (String, bool)>> + Send + 'static,
+{
     use helios_ports::Queue as _;
-    let decider = Arc::new(decider);
     loop {
         let batch = match d
             .services
-            .receive("decide", 10, Some(Duration::from_secs(30)))
+            .receive(queue, 10, Some(Duration::from_secs(30)))
             .await
         {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot receive from the decide queue");
+                tracing::warn!(queue, error = %e, "cannot receive");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -307,24 +367,23 @@ async fn decide_loop(d: Deployment, decider: helios_decide::Decider) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
-        // The messages of a batch are decided together: their store and key-value calls
-        // overlap (a window touched by two of them is settled by the conditional write).
         let mut running = tokio::task::JoinSet::new();
         for m in batch {
-            let (decider, services) = (decider.clone(), d.services.clone());
+            let (receipt, receives) = (m.receipt.clone(), m.receive_count);
+            let (work, services) = (handle(m), d.services.clone());
             running.spawn(async move {
-                match decider.decide_delivery(&m.body, &m.attributes).await {
-                    Ok(done) => {
-                        tracing::debug!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
-                        if let Err(e) = services.delete("decide", &m.receipt).await {
-                            tracing::warn!(error = %e, "cannot delete a decided message");
+                match work.await {
+                    Ok(()) => {
+                        if let Err(e) = services.delete(queue, &receipt).await {
+                            tracing::warn!(queue, error = %e, "cannot delete a handled message");
                         }
                     }
-                    Err(e) => tracing::warn!(
-                        error = %e,
-                        retryable = e.is_retryable(),
-                        receives = m.receive_count,
-                        "decide failed; the message comes back after its visibility timeout"
+                    Err((error, retryable)) => tracing::warn!(
+                        queue,
+                        error,
+                        retryable,
+                        receives,
+                        "handling failed; the message comes back after its visibility timeout"
                     ),
                 }
             });

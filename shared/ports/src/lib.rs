@@ -146,6 +146,24 @@ pub trait KeyValue: Send + Sync {
 
 // ---- workflows ---------------------------------------------------------------------------
 
+/// A task function's failure, named for a workflow's `Retry` and `Catch` (`error`), with a
+/// sentence for the execution history (`cause`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}: {cause}")]
+pub struct TaskFailure {
+    pub error: &'static str,
+    pub cause: String,
+}
+
+impl TaskFailure {
+    pub fn new(error: &'static str, cause: impl Into<String>) -> TaskFailure {
+        TaskFailure {
+            error,
+            cause: cause.into(),
+        }
+    }
+}
+
 /// Starts workflow executions (Step Functions in AWS; the ASL interpreter locally).
 #[async_trait]
 pub trait Workflows: Send + Sync {

@@ -286,19 +286,43 @@ impl Check {
     }
 }
 
+/// Why a check could not be made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The input is not a workflow input of an expectation.
+    #[error("{0}")]
+    BadInput(String),
+    /// Asked before the deadline (clocks a little apart): ask again later.
+    #[error("checked before its deadline {deadline} (now {now})")]
+    Early { deadline: String, now: String },
+}
+
+/// The key-value key of the state of instance `key` of expectation `id`.
+pub fn state_key(id: &str, key: &str) -> String {
+    format!("expect/{id}/{}", short_hash(&[id, key]))
+}
+
+/// The expectation and key a workflow input is about.
+pub fn instance_of(input: &Value) -> Result<(&str, &str), CheckError> {
+    let text = |k: &str| {
+        input
+            .get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| CheckError::BadInput(format!("the input has no `{k}`, a string")))
+    };
+    Ok((text("expectation")?, text("key")?))
+}
+
 /// Checks an instance at its deadline. `input` is the workflow input
 /// ([`Observation::workflow_input`], or a `next` of an earlier check); `state` what the
-/// key-value store holds now. Unknown or malformed input is answered with an error message.
+/// key-value store holds now under [`state_key`].
 pub fn check(
     rules: &RuleSet,
     input: &Value,
     state: Option<&ExpectState>,
     now_ms: i64,
-) -> Result<Check, String> {
-    let id = input
-        .get("expectation")
-        .and_then(Value::as_str)
-        .ok_or("the input has no `expectation`")?;
+) -> Result<Check, CheckError> {
+    let (id, key) = instance_of(input)?;
     let Some(exp) = rules.expectations.iter().find(|e| e.id == id) else {
         return Ok(Check::met(format!(
             "the expectation `{id}` is no longer declared by rule set {}@{}",
@@ -307,14 +331,14 @@ pub fn check(
     };
     let text = |k: &str| input.get(k).and_then(Value::as_str).unwrap_or_default();
     let event = text("event");
-    let key = text("key");
-    let deadline_ms = parse_ms(input.get("deadline")).ok_or("the input has no `deadline`")?;
+    let deadline_ms = parse_ms(input.get("deadline")).ok_or_else(|| {
+        CheckError::BadInput("the input has no `deadline`, an RFC 3339 time".into())
+    })?;
     if now_ms < deadline_ms {
-        return Err(format!(
-            "checked before its deadline {} (now {})",
-            iso(deadline_ms),
-            iso(now_ms)
-        ));
+        return Err(CheckError::Early {
+            deadline: iso(deadline_ms),
+            now: iso(now_ms),
+        });
     }
     let attempt = input.get("attempt").and_then(Value::as_u64).unwrap_or(1) as u32;
     let empty = ExpectState::default();

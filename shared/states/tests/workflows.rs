@@ -136,8 +136,9 @@ fn without_an_ack_the_decision_escalates_after_the_delay() {
 }
 
 #[test]
-fn the_expectation_workflow_emits_a_miss_at_the_deadline() {
-    for came in [false, true] {
+fn the_expectation_workflow_emits_a_miss_at_the_deadline_and_checks_again_while_told_to() {
+    // (met, misses the check reports before it stops asking again) → emits expected.
+    for (came, repeat) in [(true, 1), (false, 1), (false, 3)] {
         let calls: Calls = Rc::default();
         let mut host = LocalHost::new(START, 1);
         let c = calls.clone();
@@ -149,27 +150,54 @@ fn the_expectation_workflow_emits_a_miss_at_the_deadline() {
                     call.input.clone(),
                 ));
                 Ok(match call.input["action"].as_str() {
-                    Some("check") => json!({"met": came, "last_seen": "2026-01-01T00:00:00Z"}),
-                    _ => json!({"emitted": true}),
+                    Some("check") => {
+                        let input = &call.input["expectation"];
+                        let attempt = input["attempt"].as_u64().unwrap_or(1);
+                        let mut check =
+                            json!({"met": came, "event": {"id": format!("miss-{attempt}")}});
+                        if attempt < repeat {
+                            let mut next = input.clone();
+                            next["attempt"] = json!(attempt + 1);
+                            next["deadline"] = json!(format!("2026-01-01T0{}:00:00Z", 6 + attempt));
+                            check["next"] = next;
+                        }
+                        check
+                    }
+                    _ => {
+                        json!({"emitted": call.input["check"]["event"]["id"], "status": "accepted"})
+                    }
                 })
             }),
         );
-        let input = json!({"expectation": "heartbeat", "subject": "api", "deadline": "2026-01-01T06:00:00Z"});
+        let input = json!({"expectation": "heartbeat", "subject": "api", "attempt": 1,
+                           "deadline": "2026-01-01T06:00:00Z"});
         let o = host.run(
             &definition("expectation.asl.json").machine,
             input,
             &Options::default(),
         );
         assert_eq!(o.status, Status::Succeeded, "{:?}", o.failure);
-        assert_eq!(o.stop_ms - o.start_ms, 6 * 3600 * 1000);
         let calls = calls.borrow();
         let actions: Vec<&str> = calls.iter().map(|(a, _)| a.as_str()).collect();
         if came {
             assert_eq!(actions, ["check"]);
-        } else {
-            assert_eq!(actions, ["check", "emit_missed"]);
-            assert_eq!(calls[1].1["expectation"]["subject"], "api");
-            assert_eq!(o.output, Some(json!({"emitted": true})));
+            assert_eq!(o.stop_ms - o.start_ms, 6 * 3600 * 1000);
+            continue;
         }
+        let emitted: Vec<&Value> = calls
+            .iter()
+            .filter(|(a, _)| a == "emit_missed")
+            .map(|(_, v)| &v["check"]["event"]["id"])
+            .collect();
+        let want: Vec<Value> = (1..=repeat).map(|i| json!(format!("miss-{i}"))).collect();
+        assert_eq!(emitted, want.iter().collect::<Vec<_>>());
+        // Each emit carries the input the check was made for, and each check waited for its
+        // own deadline: 06:00, then 07:00 and 08:00.
+        assert_eq!(calls[1].1["expectation"]["subject"], "api");
+        assert_eq!(
+            o.stop_ms - o.start_ms,
+            (6 + repeat as i64 - 1) * 3600 * 1000
+        );
+        assert_eq!(o.output.as_ref().unwrap()["met"], false);
     }
 }

@@ -6,8 +6,10 @@
 //! power cut is AWS's job, not a laptop's.
 
 mod blob;
+mod recorded;
 mod services;
 pub mod sqlite;
 
 pub use blob::FileBlobStore;
+pub use recorded::RecordedWorkflows;
 pub use services::{LocalServices, QueueConfig};

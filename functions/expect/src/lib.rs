@@ -1,0 +1,204 @@
+//! `expect`: keeps the expectations the rule set declares (`rules/…: expectations`).
+//!
+//! Two handlers:
+//! - [`Observer`] consumes the `expect` queue (every published fact): for each expectation the
+//!   event means something to, it updates the instance's state in the key-value store (a
+//!   conditional write on the version read, retried on conflict) and starts the
+//!   `expectation` workflow, named after the watched event, so a redelivery never starts it
+//!   twice;
+//! - [`Checker`] is the workflow's task function: at the deadline it checks the instance
+//!   (`action: check`) and, when what was expected did not come, emits the missed event
+//!   through the ingress path (`action: emit_missed`), whose (source, id) keeps it once.
+//!
+//! The judgement itself is pure and lives in the rules crate (`helios_rules::expect`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use helios_ports::{Clock, Condition, KeyValue, PortError, TaskFailure, Workflows, Written};
+use helios_rules::expect::{check, instance_of, state_key, Applied, CheckError, ExpectState};
+use helios_rules::RuleSet;
+use serde_json::{json, Value};
+
+/// The state machine (`statemachines/expectation.asl.json`) each instance runs.
+pub const MACHINE: &str = "expectation";
+/// How long an instance's state is kept after its last write.
+pub const STATE_TTL: Duration = Duration::from_secs(14 * 86_400);
+const RETRIES: usize = 16;
+
+/// Where missed events go: the ingress path.
+#[async_trait]
+pub trait Emit: Send + Sync {
+    /// Records and publishes one native envelope; answers `accepted` or `duplicate`.
+    async fn emit(&self, event: &Value) -> Result<&'static str, TaskFailure>;
+}
+
+#[async_trait]
+impl Emit for helios_ingest::Ingest {
+    async fn emit(&self, event: &Value) -> Result<&'static str, TaskFailure> {
+        let recorded = helios_ingest::Ingest::emit(self, std::slice::from_ref(event))
+            .await
+            .map_err(|p| {
+                let error = if p.status >= 500 {
+                    "Helios.Retryable"
+                } else {
+                    "Helios.BadRequest"
+                };
+                TaskFailure::new(error, p.detail)
+            })?;
+        Ok(match recorded.first() {
+            Some((_, helios_store::Recorded::Accepted)) => "accepted",
+            _ => "duplicate",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExpectFailure {
+    /// The message is not a canonical event: retrying cannot help (it goes to the DLQ).
+    #[error("not a canonical event: {0}")]
+    NotAnEvent(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error("the state at `{0}` kept changing under concurrent writes")]
+    Contended(String),
+}
+
+impl ExpectFailure {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ExpectFailure::NotAnEvent(_) => false,
+            ExpectFailure::Port(e) => e.is_retryable(),
+            ExpectFailure::Contended(_) => true,
+        }
+    }
+}
+
+/// What observing one event did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// `(expectation, key)` of each instance the event meant something to.
+    pub instances: Vec<(String, String)>,
+    /// Workflow executions started now (not those started by an earlier delivery).
+    pub started: usize,
+}
+
+pub struct Observer {
+    pub rules: Arc<RuleSet>,
+    pub kv: Arc<dyn KeyValue>,
+    pub workflows: Arc<dyn Workflows>,
+}
+
+impl Observer {
+    pub async fn observe_message(&self, body: &str) -> Result<Observed, ExpectFailure> {
+        let event: Value =
+            serde_json::from_str(body).map_err(|e| ExpectFailure::NotAnEvent(e.to_string()))?;
+        if !event.is_object() {
+            return Err(ExpectFailure::NotAnEvent("not a JSON object".into()));
+        }
+        self.observe(&event).await
+    }
+
+    pub async fn observe(&self, event: &Value) -> Result<Observed, ExpectFailure> {
+        let mut done = Observed::default();
+        for o in self.rules.observe(event) {
+            let applied = self.update(&o).await?;
+            done.instances.push((o.expectation.clone(), o.key.clone()));
+            if applied.start
+                && self
+                    .workflows
+                    .start(MACHINE, &o.execution_name(), &o.workflow_input())
+                    .await?
+            {
+                done.started += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    async fn update(
+        &self,
+        o: &helios_rules::expect::Observation,
+    ) -> Result<Applied, ExpectFailure> {
+        for _ in 0..RETRIES {
+            let (mut state, condition) = match self.kv.get(&o.state_key).await? {
+                Some(item) => (
+                    serde_json::from_value::<ExpectState>(item.value).unwrap_or_default(),
+                    Condition::VersionIs(item.version),
+                ),
+                None => (ExpectState::default(), Condition::NotExists),
+            };
+            let applied = state.apply(o);
+            if !applied.changed {
+                return Ok(applied);
+            }
+            let value = serde_json::to_value(&state)
+                .map_err(|e| ExpectFailure::NotAnEvent(format!("expectation state: {e}")))?;
+            match self
+                .kv
+                .put(&o.state_key, value, condition, Some(STATE_TTL))
+                .await?
+            {
+                Written::Yes { .. } => return Ok(applied),
+                Written::ConditionFailed => continue,
+            }
+        }
+        Err(ExpectFailure::Contended(o.state_key.clone()))
+    }
+}
+
+/// The `expectation` workflow's task function.
+pub struct Checker {
+    pub rules: Arc<RuleSet>,
+    pub kv: Arc<dyn KeyValue>,
+    pub clock: Arc<dyn Clock>,
+    pub emitter: Arc<dyn Emit>,
+}
+
+impl Checker {
+    /// `{"action": "check", "expectation": <workflow input>}` answers the check
+    /// (`{met, reason, event?, next?}`); `{"action": "emit_missed", "check": <a check>}`
+    /// emits its event and answers `{"emitted": id, "status": "accepted" | "duplicate"}`.
+    pub async fn handle(&self, payload: Value) -> Result<Value, TaskFailure> {
+        let bad = |cause: String| TaskFailure::new("Helios.BadRequest", cause);
+        match payload.get("action").and_then(Value::as_str) {
+            Some("check") => {
+                let input = payload
+                    .get("expectation")
+                    .ok_or_else(|| bad("a check needs `expectation`, the workflow input".into()))?;
+                let (id, key) = instance_of(input).map_err(|e| bad(e.to_string()))?;
+                let state = self
+                    .kv
+                    .get(&state_key(id, key))
+                    .await
+                    .map_err(|e| TaskFailure::new("Helios.Retryable", e.to_string()))?
+                    .and_then(|item| serde_json::from_value::<ExpectState>(item.value).ok());
+                let now = self.clock.now().timestamp_millis();
+                match check(&self.rules, input, state.as_ref(), now) {
+                    Ok(c) => {
+                        tracing::info!(expectation = id, key, met = c.met, reason = %c.reason, "expectation checked");
+                        serde_json::to_value(&c).map_err(|e| bad(e.to_string()))
+                    }
+                    Err(e @ CheckError::Early { .. }) => {
+                        Err(TaskFailure::new("Helios.Retryable", e.to_string()))
+                    }
+                    Err(e) => Err(bad(e.to_string())),
+                }
+            }
+            Some("emit_missed") => {
+                let event = payload
+                    .pointer("/check/event")
+                    .filter(|e| e.is_object())
+                    .ok_or_else(|| bad("emit_missed needs `check.event`, an event".into()))?;
+                let status = self.emitter.emit(event).await?;
+                tracing::info!(id = %event["id"], status, "missed expectation emitted");
+                Ok(json!({"emitted": event["id"], "status": status}))
+            }
+            other => Err(bad(format!(
+                "`action` is `check` or `emit_missed`, not {}",
+                other.map_or("missing".to_string(), |a| format!("`{a}`"))
+            ))),
+        }
+    }
+}
