@@ -462,6 +462,13 @@ async fn limits_roles_and_rate_limits_answer_with_specific_problems() {
         ("/v1/events?limit=0", "limit"),
         ("/v1/events?since=yesterday", "since"),
         ("/v1/events?cursor=abc", "cursor"),
+        ("/v1/stats?bucket=1w", "bucket"),
+        ("/v1/stats?bucket=1s", "at most 1000"),
+        (
+            "/v1/stats?since=2026-11-20T10:00:00Z&until=2026-11-20T09:00:00Z",
+            "before `until`",
+        ),
+        ("/v1/executions?limit=0", "limit"),
     ] {
         let (s, body) = get(&dev, path, API_KEY).await;
         assert_eq!(s, 400, "{path}: {body}");
@@ -472,6 +479,16 @@ async fn limits_roles_and_rate_limits_answer_with_specific_problems() {
     }
     let (s, body) = get(&dev, "/v1/events/evt_nope", API_KEY).await;
     assert_eq!(s, 404, "{body}");
+    let (s, body) = get(&dev, "/v1/executions/nope", API_KEY).await;
+    assert_eq!(s, 404, "{body}");
+    // A day before `until`, in hours: 10:00 of the day before to 10:30, 25 buckets.
+    let (s, body) = get(&dev, "/v1/stats?until=2026-11-20T10:30:00Z", API_KEY).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["buckets"].as_array().unwrap().len(), 25, "{body}");
+    assert_eq!(
+        body["buckets"][0]["start"], "2026-11-19T10:00:00Z",
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -921,6 +938,50 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         "{missed}"
     );
     assert_eq!(missed["event"]["data"]["missed"], 1, "{missed}");
+
+    // The query API lists the executions, shows one with its history, and counts.
+    let listed = get(format!("{}/v1/executions", dev.url)).await;
+    let execs = listed["executions"].as_array().unwrap();
+    assert_eq!(execs.len(), 3, "{listed}");
+    let expectation = get(format!("{}/v1/executions?machine=expectation", dev.url)).await;
+    let name = expectation["executions"][0]["name"].as_str().unwrap();
+    assert!(name.starts_with("exp-heartbeat-"), "{expectation}");
+    let one = get(format!("{}/v1/executions/{name}", dev.url)).await;
+    assert_eq!(one["status"], "SUCCEEDED");
+    let states: Vec<&str> = one["history"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "TaskStateEntered")
+        .filter_map(|e| e["stateEnteredEventDetails"]["name"].as_str())
+        .collect();
+    assert_eq!(states, ["Check", "Emit"], "{one}");
+    let page = get(format!("{}/v1/executions?limit=2", dev.url)).await;
+    assert_eq!(page["executions"].as_array().unwrap().len(), 2);
+    let rest = get(format!(
+        "{}/v1/executions?limit=2&cursor={}",
+        dev.url,
+        page["next"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(rest["executions"].as_array().unwrap().len(), 1);
+    assert!(rest["next"].is_null());
+    let stats = get(format!("{}/v1/stats?bucket=1d", dev.url)).await;
+    let sum = |path: &[&str]| -> i64 {
+        stats["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| path.iter().fold(b, |v, k| &v[*k]).as_i64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(sum(&["events", "total"]), 5, "{stats}");
+    assert_eq!(sum(&["events", "by_source", "helios/expect"]), 1, "{stats}");
+    assert_eq!(sum(&["decisions", "total"]), 5, "{stats}");
+    assert_eq!(sum(&["decisions", "by_rule", "ci-failing-on-main"]), 1);
+    assert_eq!(sum(&["decisions", "by_rule", "heartbeat-stopped"]), 1);
+    assert_eq!(sum(&["outcomes", "acknowledged"]), 1, "{stats}");
+    assert_eq!(sum(&["outcomes", "outcome"]), 2, "{stats}");
 
     // `helios explain` says why, in words.
     let out = Command::new(env!("CARGO_BIN_EXE_helios"))

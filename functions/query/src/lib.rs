@@ -6,14 +6,18 @@
 //!   pagination) and `GET /v1/decisions/{id}` (the decision with its trace, the sentence that
 //!   explains it, and the outcomes its workflows recorded);
 //! - `GET /v1/timeline?subject=S` (`since`, `until`, `limit`): the events, decisions and
-//!   outcomes of one subject, in time order.
+//!   outcomes of one subject, in time order;
+//! - `GET /v1/stats` (`since`, `until`, `bucket`): counts of events by source and type, of
+//!   decisions by rule and severity, and of outcomes, per time bucket;
+//! - `GET /v1/executions` (`machine`, `status`, `limit`, `cursor`) and
+//!   `GET /v1/executions/{name}`: workflow executions with their status and history.
 
 use std::sync::Arc;
 
 use base64::Engine;
 use helios_api::{query_param, ApiKeyAuth, Problem, Request, Response};
-use helios_ports::BlobStore;
-use helios_store::{DecisionQuery, FactQuery, Role, Store};
+use helios_ports::{BlobStore, Clock, Executions};
+use helios_store::{DecisionQuery, FactQuery, Role, StatsQuery, Store};
 use serde_json::json;
 
 /// The most events one page may hold.
@@ -25,6 +29,21 @@ pub struct Query {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn BlobStore>,
     pub auth: Arc<ApiKeyAuth>,
+    pub clock: Arc<dyn Clock>,
+    /// Where executions are read from; `None` where workflows are off.
+    pub executions: Option<Arc<dyn Executions>>,
+}
+
+/// The most buckets one stats answer may hold.
+pub const MAX_BUCKETS: i64 = 1000;
+
+/// Whether the query function serves `path`.
+pub fn serves(path: &str) -> bool {
+    path.starts_with("/v1/events")
+        || path.starts_with("/v1/decisions")
+        || path.starts_with("/v1/executions")
+        || path == "/v1/timeline"
+        || path == "/v1/stats"
 }
 
 impl Query {
@@ -38,23 +57,32 @@ impl Query {
 
     async fn route(&self, req: &Request) -> Result<Response, Problem> {
         let path = req.uri().path();
-        let timeline = path == "/v1/timeline";
-        let (events, rest) = if let Some(rest) = path.strip_prefix("/v1/events") {
-            (true, rest)
-        } else if let Some(rest) = path.strip_prefix("/v1/decisions") {
-            (false, rest)
-        } else if timeline {
-            (false, "")
-        } else {
+        if !serves(path) {
             return Err(Problem::not_found(format!("no route {path}")));
-        };
+        }
         if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
             return Err(Problem::method_not_allowed("GET"));
         }
         self.auth.require(req.headers(), Role::Read).await?;
-        if timeline {
+        if path == "/v1/timeline" {
             return self.timeline(req).await;
         }
+        if path == "/v1/stats" {
+            return self.stats(req).await;
+        }
+        if let Some(rest) = path.strip_prefix("/v1/executions") {
+            return match rest.trim_start_matches('/') {
+                "" => self.list_executions(req).await,
+                name => self.get_execution(name).await,
+            };
+        }
+        let (events, rest) = match path.strip_prefix("/v1/events") {
+            Some(rest) => (true, rest),
+            None => (
+                false,
+                path.strip_prefix("/v1/decisions").unwrap_or_default(),
+            ),
+        };
         match (events, rest) {
             (true, "" | "/") => self.list(req).await,
             (true, id) => self.get(id.trim_start_matches('/')).await,
@@ -197,6 +225,133 @@ impl Query {
                 })).collect::<Vec<_>>(),
             }),
         ))
+    }
+
+    async fn stats(&self, req: &Request) -> Result<Response, Problem> {
+        let p = Page::read(req)?;
+        let until = p.until.unwrap_or_else(|| self.clock.now());
+        let since = p.since.unwrap_or(until - chrono::Duration::hours(24));
+        let bucket_text = query_param(req, "bucket").unwrap_or_else(|| "1h".into());
+        let bucket = helios_rules::duration::Span::parse(&bucket_text)
+            .map_err(|e| Problem::bad_request("invalid-parameter", format!("`bucket`: {e}")))?;
+        let width = i64::try_from(bucket.seconds()).unwrap_or(i64::MAX);
+        if since >= until {
+            return Err(Problem::bad_request(
+                "invalid-parameter",
+                "`since` must be before `until`",
+            ));
+        }
+        let first = since.timestamp().div_euclid(width) * width;
+        let width_ms = width.saturating_mul(1000);
+        let count = (until.timestamp_millis() - first * 1000 + width_ms - 1) / width_ms;
+        if count > MAX_BUCKETS {
+            return Err(Problem::bad_request(
+                "invalid-parameter",
+                format!(
+                    "{count} buckets of {bucket} from `since` to `until`; at most {MAX_BUCKETS}: widen `bucket` or narrow the range"
+                ),
+            ));
+        }
+        let rows = self
+            .store
+            .stats(&StatsQuery {
+                since,
+                until,
+                bucket_seconds: width,
+            })
+            .await?;
+        let mut buckets: Vec<serde_json::Value> = (0..count)
+            .map(|i| {
+                let start = chrono::DateTime::from_timestamp(first + i * width, 0).unwrap_or(since);
+                json!({
+                    "start": helios_events::format_time(&start),
+                    "events": {"total": 0, "by_source": {}, "by_type": {}},
+                    "decisions": {"total": 0, "by_rule": {}, "by_severity": {}},
+                    "outcomes": {},
+                })
+            })
+            .collect();
+        for r in rows {
+            let Some(b) = usize::try_from((r.bucket - first) / width)
+                .ok()
+                .and_then(|i| buckets.get_mut(i))
+            else {
+                continue;
+            };
+            let (group, field, total) = match r.series.as_str() {
+                "source" => ("events", Some("by_source"), true),
+                "type" => ("events", Some("by_type"), false),
+                "severity" => ("decisions", Some("by_severity"), true),
+                "rule" => ("decisions", Some("by_rule"), false),
+                _ => ("outcomes", None, false),
+            };
+            if total {
+                let t = &mut b[group]["total"];
+                *t = json!(t.as_i64().unwrap_or_default() + r.count);
+            }
+            if r.series == "rule" && r.key.is_empty() {
+                continue; // counted in the total, under no rule
+            }
+            let target = match field {
+                Some(f) => &mut b[group][f],
+                None => &mut b[group],
+            };
+            target[r.key.as_str()] = json!(r.count);
+        }
+        Ok(helios_api::json(
+            200,
+            &json!({
+                "since": helios_events::format_time(&since),
+                "until": helios_events::format_time(&until),
+                "bucket": bucket.to_string(),
+                "buckets": buckets,
+            }),
+        ))
+    }
+
+    fn executions(&self) -> Result<&Arc<dyn Executions>, Problem> {
+        self.executions.as_ref().ok_or_else(|| {
+            Problem::not_found("this deployment runs no workflows, so it has no executions")
+        })
+    }
+
+    async fn list_executions(&self, req: &Request) -> Result<Response, Problem> {
+        let p = Page::read(req)?;
+        let machine = query_param(req, "machine");
+        let status = query_param(req, "status").map(|s| s.to_ascii_uppercase());
+        let all = self
+            .executions()?
+            .list_executions()
+            .await
+            .map_err(|e| Problem::unavailable(format!("executions cannot be read: {e}")))?;
+        let offset = usize::try_from(p.after.unwrap_or_default()).unwrap_or_default();
+        let mut page: Vec<serde_json::Value> = all
+            .into_iter()
+            .filter(|e| machine.as_deref().is_none_or(|m| e["machine"] == m))
+            .filter(|e| status.as_deref().is_none_or(|s| e["status"] == s))
+            .skip(offset)
+            .take(p.limit + 1)
+            .collect();
+        let next = (page.len() > p.limit).then(|| encode_cursor((offset + p.limit) as i64));
+        page.truncate(p.limit);
+        Ok(helios_api::json(
+            200,
+            &json!({"executions": page, "next": next}),
+        ))
+    }
+
+    async fn get_execution(&self, name: &str) -> Result<Response, Problem> {
+        let found = self
+            .executions()?
+            .describe_execution(name)
+            .await
+            .map_err(|e| Problem::unavailable(format!("executions cannot be read: {e}")))?;
+        match found {
+            Some(e) => Ok(helios_api::json(200, &e)),
+            None => Err(Problem::not_found(format!(
+                "no execution is named `{name}`"
+            ))),
+        }
     }
 
     async fn get(&self, id: &str) -> Result<Response, Problem> {

@@ -16,6 +16,10 @@ async fn main() -> Result<(), Error> {
         auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
         store: d.store,
         blobs: d.blobs,
+        clock: d.clock,
+        executions: Some(Arc::new(helios_runtime::workflows::ExecutionFiles {
+            data_dir: d.data_dir.clone(),
+        })),
     });
     helios_api::lambda::serve(move |req| {
         let query = query.clone();

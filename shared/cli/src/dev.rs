@@ -124,6 +124,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             store: d.store.clone(),
             blobs: d.blobs.clone(),
             auth,
+            clock: d.clock.clone(),
+            executions: workflows.as_ref().map(|_| {
+                Arc::new(helios_runtime::workflows::ExecutionFiles {
+                    data_dir: d.data_dir.clone(),
+                }) as Arc<dyn helios_ports::Executions>
+            }),
         }),
     };
 
@@ -447,11 +453,7 @@ async fn dispatch(app: &App, req: helios_api::Request) -> helios_api::Response {
     }
     if let (Some(ack), Some(_)) = (&app.ack, helios_record::ack::route(path)) {
         ack.handle(req).await
-    } else if (path.starts_with("/v1/events")
-        || path.starts_with("/v1/decisions")
-        || path == "/v1/timeline")
-        && is_read
-    {
+    } else if helios_query::serves(path) && is_read {
         app.query.handle(req).await
     } else if path == "/v1/events" || path.starts_with("/v1/hooks/") {
         app.ingest.handle(req).await

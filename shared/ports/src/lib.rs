@@ -184,6 +184,18 @@ pub trait Workflows: Send + Sync {
     ) -> Result<(), PortError>;
 }
 
+/// Reads workflow executions, as the Step Functions console shows them (`ListExecutions`,
+/// `DescribeExecution`, `GetExecutionHistory` in AWS; the interpreter's files locally).
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// Every execution, newest start first: `{name, machine, status, start, stop, error?,
+    /// state?}` each (`state`: where a running one is).
+    async fn list_executions(&self) -> Result<Vec<serde_json::Value>, PortError>;
+
+    /// One execution with its input, output or error, and history; `None` if unknown.
+    async fn describe_execution(&self, name: &str) -> Result<Option<serde_json::Value>, PortError>;
+}
+
 // ---- messaging ---------------------------------------------------------------------------
 
 /// A message as published or sent: a body and string attributes.

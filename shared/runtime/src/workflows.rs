@@ -18,7 +18,7 @@ use helios_states::intrinsic::splitmix;
 use helios_states::memory::Memory;
 use helios_states::model::Machine;
 use helios_states::{Checkpoint, Failure, Host, Options, Outcome, Target, TaskCall};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 /// An in-process task function.
@@ -658,5 +658,111 @@ mod tests {
             rt.block_on(runner.start_execution("pause", "e-1", json!({}))),
             Err(StartError::AlreadyStarted("e-1".into()))
         );
+    }
+}
+
+/// The executions `helios dev` keeps in its data folder, read as the Step Functions console
+/// lists them: ended ones from `executions/done/`, running ones from `executions/running/`
+/// with the state they were last in.
+#[derive(Clone, Debug)]
+pub struct ExecutionFiles {
+    pub data_dir: PathBuf,
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// One line of a listing.
+fn execution_summary(name: &str, record: &Value) -> Value {
+    json!({
+        "name": name,
+        "machine": record["machine"],
+        "status": record["status"],
+        "start": record["start"],
+        "stop": record["stop"],
+        "error": record.get("error"),
+        "state": record.get("state"),
+    })
+}
+
+impl ExecutionFiles {
+    fn dir(&self) -> PathBuf {
+        self.data_dir.join("executions")
+    }
+
+    /// Every execution, by name.
+    pub fn by_name(&self) -> std::collections::BTreeMap<String, Value> {
+        let mut out = std::collections::BTreeMap::new();
+        let dir = self.dir();
+        for entry in std::fs::read_dir(dir.join("done"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = entry.path();
+            let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(String::from) else {
+                continue;
+            };
+            if let Some(record) = read_json(&path) {
+                out.insert(name.clone(), execution_summary(&name, &record));
+            }
+        }
+        for entry in std::fs::read_dir(dir.join("running"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = entry.path();
+            let Some(file) = path.file_name().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            let Some(name) = file.strip_suffix(".started.json") else {
+                continue;
+            };
+            if out.contains_key(name) {
+                continue;
+            }
+            let started = read_json(&path).unwrap_or_default();
+            let checkpoint = read_json(&dir.join("running").join(format!("{name}.json")));
+            let record = json!({
+                "machine": started["machine"],
+                "status": "RUNNING",
+                "start": checkpoint.as_ref().and_then(|c| c["start_ms"].as_i64()).map(helios_states::clock::iso),
+                "state": checkpoint.as_ref().map(|c| c["state"].clone()),
+            });
+            out.insert(name.to_string(), execution_summary(name, &record));
+        }
+        out
+    }
+
+    /// One execution: the ended record with its history, or a running one's summary.
+    pub fn describe(&self, name: &str) -> Option<Value> {
+        if !valid_name(name) {
+            return None;
+        }
+        read_json(&self.dir().join("done").join(format!("{name}.json")))
+            .or_else(|| self.by_name().remove(name))
+    }
+}
+
+#[async_trait::async_trait]
+impl helios_ports::Executions for ExecutionFiles {
+    async fn list_executions(&self) -> Result<Vec<Value>, helios_ports::PortError> {
+        let mut all: Vec<Value> = self.by_name().into_values().collect();
+        all.sort_by(|a, b| {
+            b["start"]
+                .as_str()
+                .cmp(&a["start"].as_str())
+                .then_with(|| a["name"].as_str().cmp(&b["name"].as_str()))
+        });
+        Ok(all)
+    }
+
+    async fn describe_execution(
+        &self,
+        name: &str,
+    ) -> Result<Option<Value>, helios_ports::PortError> {
+        Ok(self.describe(name))
     }
 }

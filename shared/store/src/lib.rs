@@ -210,6 +210,28 @@ pub struct Outcome {
     pub body: serde_json::Value,
 }
 
+/// Counts over time buckets, for `GET /v1/stats`.
+#[derive(Clone, Debug)]
+pub struct StatsQuery {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// The bucket width, in seconds (> 0); buckets start at multiples of it since the epoch.
+    pub bucket_seconds: i64,
+}
+
+/// One count: in the bucket starting at `bucket` (seconds since the epoch), `count` items
+/// of `series` had the value `key`. Series: `source` and `type` (events, by their time),
+/// `rule` and `severity` (decisions, by when they were made; a decision that fired no rule is
+/// counted under rule `""`), `outcome` (outcomes by kind, `escalated` for an outcome that
+/// escalated).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatRow {
+    pub bucket: i64,
+    pub series: String,
+    pub key: String,
+    pub count: i64,
+}
+
 /// Cuts a listing read with one row too many (`limit + 1`) to `limit`; the cursor of the next
 /// page is the `seq` of the last row kept, when there was more.
 pub(crate) fn cut_page<T>(rows: &mut Vec<T>, limit: usize, seq: impl Fn(&T) -> i64) -> Option<i64> {
@@ -281,6 +303,9 @@ pub trait Store: Send + Sync {
 
     /// A decision's outcomes, in the order they were recorded.
     async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError>;
+
+    /// Counts of events, decisions and outcomes in `[since, until)`, per time bucket.
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
 }
 
 /// Times as SQLite keeps them: fixed-width, so that text order is time order.

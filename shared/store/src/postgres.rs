@@ -8,8 +8,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::{
     migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery, Fact,
-    FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, Store, StoreError,
-    StoredDecision,
+    FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
+    StatsQuery, Store, StoreError, StoredDecision,
 };
 
 const DECISION_COLUMNS: &str =
@@ -448,6 +448,53 @@ impl Store for PgStore {
                     recorded_at: r.try_get(3).map_err(unavailable)?,
                     body,
                     decision_id,
+                })
+            })
+            .collect()
+    }
+
+    async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatRow>, StoreError> {
+        let c = self.client().await?;
+        let b = q.bucket_seconds.max(1);
+        let rows = c
+            .query(
+                "SELECT floor(extract(epoch FROM time) / $3::bigint)::bigint * $3::bigint AS bucket,
+                        'source', source, count(*)
+                   FROM facts WHERE time >= $1 AND time < $2 GROUP BY 1, 3
+                 UNION ALL
+                 SELECT floor(extract(epoch FROM time) / $3::bigint)::bigint * $3::bigint, 'type', type, count(*)
+                   FROM facts WHERE time >= $1 AND time < $2 GROUP BY 1, 3
+                 UNION ALL
+                 SELECT floor(extract(epoch FROM decided_at) / $3::bigint)::bigint * $3::bigint,
+                        'severity', coalesce(severity, ''), count(*)
+                   FROM decisions WHERE decided_at >= $1 AND decided_at < $2 GROUP BY 1, 3
+                 UNION ALL
+                 SELECT floor(extract(epoch FROM d.decided_at) / $3::bigint)::bigint * $3::bigint, 'rule', r, count(*)
+                   FROM decisions d,
+                        unnest(string_to_array(trim(both ',' FROM d.rules), ',')) r
+                  WHERE d.decided_at >= $1 AND d.decided_at < $2 GROUP BY 1, 3
+                 UNION ALL
+                 SELECT floor(extract(epoch FROM d.decided_at) / $3::bigint)::bigint * $3::bigint, 'rule', '', count(*)
+                   FROM decisions d
+                  WHERE d.decided_at >= $1 AND d.decided_at < $2 AND d.rules = ',,' GROUP BY 1, 3
+                 UNION ALL
+                 SELECT floor(extract(epoch FROM recorded_at) / $3::bigint)::bigint * $3::bigint, 'outcome',
+                        CASE WHEN kind = 'outcome' AND (body ->> 'escalated') IS NOT NULL
+                             THEN 'escalated' ELSE kind END,
+                        count(*)
+                   FROM outcomes WHERE recorded_at >= $1 AND recorded_at < $2 GROUP BY 1, 3
+                 ORDER BY 1, 2, 3",
+                &[&q.since, &q.until, &b],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StatRow {
+                    bucket: r.try_get(0).map_err(unavailable)?,
+                    series: r.try_get(1).map_err(unavailable)?,
+                    key: r.try_get(2).map_err(unavailable)?,
+                    count: r.try_get(3).map_err(unavailable)?,
                 })
             })
             .collect()

@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{
     fixed_time, migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery,
-    Fact, FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, Store,
-    StoreError, StoredDecision,
+    Fact, FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
+    StatsQuery, Store, StoreError, StoredDecision,
 };
 
 const DECISION_COLUMNS: &str =
@@ -554,6 +554,59 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+        })
+        .await
+    }
+
+    async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatRow>, StoreError> {
+        let (since, until, b) = (
+            fixed_time(&q.since),
+            fixed_time(&q.until),
+            q.bucket_seconds.max(1),
+        );
+        self.with(move |c| {
+            // Times are RFC 3339 text with six fraction digits: the first 19 characters are
+            // what strftime reads.
+            let mut st = c
+                .prepare_cached(
+                    "SELECT CAST(strftime('%s', substr(time, 1, 19)) AS INTEGER) / ?3 * ?3 AS bucket,
+                            'source', source, count(*)
+                       FROM facts WHERE time >= ?1 AND time < ?2 GROUP BY 1, 3
+                     UNION ALL
+                     SELECT CAST(strftime('%s', substr(time, 1, 19)) AS INTEGER) / ?3 * ?3,
+                            'type', type, count(*)
+                       FROM facts WHERE time >= ?1 AND time < ?2 GROUP BY 1, 3
+                     UNION ALL
+                     SELECT CAST(strftime('%s', substr(decided_at, 1, 19)) AS INTEGER) / ?3 * ?3,
+                            'severity', coalesce(severity, ''), count(*)
+                       FROM decisions WHERE decided_at >= ?1 AND decided_at < ?2 GROUP BY 1, 3
+                     UNION ALL
+                     SELECT CAST(strftime('%s', substr(d.decided_at, 1, 19)) AS INTEGER) / ?3 * ?3,
+                            'rule', j.value, count(*)
+                       FROM decisions d,
+                            json_each('[\"' || replace(trim(d.rules, ','), ',', '\",\"') || '\"]') j
+                      WHERE d.decided_at >= ?1 AND d.decided_at < ?2 GROUP BY 1, 3
+                     UNION ALL
+                     SELECT CAST(strftime('%s', substr(recorded_at, 1, 19)) AS INTEGER) / ?3 * ?3,
+                            'outcome',
+                            CASE WHEN kind = 'outcome' AND json_extract(body, '$.escalated') IS NOT NULL
+                                 THEN 'escalated' ELSE kind END,
+                            count(*)
+                       FROM outcomes WHERE recorded_at >= ?1 AND recorded_at < ?2 GROUP BY 1, 3
+                     ORDER BY 1, 2, 3",
+                )
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map(params![since, until, b], |r| {
+                    Ok(StatRow {
+                        bucket: r.get(0)?,
+                        series: r.get(1)?,
+                        key: r.get(2)?,
+                        count: r.get(3)?,
+                    })
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)).collect()
         })
         .await
     }

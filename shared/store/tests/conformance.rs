@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_events::{helios_id, Event, Format};
 use helios_store::{
     ApiKey, DecisionQuery, FactQuery, NewDecision, NewFact, Outcome, PgStore, RawRef, Recorded,
-    Role, SqliteStore, Store,
+    Role, SqliteStore, StatsQuery, Store,
 };
 
 fn t(s: i64) -> DateTime<Utc> {
@@ -460,6 +460,96 @@ async fn records_outcomes_once_per_kind(s: &dyn Store) {
     assert!(s.list_outcomes("dec_none").await.unwrap().is_empty());
 }
 
+async fn counts_per_time_bucket(s: &dyn Store) {
+    // t(0) is 09:00:00 on a whole hour; buckets of 10 minutes.
+    s.record_facts(&[
+        fact("ci", "s1", "build.failed", 0),
+        fact("ci", "s2", "build.failed", 30),
+        fact("github", "s3", "push", 61),
+        fact("ci", "s4", "build.failed", 600),
+        fact("ci", "late", "build.failed", 3600),
+    ])
+    .await
+    .unwrap();
+    for d in [
+        decision(1, "e1", "h", "acme/web", &["ci-failing", "noisy"], 10),
+        decision(2, "e2", "h", "acme/web", &["ci-failing"], 620),
+        decision(3, "e3", "h", "acme/web", &[], 630),
+    ] {
+        s.record_decision(&d).await.unwrap();
+    }
+    let outcome = |kind: &str, exec: &str, at: i64, body: serde_json::Value| Outcome {
+        decision_id: "dec_1".into(),
+        execution: exec.into(),
+        kind: kind.into(),
+        recorded_at: t(at),
+        body,
+    };
+    s.record_outcome(&outcome("awaiting_ack", "x-0", 20, serde_json::json!({})))
+        .await
+        .unwrap();
+    s.record_outcome(&outcome(
+        "outcome",
+        "x-0",
+        700,
+        serde_json::json!({"escalated": {"channel": "pager"}}),
+    ))
+    .await
+    .unwrap();
+    s.record_outcome(&outcome(
+        "outcome",
+        "x-1",
+        710,
+        serde_json::json!({"notified": []}),
+    ))
+    .await
+    .unwrap();
+    let rows = s
+        .stats(&StatsQuery {
+            since: t(0),
+            until: t(3600),
+            bucket_seconds: 600,
+        })
+        .await
+        .unwrap();
+    let b0 = t(0).timestamp();
+    let b1 = b0 + 600;
+    let got: Vec<(i64, &str, &str, i64)> = rows
+        .iter()
+        .map(|r| (r.bucket, r.series.as_str(), r.key.as_str(), r.count))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (b0, "outcome", "awaiting_ack", 1),
+            (b0, "rule", "ci-failing", 1),
+            (b0, "rule", "noisy", 1),
+            (b0, "severity", "low", 1),
+            (b0, "source", "ci", 2),
+            (b0, "source", "github", 1),
+            (b0, "type", "build.failed", 2),
+            (b0, "type", "push", 1),
+            (b1, "outcome", "escalated", 1),
+            (b1, "outcome", "outcome", 1),
+            (b1, "rule", "", 1),
+            (b1, "rule", "ci-failing", 1),
+            (b1, "severity", "high", 1),
+            (b1, "severity", "low", 1),
+            (b1, "source", "ci", 1),
+            (b1, "type", "build.failed", 1),
+        ]
+    );
+    assert!(s
+        .stats(&StatsQuery {
+            since: t(-7200),
+            until: t(-3600),
+            bucket_seconds: 60,
+        })
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 macro_rules! suite {
     ($make:expr, $($case:ident),+ $(,)?) => {{
         $(
@@ -481,6 +571,7 @@ macro_rules! every_case {
             api_keys_are_found_by_hash_and_revoked,
             records_decisions_once_and_lists_them,
             records_outcomes_once_per_kind,
+            counts_per_time_bucket,
             migrating_twice_applies_nothing
         )
     };
