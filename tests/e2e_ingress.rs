@@ -785,6 +785,18 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         .is_some_and(|t| !t.is_empty()));
     assert_eq!(one["outcomes"][0]["kind"], "outcome");
     assert_eq!(one["outcomes"][0]["outcome"]["notified"][0]["ok"], true);
+    // The rule asks for advice: a note beside the decision, marked advisory, not in it.
+    let advice = &one["advice"][0];
+    assert_eq!(advice["advisory"], true, "{one}");
+    assert_eq!(advice["method"], "similar-decisions");
+    assert!(
+        advice["summary"]
+            .as_str()
+            .unwrap()
+            .contains("First decision of `ci-failing-on-main`"),
+        "{advice}"
+    );
+    assert!(one["decision"].get("advice").is_none());
 
     // A heartbeat, then none: 3 s later (period 2 s, grace 1 s) the expectation workflow emits
     // a missed expectation through the ingress path, whose decision asks for an

@@ -213,7 +213,12 @@ impl Query {
             .get_decision(id)
             .await?
             .ok_or_else(|| Problem::not_found(format!("no decision has the id `{id}`")))?;
-        let outcomes = self.store.list_outcomes(id).await?;
+        let (advice, outcomes): (Vec<_>, Vec<_>) = self
+            .store
+            .list_outcomes(id)
+            .await?
+            .into_iter()
+            .partition(|o| o.kind == "advice");
         let d = &stored.decision;
         Ok(helios_api::json(
             200,
@@ -222,6 +227,12 @@ impl Query {
                 "explanation": explanation(&d.body),
                 "outcomes": outcomes.iter().map(|o| json!({
                     "execution": o.execution, "kind": o.kind, "recorded_at": o.recorded_at, "outcome": o.body,
+                })).collect::<Vec<_>>(),
+                // Advisory notes beside the decision (never part of it).
+                "advice": advice.iter().map(|o| json!({
+                    "execution": o.execution, "recorded_at": o.recorded_at, "advisory": true,
+                    "summary": o.body.get("summary"), "confidence": o.body.get("confidence"),
+                    "method": o.body.get("method"), "similar": o.body.get("similar"),
                 })).collect::<Vec<_>>(),
             }),
         ))

@@ -236,48 +236,61 @@ fn task_functions(
         Err(_) => Default::default(),
     };
     let notifier = Arc::new(helios_notify::Notifier::new(channels)?);
-    let notify: helios_runtime::workflows::Function = Arc::new(move |call| {
-        let notifier = notifier.clone();
-        Box::pin(async move {
-            notifier
-                .handle(call.input)
-                .await
-                .map_err(|f| helios_states::Failure::new(f.error, f.cause))
-        })
-    });
     let recorder = Arc::new(helios_record::Recorder {
         store: d.store.clone(),
         clock: d.clock.clone(),
     });
-    let record: helios_runtime::workflows::Function = Arc::new(move |call| {
-        let recorder = recorder.clone();
+    let advisor = Arc::new(helios_advise::Advisor {
+        store: d.store.clone(),
+        clock: d.clock.clone(),
+    });
+    let mut functions = std::collections::HashMap::new();
+    let mut add = |name: &str, f: helios_runtime::workflows::Function| {
+        // By the name, and by the placeholder terraform fills in (`NotifyFunctionArn`).
+        let mut placeholder = name[..1].to_uppercase() + &name[1..];
+        placeholder.push_str("FunctionArn");
+        functions.insert(name.to_string(), f.clone());
+        functions.insert(placeholder, f);
+    };
+    add(
+        "notify",
+        task(notifier, |n, input| async move { n.handle(input).await }),
+    );
+    add(
+        "record",
+        task(recorder, |r, input| async move { r.handle(input).await }),
+    );
+    add(
+        "advise",
+        task(advisor, |a, input| async move { a.handle(input).await }),
+    );
+    if let Some(checker) = checker {
+        add(
+            "expect",
+            task(Arc::new(checker), |c, input| async move {
+                c.handle(input).await
+            }),
+        );
+    }
+    Ok(functions)
+}
+
+/// A task function of the workflows from a handler and how to call it.
+fn task<T, F, Fut>(handler: Arc<T>, call: F) -> helios_runtime::workflows::Function
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>, serde_json::Value) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<serde_json::Value, helios_ports::TaskFailure>>
+        + 'static,
+{
+    Arc::new(move |c: helios_states::TaskCall| {
+        let running = call(handler.clone(), c.input);
         Box::pin(async move {
-            recorder
-                .handle(call.input)
+            running
                 .await
                 .map_err(|f| helios_states::Failure::new(f.error, f.cause))
         })
-    });
-    let mut functions = std::collections::HashMap::new();
-    functions.insert("notify".to_string(), notify.clone());
-    functions.insert("NotifyFunctionArn".to_string(), notify);
-    functions.insert("record".to_string(), record.clone());
-    functions.insert("RecordFunctionArn".to_string(), record);
-    if let Some(checker) = checker {
-        let checker = Arc::new(checker);
-        let expect: helios_runtime::workflows::Function = Arc::new(move |call| {
-            let checker = checker.clone();
-            Box::pin(async move {
-                checker
-                    .handle(call.input)
-                    .await
-                    .map_err(|f| helios_states::Failure::new(f.error, f.cause))
-            })
-        });
-        functions.insert("expect".to_string(), expect.clone());
-        functions.insert("ExpectFunctionArn".to_string(), expect);
-    }
-    Ok(functions)
+    })
 }
 
 enum AdminKey {
