@@ -1014,3 +1014,218 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
     assert!(text.contains("acknowledged"), "{text}");
     drop(dev);
 }
+
+/// Issue 5's crash test: `helios dev` deciding and running workflows is killed with SIGKILL in
+/// the middle of a burst, then started again on the same data. Every acknowledged event ends
+/// with exactly one decision, and every decision's workflow with exactly one execution, which
+/// succeeds (resumed from its checkpoint, never started again).
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_in_the_middle_of_a_decided_burst_then_restart_decides_each_event_once() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    // The chat channel: counts posts per decision.
+    let posts: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let hook = {
+        let posts = posts.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: http::HeaderMap| {
+                let posts = posts.clone();
+                async move {
+                    let d = headers
+                        .get("x-helios-decision")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    *posts.lock().unwrap().entry(d).or_default() += 1;
+                    "ok"
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let channels =
+        json!({"chat": {"url": format!("http://{}/hook", listener.local_addr().unwrap())}})
+            .to_string();
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        Dev::start_with(
+            dir.path(),
+            None,
+            &[
+                "--statemachines".as_ref(),
+                root.join("statemachines").as_os_str(),
+                "--rules".as_ref(),
+                root.join("rules").as_os_str(),
+            ],
+            &[("HELIOS_CHANNELS", &channels)],
+        )
+    };
+    let dev = start();
+
+    // 400 failed deploys of 400 services (each fires `deploy-failed`, no dedupe between them),
+    // posted in batches of 5 by 4 clients; SIGKILL once 100 are acknowledged.
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut posters = Vec::new();
+    for p in 0..4 {
+        let (url, acked, count, now) = (dev.url.clone(), acked.clone(), count.clone(), now.clone());
+        posters.push(tokio::spawn(async move {
+            let c = client();
+            for b in 0..20 {
+                let events: Vec<Value> = (0..5)
+                    .map(|i| {
+                        let n = p * 100 + b * 5 + i;
+                        json!({"id": format!("dep-{n}"), "source": "deployer", "type": "deploy.finished",
+                               "time": now, "subject": format!("svc-{n}"),
+                               "data": {"environment": "staging", "status": "failed"}})
+                    })
+                    .collect();
+                let Ok(r) = c
+                    .post(format!("{url}/v1/events"))
+                    .header("x-api-key", API_KEY)
+                    .json(&json!({"events": events}))
+                    .send()
+                    .await
+                else {
+                    return; // the server is gone: this batch was not acknowledged
+                };
+                if r.status() != 202 {
+                    return;
+                }
+                let Ok(body) = r.json::<Value>().await else {
+                    return;
+                };
+                let ids: Vec<String> = body["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["id"].as_str().unwrap().to_string())
+                    .collect();
+                count.fetch_add(ids.len(), Ordering::SeqCst);
+                acked.lock().unwrap().extend(ids);
+            }
+        }));
+    }
+    // Killed once 100 are acknowledged and workflows have begun: decisions and executions
+    // are under way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let files = |sub: &str| {
+        std::fs::read_dir(dir.path().join("executions").join(sub))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    while count.load(Ordering::SeqCst) < 100 || files("running") + files("done") == 0 {
+        assert!(std::time::Instant::now() < deadline, "the burst stalled");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    dev.kill();
+    let at_kill = (files("running"), files("done"));
+    for p in posters {
+        p.await.unwrap();
+    }
+    let acked: BTreeSet<String> = acked.lock().unwrap().iter().cloned().collect();
+    assert!(
+        acked.len() >= 100 && acked.len() < 400,
+        "killed mid-burst: {}",
+        acked.len()
+    );
+
+    // Started again on the same data: wait until every acknowledged event is decided and no
+    // execution is left running (messages the killed process had received come back after
+    // their visibility timeout, 30 s).
+    let dev = start();
+    let list_decisions = || {
+        let url = dev.url.clone();
+        async move {
+            let mut all = Vec::new();
+            let mut path = format!("{url}/v1/decisions?limit=1000");
+            loop {
+                let page: Value = client()
+                    .get(&path)
+                    .header("x-api-key", API_KEY)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                all.extend(page["decisions"].as_array().unwrap().iter().cloned());
+                match page["next"].as_str() {
+                    Some(c) => path = format!("{url}/v1/decisions?limit=1000&cursor={c}"),
+                    None => return all,
+                }
+            }
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let decisions = loop {
+        let decisions = list_decisions().await;
+        let decided: BTreeSet<String> = decisions
+            .iter()
+            .map(|d| d["event"].as_str().unwrap().to_string())
+            .collect();
+        let running = std::fs::read_dir(dir.path().join("executions/running"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if acked.is_subset(&decided) && running == 0 {
+            let done = std::fs::read_dir(dir.path().join("executions/done"))
+                .map(|d| d.count())
+                .unwrap_or(0);
+            if done == decisions.len() {
+                break decisions;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after the restart: {} of {} acknowledged events decided, {running} files of running executions",
+            acked.intersection(&decided).count(),
+            acked.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    // Exactly one decision per event.
+    let mut per_event: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &decisions {
+        *per_event.entry(d["event"].as_str().unwrap()).or_default() += 1;
+    }
+    assert!(per_event.values().all(|n| *n == 1), "{per_event:?}");
+    // Exactly one execution per decision, named after it, succeeded; each decision notified.
+    let posts = posts.lock().unwrap();
+    for d in &decisions {
+        let id = d["id"].as_str().unwrap();
+        assert_eq!(d["rules"], json!(["deploy-failed"]), "{d}");
+        let record: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(format!("executions/done/{id}-0.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(record["status"], "SUCCEEDED", "{record}");
+        let started = record["history"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "ExecutionStarted")
+            .count();
+        assert_eq!(started, 1, "{id} started once");
+        assert!(
+            posts.get(id).copied().unwrap_or(0) >= 1,
+            "{id} was notified"
+        );
+    }
+    let extra: usize = posts.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{} acknowledged before the kill (execution files then: {} running, {} done), {} decided after the restart, {extra} notification(s) sent again by a resumed step",
+        acked.len(),
+        at_kill.0,
+        at_kill.1,
+        decisions.len()
+    );
+}

@@ -125,7 +125,7 @@ pub fn run_definition(
     let outcome = host.run(&def.machine, input, opts);
     let mut out = outcome.to_json();
     if opts.history {
-        out["history"] = helios_states::history::to_json(&outcome.history);
+        out["history"] = outcome.history_json();
     }
     (out, true)
 }

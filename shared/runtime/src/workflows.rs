@@ -515,7 +515,7 @@ async fn execute_one(ctx: Rc<RunnerCtx>, s: Started) {
     record["input"] = s.input.clone();
     record["start"] = Value::String(helios_states::clock::iso(outcome.start_ms));
     record["stop"] = Value::String(helios_states::clock::iso(outcome.stop_ms));
-    record["history"] = helios_states::history::to_json(&outcome.history);
+    record["history"] = outcome.history_json();
     let file = ctx.done.join(format!("{}.json", s.name));
     match serde_json::to_vec_pretty(&record).map(|b| std::fs::write(&file, b)) {
         Ok(Ok(())) => {
@@ -552,7 +552,10 @@ mod tests {
     async fn an_execution_goes_on_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let def = machine();
-        let opts = Options::default();
+        let opts = Options {
+            history: true,
+            ..Options::default()
+        };
         let first = RealHost::new(
             "exec-1",
             Some(dir.path().to_path_buf()),
@@ -597,6 +600,25 @@ mod tests {
             !dir.path().join("exec-1.json").exists(),
             "the checkpoint goes with the end"
         );
+        // The history is whole: what came before the restart, then the rest, numbered on.
+        let history = outcome.history_json();
+        let events = history["events"].as_array().unwrap();
+        let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "ExecutionStarted",
+                "PassStateEntered",
+                "PassStateExited",
+                "WaitStateEntered",
+                "WaitStateExited",
+                "PassStateEntered",
+                "PassStateExited",
+                "ExecutionSucceeded"
+            ]
+        );
+        let ids: Vec<u64> = events.iter().filter_map(|e| e["id"].as_u64()).collect();
+        assert_eq!(ids, (1..=8).collect::<Vec<u64>>());
     }
 
     #[tokio::test]

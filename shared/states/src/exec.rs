@@ -123,12 +123,22 @@ pub struct Outcome {
     pub output: Option<Value>,
     pub failure: Option<Failure>,
     pub history: Vec<Event>,
+    /// The events before the checkpoint a resumed execution went on from, as
+    /// `GetExecutionHistory` returns them; empty for an execution run in one go.
+    pub earlier_history: Vec<Value>,
     pub transitions: u64,
     pub start_ms: i64,
     pub stop_ms: i64,
 }
 
 impl Outcome {
+    /// The whole history, `{"events": […]}`, resumed parts included.
+    pub fn history_json(&self) -> Value {
+        let mut events = self.earlier_history.clone();
+        events.extend(self.history.iter().map(Event::to_json));
+        json!({ "events": events })
+    }
+
     /// `{"status": …, "output": …}` or `{"status": …, "error": …, "cause": …}`.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -167,6 +177,10 @@ pub struct Checkpoint {
     pub execution_input: Value,
     pub next_event_id: u64,
     pub transitions: u64,
+    /// The history so far, as `GetExecutionHistory` returns it, so that a resumed execution
+    /// still has all of it.
+    #[serde(default)]
+    pub history: Vec<Value>,
 }
 
 /// Runs `machine` on `input` to the end.
@@ -206,6 +220,10 @@ async fn run_from<H: Host>(
             .as_ref()
             .map_or_else(|| input.clone(), |c| c.execution_input.clone()),
         history: RefCell::new(Vec::new()),
+        rendered: RefCell::new((
+            from.as_ref().map(|c| c.history.clone()).unwrap_or_default(),
+            0,
+        )),
         next_id: Cell::new(from.as_ref().map_or(0, |c| c.next_event_id)),
         transitions: Cell::new(from.as_ref().map_or(0, |c| c.transitions)),
         execution_arn: format!(
@@ -247,6 +265,7 @@ async fn run_from<H: Host>(
                             c.state
                         ))),
                         history: Vec::new(),
+                        earlier_history: c.history.clone(),
                         transitions: c.transitions,
                         start_ms,
                         stop_ms: host.now_ms(),
@@ -315,6 +334,12 @@ async fn run_from<H: Host>(
         output,
         failure,
         history: run.history.take(),
+        earlier_history: {
+            // Only the resumed part: this run's events are in `history`.
+            let (mut all, own) = run.rendered.take();
+            all.truncate(all.len() - own);
+            all
+        },
         transitions: run.transitions.get(),
         start_ms,
         stop_ms: host.now_ms(),
@@ -358,6 +383,9 @@ struct Run<'h, H> {
     start_ms: i64,
     input: Value,
     history: RefCell<Vec<Event>>,
+    /// For checkpoints: the history rendered so far (the resumed part, then this run's
+    /// events), and how many of this run's events it holds.
+    rendered: RefCell<(Vec<Value>, usize)>,
     next_id: Cell<u64>,
     transitions: Cell<u64>,
     execution_arn: String,
@@ -499,6 +527,16 @@ struct Step {
 }
 
 impl<'h, H: Host> Run<'h, H> {
+    /// The history so far, rendered; only the events since the last call are rendered now.
+    fn rendered_history(&self) -> Vec<Value> {
+        let mut r = self.rendered.borrow_mut();
+        let history = self.history.borrow();
+        let (all, own) = &mut *r;
+        all.extend(history[*own..].iter().map(Event::to_json));
+        *own = history.len();
+        all.clone()
+    }
+
     fn event(
         &self,
         thread: &Cell<u64>,
@@ -557,6 +595,7 @@ impl<'h, H: Host> Run<'h, H> {
                         execution_input: self.input.clone(),
                         next_event_id: self.next_id.get(),
                         transitions: self.transitions.get(),
+                        history: self.rendered_history(),
                     });
                 }
                 self.transitions.set(self.transitions.get() + 1);

@@ -159,6 +159,7 @@ impl LocalHost {
                 "The execution waited on something that never came",
             )),
             history: Vec::new(),
+            earlier_history: Vec::new(),
             transitions: 0,
             start_ms: start,
             stop_ms: self.clock.now_ms(),
