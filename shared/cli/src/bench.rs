@@ -114,6 +114,16 @@ pub struct IngestBench {
     pub api_key: Option<String>,
     #[arg(long, default_value = ".helios", env = "HELIOS_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// Then wait until every accepted event has a stored decision (read from the store of
+    /// `--data-dir`, or `--database-url`), and report decisions/s from the first POST and the
+    /// time from each event's 202 to its stored decision.
+    #[arg(long)]
+    pub decided: bool,
+    /// With `--decided`: give up waiting after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub decided_timeout: u64,
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -238,6 +248,7 @@ async fn ingest(b: &IngestBench) -> anyhow::Result<Value> {
     let url = format!("{}/v1/events", b.endpoint.trim_end_matches('/'));
 
     let started = Instant::now();
+    let first_post = chrono::Utc::now();
     let mut handles = Vec::new();
     match b.rate {
         Some(rate) => {
@@ -248,8 +259,8 @@ async fn ingest(b: &IngestBench) -> anyhow::Result<Value> {
                 let (client, url, key, bodies) =
                     (client.clone(), url.clone(), key.clone(), bodies.clone());
                 handles.push(tokio::spawn(async move {
-                    let status = post(&client, &url, &key, bodies[i].clone()).await;
-                    vec![(status, due.elapsed())]
+                    let (status, ids) = post(&client, &url, &key, bodies[i].clone()).await;
+                    vec![(status, due.elapsed(), ids, chrono::Utc::now())]
                 }));
             }
         }
@@ -271,8 +282,8 @@ async fn ingest(b: &IngestBench) -> anyhow::Result<Value> {
                             break;
                         }
                         let t = Instant::now();
-                        let status = post(&client, &url, &key, bodies[i].clone()).await;
-                        out.push((status, t.elapsed()));
+                        let (status, ids) = post(&client, &url, &key, bodies[i].clone()).await;
+                        out.push((status, t.elapsed(), ids, chrono::Utc::now()));
                     }
                     out
                 }));
@@ -285,25 +296,27 @@ async fn ingest(b: &IngestBench) -> anyhow::Result<Value> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let mut statuses = std::collections::BTreeMap::<String, usize>::new();
-    for (s, _) in &results {
+    for (s, ..) in &results {
         *statuses.entry(s.to_string()).or_default() += 1;
     }
     let mut lat: Vec<f64> = results
         .iter()
-        .map(|(_, d)| d.as_secs_f64() * 1000.0)
+        .map(|(_, d, ..)| d.as_secs_f64() * 1000.0)
         .collect();
     lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        lat.get(
-            ((lat.len() as f64 * p).ceil() as usize)
-                .saturating_sub(1)
-                .min(lat.len() - 1),
-        )
-        .copied()
-        .unwrap_or(0.0)
+    let accepted = results.iter().filter(|(s, ..)| *s == 202).count() * b.batch;
+    let decided = if b.decided {
+        let acked: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = results
+            .iter()
+            .filter(|(s, ..)| *s == 202)
+            .flat_map(|(_, _, ids, at)| ids.iter().map(move |id| (id.clone(), *at)))
+            .collect();
+        Some(decided(b, acked, first_post, elapsed).await?)
+    } else {
+        None
     };
-    let accepted = results.iter().filter(|(s, _)| *s == 202).count() * b.batch;
     Ok(json!({
+        "decided": decided,
         "mode": if b.rate.is_some() { "open loop" } else { "closed loop" },
         "requests": results.len(),
         "batch": b.batch,
@@ -313,11 +326,92 @@ async fn ingest(b: &IngestBench) -> anyhow::Result<Value> {
         "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
         "requests_per_s": (results.len() as f64 / elapsed).round(),
         "events_accepted_per_s": (accepted as f64 / elapsed).round(),
-        "latency_ms": {"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0)},
+        "latency_ms": percentiles(&lat),
     }))
 }
 
-async fn post(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> u16 {
+/// p50, p90, p99 and max of sorted milliseconds.
+fn percentiles(sorted: &[f64]) -> Value {
+    let pct = |p: f64| {
+        let i = ((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1);
+        sorted
+            .get(i.min(sorted.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    json!({"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0)})
+}
+
+/// Waits until every acknowledged event has a decision in the store; reports the rate from
+/// the first POST and, per event, the time from its 202 to its stored decision.
+async fn decided(
+    b: &IngestBench,
+    acked: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>,
+    first_post: chrono::DateTime<chrono::Utc>,
+    post_s: f64,
+) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        !acked.is_empty(),
+        "no event was accepted, so none can be decided"
+    );
+    let store = helios_runtime::Deployment::open_store(&helios_runtime::LocalOptions {
+        data_dir: b.data_dir.clone(),
+        database_url: b.database_url.clone(),
+    })
+    .await?;
+    let mut waits: Vec<f64> = Vec::with_capacity(acked.len());
+    let mut last = first_post;
+    let mut after = None;
+    let give_up = Instant::now() + Duration::from_secs(b.decided_timeout);
+    while waits.len() < acked.len() {
+        let page = store
+            .list_decisions(&helios_store::DecisionQuery {
+                since: Some(first_post - chrono::Duration::seconds(1)),
+                after,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        for d in &page.decisions {
+            if let Some(at) = acked.get(&d.decision.event_id) {
+                waits.push(
+                    (d.decision.decided_at - *at)
+                        .num_microseconds()
+                        .unwrap_or(0) as f64
+                        / 1000.0,
+                );
+                last = last.max(d.decision.decided_at);
+            }
+        }
+        if let Some(d) = page.decisions.last() {
+            after = Some(d.seq);
+        }
+        if page.next.is_none() {
+            anyhow::ensure!(
+                Instant::now() < give_up,
+                "{} of {} events decided after {} s",
+                waits.len(),
+                acked.len(),
+                b.decided_timeout
+            );
+            // The times come from the store, so polling seldom costs no accuracy and leaves
+            // the cores to the server.
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+        }
+    }
+    waits.sort_by(f64::total_cmp);
+    let span = (last - first_post).num_milliseconds() as f64 / 1000.0;
+    Ok(json!({
+        "events": acked.len(),
+        "seconds_to_last_decision": span,
+        "posting_s": post_s,
+        "decisions_per_s": (acked.len() as f64 / span).round(),
+        "ack_to_decision_ms": percentiles(&waits),
+    }))
+}
+
+/// POSTs one request; its status and the Helios ids it answered with.
+async fn post(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> (u16, Vec<String>) {
     match client
         .post(url)
         .header("content-type", "application/json")
@@ -328,10 +422,22 @@ async fn post(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> 
     {
         Ok(r) => {
             let s = r.status().as_u16();
-            let _ = r.bytes().await;
-            s
+            let ids = r
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| {
+                    v["events"].as_array().map(|a| {
+                        a.iter()
+                            .filter(|e| e["status"] == "accepted")
+                            .filter_map(|e| e["id"].as_str().map(String::from))
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            (s, ids)
         }
-        Err(_) => 0,
+        Err(_) => (0, Vec::new()),
     }
 }
 

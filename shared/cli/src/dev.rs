@@ -39,6 +39,9 @@ pub struct DevArgs {
     pub rules: std::path::PathBuf,
 }
 
+/// How many batches of the decide queue are handled at once.
+const DECIDE_POLLERS: usize = 3;
+
 /// The file in the data folder that keeps the admin key `helios dev` made.
 pub const ADMIN_KEY_FILE: &str = "dev-admin-key";
 
@@ -88,6 +91,35 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tracing::warn!(rules = %args.rules.display(), "no rule set there: decisions and expectations are off (see --rules)");
         None
     };
+    // The expect queue gets only the facts some expectation can mean anything to.
+    {
+        use helios_rules::expect::Interest;
+        let interest = rules
+            .as_ref()
+            .map_or(Interest::Nothing, |r| r.expectation_interest());
+        match interest {
+            // Every fact has a type: this lets none through.
+            Interest::Nothing => {
+                d.services
+                    .subscribe(
+                        EVENTS_TOPIC,
+                        "expect",
+                        Some(serde_json::json!({"type": [{"exists": false}]})),
+                    )
+                    .await?
+            }
+            Interest::Everything => d.services.subscribe(EVENTS_TOPIC, "expect", None).await?,
+            Interest::Types(types) => {
+                d.services
+                    .subscribe(
+                        EVENTS_TOPIC,
+                        "expect",
+                        Some(serde_json::json!({ "type": types })),
+                    )
+                    .await?
+            }
+        }
+    }
     let checker = rules.as_ref().map(|rules| helios_expect::Checker {
         rules: rules.clone(),
         kv: Arc::new(d.services.clone()),
@@ -148,7 +180,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 workflows: runner.clone(),
                 clock: d.clock.clone(),
             });
-            consumers.push(tokio::spawn(consume(d.clone(), "decide", move |m| {
+            let decide = move |m: helios_ports::Received| {
                 let decider = decider.clone();
                 async move {
                     let done = decider
@@ -158,7 +190,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                     tracing::debug!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
                     Ok(())
                 }
-            })));
+            };
+            // Several pollers, as Lambda runs several batches at once: while one waits on
+            // the store, another decides.
+            for _ in 0..DECIDE_POLLERS {
+                consumers.push(tokio::spawn(consume(d.clone(), "decide", decide.clone())));
+            }
             let observer = Arc::new(helios_expect::Observer {
                 rules: rules.clone(),
                 kv: Arc::new(d.services.clone()),

@@ -70,6 +70,31 @@ pub struct Watch {
     pub key: Option<Template>,
     /// The values a reconciliation compares, by name, for a matching event.
     pub values: Vec<(String, FieldPath)>,
+    /// The event types a matching event can have, when the pattern lists them plainly
+    /// (`type: [a, b]`); `None` when it may match any type.
+    pub types: Option<Vec<String>>,
+}
+
+/// Which published facts the expectations of a rule set can mean anything to: what the
+/// `expect` queue's subscription needs to let through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// No expectation is declared.
+    Nothing,
+    /// Only events of these types.
+    Types(Vec<String>),
+    /// Some pattern does not pin the type.
+    Everything,
+}
+
+/// The plain types of a pattern: `type: ["a", "b"]` (strings only), else `None`.
+fn plain_types(pattern: &Value) -> Option<Vec<String>> {
+    pattern
+        .get("type")?
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -477,6 +502,22 @@ pub fn check(
 }
 
 impl RuleSet {
+    /// Which facts the declared expectations can mean anything to.
+    pub fn expectation_interest(&self) -> Interest {
+        let mut types = std::collections::BTreeSet::new();
+        for w in self.expectations.iter().flat_map(|e| &e.watches) {
+            match &w.types {
+                Some(t) => types.extend(t.iter().cloned()),
+                None => return Interest::Everything,
+            }
+        }
+        if self.expectations.is_empty() {
+            Interest::Nothing
+        } else {
+            Interest::Types(types.into_iter().collect())
+        }
+    }
+
     /// What `event` (canonical) means to each expectation of the set. Events Helios emits
     /// for expectations are never observed, so an expectation cannot feed on itself.
     pub fn observe(&self, event: &Value) -> Vec<Observation> {
@@ -639,13 +680,14 @@ fn pattern(v: &Value, at: String) -> Result<Pattern, Invalid> {
 }
 
 impl Watch {
-    fn plain(pattern: Pattern, role: Role) -> Watch {
-        Watch {
-            pattern,
+    fn plain(raw: &Value, at: String, role: Role) -> Result<Watch, Invalid> {
+        Ok(Watch {
+            pattern: pattern(raw, at)?,
             role,
             key: None,
             values: Vec::new(),
-        }
+            types: plain_types(raw),
+        })
     }
 }
 
@@ -681,9 +723,10 @@ pub(crate) fn parse_expectation(v: &Value, at: &str, file: &str) -> Result<Expec
                     repeat,
                 },
                 vec![Watch::plain(
-                    pattern(&h.pattern, format!("{here}.match"))?,
+                    &h.pattern,
+                    format!("{here}.match"),
                     Role::Beat,
-                )],
+                )?],
             )
         }
         (None, Some(s), None) => {
@@ -693,8 +736,8 @@ pub(crate) fn parse_expectation(v: &Value, at: &str, file: &str) -> Result<Expec
                     within: span(&s.within, format!("{here}.within"))?,
                 },
                 vec![
-                    Watch::plain(pattern(&s.first, format!("{here}.first"))?, Role::Opens),
-                    Watch::plain(pattern(&s.then, format!("{here}.then"))?, Role::Closes),
+                    Watch::plain(&s.first, format!("{here}.first"), Role::Opens)?,
+                    Watch::plain(&s.then, format!("{here}.then"), Role::Closes)?,
                 ],
             )
         }
@@ -749,6 +792,7 @@ pub(crate) fn parse_expectation(v: &Value, at: &str, file: &str) -> Result<Expec
                         .map(|k| Template::parse(k, &format!("{at_source}.key"), EVENT_ROOTS))
                         .transpose()?,
                     values,
+                    types: plain_types(&raw_source.pattern),
                 });
             }
             (

@@ -346,6 +346,30 @@ fn a_check_before_the_deadline_or_of_an_undeclared_expectation_is_answered() {
 }
 
 #[test]
+fn the_interest_of_expectations_is_the_types_they_watch() {
+    use helios_rules::expect::Interest;
+    let load = |body: &str| {
+        RuleSet::load(&[SourceFile {
+            path: "r.yaml".into(),
+            text: format!("name: t\nversion: 1\n{body}"),
+        }])
+        .unwrap()
+        .expectation_interest()
+    };
+    assert_eq!(load("rules: []"), Interest::Nothing);
+    // The set above: its reconciliation matches on source alone.
+    assert_eq!(set().expectation_interest(), Interest::Everything);
+    assert_eq!(
+        load("expectations:\n  - id: d\n    sequence: {first: {type: [deploy.started]}, then: {type: [deploy.finished, deploy.done]}, within: 1m}\n  - id: h\n    heartbeat: {match: {type: [heartbeat]}, every: 1m}\n"),
+        Interest::Types(vec!["deploy.done".into(), "deploy.finished".into(), "deploy.started".into(), "heartbeat".into()])
+    );
+    assert_eq!(
+        load("expectations:\n  - id: h\n    heartbeat: {match: {type: [{prefix: beat}]}, every: 1m}\n"),
+        Interest::Everything
+    );
+}
+
+#[test]
 fn bad_declarations_are_rejected_with_their_path() {
     let load = |body: &str| {
         RuleSet::load(&[SourceFile {

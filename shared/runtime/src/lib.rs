@@ -88,7 +88,9 @@ impl Deployment {
                     },
                 )
                 .await?;
-            services.subscribe(EVENTS_TOPIC, q, None).await?;
+            // `helios dev` narrows a subscription to what its consumer needs; other commands
+            // opening the deployment keep that filter.
+            services.ensure_subscribed(EVENTS_TOPIC, q).await?;
         }
         let secrets = load_secrets(&opts.data_dir)?;
         Ok(Deployment {

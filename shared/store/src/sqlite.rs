@@ -173,7 +173,9 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             let mut applied = 0;
             for m in migrations::SQLITE.iter().filter(|m| m.version > current) {
-                let tx = c.transaction().map_err(unavailable)?;
+                let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
                 tx.execute_batch(m.sql).map_err(|e| StoreError::Migration {
                     version: m.version,
                     name: m.name.into(),
@@ -212,7 +214,9 @@ impl Store for SqliteStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
             let mut out = Vec::with_capacity(rows.len());
             {
                 let mut insert = tx
@@ -265,7 +269,9 @@ impl Store for SqliteStore {
     async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {
         let ids = helios_ids.to_vec();
         self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
             {
                 let mut st = tx
                     .prepare_cached("DELETE FROM outbox WHERE helios_id = ?1")

@@ -170,13 +170,31 @@ impl LocalServices {
         .await
     }
 
+    /// Subscribes `queue` to `topic` unfiltered unless it is subscribed already, in which
+    /// case its filter is kept.
+    pub async fn ensure_subscribed(&self, topic: &str, queue: &str) -> Result<(), PortError> {
+        let (topic, queue) = (topic.to_string(), queue.to_string());
+        self.with(move |c, _| {
+            c.execute(
+                "INSERT INTO subscriptions (topic, queue, filter) VALUES (?1, ?2, NULL)
+                 ON CONFLICT (topic, queue) DO NOTHING",
+                params![topic, queue],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Moves every message of a dead-letter queue back to the queue it came from (or to
     /// `to`), with its receive count reset: the local `StartMessageMoveTask`. Returns how
     /// many moved.
     pub async fn redrive(&self, dlq: &str, to: Option<&str>) -> Result<u64, PortError> {
         let (dlq, to) = (dlq.to_string(), to.map(str::to_string));
         self.with(move |c, now| {
-            let tx = c.transaction().map_err(db_err)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
             let n = tx
                 .execute(
                     "UPDATE messages SET queue = COALESCE(?2, source_queue), source_queue = NULL,
@@ -260,7 +278,9 @@ impl KeyValue for LocalServices {
     ) -> Result<Written, PortError> {
         let key = key.to_string();
         self.with(move |c, now| {
-            let tx = c.transaction().map_err(db_err)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
             let current = live_item(&tx, &key, now)?;
             if !condition_holds(&current, condition) {
                 return Ok(Written::ConditionFailed);
@@ -286,7 +306,9 @@ impl KeyValue for LocalServices {
     async fn delete(&self, key: &str, condition: Condition) -> Result<Written, PortError> {
         let key = key.to_string();
         self.with(move |c, now| {
-            let tx = c.transaction().map_err(db_err)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
             let current = live_item(&tx, &key, now)?;
             if !condition_holds(&current, condition) {
                 return Ok(Written::ConditionFailed);
@@ -308,7 +330,9 @@ impl KeyValue for LocalServices {
     ) -> Result<i64, PortError> {
         let key = key.to_string();
         self.with(move |c, now| {
-            let tx = c.transaction().map_err(db_err)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
             let current = live_item(&tx, &key, now)?;
             let (old, version, old_exp) = match &current {
                 Some(i) => (
@@ -343,7 +367,9 @@ impl Publisher for LocalServices {
         let topic = topic.to_string();
         let messages = messages.to_vec();
         self.with(move |c, now| {
-            let tx = c.transaction().map_err(db_err)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
             let subs: Vec<(String, Option<String>)> = {
                 let mut st = tx
                     .prepare_cached(
@@ -423,7 +449,9 @@ impl Queue for LocalServices {
         self.with(move |c, now| {
             let (default_vis, max_receives, dlq) = queue_config(c, &queue)?;
             let vis = visibility.map(dur_ms).unwrap_or(default_vis);
-            let tx = c.transaction().map_err(db_err)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
             let mut out = Vec::new();
             let mut seen = std::collections::HashSet::new();
             loop {

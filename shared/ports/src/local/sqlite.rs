@@ -48,7 +48,9 @@ impl SqliteFile {
     ) -> Result<SqliteFile, E> {
         let mut conn = Connection::open(path)?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA wal_autocheckpoint=0;",
+            // The owner waits out a truncating checkpoint (seconds on a slow disk under a
+            // burst) rather than failing the work with "database is locked".
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=60000; PRAGMA wal_autocheckpoint=0;",
         )?;
         init(&mut conn)?;
         let (jobs, rx) = mpsc::channel::<Job>();
