@@ -174,12 +174,25 @@ fn msg(body: &str) -> Message {
     }
 }
 
-/// `queue` has a visibility timeout of 30 s and sends to its DLQ `dlq` after 2 receives.
-pub async fn queue<F, Fut>(q: &dyn Queue, queue: &str, dlq: &str, advance: F)
+/// How a queue backend is set up for [`queue`].
+pub struct QueueSetup<'a> {
+    pub queue: &'a str,
+    /// Its dead-letter queue, after 2 receives.
+    pub dlq: &'a str,
+    /// Its visibility timeout.
+    pub visibility: Duration,
+    /// Whether a delete with the receipt of an earlier receive can be tried: SQS keeps the
+    /// message (and answers success); moto deletes it, unlike SQS, so against moto this
+    /// step is left out (said in the test that runs it).
+    pub stale_receipts_kept: bool,
+}
+
+pub async fn queue<F, Fut>(q: &dyn Queue, setup: QueueSetup<'_>, advance: F)
 where
     F: Fn(Duration) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    let (queue, dlq, visibility) = (setup.queue, setup.dlq, setup.visibility);
     q.send(queue, &msg("one")).await.unwrap();
     q.send(queue, &msg("two")).await.unwrap();
     let got = q.receive(queue, 10, None).await.unwrap();
@@ -202,7 +215,7 @@ where
         q.delete(queue, &got[0].receipt).await.unwrap(),
         "a current receipt deletes"
     );
-    advance(Duration::from_secs(31)).await;
+    advance(visibility + Duration::from_secs(1)).await;
     let again = q.receive(queue, 10, None).await.unwrap();
     assert_eq!(
         again.len(),
@@ -211,10 +224,15 @@ where
     );
     assert_eq!(again[0].body, "two");
     assert_eq!(again[0].receive_count, 2);
-    assert!(
-        !q.delete(queue, &got[1].receipt).await.unwrap(),
-        "a receipt of an earlier receive deletes nothing"
-    );
+    if setup.stale_receipts_kept {
+        // A receipt of an earlier receive deletes nothing (SQS answers success all the same).
+        let _ = q.delete(queue, &got[1].receipt).await.unwrap();
+        assert_eq!(
+            q.depth(queue).await.unwrap(),
+            (0, 1),
+            "a receipt of an earlier receive deletes nothing"
+        );
+    }
     assert!(q
         .change_visibility(queue, &again[0].receipt, Duration::ZERO)
         .await

@@ -54,7 +54,13 @@ async fn local_queue_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();
     let s = services(dir.path(), c.clone()).await;
-    suite::queue(&s, "work", "work-dlq", |d| {
+    let setup = suite::QueueSetup {
+        queue: "work",
+        dlq: "work-dlq",
+        visibility: Duration::from_secs(30),
+        stale_receipts_kept: true,
+    };
+    suite::queue(&s, setup, |d| {
         c.advance(d);
         async {}
     })

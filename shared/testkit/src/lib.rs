@@ -4,4 +4,5 @@
 //!
 //! A missing prerequisite is an error that says how to install it, never a silent skip.
 
+pub mod moto;
 pub mod postgres;

@@ -1,0 +1,42 @@
+//! The AWS adapters of Helios' ports, through the AWS SDK for Rust:
+//!
+//! | port | adapter | service |
+//! |---|---|---|
+//! | [`BlobStore`](helios_ports::BlobStore) | [`S3Blobs`] | S3 (one bucket, keys as given) |
+//! | [`Publisher`](helios_ports::Publisher) | [`SnsPublisher`] | SNS (`PublishBatch`, attributes for filter policies) |
+//! | [`Queue`](helios_ports::Queue) | [`SqsQueues`] | SQS (queues by name; redrive policies do the dead-lettering) |
+//! | [`KeyValue`](helios_ports::KeyValue) | [`DynamoKeyValue`] | DynamoDB (one table, conditional writes, TTL) |
+//! | [`Workflows`](helios_ports::Workflows), [`Executions`](helios_ports::Executions) | [`StepFunctions`] | Step Functions |
+//!
+//! Clients are built once per process from one SDK configuration ([`sdk_config`]): the
+//! default credential and region chain in AWS, or an endpoint (an emulator) when
+//! `AWS_ENDPOINT_URL` is set, which the SDK reads itself. Every adapter passes the behaviour
+//! suite of `helios_ports::suite`, run against an emulator by `tests/moto.rs`.
+
+mod dynamo;
+mod s3;
+mod sfn;
+mod sns;
+mod sqs;
+
+pub use dynamo::DynamoKeyValue;
+pub use s3::S3Blobs;
+pub use sfn::StepFunctions;
+pub use sns::SnsPublisher;
+pub use sqs::SqsQueues;
+
+use helios_ports::PortError;
+
+/// The SDK configuration of this process: credentials, region and endpoint from the
+/// environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the Lambda role, …).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// An SDK error as a port error: the service named, the whole error chain in the message.
+pub(crate) fn unavailable<E>(port: &'static str, e: E) -> PortError
+where
+    E: std::error::Error + 'static,
+{
+    PortError::unavailable(port, aws_sdk_s3::error::DisplayErrorContext(e))
+}

@@ -1,0 +1,291 @@
+//! The AWS adapters against moto (an AWS API emulator started on 127.0.0.1 for this test):
+//! the same behaviour suites as the local adapters, and the fan-out and workflow calls
+//! Helios relies on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use helios_aws::{DynamoKeyValue, S3Blobs, SnsPublisher, SqsQueues, StepFunctions};
+use helios_ports::{
+    suite, BlobStore, Executions, Message, Publisher, Queue, SystemClock, Workflows,
+};
+use helios_testkit::moto::Moto;
+use serde_json::json;
+
+async fn config(moto: &Moto) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+fn moto() -> Moto {
+    Moto::start().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A queue with a visibility timeout and a dead-letter queue after `max_receives`, as
+/// terraform makes them; returns the queue's URL.
+async fn queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility: u64,
+    max_receives: u32,
+) -> String {
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(dlq.queue_url().unwrap())
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    sqs.create_queue()
+        .queue_name(name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility.to_string(),
+        )
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn s3_blobs_pass_the_suite() {
+    let moto = moto();
+    let cfg = config(&moto).await;
+    let blobs = S3Blobs::new(&cfg, "helios-raw", true);
+    blobs
+        .client()
+        .create_bucket()
+        .bucket("helios-raw")
+        .send()
+        .await
+        .unwrap();
+    suite::blob_store(&blobs).await;
+    assert_eq!(blobs.locate("raw/a.json"), "s3://helios-raw/raw/a.json");
+}
+
+#[tokio::test]
+async fn dynamodb_key_value_passes_the_suite() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let moto = moto();
+    let cfg = config(&moto).await;
+    let kv = DynamoKeyValue::new(&cfg, "helios-kv", Arc::new(SystemClock));
+    kv.client()
+        .create_table()
+        .table_name("helios-kv")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // A real backend: time passes by waiting.
+    suite::key_value(&kv, tokio::time::sleep).await;
+}
+
+#[tokio::test]
+async fn sqs_queues_pass_the_suite() {
+    let moto = moto();
+    let cfg = config(&moto).await;
+    let q = SqsQueues::new(&cfg);
+    queue_with_dlq(q.client(), "work", 2, 2).await;
+    let setup = suite::QueueSetup {
+        queue: "work",
+        dlq: "work-dlq",
+        visibility: Duration::from_secs(2),
+        // moto deletes a message given the receipt of an earlier receive; SQS keeps it
+        // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessage.html),
+        // so that step of the suite runs against the local adapter only.
+        stale_receipts_kept: false,
+    };
+    suite::queue(&q, setup, tokio::time::sleep).await;
+    let unknown = q.depth("nope").await.unwrap_err();
+    assert!(!unknown.is_retryable(), "{unknown}");
+    assert!(unknown.to_string().contains("no SQS queue is named `nope`"));
+}
+
+/// The fan-out of the `events` topic: raw delivery to each subscribed queue, attributes
+/// kept, a filter policy on an attribute honoured.
+#[tokio::test]
+async fn sns_fans_out_to_sqs_with_attributes_and_filter_policies() {
+    let moto = moto();
+    let cfg = config(&moto).await;
+    let sns = aws_sdk_sns::Client::new(&cfg);
+    let topic = sns
+        .create_topic()
+        .name("helios-events")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queues = SqsQueues::new(&cfg);
+    for (name, filter) in [
+        ("decide", None),
+        ("expect", Some(json!({"type": ["heartbeat"]}))),
+    ] {
+        let url = queue_with_dlq(queues.client(), name, 30, 5).await;
+        let arn = queues
+            .client()
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        let mut sub = sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(arn)
+            .attributes("RawMessageDelivery", "true");
+        if let Some(f) = filter {
+            sub = sub.attributes("FilterPolicy", f.to_string());
+        }
+        sub.send().await.unwrap();
+    }
+    let publisher = SnsPublisher::new(&cfg, HashMap::from([("events".to_string(), topic)]));
+    let messages: Vec<Message> = (0..12)
+        .map(|i| Message {
+            body: json!({"n": i}).to_string(),
+            attributes: [
+                (
+                    "type".to_string(),
+                    if i % 4 == 0 { "heartbeat" } else { "build" }.to_string(),
+                ),
+                ("source".to_string(), "ci".to_string()),
+            ]
+            .into(),
+        })
+        .collect();
+    publisher.publish("events", &messages).await.unwrap();
+
+    let drain = |queue: &'static str| {
+        let queues = &queues;
+        async move {
+            let mut got = Vec::new();
+            for _ in 0..20 {
+                let batch = queues.receive(queue, 10, None).await.unwrap();
+                if batch.is_empty() && !got.is_empty() {
+                    break;
+                }
+                got.extend(batch);
+            }
+            got
+        }
+    };
+    let decide = drain("decide").await;
+    assert_eq!(
+        decide.len(),
+        12,
+        "every message reaches an unfiltered subscription"
+    );
+    let m = decide.iter().find(|m| m.body == r#"{"n":0}"#).unwrap();
+    assert_eq!(
+        m.attributes["type"], "heartbeat",
+        "raw delivery keeps attributes"
+    );
+    assert_eq!(m.attributes["source"], "ci");
+    let expect = drain("expect").await;
+    assert_eq!(
+        expect.len(),
+        3,
+        "the filter policy lets the heartbeats through only"
+    );
+    let unknown = publisher.publish("nope", &messages).await.unwrap_err();
+    assert!(unknown.to_string().contains("no SNS topic"), "{unknown}");
+}
+
+/// Starting executions by name once, and reading them back.
+#[tokio::test]
+async fn step_functions_start_once_by_name_and_read_executions_back() {
+    let moto = moto();
+    let cfg = config(&moto).await;
+    let definition = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../statemachines/expectation.asl.json"),
+    )
+    .unwrap()
+    .replace(
+        "${ExpectFunctionArn}",
+        "arn:aws:lambda:us-east-1:123456789012:function:helios-expect",
+    );
+    let client = aws_sdk_sfn::Client::new(&cfg);
+    let arn = client
+        .create_state_machine()
+        .name("helios-expectation")
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/helios-states")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+    let sfn = StepFunctions::new(&cfg, HashMap::from([("expectation".to_string(), arn)]));
+    let input =
+        json!({"expectation": "heartbeat", "key": "api", "deadline": "2026-11-23T09:01:30Z"});
+    assert!(sfn
+        .start("expectation", "exp-heartbeat-1", &input)
+        .await
+        .unwrap());
+    assert!(
+        !sfn.start("expectation", "exp-heartbeat-1", &json!({"other": true}))
+            .await
+            .unwrap(),
+        "a name starts one execution"
+    );
+    let unknown = sfn.start("nope", "x", &input).await.unwrap_err();
+    assert!(!unknown.is_retryable());
+
+    let listed = sfn.list_executions().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["name"], "exp-heartbeat-1");
+    assert_eq!(listed[0]["machine"], "expectation");
+    let one = sfn
+        .describe_execution("exp-heartbeat-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one["input"], input);
+    assert!(one["history"]["events"].is_array(), "{one}");
+    assert!(sfn.describe_execution("exp-none").await.unwrap().is_none());
+}
