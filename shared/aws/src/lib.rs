@@ -23,7 +23,7 @@ pub use dynamo::DynamoKeyValue;
 pub use s3::S3Blobs;
 pub use sfn::StepFunctions;
 pub use sns::SnsPublisher;
-pub use sqs::SqsQueues;
+pub use sqs::{Redriven, SqsQueues};
 
 use helios_ports::PortError;
 

@@ -59,6 +59,80 @@ impl SqsQueues {
     }
 }
 
+/// How a dead-letter queue was put back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redriven {
+    /// SQS moves the messages itself (`StartMessageMoveTask`); the task's handle.
+    MoveTask(String),
+    /// The service has no `StartMessageMoveTask` (emulators): the messages were moved one
+    /// by one (`helios_ports::redrive`); how many.
+    Moved(u64),
+}
+
+impl SqsQueues {
+    /// Puts the messages of dead-letter queue `dlq` back on `source`: `StartMessageMoveTask`
+    /// where SQS has it, the portable move where it does not (moto, say).
+    pub async fn redrive(&self, dlq: &str, source: &str) -> Result<Redriven, PortError> {
+        let arn = |url: String| async move {
+            let out = self
+                .client
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(|e| unavailable("sqs", e))?;
+            out.attributes
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+                .ok_or_else(|| PortError::unavailable("sqs", "GetQueueAttributes answered no ARN"))
+        };
+        let dlq_arn = arn(self.url(dlq).await?).await?;
+        let source_arn = arn(self.url(source).await?).await?;
+        match self
+            .client
+            .start_message_move_task()
+            .source_arn(dlq_arn)
+            .destination_arn(source_arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Redriven::MoveTask(out.task_handle.unwrap_or_default())),
+            Err(e) if not_implemented(&e) => {
+                tracing::info!(
+                    dlq,
+                    source,
+                    "no StartMessageMoveTask here: moving the messages one by one"
+                );
+                helios_ports::redrive(self, dlq, source)
+                    .await
+                    .map(Redriven::Moved)
+            }
+            Err(e) => Err(unavailable("sqs", e)),
+        }
+    }
+}
+
+/// Whether the service does not know the operation: an error code saying so, or (moto) an
+/// HTML 500 page with no error code at all, which AWS never answers.
+fn not_implemented<E>(
+    e: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> bool
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata,
+{
+    let code = e.as_service_error().and_then(|s| s.code());
+    let status = e
+        .raw_response()
+        .map(|r| r.status().as_u16())
+        .unwrap_or_default();
+    match code {
+        Some(c) => {
+            c.contains("NotImplemented") || c == "InvalidAction" || c == "UnknownOperationException"
+        }
+        None => status == 500 || status == 501,
+    }
+}
+
 fn seconds(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }

@@ -136,6 +136,39 @@ async fn sqs_queues_pass_the_suite() {
         stale_receipts_kept: false,
     };
     suite::queue(&q, setup, tokio::time::sleep).await;
+
+    // helios redrive: moto has no StartMessageMoveTask, so the portable move runs; a message
+    // in the DLQ goes back to its queue once.
+    queue_with_dlq(q.client(), "jobs", 2, 1).await;
+    q.send(
+        "jobs",
+        &Message {
+            body: "poison".into(),
+            attributes: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let first = q.receive("jobs", 10, None).await.unwrap();
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        q.receive("jobs", 10, None).await.unwrap().is_empty(),
+        "moved to the DLQ"
+    );
+    assert_eq!(q.depth("jobs-dlq").await.unwrap().0, 1);
+    assert_eq!(
+        q.redrive("jobs-dlq", "jobs").await.unwrap(),
+        helios_aws::Redriven::Moved(1)
+    );
+    assert_eq!(
+        q.redrive("jobs-dlq", "jobs").await.unwrap(),
+        helios_aws::Redriven::Moved(0)
+    );
+    let back = q.receive("jobs", 10, None).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].body, "poison");
+
     let unknown = q.depth("nope").await.unwrap_err();
     assert!(!unknown.is_retryable(), "{unknown}");
     assert!(unknown.to_string().contains("no SQS queue is named `nope`"));
