@@ -32,6 +32,13 @@ fn num(attrs: &Attrs, name: &str) -> Option<i64> {
     attrs.get(name)?.as_n().ok()?.parse().ok()
 }
 
+/// A write that happened, at the version the item was left with (or had, for a delete).
+fn written(attrs: Option<&Attrs>) -> Written {
+    Written::Yes {
+        version: attrs.and_then(|a| num(a, "ver")).unwrap_or(0).max(0) as u64,
+    }
+}
+
 /// Whether the condition failed (as opposed to the call).
 fn condition_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
 where
@@ -160,14 +167,7 @@ impl KeyValue for DynamoKeyValue {
             .expression_attribute_names("#ttl", "ttl")
             .return_values(ReturnValue::UpdatedNew);
         match req.send().await {
-            Ok(out) => Ok(Written::Yes {
-                version: out
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| num(a, "ver"))
-                    .unwrap_or(0)
-                    .max(0) as u64,
-            }),
+            Ok(out) => Ok(written(out.attributes.as_ref())),
             Err(e) if condition_failed(&e) => Ok(Written::ConditionFailed),
             Err(e) => Err(unavailable("dynamodb", e)),
         }
@@ -198,14 +198,7 @@ impl KeyValue for DynamoKeyValue {
             .send()
             .await
         {
-            Ok(out) => Ok(Written::Yes {
-                version: out
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| num(a, "ver"))
-                    .unwrap_or(0)
-                    .max(0) as u64,
-            }),
+            Ok(out) => Ok(written(out.attributes.as_ref())),
             Err(e) if condition_failed(&e) => Ok(Written::ConditionFailed),
             Err(e) => Err(unavailable("dynamodb", e)),
         }

@@ -207,12 +207,7 @@ impl Executions for StepFunctions {
                 }
             }
         }
-        all.sort_by(|a, b| {
-            b["start"]
-                .as_str()
-                .cmp(&a["start"].as_str())
-                .then_with(|| a["name"].as_str().cmp(&b["name"].as_str()))
-        });
+        helios_ports::sort_executions(&mut all);
         Ok(all)
     }
 

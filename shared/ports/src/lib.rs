@@ -184,6 +184,17 @@ pub trait Workflows: Send + Sync {
     ) -> Result<(), PortError>;
 }
 
+/// Orders an execution listing as the Step Functions console does: newest start first,
+/// then by name.
+pub fn sort_executions(all: &mut [serde_json::Value]) {
+    all.sort_by(|a, b| {
+        b["start"]
+            .as_str()
+            .cmp(&a["start"].as_str())
+            .then_with(|| a["name"].as_str().cmp(&b["name"].as_str()))
+    });
+}
+
 /// Reads workflow executions, as the Step Functions console shows them (`ListExecutions`,
 /// `DescribeExecution`, `GetExecutionHistory` in AWS; the interpreter's files locally).
 #[async_trait]

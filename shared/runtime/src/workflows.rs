@@ -772,12 +772,7 @@ impl ExecutionFiles {
 impl helios_ports::Executions for ExecutionFiles {
     async fn list_executions(&self) -> Result<Vec<Value>, helios_ports::PortError> {
         let mut all: Vec<Value> = self.by_name().into_values().collect();
-        all.sort_by(|a, b| {
-            b["start"]
-                .as_str()
-                .cmp(&a["start"].as_str())
-                .then_with(|| a["name"].as_str().cmp(&b["name"].as_str()))
-        });
+        helios_ports::sort_executions(&mut all);
         Ok(all)
     }
 
