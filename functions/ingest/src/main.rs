@@ -5,19 +5,20 @@ use std::time::Duration;
 
 use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_ingest::Ingest;
-use helios_runtime::{Deployment, EVENTS_TOPIC};
+use helios_runtime::lambda::FunctionPorts;
+use helios_runtime::EVENTS_TOPIC;
 use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
-    let d = Deployment::from_env().await?;
+    let d = FunctionPorts::from_env().await?;
     let ingest = Arc::new(Ingest {
         auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
         limiter: Arc::new(RateLimiter::new(100)),
         store: d.store,
         blobs: d.blobs,
-        publisher: Arc::new(d.services),
+        publisher: d.publisher,
         clock: d.clock,
         secrets: d.secrets,
         limits: Default::default(),

@@ -5,21 +5,28 @@ use std::time::Duration;
 
 use helios_api::ApiKeyAuth;
 use helios_query::Query;
-use helios_runtime::Deployment;
+use helios_runtime::lambda::FunctionPorts;
 use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
-    let d = Deployment::from_env().await?;
+    let d = FunctionPorts::from_env().await?;
+    // Step Functions in AWS; the files of `helios dev` beside a local data folder.
+    let executions: Option<Arc<dyn helios_ports::Executions>> = match &d.workflows {
+        Some(sfn) => Some(sfn.clone()),
+        None => std::env::var("HELIOS_DATA_DIR").ok().map(|dir| {
+            Arc::new(helios_runtime::workflows::ExecutionFiles {
+                data_dir: dir.into(),
+            }) as Arc<dyn helios_ports::Executions>
+        }),
+    };
     let query = Arc::new(Query {
         auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
         store: d.store,
         blobs: d.blobs,
         clock: d.clock,
-        executions: Some(Arc::new(helios_runtime::workflows::ExecutionFiles {
-            data_dir: d.data_dir.clone(),
-        })),
+        executions,
     });
     helios_api::lambda::serve(move |req| {
         let query = query.clone();

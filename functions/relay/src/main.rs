@@ -2,19 +2,20 @@
 
 use std::time::Duration;
 
-use helios_runtime::{Deployment, EVENTS_TOPIC};
+use helios_runtime::lambda::FunctionPorts;
+use helios_runtime::EVENTS_TOPIC;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
-    let d = Deployment::from_env().await?;
+    let d = FunctionPorts::from_env().await?;
     let d = &d;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
             let report = helios_relay::relay_once(
                 d.store.as_ref(),
-                &d.services,
+                d.publisher.as_ref(),
                 d.clock.as_ref(),
                 EVENTS_TOPIC,
                 Duration::from_secs(30),

@@ -2,10 +2,12 @@
 //! adapters behind each port, and logging. Handlers never build any of this themselves; the
 //! `main.rs` of each function and `helios dev` call here and hand the result in.
 //!
-//! Today this wires the local deployment (a data folder, the embedded store or PostgreSQL);
-//! the AWS deployment (S3, SNS, SQS, DynamoDB, Step Functions, RDS) is wired here too once
-//! its adapters exist.
+//! [`Deployment`] wires the local deployment (a data folder, the embedded store or
+//! PostgreSQL); [`lambda::FunctionPorts`] gives a Lambda main its ports, local beside a data
+//! folder or AWS (S3, SNS, DynamoDB, Step Functions, PostgreSQL) from the environment
+//! terraform sets.
 
+pub mod lambda;
 pub mod rules;
 pub mod workflows;
 
@@ -107,10 +109,7 @@ impl Deployment {
     /// `HELIOS_DATA_DIR` (and `DATABASE_URL`) for a local one.
     pub async fn from_env() -> anyhow::Result<Deployment> {
         let data_dir = std::env::var("HELIOS_DATA_DIR").map_err(|_| {
-            anyhow::anyhow!(
-                "HELIOS_DATA_DIR is not set: this build wires the local adapters only (set HELIOS_DATA_DIR to a data folder); \
-                 the AWS adapters are not part of this build yet"
-            )
+            anyhow::anyhow!("HELIOS_DATA_DIR is not set: the data folder of a local deployment")
         })?;
         Self::open_local(&LocalOptions {
             data_dir: data_dir.into(),

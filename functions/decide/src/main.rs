@@ -1,0 +1,40 @@
+//! The decide Lambda: SQS batches from the `decide` queue (the fan-out of the `events`
+//! topic), each message decided by the library handler; failed messages are reported as
+//! partial batch failures, so only they come back. The rule set is read once at init from
+//! `HELIOS_RULES` (a folder, shipped as a layer by terraform; default `rules`).
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use helios_decide::Decider;
+use helios_runtime::lambda::{sqs_batch, FunctionPorts};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    helios_runtime::init_tracing(true);
+    let ports = FunctionPorts::from_env().await?;
+    let rules = std::env::var("HELIOS_RULES").unwrap_or_else(|_| "rules".into());
+    let decider = Arc::new(Decider {
+        rules: Arc::new(helios_runtime::rules::load_rule_set(rules.as_ref())?),
+        kv: ports.kv.clone(),
+        store: ports.store.clone(),
+        workflows: ports.workflows()?,
+        clock: ports.clock.clone(),
+    });
+    let decider = &decider;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(
+            sqs_batch(event.payload, |m| async move {
+                let done = decider
+                    .decide_delivery(&m.body, &m.attributes)
+                    .await
+                    .map_err(|e| (e.to_string(), e.is_retryable()))?;
+                tracing::info!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
+                Ok(())
+            })
+            .await,
+        )
+    }))
+    .await
+}

@@ -1,0 +1,73 @@
+//! The expect Lambda, with two triggers: SQS batches from the `expect` queue (each fact
+//! observed by the [`Observer`], failures reported as partial batch failures), and the
+//! `expectation` workflow's task payloads (`check`, `emit_missed`) for the [`Checker`], whose
+//! failures are Lambda errors named for the workflow's `Retry` (`Helios.Retryable`, …).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helios_api::{ApiKeyAuth, RateLimiter};
+use helios_expect::{Checker, Observer};
+use helios_ingest::Ingest;
+use helios_runtime::lambda::{sqs_batch, FunctionPorts};
+use helios_runtime::EVENTS_TOPIC;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    helios_runtime::init_tracing(true);
+    let ports = FunctionPorts::from_env().await?;
+    let rules = std::env::var("HELIOS_RULES").unwrap_or_else(|_| "rules".into());
+    let rules = Arc::new(helios_runtime::rules::load_rule_set(rules.as_ref())?);
+    // Misses are emitted through the ingress path: archived, recorded, published.
+    let ingest = Arc::new(Ingest {
+        auth: Arc::new(ApiKeyAuth::new(ports.store.clone(), Duration::from_secs(5))),
+        limiter: Arc::new(RateLimiter::new(100)),
+        store: ports.store.clone(),
+        blobs: ports.blobs.clone(),
+        publisher: ports.publisher.clone(),
+        clock: ports.clock.clone(),
+        secrets: ports.secrets.clone(),
+        limits: Default::default(),
+        topic: EVENTS_TOPIC.to_string(),
+        publish: helios_ingest::PublishMode::Inline,
+    });
+    let observer = Observer {
+        rules: rules.clone(),
+        kv: ports.kv.clone(),
+        workflows: ports.workflows()?,
+    };
+    let checker = Checker {
+        rules,
+        kv: ports.kv.clone(),
+        clock: ports.clock.clone(),
+        emitter: ingest,
+    };
+    let (observer, checker) = (&observer, &checker);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        if event.payload.get("Records").is_some() {
+            let batch = serde_json::from_value(event.payload).map_err(|e| Diagnostic {
+                error_type: "Helios.BadRequest".into(),
+                error_message: format!("not an SQS event: {e}"),
+            })?;
+            let response = sqs_batch(batch, |m| async move {
+                observer
+                    .observe_message(&m.body)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (e.to_string(), e.is_retryable()))
+            })
+            .await;
+            return serde_json::to_value(response).map_err(|e| Diagnostic {
+                error_type: "Helios.Internal".into(),
+                error_message: e.to_string(),
+            });
+        }
+        checker.handle(event.payload).await.map_err(|f| Diagnostic {
+            error_type: f.error.to_string(),
+            error_message: f.cause,
+        })
+    }))
+    .await
+}

@@ -1,0 +1,156 @@
+//! What the Lambda mains share: the SQS batch handler with partial batch failures, and the
+//! ports of a function built from the environment terraform sets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use helios_events::SourceSecrets;
+use helios_ports::{BlobStore, Clock, KeyValue, Publisher, Received, SystemClock, Workflows};
+use helios_store::{PgStore, Store};
+use tracing::Instrument as _;
+
+/// Handles the records of an SQS batch together and reports the ones that failed
+/// (`ReportBatchItemFailures`): only those come back, after their visibility timeout, and
+/// land in the dead-letter queue after the queue's `maxReceiveCount`.
+pub async fn sqs_batch<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(Received) -> Fut,
+    Fut: Future<Output = Result<(), (String, bool)>>,
+{
+    let work = event.records.into_iter().map(|r| {
+        let id = r.message_id.clone().unwrap_or_default();
+        let received = Received {
+            message_id: id.clone(),
+            receipt: r.receipt_handle.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+            attributes: r
+                .message_attributes
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.string_value?)))
+                .collect::<BTreeMap<_, _>>(),
+            receive_count: r
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1),
+        };
+        let span =
+            tracing::info_span!("message", message_id = %id, receives = received.receive_count);
+        let running = handle(received).instrument(span);
+        async move {
+            match running.await {
+                Ok(()) => None,
+                Err((error, retryable)) => {
+                    tracing::warn!(error, retryable, "message failed; SQS delivers it again");
+                    Some(id)
+                }
+            }
+        }
+    });
+    let failed: Vec<String> = futures_util::future::join_all(work)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
+
+/// The ports a function uses, from its environment: a local deployment when
+/// `HELIOS_DATA_DIR` is set (for running a function beside `helios dev`), AWS otherwise.
+#[derive(Clone)]
+pub struct FunctionPorts {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub publisher: Arc<dyn Publisher>,
+    pub kv: Arc<dyn KeyValue>,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: SourceSecrets,
+    /// Step Functions in AWS; `None` locally, where workflows run inside `helios dev`.
+    pub workflows: Option<Arc<helios_aws::StepFunctions>>,
+}
+
+fn env(name: &str) -> anyhow::Result<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .with_context(|| format!("{name} is not set (terraform sets it on every function)"))
+}
+
+impl FunctionPorts {
+    pub async fn from_env() -> anyhow::Result<FunctionPorts> {
+        if std::env::var_os("HELIOS_DATA_DIR").is_some() {
+            let d = crate::Deployment::from_env().await?;
+            return Ok(FunctionPorts {
+                store: d.store,
+                blobs: d.blobs,
+                publisher: Arc::new(d.services.clone()),
+                kv: Arc::new(d.services),
+                clock: d.clock,
+                secrets: d.secrets,
+                workflows: None,
+            });
+        }
+        let config = helios_aws::sdk_config().await;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store: Arc<dyn Store> = Arc::new(
+            PgStore::connect(&env("DATABASE_URL")?, 4).context("connecting to PostgreSQL")?,
+        );
+        let path_style = std::env::var("HELIOS_S3_PATH_STYLE").is_ok_and(|v| v == "true");
+        let machines: HashMap<String, String> = match std::env::var("HELIOS_STATE_MACHINES") {
+            Ok(text) => serde_json::from_str(&text)
+                .context("HELIOS_STATE_MACHINES is JSON: {\"decision\": \"arn:…\", …}")?,
+            Err(_) => HashMap::new(),
+        };
+        let secret = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(FunctionPorts {
+            store,
+            blobs: Arc::new(helios_aws::S3Blobs::new(
+                &config,
+                &env("HELIOS_BUCKET")?,
+                path_style,
+            )),
+            publisher: Arc::new(helios_aws::SnsPublisher::new(
+                &config,
+                HashMap::from([(
+                    crate::EVENTS_TOPIC.to_string(),
+                    env("HELIOS_EVENTS_TOPIC_ARN")?,
+                )]),
+            )),
+            kv: Arc::new(helios_aws::DynamoKeyValue::new(
+                &config,
+                &env("HELIOS_TABLE")?,
+                clock.clone(),
+            )),
+            clock,
+            secrets: SourceSecrets {
+                github: secret("HELIOS_GITHUB_SECRET"),
+                pubsub: secret("HELIOS_PUBSUB_TOKEN"),
+                eventgrid: secret("HELIOS_EVENTGRID_TOKEN"),
+            },
+            workflows: (!machines.is_empty())
+                .then(|| Arc::new(helios_aws::StepFunctions::new(&config, machines))),
+        })
+    }
+
+    /// Step Functions, for the functions that start or answer workflows.
+    pub fn workflows(&self) -> anyhow::Result<Arc<dyn Workflows>> {
+        match &self.workflows {
+            Some(w) => Ok(w.clone()),
+            None => anyhow::bail!(
+                "no state machines: set HELIOS_STATE_MACHINES (terraform does), or run workflows with `helios dev`"
+            ),
+        }
+    }
+}
