@@ -30,6 +30,22 @@ pub enum BenchCommand {
     Rules(RulesBench),
     /// Run a state machine on inputs in virtual time, on one thread.
     States(StatesBench),
+    /// Time a Lambda bootstrap from process start to its first request for an event, against
+    /// a stand-in of the Lambda runtime API on 127.0.0.1.
+    LambdaInit(LambdaInitBench),
+}
+
+#[derive(Args, Debug)]
+pub struct LambdaInitBench {
+    /// The function's executable (`target/lambda/<fn>/bootstrap`).
+    #[arg(long)]
+    pub bootstrap: PathBuf,
+    /// Environment of the function, `NAME=VALUE`, repeatable (what terraform sets).
+    #[arg(long = "env")]
+    pub env: Vec<String>,
+    /// Starts to time.
+    #[arg(long, default_value_t = 20)]
+    pub runs: usize,
 }
 
 #[derive(Args, Debug)]
@@ -145,6 +161,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchCommand::States(b) => {
             let report = states(&b)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        BenchCommand::LambdaInit(b) => {
+            let report = lambda_init(&b).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -439,6 +460,78 @@ async fn post(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> 
         }
         Err(_) => (0, Vec::new()),
     }
+}
+
+/// Starts the bootstrap `runs` times; each time, the time from spawning it to its first
+/// `GET …/runtime/invocation/next` on the stand-in runtime API, which is its init.
+async fn lambda_init(b: &LambdaInitBench) -> anyhow::Result<Value> {
+    use tokio::io::AsyncReadExt as _;
+    anyhow::ensure!(b.runs >= 1, "--runs must be at least 1");
+    let mut env = Vec::new();
+    for e in &b.env {
+        let (k, v) = e
+            .split_once('=')
+            .with_context(|| format!("--env {e}: write NAME=VALUE"))?;
+        env.push((k.to_string(), v.to_string()));
+    }
+    let mut times = Vec::with_capacity(b.runs);
+    for _ in 0..b.runs {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api = listener.local_addr()?;
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(&b.bootstrap)
+            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", b.bootstrap.display()))?;
+        let first = tokio::time::timeout(Duration::from_secs(10), async {
+            let (mut conn, _) = listener.accept().await?;
+            let mut buf = vec![0u8; 1024];
+            let n = conn.read(&mut buf).await?;
+            Ok::<_, std::io::Error>((
+                started.elapsed(),
+                String::from_utf8_lossy(&buf[..n]).to_string(),
+            ))
+        })
+        .await;
+        let _ = child.kill().await;
+        let (elapsed, request) = match first {
+            Ok(Ok(x)) => x,
+            _ => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err).await;
+                }
+                anyhow::bail!(
+                    "{} did not ask for an event within 10 s: {}",
+                    b.bootstrap.display(),
+                    err.trim()
+                );
+            }
+        };
+        anyhow::ensure!(
+            request.starts_with("GET /2018-06-01/runtime/invocation/next"),
+            "the first request was not for an event: {}",
+            request.lines().next().unwrap_or_default()
+        );
+        times.push(elapsed.as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(json!({
+        "bootstrap": b.bootstrap.display().to_string(),
+        "size_bytes": std::fs::metadata(&b.bootstrap).map(|m| m.len()).ok(),
+        "runs": times.len(),
+        "init_ms": {"min": times[0], "median": times[times.len() / 2], "max": times[times.len() - 1]},
+    }))
 }
 
 /// The non-empty lines of a JSON-lines file.
