@@ -3,7 +3,6 @@
 
 use helios_advise::Advisor;
 use helios_runtime::lambda::FunctionPorts;
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -14,13 +13,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock: ports.clock,
     };
     let advisor = &advisor;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            advisor.handle(event.payload).await.map_err(|f| Diagnostic {
-                error_type: f.error.to_string(),
-                error_message: f.cause,
-            })
-        },
-    ))
-    .await
+    helios_runtime::lambda::serve_task(|payload| advisor.handle(payload)).await
 }

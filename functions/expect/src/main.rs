@@ -64,10 +64,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 error_message: e.to_string(),
             });
         }
-        checker.handle(event.payload).await.map_err(|f| Diagnostic {
-            error_type: f.error.to_string(),
-            error_message: f.cause,
-        })
+        checker
+            .handle(event.payload)
+            .await
+            .map_err(helios_runtime::lambda::task_error)
     }))
     .await
 }

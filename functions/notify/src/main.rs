@@ -4,25 +4,14 @@
 //! as the task's error for `Retry` and `Catch`.
 
 use helios_notify::Notifier;
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    helios_runtime::init_tracing(true);
     let channels = Notifier::channels_from_json(
         &std::env::var("HELIOS_CHANNELS").unwrap_or_else(|_| "{}".into()),
     )?;
     let notifier = Notifier::new(channels)?;
     let notifier = &notifier;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            notifier
-                .handle(event.payload)
-                .await
-                .map_err(|f| Diagnostic {
-                    error_type: f.error.to_string(),
-                    error_message: f.cause,
-                })
-        },
-    ))
-    .await
+    helios_runtime::lambda::serve_task(|payload| notifier.handle(payload)).await
 }

@@ -4,7 +4,6 @@
 
 use helios_record::Recorder;
 use helios_runtime::lambda::FunctionPorts;
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -15,16 +14,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock: ports.clock,
     };
     let recorder = &recorder;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            recorder
-                .handle(event.payload)
-                .await
-                .map_err(|f| Diagnostic {
-                    error_type: f.error.to_string(),
-                    error_message: f.cause,
-                })
-        },
-    ))
-    .await
+    helios_runtime::lambda::serve_task(|payload| recorder.handle(payload)).await
 }

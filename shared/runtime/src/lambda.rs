@@ -67,6 +67,31 @@ where
     response
 }
 
+/// Serves a workflow task function: each invocation's payload goes to `handle`; a failure
+/// is a Lambda error whose type is its name (`Helios.Retryable`, …), which Step Functions
+/// reports as the task's error for `Retry` and `Catch`.
+pub async fn serve_task<F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(serde_json::Value) -> Fut,
+    Fut: Future<Output = Result<serde_json::Value, helios_ports::TaskFailure>>,
+{
+    let handle = &handle;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+            handle(event.payload).await.map_err(task_error)
+        },
+    ))
+    .await
+}
+
+/// A task failure as the Lambda error Step Functions matches on.
+pub fn task_error(f: helios_ports::TaskFailure) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: f.error.to_string(),
+        error_message: f.cause,
+    }
+}
+
 /// The ports a function uses, from its environment: a local deployment when
 /// `HELIOS_DATA_DIR` is set (for running a function beside `helios dev`), AWS otherwise.
 #[derive(Clone)]
