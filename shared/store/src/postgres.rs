@@ -51,21 +51,80 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 /// Arbitrary but fixed: the advisory lock that serialises concurrent migrators.
 const MIGRATION_LOCK: i64 = 0x4845_4c49_4f53;
 
+/// How to check the server's certificate when the URL asks for TLS (`sslmode=require`):
+/// against the CA certificates of a PEM file (for RDS, its CA bundle), or else
+/// against the Mozilla roots. The certificate is always verified, host name included.
+#[derive(Clone, Debug, Default)]
+pub struct PgTls {
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl PgTls {
+    /// From `HELIOS_DB_CA_FILE`, when set.
+    pub fn from_env() -> PgTls {
+        PgTls {
+            ca_file: std::env::var_os("HELIOS_DB_CA_FILE").map(Into::into),
+        }
+    }
+
+    fn connector(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+        use rustls_pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca_file {
+            Some(path) => {
+                let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                    .map_err(|e| {
+                        StoreError::Invalid(format!("the CA file {}: {e}", path.display()))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        StoreError::Invalid(format!("the CA file {}: {e}", path.display()))
+                    })?;
+                let (added, _) = roots.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(StoreError::Invalid(format!(
+                        "the CA file {} holds no usable certificate",
+                        path.display()
+                    )));
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        // The provider is named: more than one is linked into Helios' binaries.
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Invalid(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    }
+}
+
 impl PgStore {
-    /// Connects to `url` (`postgres://user:password@host:port/db`), with a pool of `size`.
-    ///
-    /// Plain TCP; TLS to RDS comes with the AWS adapters.
+    /// Connects to `url` (`postgres://user:password@host:port/db`, `?sslmode=require` for
+    /// TLS), with a pool of `size`; TLS certificates are checked as [`PgTls::from_env`] says.
     pub fn connect(url: &str, size: usize) -> Result<PgStore, StoreError> {
+        PgStore::connect_with(url, size, &PgTls::from_env())
+    }
+
+    /// [`PgStore::connect`] with the certificate check given.
+    pub fn connect_with(url: &str, size: usize, tls: &PgTls) -> Result<PgStore, StoreError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("database URL is not valid: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // TLS when the URL asks for it (`sslmode=require`), always verified; otherwise
+        // (`disable`, or `prefer`, the default) plain TCP.
+        let manager = match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Require => {
+                Manager::from_config(config, tls.connector()?, manager_config)
+            }
+            _ => Manager::from_config(config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(size)
             .build()
@@ -74,7 +133,17 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(unavailable)
+        self.pool.get().await.map_err(|e| {
+            // The cause (a refused certificate, say) is in the chain, not the top error.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            StoreError::Unavailable(text)
+        })
     }
 }
 

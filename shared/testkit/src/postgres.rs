@@ -9,6 +9,7 @@ pub struct Cluster {
     port: u16,
     bin: PathBuf,
     as_postgres: bool,
+    tls: bool,
 }
 
 const HOW_TO_INSTALL: &str =
@@ -48,6 +49,21 @@ impl Cluster {
     /// Initialises and starts a cluster on a free port of 127.0.0.1, with trust
     /// authentication for the `postgres` user and durability switched off for speed.
     pub fn start() -> Result<Cluster, String> {
+        Cluster::start_with(false)
+    }
+
+    /// [`Cluster::start`], serving TLS too, with a certificate for 127.0.0.1 signed by a CA
+    /// of its own (made with the `openssl` command), whose file [`Cluster::certificate`] names.
+    pub fn start_tls() -> Result<Cluster, String> {
+        Cluster::start_with(true)
+    }
+
+    /// The certificate (PEM) of the CA that signed the server's.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("data/ca.crt")
+    }
+
+    fn start_with(tls: bool) -> Result<Cluster, String> {
         let bin = bin_dir()?;
         let as_postgres = is_root();
         let dir = tempfile::Builder::new()
@@ -67,6 +83,7 @@ impl Cluster {
             port: 0,
             bin,
             as_postgres,
+            tls,
         };
         let initdb = c.bin.join("initdb");
         let data_s = data.display().to_string();
@@ -82,6 +99,69 @@ impl Cluster {
             "UTF8",
             "--no-sync",
         ])?;
+        if tls {
+            // A CA, and a certificate for 127.0.0.1 it signed (a CA certificate itself is
+            // refused as a server's).
+            let f = |name: &str| data.join(name).display().to_string();
+            std::fs::write(
+                data.join("server.ext"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+            )
+            .map_err(|e| e.to_string())?;
+            let openssl = |argv: &[&str]| {
+                c.run_as_owner(argv).map_err(|e| {
+                    format!("{e} (the TLS cluster needs the openssl command: apt-get install -y openssl)")
+                })
+            };
+            openssl(&[
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=helios-test-ca",
+                "-keyout",
+                &f("ca.key"),
+                "-out",
+                &f("ca.crt"),
+            ])?;
+            openssl(&[
+                "openssl",
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                &f("server.key"),
+                "-out",
+                &f("server.csr"),
+            ])?;
+            openssl(&[
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                &f("server.csr"),
+                "-CA",
+                &f("ca.crt"),
+                "-CAkey",
+                &f("ca.key"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &f("server.ext"),
+                "-out",
+                &f("server.crt"),
+            ])?;
+            c.run_as_owner(&["chmod", "600", &f("server.key")])?;
+        }
         c.port = free_port()?;
         c.launch()?;
         Ok(c)
@@ -93,7 +173,7 @@ impl Cluster {
         // The watchdog stops the server once the test process is gone, even after SIGKILL.
         let script = format!(
             "'{pg}' -D '{data}' -p {port} -k '{sock}' -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 >'{log}' 2>&1 & pg=$!; \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 {ssl} >'{log}' 2>&1 & pg=$!; \
              while [ -d /proc/{parent} ] && kill -0 $pg 2>/dev/null; do sleep 1; done; kill -INT $pg 2>/dev/null; wait $pg; [ -d /proc/{parent} ] || rm -rf '{root}'",
             pg = postgres.display(),
             data = data.display(),
@@ -102,6 +182,7 @@ impl Cluster {
             log = self.dir.path().join("server.log").display(),
             parent = std::process::id(),
             root = self.dir.path().display(),
+            ssl = if self.tls { "-c ssl=on" } else { "" },
         );
         let mut cmd = self.owner_command(&["sh", "-c", &script]);
         cmd.stdin(Stdio::null())
