@@ -70,20 +70,17 @@ impl DynamoKeyValue {
         self.clock.now().timestamp_millis()
     }
 
-    /// `SET` clauses and values for the expiry: set when `ttl` is given, removed otherwise.
-    fn expiry(
-        &self,
-        ttl: Option<Duration>,
-        values: &mut Attrs,
-    ) -> (&'static str, Option<&'static str>) {
+    /// The expiry as update clauses: what to `SET` when `ttl` is given (with its values
+    /// bound), else the attributes to `REMOVE`.
+    fn expiry(&self, ttl: Option<Duration>, values: &mut Attrs) -> (&'static str, &'static str) {
         match ttl {
             Some(d) => {
                 let exp = self.now_ms() + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2);
                 values.insert(":exp".into(), n(exp));
                 values.insert(":ttl".into(), n(exp.div_euclid(1000) + 1));
-                (", exp_ms = :exp, #ttl = :ttl", None)
+                (", exp_ms = :exp, #ttl = :ttl", "")
             }
-            None => ("", Some(" REMOVE exp_ms, #ttl")),
+            None => ("", "exp_ms, #ttl"),
         }
     }
 }
@@ -150,12 +147,14 @@ impl KeyValue for DynamoKeyValue {
                 Some(format!("{LIVE} AND ver = :ver"))
             }
         };
-        let update = format!(
-            "SET v = :v, ver = if_not_exists(ver, :zero) + :one{set_exp} REMOVE n{}",
-            remove
-                .map(|r| r.replacen(" REMOVE", ",", 1))
-                .unwrap_or_default()
-        );
+        // A value replaces a counter, if the key held one.
+        let remove = if remove.is_empty() {
+            "n".to_string()
+        } else {
+            format!("n, {remove}")
+        };
+        let update =
+            format!("SET v = :v, ver = if_not_exists(ver, :zero) + :one{set_exp} REMOVE {remove}");
         let req = self
             .client
             .update_item()
@@ -227,8 +226,8 @@ impl KeyValue for DynamoKeyValue {
                 };
                 // Without a new ttl, a live counter keeps its expiry; a restarted one has none.
                 let remove = match (ttl, live) {
-                    (None, true) => String::new(),
-                    _ => remove.unwrap_or_default().to_string(),
+                    (None, false) => format!(" REMOVE {remove}"),
+                    _ => String::new(),
                 };
                 let update = format!(
                     "SET {counter}, ver = if_not_exists(ver, :zero) + :one{set_exp}{remove}"

@@ -24,12 +24,22 @@ expectations:
     key: "{{data.commit}}"
 "##;
 
-fn set() -> RuleSet {
+fn load(text: &str) -> Result<RuleSet, String> {
     RuleSet::load(&[SourceFile {
-        path: "rules.yaml".into(),
-        text: SET.into(),
+        path: "rules/r.yaml".into(),
+        text: text.into(),
     }])
-    .unwrap()
+    .map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn set() -> RuleSet {
+    load(SET).unwrap()
 }
 
 fn ms(t: &str) -> i64 {
@@ -349,12 +359,9 @@ fn a_check_before_the_deadline_or_of_an_undeclared_expectation_is_answered() {
 fn the_interest_of_expectations_is_the_types_they_watch() {
     use helios_rules::expect::Interest;
     let load = |body: &str| {
-        RuleSet::load(&[SourceFile {
-            path: "r.yaml".into(),
-            text: format!("name: t\nversion: 1\n{body}"),
-        }])
-        .unwrap()
-        .expectation_interest()
+        load(&format!("name: t\nversion: 1\n{body}"))
+            .unwrap()
+            .expectation_interest()
     };
     assert_eq!(load("rules: []"), Interest::Nothing);
     // The set above: its reconciliation matches on source alone.
@@ -371,17 +378,8 @@ fn the_interest_of_expectations_is_the_types_they_watch() {
 
 #[test]
 fn bad_declarations_are_rejected_with_their_path() {
-    let load = |body: &str| {
-        RuleSet::load(&[SourceFile {
-            path: "rules/bad.yaml".into(),
-            text: format!("name: t\nversion: 1\nexpectations:\n{body}"),
-        }])
-        .unwrap_err()
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-    };
+    let load =
+        |body: &str| load(&format!("name: t\nversion: 1\nexpectations:\n{body}")).unwrap_err();
     let e = load("  - id: x\n    heartbeat: {match: {type: [h]}, every: 1y}\n");
     assert!(e.contains("expectations[0].heartbeat.every"), "{e}");
     let e = load("  - id: x\n    heartbeat: {match: {type: [h]}, every: 1m}\n    sequence: {first: {type: [a]}, then: {type: [b]}, within: 1m}\n");
