@@ -215,14 +215,36 @@ impl Host for RealHost {
         let Some(file) = self.checkpoint_file() else {
             return;
         };
-        // Written whole to a temporary file, then renamed: a crash leaves the old or the new.
-        let tmp = file.with_extension("json.tmp");
         let written = serde_json::to_vec(at)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, &file));
+            .and_then(|bytes| write_whole(&file, &bytes));
         if let Err(e) = written {
             tracing::warn!(file = %file.display(), error = %e, "cannot keep the execution checkpoint");
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `file`, then renames it over `file`: a crash
+/// (even SIGKILL mid-write) leaves either no file or the whole of it, never a torn one.
+fn write_whole(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(TMP_SUFFIX);
+    let tmp = PathBuf::from(name);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, file)
+}
+
+/// The suffix of the files `write_whole` renames; any left behind are the remains of a crash.
+const TMP_SUFFIX: &str = ".tmp";
+
+/// Removes the temporary files of writes a crash cut short; what each would have replaced
+/// is still whole.
+fn remove_cut_writes(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.to_str().is_some_and(|p| p.ends_with(TMP_SUFFIX)) {
+            tracing::info!(file = %path.display(), "removing a write cut short");
+            let _ = std::fs::remove_file(&path);
         }
     }
 }
@@ -429,6 +451,8 @@ struct RunnerCtx {
 }
 
 async fn runner_loop(ctx: Rc<RunnerCtx>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>) {
+    remove_cut_writes(&ctx.running);
+    remove_cut_writes(&ctx.done);
     // Resume what was running.
     if let Ok(entries) = std::fs::read_dir(&ctx.running) {
         for entry in entries.flatten() {
@@ -487,7 +511,7 @@ fn begin(
     };
     let bytes = serde_json::to_vec(&started)
         .map_err(|e| StartError::Io(started.name.clone(), e.to_string()))?;
-    std::fs::write(&record, bytes)
+    write_whole(&record, &bytes)
         .map_err(|e| StartError::Io(started.name.clone(), e.to_string()))?;
     tokio::task::spawn_local(execute_one(ctx.clone(), started));
     Ok(())
@@ -517,7 +541,7 @@ async fn execute_one(ctx: Rc<RunnerCtx>, s: Started) {
     record["stop"] = Value::String(helios_states::clock::iso(outcome.stop_ms));
     record["history"] = outcome.history_json();
     let file = ctx.done.join(format!("{}.json", s.name));
-    match serde_json::to_vec_pretty(&record).map(|b| std::fs::write(&file, b)) {
+    match serde_json::to_vec_pretty(&record).map(|b| write_whole(&file, &b)) {
         Ok(Ok(())) => {
             let _ = std::fs::remove_file(ctx.running.join(format!("{}.started.json", s.name)));
             tracing::info!(execution = %s.name, status = outcome.status.as_str(), "execution ended");
@@ -666,6 +690,14 @@ mod tests {
         assert!(!done.exists());
         let kept = read_checkpoint(&checkpoint).expect("the checkpoint is kept");
         assert_eq!(kept.state, "Wait");
+        // A SIGKILL can cut a write short: its temporary file is all that is torn.
+        let cut = [
+            data.path().join("executions/running/e-2.started.json.tmp"),
+            data.path().join("executions/done/e-3.json.tmp"),
+        ];
+        for f in &cut {
+            std::fs::write(f, "{\"machi").unwrap();
+        }
 
         let runner = Runner::start(defs.path().to_path_buf(), data.path(), HashMap::new()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -676,6 +708,10 @@ mod tests {
         assert_eq!(record["status"], "SUCCEEDED");
         assert_eq!(record["output"], "done");
         assert!(!data.path().join("executions/running/e-1.json").exists());
+        assert!(
+            cut.iter().all(|f| !f.exists()),
+            "the torn writes are removed"
+        );
         assert_eq!(
             rt.block_on(runner.start_execution("pause", "e-1", json!({}))),
             Err(StartError::AlreadyStarted("e-1".into()))
