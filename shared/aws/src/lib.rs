@@ -29,8 +29,20 @@ use helios_ports::PortError;
 
 /// The SDK configuration of this process: credentials, region and endpoint from the
 /// environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the Lambda role, …).
+///
+/// Every client shares one HTTPS client: hyper 1 with rustls on ring, so that a function
+/// links one TLS stack (the one the PostgreSQL store uses) and not the SDK's default second.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    config_loader().load().await
+}
+
+/// The loader behind [`sdk_config`], for a caller that sets more (an endpoint, a region).
+pub fn config_loader() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
 }
 
 /// An SDK error as a port error: the service named, the whole error chain in the message.

@@ -15,7 +15,7 @@ use helios_testkit::moto::Moto;
 use serde_json::json;
 
 async fn config(moto: &Moto) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    helios_aws::config_loader()
         .endpoint_url(moto.url())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
