@@ -1,5 +1,6 @@
 //! The notify Lambda, a task of the `decision` workflow. Its channels come from
-//! `HELIOS_CHANNELS` (JSON: `{"chat": {"url": …, "secret": …}}`). A failure is returned as a
+//! `HELIOS_CHANNELS` (JSON: `{"chat": {"url": …, "secret": …}}`), or in AWS from the Secrets
+//! Manager secret named by `HELIOS_CHANNELS_SECRET_ARN`. A failure is returned as a
 //! Lambda error whose type is its name (`Helios.Retryable`, …), which Step Functions reports
 //! as the task's error for `Retry` and `Catch`.
 
@@ -9,7 +10,7 @@ use helios_notify::Notifier;
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);
     let channels = Notifier::channels_from_json(
-        &std::env::var("HELIOS_CHANNELS").unwrap_or_else(|_| "{}".into()),
+        &helios_runtime::lambda::secret_setting("HELIOS_CHANNELS", "{}").await?,
     )?;
     let notifier = Notifier::new(channels)?;
     let notifier = &notifier;

@@ -15,12 +15,14 @@
 
 mod dynamo;
 mod s3;
+mod secrets;
 mod sfn;
 mod sns;
 mod sqs;
 
 pub use dynamo::DynamoKeyValue;
 pub use s3::S3Blobs;
+pub use secrets::{database_url, Secrets};
 pub use sfn::StepFunctions;
 pub use sns::SnsPublisher;
 pub use sqs::{Redriven, SqsQueues};

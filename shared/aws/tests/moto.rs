@@ -322,3 +322,48 @@ async fn step_functions_start_once_by_name_and_read_executions_back() {
     assert!(one["history"]["events"].is_array(), "{one}");
     assert!(sfn.describe_execution("exp-none").await.unwrap().is_none());
 }
+
+/// The database password and the hook secrets come from Secrets Manager at init: an
+/// RDS-managed secret gives the database URL; a missing or non-JSON secret is a clear error
+/// that never shows the value.
+#[tokio::test]
+async fn secrets_manager_gives_the_database_url_and_clear_errors() {
+    let moto = moto();
+    let config = config(&moto).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let arn = sm
+        .create_secret()
+        .name("rds!db-helios")
+        .secret_string(r#"{"username": "helios", "password": "p@ss:w/rd"}"#)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    sm.create_secret()
+        .name("not-json")
+        .secret_string("hunter2")
+        .send()
+        .await
+        .unwrap();
+    let secrets = helios_aws::Secrets::new(&config);
+
+    let secret = secrets.json(&arn).await.unwrap();
+    let url = helios_aws::database_url(&secret, "db.internal", 5432, "helios").unwrap();
+    let parsed: tokio_postgres::Config = url.parse().unwrap();
+    assert_eq!(parsed.get_password(), Some(&b"p@ss:w/rd"[..]));
+    assert_eq!(parsed.get_dbname(), Some("helios"));
+
+    let not_json = secrets.json("not-json").await.unwrap_err().to_string();
+    assert!(not_json.contains("not a JSON object"), "{not_json}");
+    assert!(
+        !not_json.contains("hunter2"),
+        "the value leaked: {not_json}"
+    );
+    let missing = secrets
+        .json("no-such-secret")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("Secrets Manager"), "{missing}");
+}

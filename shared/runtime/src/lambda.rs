@@ -113,6 +113,72 @@ fn env(name: &str) -> anyhow::Result<String> {
         .with_context(|| format!("{name} is not set (terraform sets it on every function)"))
 }
 
+/// The database's URL: `DATABASE_URL` when set; otherwise built from the secret RDS keeps
+/// for its master user (`HELIOS_DB_SECRET_ARN`) and `HELIOS_DB_HOST`, `HELIOS_DB_PORT`
+/// (5432), `HELIOS_DB_NAME` (`helios`), always with `sslmode=require`.
+async fn database_url(secrets: &helios_aws::Secrets) -> anyhow::Result<String> {
+    if let Ok(url) = env("DATABASE_URL") {
+        return Ok(url);
+    }
+    let arn = env("HELIOS_DB_SECRET_ARN")
+        .context("set DATABASE_URL, or HELIOS_DB_SECRET_ARN and HELIOS_DB_HOST (terraform does)")?;
+    let port = match std::env::var("HELIOS_DB_PORT") {
+        Ok(p) => p
+            .parse()
+            .with_context(|| format!("HELIOS_DB_PORT is a port number, not `{p}`"))?,
+        Err(_) => 5432,
+    };
+    let name = std::env::var("HELIOS_DB_NAME").unwrap_or_else(|_| "helios".into());
+    let secret = secrets
+        .json(&arn)
+        .await
+        .context("reading the database secret")?;
+    Ok(helios_aws::database_url(
+        &secret,
+        &env("HELIOS_DB_HOST")?,
+        port,
+        &name,
+    )?)
+}
+
+/// The hook secrets: `HELIOS_GITHUB_SECRET`, `HELIOS_PUBSUB_TOKEN`, `HELIOS_EVENTGRID_TOKEN`
+/// when set, otherwise the fields `github`, `pubsub`, `eventgrid` of the secret named by
+/// `HELIOS_SOURCE_SECRETS_ARN` (terraform makes it). A source without one rejects its hooks.
+async fn source_secrets(secrets: &helios_aws::Secrets) -> anyhow::Result<SourceSecrets> {
+    let stored = match env("HELIOS_SOURCE_SECRETS_ARN") {
+        Ok(arn) => secrets
+            .json(&arn)
+            .await
+            .context("reading the hook secrets")?,
+        Err(_) => serde_json::Map::new(),
+    };
+    let pick = |var: &str, field: &str| {
+        std::env::var(var)
+            .ok()
+            .or_else(|| stored.get(field).and_then(|v| v.as_str()).map(String::from))
+            .filter(|v| !v.is_empty())
+    };
+    Ok(SourceSecrets {
+        github: pick("HELIOS_GITHUB_SECRET", "github"),
+        pubsub: pick("HELIOS_PUBSUB_TOKEN", "pubsub"),
+        eventgrid: pick("HELIOS_EVENTGRID_TOKEN", "eventgrid"),
+    })
+}
+
+/// A JSON setting that may hold secrets (the notify channels): the secret named by
+/// `{var}_SECRET_ARN` when set (terraform's way), else the variable `{var}` itself, else
+/// `default`.
+pub async fn secret_setting(var: &str, default: &str) -> anyhow::Result<String> {
+    if let Ok(arn) = env(&format!("{var}_SECRET_ARN")) {
+        let secrets = helios_aws::Secrets::new(&helios_aws::sdk_config().await);
+        return secrets
+            .text(&arn)
+            .await
+            .with_context(|| format!("reading the secret of {var}"));
+    }
+    Ok(std::env::var(var).unwrap_or_else(|_| default.to_string()))
+}
+
 impl FunctionPorts {
     pub async fn from_env() -> anyhow::Result<FunctionPorts> {
         if std::env::var_os("HELIOS_DATA_DIR").is_some() {
@@ -128,17 +194,18 @@ impl FunctionPorts {
             });
         }
         let config = helios_aws::sdk_config().await;
+        let secrets = helios_aws::Secrets::new(&config);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store: Arc<dyn Store> = Arc::new(
-            PgStore::connect(&env("DATABASE_URL")?, 4).context("connecting to PostgreSQL")?,
-        );
+        let url = database_url(&secrets).await?;
+        let store: Arc<dyn Store> =
+            Arc::new(PgStore::connect(&url, 4).context("connecting to PostgreSQL")?);
         let path_style = std::env::var("HELIOS_S3_PATH_STYLE").is_ok_and(|v| v == "true");
         let machines: HashMap<String, String> = match std::env::var("HELIOS_STATE_MACHINES") {
             Ok(text) => serde_json::from_str(&text)
                 .context("HELIOS_STATE_MACHINES is JSON: {\"decision\": \"arn:…\", …}")?,
             Err(_) => HashMap::new(),
         };
-        let secret = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let hook_secrets = source_secrets(&secrets).await?;
         Ok(FunctionPorts {
             store,
             blobs: Arc::new(helios_aws::S3Blobs::new(
@@ -159,11 +226,7 @@ impl FunctionPorts {
                 clock.clone(),
             )),
             clock,
-            secrets: SourceSecrets {
-                github: secret("HELIOS_GITHUB_SECRET"),
-                pubsub: secret("HELIOS_PUBSUB_TOKEN"),
-                eventgrid: secret("HELIOS_EVENTGRID_TOKEN"),
-            },
+            secrets: hook_secrets,
             workflows: (!machines.is_empty())
                 .then(|| Arc::new(helios_aws::StepFunctions::new(&config, machines))),
         })
