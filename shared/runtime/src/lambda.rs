@@ -179,6 +179,24 @@ pub async fn secret_setting(var: &str, default: &str) -> anyhow::Result<String> 
     Ok(std::env::var(var).unwrap_or_else(|_| default.to_string()))
 }
 
+/// The store alone, for a function that needs nothing else (`migrate`): the local one beside
+/// `HELIOS_DATA_DIR`, PostgreSQL from the environment otherwise. Not migrated: that is
+/// `migrate`'s work.
+pub async fn store_from_env() -> anyhow::Result<Arc<dyn Store>> {
+    if let Ok(dir) = std::env::var("HELIOS_DATA_DIR") {
+        return crate::Deployment::open_store(&crate::LocalOptions {
+            data_dir: dir.into(),
+            database_url: std::env::var("DATABASE_URL").ok(),
+        })
+        .await;
+    }
+    let secrets = helios_aws::Secrets::new(&helios_aws::sdk_config().await);
+    let url = database_url(&secrets).await?;
+    Ok(Arc::new(
+        PgStore::connect(&url, 1).context("connecting to PostgreSQL")?,
+    ))
+}
+
 impl FunctionPorts {
     pub async fn from_env() -> anyhow::Result<FunctionPorts> {
         if std::env::var_os("HELIOS_DATA_DIR").is_some() {

@@ -1,0 +1,80 @@
+//! `migrate`: the one function that changes the store's schema. terraform invokes it on
+//! every deploy whose migrations changed (before traffic needs the new schema), and an
+//! operator invokes it to make a deployment's first API key, since the database sits in
+//! private subnets where `helios keys create` cannot reach it:
+//!
+//! - `{}` → applies the migrations not yet applied: `{"applied": n}`;
+//! - `{"create_key": {"name": "me", "role": "admin", "rate": 50}}` → migrates, then makes
+//!   a key: `{"applied": n, "id", "name", "role", "key"}`. The secret is in the answer only;
+//!   the store keeps its hash.
+
+use std::sync::Arc;
+
+use helios_api::ApiKeyAuth;
+use helios_ports::{Clock, TaskFailure};
+use helios_store::{Role, Store};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    #[serde(default)]
+    create_key: Option<KeyRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRequest {
+    name: String,
+    role: Role,
+    #[serde(default)]
+    rate: Option<u32>,
+}
+
+pub struct Migrate {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Migrate {
+    pub async fn handle(&self, payload: Value) -> Result<Value, TaskFailure> {
+        // A scheduled or console invocation may send null; it means "migrate".
+        let payload = if payload.is_null() {
+            json!({})
+        } else {
+            payload
+        };
+        let request: Request = serde_json::from_value(payload).map_err(|e| {
+            TaskFailure::new(
+                "Helios.BadRequest",
+                format!(
+                    "expected {{}} or {{\"create_key\": {{\"name\", \"role\", \"rate\"?}}}}: {e}"
+                ),
+            )
+        })?;
+        let applied = self
+            .store
+            .migrate()
+            .await
+            .map_err(|e| TaskFailure::new("Helios.Retryable", format!("migrating: {e}")))?;
+        tracing::info!(applied, "migrations applied");
+        let Some(k) = request.create_key else {
+            return Ok(json!({ "applied": applied }));
+        };
+        let issued = ApiKeyAuth::generate(&k.name, k.role, k.rate, self.clock.now())
+            .map_err(|e| TaskFailure::new("Helios.BadRequest", e))?;
+        self.store
+            .create_api_key(&issued.key)
+            .await
+            .map_err(|e| TaskFailure::new("Helios.Retryable", format!("storing the key: {e}")))?;
+        tracing::info!(id = %issued.key.id, name = %k.name, role = k.role.as_str(), "API key created");
+        Ok(json!({
+            "applied": applied,
+            "id": issued.key.id,
+            "name": k.name,
+            "role": k.role,
+            "key": issued.secret,
+        }))
+    }
+}

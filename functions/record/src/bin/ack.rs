@@ -1,0 +1,28 @@
+//! The ack Lambda: API Gateway HTTP API `POST /v1/decisions/{id}/ack` → the acknowledgement
+//! handler of the record crate, which answers the workflow waiting for it through Step
+//! Functions (`SendTaskSuccess`) and records the acknowledgement as an outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helios_api::ApiKeyAuth;
+use helios_record::ack::Acknowledge;
+use helios_runtime::lambda::FunctionPorts;
+use lambda_http::Error;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    helios_runtime::init_tracing(true);
+    let ports = FunctionPorts::from_env().await?;
+    let ack = Arc::new(Acknowledge {
+        auth: Arc::new(ApiKeyAuth::new(ports.store.clone(), Duration::from_secs(5))),
+        workflows: ports.workflows()?,
+        store: ports.store,
+        clock: ports.clock,
+    });
+    helios_api::lambda::serve(move |req| {
+        let ack = ack.clone();
+        async move { ack.handle(req).await }
+    })
+    .await
+}
