@@ -97,28 +97,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         let interest = rules
             .as_ref()
             .map_or(Interest::Nothing, |r| r.expectation_interest());
-        match interest {
-            // Every fact has a type: this lets none through.
-            Interest::Nothing => {
-                d.services
-                    .subscribe(
-                        EVENTS_TOPIC,
-                        "expect",
-                        Some(serde_json::json!({"type": [{"exists": false}]})),
-                    )
-                    .await?
-            }
-            Interest::Everything => d.services.subscribe(EVENTS_TOPIC, "expect", None).await?,
-            Interest::Types(types) => {
-                d.services
-                    .subscribe(
-                        EVENTS_TOPIC,
-                        "expect",
-                        Some(serde_json::json!({ "type": types })),
-                    )
-                    .await?
-            }
-        }
+        d.services
+            .subscribe(EVENTS_TOPIC, "expect", interest.filter_policy())
+            .await?;
     }
     let checker = rules.as_ref().map(|rules| helios_expect::Checker {
         rules: rules.clone(),

@@ -30,6 +30,13 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the SNS filter policy of the `expect` queue's subscription for a rule set: the
+    /// event types its expectations watch (`null`: every event). terraform reads it from
+    /// the file `terraform/package.sh` writes.
+    FilterPolicy {
+        /// The rule set.
+        dir: PathBuf,
+    },
     /// Decide one event with a rule set, windows starting empty, and print the decision and
     /// its trace.
     Eval {
@@ -67,6 +74,11 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
             json,
         } => eval(&rules, &event, now.as_deref(), json),
         RulesCommand::Test { dir, json } => test(&dir, json),
+        RulesCommand::FilterPolicy { dir } => {
+            let rules = load_rule_set(&dir)?;
+            print_json(&rules.expectation_interest().filter_policy())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -87,6 +87,19 @@ pub enum Interest {
     Everything,
 }
 
+impl Interest {
+    /// The SNS filter policy (on message attributes) of the `expect` queue's subscription:
+    /// `None` lets every fact through. With no expectation, it lets none through: every
+    /// fact has a `type` attribute.
+    pub fn filter_policy(&self) -> Option<Value> {
+        match self {
+            Interest::Nothing => Some(serde_json::json!({"type": [{"exists": false}]})),
+            Interest::Types(types) => Some(serde_json::json!({ "type": types })),
+            Interest::Everything => None,
+        }
+    }
+}
+
 /// The plain types of a pattern: `type: ["a", "b"]` (strings only), else `None`.
 fn plain_types(pattern: &Value) -> Option<Vec<String>> {
     pattern

@@ -374,6 +374,16 @@ fn the_interest_of_expectations_is_the_types_they_watch() {
         load("expectations:\n  - id: h\n    heartbeat: {match: {type: [{prefix: beat}]}, every: 1m}\n"),
         Interest::Everything
     );
+    // As the SNS filter policy of the `expect` subscription.
+    assert_eq!(
+        Interest::Types(vec!["a".into(), "b".into()]).filter_policy(),
+        Some(serde_json::json!({"type": ["a", "b"]}))
+    );
+    assert_eq!(
+        Interest::Nothing.filter_policy(),
+        Some(serde_json::json!({"type": [{"exists": false}]}))
+    );
+    assert_eq!(Interest::Everything.filter_policy(), None);
 }
 
 #[test]

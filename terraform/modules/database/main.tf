@@ -1,0 +1,171 @@
+# PostgreSQL on RDS, in the private subnets, reachable from the Helios functions only.
+# Encrypted; TLS forced; the master password made and rotated by RDS in Secrets Manager
+# (the functions read it from there, it never passes through terraform variables).
+
+variable "name" {
+  type = string
+}
+
+variable "subnet_ids" {
+  type = list(string)
+}
+
+variable "security_group_id" {
+  type = string
+}
+
+variable "kms_key_arn" {
+  type = string
+}
+
+variable "instance_class" {
+  type = string
+}
+
+variable "engine_version" {
+  type = string
+}
+
+variable "allocated_storage" {
+  type = number
+}
+
+variable "multi_az" {
+  type = bool
+}
+
+variable "backup_retention_days" {
+  type = number
+}
+
+variable "force_destroy" {
+  type = bool
+}
+
+variable "log_retention_days" {
+  type = number
+}
+
+locals {
+  family = "postgres${split(".", var.engine_version)[0]}"
+}
+
+resource "aws_db_subnet_group" "this" {
+  name       = var.name
+  subnet_ids = var.subnet_ids
+}
+
+resource "aws_db_parameter_group" "this" {
+  name_prefix = "${var.name}-"
+  family      = local.family
+
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+
+  # Statements that change the schema, and any statement slower than a second.
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "1000"
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# RDS makes its log groups on first write; made here, they are encrypted and expire.
+resource "aws_cloudwatch_log_group" "postgres" {
+  for_each          = toset(["postgresql", "upgrade"])
+  name              = "/aws/rds/instance/${var.name}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+data "aws_iam_policy_document" "monitoring_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "monitoring" {
+  name               = "${var.name}-rds-monitoring"
+  assume_role_policy = data.aws_iam_policy_document.monitoring_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "monitoring" {
+  role       = aws_iam_role.monitoring.name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
+resource "aws_db_instance" "this" {
+  identifier     = var.name
+  engine         = "postgres"
+  engine_version = var.engine_version
+  instance_class = var.instance_class
+  db_name        = "helios"
+  username       = "helios"
+
+  manage_master_user_password   = true
+  master_user_secret_kms_key_id = var.kms_key_arn
+
+  allocated_storage     = var.allocated_storage
+  max_allocated_storage = var.allocated_storage * 5
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  kms_key_id            = var.kms_key_arn
+
+  db_subnet_group_name   = aws_db_subnet_group.this.name
+  vpc_security_group_ids = [var.security_group_id]
+  publicly_accessible    = false
+  multi_az               = var.multi_az
+  parameter_group_name   = aws_db_parameter_group.this.name
+  ca_cert_identifier     = "rds-ca-rsa2048-g1"
+
+  iam_database_authentication_enabled = true
+  auto_minor_version_upgrade          = true
+  backup_retention_period             = var.backup_retention_days
+  copy_tags_to_snapshot               = true
+  deletion_protection                 = !var.force_destroy
+  skip_final_snapshot                 = var.force_destroy
+  final_snapshot_identifier           = var.force_destroy ? null : "${var.name}-final"
+
+  enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
+  monitoring_interval                   = 60
+  monitoring_role_arn                   = aws_iam_role.monitoring.arn
+  performance_insights_enabled          = true
+  performance_insights_kms_key_id       = var.kms_key_arn
+  performance_insights_retention_period = 7
+
+  depends_on = [aws_cloudwatch_log_group.postgres]
+}
+
+output "host" {
+  value = aws_db_instance.this.address
+}
+
+output "port" {
+  value = aws_db_instance.this.port
+}
+
+output "name" {
+  value = aws_db_instance.this.db_name
+}
+
+output "secret_arn" {
+  value = aws_db_instance.this.master_user_secret[0].secret_arn
+}
+
+output "identifier" {
+  value = aws_db_instance.this.identifier
+}

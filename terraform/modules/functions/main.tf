@@ -1,0 +1,196 @@
+# One Lambda per entry of `functions`: its own role with exactly the statements given (plus
+# its own log group, the key, and the VPC when it runs in one), its own encrypted log group
+# with retention, JSON logs, X-Ray tracing, and a dead-letter queue for asynchronous
+# invocations that failed every retry.
+
+variable "name" {
+  type = string
+}
+
+variable "functions" {
+  type = map(object({
+    description          = string
+    zip                  = string
+    memory               = number
+    timeout              = number
+    vpc                  = bool
+    config_layer         = bool
+    reserved_concurrency = number
+    environment          = map(string)
+    statements = list(object({
+      actions   = list(string)
+      resources = list(string)
+    }))
+  }))
+}
+
+variable "architecture" {
+  type = string
+}
+
+variable "config_layer_zip" {
+  type = string
+}
+
+variable "kms_key_arn" {
+  type = string
+}
+
+variable "subnet_ids" {
+  type = list(string)
+}
+
+variable "security_group_id" {
+  type = string
+}
+
+variable "async_failures_arn" {
+  type = string
+}
+
+variable "log_retention_days" {
+  type = number
+}
+
+variable "log_level" {
+  type = string
+}
+
+resource "aws_cloudwatch_log_group" "fn" {
+  for_each          = var.functions
+  name              = "/aws/lambda/${var.name}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "fn" {
+  for_each           = var.functions
+  name               = "${var.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+data "aws_iam_policy_document" "fn" {
+  for_each = var.functions
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.fn[each.key].arn}:*"]
+  }
+
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "TheKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "AsyncFailures"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.async_failures_arn]
+  }
+
+  dynamic "statement" {
+    for_each = each.value.statements
+    content {
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "fn" {
+  for_each = var.functions
+  role     = aws_iam_role.fn[each.key].id
+  policy   = data.aws_iam_policy_document.fn[each.key].json
+}
+
+# The network interfaces a function in a VPC needs (AWS's managed policy for exactly that).
+resource "aws_iam_role_policy_attachment" "vpc" {
+  for_each   = { for k, f in var.functions : k => f if f.vpc }
+  role       = aws_iam_role.fn[each.key].name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
+# The rule set and the RDS certificate bundle, under /opt: HELIOS_RULES=/opt/rules,
+# HELIOS_DB_CA_FILE=/opt/rds-ca.pem.
+resource "aws_lambda_layer_version" "config" {
+  layer_name               = "${var.name}-config"
+  filename                 = var.config_layer_zip
+  source_code_hash         = filebase64sha256(var.config_layer_zip)
+  compatible_runtimes      = ["provided.al2023"]
+  compatible_architectures = [var.architecture]
+}
+
+resource "aws_lambda_function" "fn" {
+  for_each         = var.functions
+  function_name    = "${var.name}-${each.key}"
+  description      = each.value.description
+  role             = aws_iam_role.fn[each.key].arn
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = [var.architecture]
+  filename         = each.value.zip
+  source_code_hash = filebase64sha256(each.value.zip)
+  memory_size      = each.value.memory
+  timeout          = each.value.timeout
+  kms_key_arn      = var.kms_key_arn
+  layers           = each.value.config_layer ? [aws_lambda_layer_version.config.arn] : []
+
+  reserved_concurrent_executions = each.value.reserved_concurrency
+
+  environment {
+    variables = merge({ RUST_LOG = var.log_level }, each.value.environment)
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.fn[each.key].name
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  dead_letter_config {
+    target_arn = var.async_failures_arn
+  }
+
+  dynamic "vpc_config" {
+    for_each = each.value.vpc ? [1] : []
+    content {
+      subnet_ids         = var.subnet_ids
+      security_group_ids = [var.security_group_id]
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.fn, aws_iam_role_policy_attachment.vpc]
+}
+
+output "arns" {
+  value = { for k, f in aws_lambda_function.fn : k => f.arn }
+}
+
+output "names" {
+  value = { for k, f in aws_lambda_function.fn : k => f.function_name }
+}
+
+output "invoke_arns" {
+  value = { for k, f in aws_lambda_function.fn : k => f.invoke_arn }
+}

@@ -1,0 +1,212 @@
+# The VPC the database and the functions that reach it live in. Private subnets only: no
+# internet gateway, no NAT. The functions reach AWS through VPC endpoints (gateway ones for
+# S3 and DynamoDB, interface ones for SNS, Step Functions and Secrets Manager).
+
+variable "name" {
+  type = string
+}
+
+variable "cidr" {
+  type = string
+}
+
+variable "az_count" {
+  type = number
+}
+
+variable "interface_endpoints_in_every_az" {
+  type = bool
+}
+
+variable "kms_key_arn" {
+  type = string
+}
+
+variable "log_retention_days" {
+  type = number
+}
+
+data "aws_availability_zones" "available" {
+  state = "available"
+}
+
+data "aws_region" "current" {}
+
+locals {
+  azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  # Interface endpoints cost per AZ and hour: one AZ is enough for a personal deployment.
+  endpoint_subnets = var.interface_endpoints_in_every_az ? aws_subnet.private[*].id : [aws_subnet.private[0].id]
+  interface_services = toset(["sns", "states", "secretsmanager"])
+}
+
+resource "aws_vpc" "this" {
+  cidr_block           = var.cidr
+  enable_dns_support   = true
+  enable_dns_hostnames = true
+  tags                 = { Name = var.name }
+}
+
+# Nothing may use the default security group.
+resource "aws_default_security_group" "locked" {
+  vpc_id = aws_vpc.this.id
+}
+
+resource "aws_subnet" "private" {
+  count             = var.az_count
+  vpc_id            = aws_vpc.this.id
+  availability_zone = local.azs[count.index]
+  cidr_block        = cidrsubnet(var.cidr, 4, count.index)
+  tags              = { Name = "${var.name}-private-${local.azs[count.index]}" }
+}
+
+resource "aws_route_table" "private" {
+  vpc_id = aws_vpc.this.id
+  tags   = { Name = "${var.name}-private" }
+}
+
+resource "aws_route_table_association" "private" {
+  count          = var.az_count
+  subnet_id      = aws_subnet.private[count.index].id
+  route_table_id = aws_route_table.private.id
+}
+
+resource "aws_vpc_endpoint" "gateway" {
+  for_each          = toset(["s3", "dynamodb"])
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.${each.key}"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = [aws_route_table.private.id]
+  tags              = { Name = "${var.name}-${each.key}" }
+}
+
+resource "aws_vpc_endpoint" "interface" {
+  for_each            = local.interface_services
+  vpc_id              = aws_vpc.this.id
+  service_name        = "com.amazonaws.${data.aws_region.current.name}.${each.key}"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = local.endpoint_subnets
+  security_group_ids  = [aws_security_group.endpoints.id]
+  private_dns_enabled = true
+  tags                = { Name = "${var.name}-${each.key}" }
+}
+
+resource "aws_security_group" "functions" {
+  name        = "${var.name}-functions"
+  description = "Helios functions: out to the database and the AWS endpoints only"
+  vpc_id      = aws_vpc.this.id
+}
+
+resource "aws_security_group" "database" {
+  name        = "${var.name}-database"
+  description = "Helios database: PostgreSQL from the Helios functions only"
+  vpc_id      = aws_vpc.this.id
+}
+
+resource "aws_security_group" "endpoints" {
+  name        = "${var.name}-endpoints"
+  description = "Helios interface endpoints: HTTPS from the Helios functions only"
+  vpc_id      = aws_vpc.this.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_to_database" {
+  security_group_id            = aws_security_group.functions.id
+  description                  = "PostgreSQL"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.database.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_to_endpoints" {
+  security_group_id            = aws_security_group.functions.id
+  description                  = "HTTPS to the interface endpoints"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.endpoints.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_to_gateways" {
+  for_each          = aws_vpc_endpoint.gateway
+  security_group_id = aws_security_group.functions.id
+  description       = "HTTPS to ${each.key} through its gateway endpoint"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = each.value.prefix_list_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_from_functions" {
+  security_group_id            = aws_security_group.database.id
+  description                  = "PostgreSQL from the Helios functions"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.functions.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "endpoints_from_functions" {
+  security_group_id            = aws_security_group.endpoints.id
+  description                  = "HTTPS from the Helios functions"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.functions.id
+}
+
+# Flow logs: rejected traffic, to an encrypted log group.
+resource "aws_cloudwatch_log_group" "flow" {
+  name              = "/helios/${var.name}/vpc-flow"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+data "aws_iam_policy_document" "flow_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "flow" {
+  statement {
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = ["${aws_cloudwatch_log_group.flow.arn}:*"]
+  }
+}
+
+resource "aws_iam_role" "flow" {
+  name               = "${var.name}-vpc-flow"
+  assume_role_policy = data.aws_iam_policy_document.flow_assume.json
+}
+
+resource "aws_iam_role_policy" "flow" {
+  role   = aws_iam_role.flow.id
+  policy = data.aws_iam_policy_document.flow.json
+}
+
+resource "aws_flow_log" "this" {
+  vpc_id          = aws_vpc.this.id
+  traffic_type    = "REJECT"
+  log_destination = aws_cloudwatch_log_group.flow.arn
+  iam_role_arn    = aws_iam_role.flow.arn
+}
+
+output "vpc_id" {
+  value = aws_vpc.this.id
+}
+
+output "private_subnet_ids" {
+  value = aws_subnet.private[*].id
+}
+
+output "functions_security_group_id" {
+  value = aws_security_group.functions.id
+}
+
+output "database_security_group_id" {
+  value = aws_security_group.database.id
+}
