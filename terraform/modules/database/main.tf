@@ -109,6 +109,8 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 }
 
 resource "aws_db_instance" "this" {
+  # checkov:skip=CKV_AWS_293: deletion protection is on unless force_destroy is set, which is documented for trial deployments only
+  # checkov:skip=CKV_AWS_157: a standby is var.db_multi_az, off by default because it doubles the database's cost; backups and PITR are on
   identifier     = var.name
   engine         = "postgres"
   engine_version = var.engine_version

@@ -1,0 +1,389 @@
+# Helios in one AWS account: `terraform apply` after `./package.sh` (see docs/deploy.md).
+#
+#   API Gateway ─► ingest ─► RDS (facts, outbox) + S3 (raw) ─► SNS events ─┬─► SQS decide ─► decide ─► Step Functions decision ─► notify/advise/record
+#                  query, ack                                              └─► SQS expect ─► expect ─► Step Functions expectation
+#   Scheduler ─► relay (outbox)            migrate (on deploy)             DynamoDB: idempotency, counters, expectation state
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  region    = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+
+  statemachines_dir = "${path.module}/../statemachines"
+  migrations_dir    = "${path.module}/../shared/store/migrations/postgres"
+
+  # State machine ARNs by name, known before the machines exist: the machines invoke
+  # functions that start them (expect), so neither may wait for the other.
+  machine_names = [for f in fileset(local.statemachines_dir, "*.asl.json") : trimsuffix(f, ".asl.json")]
+  machine_arns = {
+    for m in local.machine_names : m => "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${var.name}-${m}"
+  }
+  execution_arns = [for m in local.machine_names : "arn:${local.partition}:states:${local.region}:${local.account}:execution:${var.name}-${m}:*"]
+
+  db_secret_arn = module.database.secret_arn
+
+  # What every function that uses the store and the event ports is given.
+  store_env = {
+    HELIOS_DB_SECRET_ARN    = local.db_secret_arn
+    HELIOS_DB_HOST          = module.database.host
+    HELIOS_DB_PORT          = tostring(module.database.port)
+    HELIOS_DB_NAME          = module.database.name
+    HELIOS_DB_CA_FILE       = "/opt/rds-ca.pem"
+    HELIOS_BUCKET           = module.storage.bucket
+    HELIOS_EVENTS_TOPIC_ARN = module.messaging.topic_arn
+    HELIOS_TABLE            = module.storage.table
+  }
+  workflows_env = { HELIOS_STATE_MACHINES = jsonencode(local.machine_arns) }
+  rules_env     = { HELIOS_RULES = "/opt/rules" }
+
+  read_db_secret = { actions = ["secretsmanager:GetSecretValue"], resources = [local.db_secret_arn] }
+  kv_access = {
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [module.storage.table_arn]
+  }
+  publish_events = { actions = ["sns:Publish"], resources = [module.messaging.topic_arn] }
+  archive_write  = { actions = ["s3:PutObject", "s3:GetObject"], resources = ["${module.storage.bucket_arn}/*"] }
+  consume = {
+    for q in ["decide", "expect"] : q => {
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+      resources = [module.messaging.queue_arns[q]]
+    }
+  }
+
+  zip = { for f in local.function_names : f => "${var.artifacts_dir}/${f}/bootstrap.zip" }
+  # The queue consumers' timeouts, which their queues' visibility timeouts follow.
+  consumer_timeout = { decide = 30, expect = 30 }
+  function_names = [
+    "ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "migrate",
+  ]
+
+  # One Lambda per binary of `functions/` (the `record` crate has two: `record` and `ack`).
+  functions = {
+    ingest = {
+      description          = "POST /v1/events and /v1/hooks/{source}: authenticate, normalise, archive, record, publish"
+      zip                  = local.zip.ingest
+      memory               = 256
+      timeout              = 10
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = -1
+      environment          = merge(local.store_env, { HELIOS_SOURCE_SECRETS_ARN = aws_secretsmanager_secret.sources.arn })
+      statements = [
+        local.read_db_secret,
+        { actions = ["secretsmanager:GetSecretValue"], resources = [aws_secretsmanager_secret.sources.arn] },
+        local.archive_write,
+        local.publish_events,
+        local.kv_access,
+      ]
+    }
+    query = {
+      description          = "GET /v1/…: events, decisions with their explanation, timelines, stats, executions"
+      zip                  = local.zip.query
+      memory               = 256
+      timeout              = 10
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = -1
+      environment          = merge(local.store_env, local.workflows_env)
+      statements = [
+        local.read_db_secret,
+        { actions = ["s3:GetObject"], resources = ["${module.storage.bucket_arn}/*"] },
+        { actions = ["states:ListExecutions"], resources = values(local.machine_arns) },
+        { actions = ["states:DescribeExecution", "states:GetExecutionHistory"], resources = local.execution_arns },
+      ]
+    }
+    ack = {
+      description          = "POST /v1/decisions/{id}/ack: answers the workflow waiting for an acknowledgement"
+      zip                  = local.zip.ack
+      memory               = 256
+      timeout              = 10
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = -1
+      environment          = merge(local.store_env, local.workflows_env)
+      statements = [
+        local.read_db_secret,
+        # SendTaskSuccess takes no resource: a task token names its execution.
+        { actions = ["states:SendTaskSuccess"], resources = ["*"] },
+      ]
+    }
+    relay = {
+      description          = "Publishes the facts whose publish did not complete (the outbox)"
+      zip                  = local.zip.relay
+      memory               = 256
+      timeout              = 60
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = var.reserve_concurrency ? 1 : -1
+      environment          = local.store_env
+      statements           = [local.read_db_secret, local.publish_events]
+    }
+    decide = {
+      description          = "Decides each event with the rule set, stores the decision, starts its workflows"
+      zip                  = local.zip.decide
+      memory               = 512
+      timeout              = local.consumer_timeout.decide
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = var.reserve_concurrency ? var.decide_max_concurrency : -1
+      environment          = merge(local.store_env, local.workflows_env, local.rules_env)
+      statements = [
+        local.read_db_secret,
+        local.kv_access,
+        local.consume.decide,
+        { actions = ["states:StartExecution"], resources = [local.machine_arns.decision] },
+      ]
+    }
+    expect = {
+      description          = "Keeps expectations (heartbeats, sequences, reconciliations) and emits what was missed"
+      zip                  = local.zip.expect
+      memory               = 256
+      timeout              = local.consumer_timeout.expect
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = -1
+      environment          = merge(local.store_env, local.workflows_env, local.rules_env)
+      statements = [
+        local.read_db_secret,
+        local.kv_access,
+        local.consume.expect,
+        local.archive_write,
+        local.publish_events,
+        { actions = ["states:StartExecution"], resources = [local.machine_arns.expectation] },
+      ]
+    }
+    notify = {
+      description          = "Workflow task: signed webhooks (Slack-compatible) to each channel"
+      zip                  = local.zip.notify
+      memory               = 128
+      timeout              = 30
+      vpc                  = false
+      config_layer         = false
+      reserved_concurrency = -1
+      environment          = { HELIOS_CHANNELS_SECRET_ARN = aws_secretsmanager_secret.channels.arn }
+      statements = [
+        { actions = ["secretsmanager:GetSecretValue"], resources = [aws_secretsmanager_secret.channels.arn] },
+      ]
+    }
+    record = {
+      description          = "Workflow task: records what a decision's workflow did"
+      zip                  = local.zip.record
+      memory               = 256
+      timeout              = 10
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = -1
+      environment          = local.store_env
+      statements           = [local.read_db_secret]
+    }
+    advise = {
+      description          = "Workflow task: an advisory note from similar past decisions, never part of the decision"
+      zip                  = local.zip.advise
+      memory               = 256
+      timeout              = 10
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = -1
+      environment          = local.store_env
+      statements           = [local.read_db_secret]
+    }
+    migrate = {
+      description          = "Applies the store's migrations on deploy; makes a deployment's first API key"
+      zip                  = local.zip.migrate
+      memory               = 256
+      timeout              = 120
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = -1
+      environment          = local.store_env
+      statements           = [local.read_db_secret]
+    }
+  }
+}
+
+module "encryption" {
+  source = "./modules/encryption"
+  name   = var.name
+}
+
+module "network" {
+  source                          = "./modules/network"
+  name                            = var.name
+  cidr                            = var.vpc_cidr
+  az_count                        = var.az_count
+  interface_endpoints_in_every_az = var.interface_endpoints_in_every_az
+  kms_key_arn                     = module.encryption.key_arn
+  log_retention_days              = var.log_retention_days
+}
+
+module "storage" {
+  source                    = "./modules/storage"
+  name                      = var.name
+  kms_key_arn               = module.encryption.key_arn
+  archive_ia_after_days     = var.archive_ia_after_days
+  archive_expire_after_days = var.archive_expire_after_days
+  force_destroy             = var.force_destroy
+}
+
+module "messaging" {
+  source             = "./modules/messaging"
+  name               = var.name
+  kms_key_arn        = module.encryption.key_arn
+  max_receives       = var.max_receives
+  visibility_timeout = { for q, t in local.consumer_timeout : q => 6 * t }
+  # The event types the rule set's expectations watch (`helios rules filter-policy`,
+  # written by package.sh); every event without the file.
+  filter_policies = fileexists("${var.artifacts_dir}/expect-filter-policy.json") ? {
+    expect = file("${var.artifacts_dir}/expect-filter-policy.json")
+  } : {}
+}
+
+module "database" {
+  source                = "./modules/database"
+  name                  = var.name
+  subnet_ids            = module.network.private_subnet_ids
+  security_group_id     = module.network.database_security_group_id
+  kms_key_arn           = module.encryption.key_arn
+  instance_class        = var.db_instance_class
+  engine_version        = var.db_engine_version
+  allocated_storage     = var.db_allocated_storage
+  multi_az              = var.db_multi_az
+  backup_retention_days = var.db_backup_retention_days
+  force_destroy         = var.force_destroy
+  log_retention_days    = var.log_retention_days
+}
+
+module "functions" {
+  source             = "./modules/functions"
+  name               = var.name
+  functions          = local.functions
+  architecture       = var.architecture
+  config_layer_zip   = "${var.artifacts_dir}/config.zip"
+  kms_key_arn        = module.encryption.key_arn
+  subnet_ids         = module.network.private_subnet_ids
+  security_group_id  = module.network.functions_security_group_id
+  async_failures_arn = module.messaging.async_failures_arn
+  log_retention_days = var.log_retention_days
+  log_level          = var.log_level
+}
+
+module "workflows" {
+  source             = "./modules/workflows"
+  name               = var.name
+  definitions_dir    = local.statemachines_dir
+  function_arns      = module.functions.arns
+  kms_key_arn        = module.encryption.key_arn
+  log_retention_days = var.log_retention_days
+  log_level          = "ALL"
+}
+
+module "api" {
+  source = "./modules/api"
+  name   = var.name
+  routes = {
+    "POST /v1/events"             = "ingest"
+    "POST /v1/hooks/{source}"     = "ingest"
+    "GET /v1/{proxy+}"            = "query"
+    "POST /v1/decisions/{id}/ack" = "ack"
+  }
+  function_names     = module.functions.names
+  invoke_arns        = module.functions.invoke_arns
+  kms_key_arn        = module.encryption.key_arn
+  log_retention_days = var.log_retention_days
+  throttle_rate      = var.api_throttle_rate
+  throttle_burst     = var.api_throttle_burst
+}
+
+module "schedules" {
+  source = "./modules/schedules"
+  name   = var.name
+  schedules = {
+    relay = {
+      function_arn = module.functions.arns.relay
+      expression   = "rate(1 minute)"
+      input        = "{}"
+    }
+  }
+  kms_key_arn     = module.encryption.key_arn
+  dead_letter_arn = module.messaging.async_failures_arn
+}
+
+module "alarms" {
+  source             = "./modules/alarms"
+  name               = var.name
+  kms_key_arn        = module.encryption.key_arn
+  email              = var.alarm_email
+  dlq_names          = merge(module.messaging.dlq_names, { async = module.messaging.async_failures_name })
+  function_names     = module.functions.names
+  state_machine_arns = module.workflows.arns
+}
+
+# The queues feed their consumers in batches; a failed message alone comes back.
+resource "aws_lambda_event_source_mapping" "queue" {
+  for_each                           = toset(["decide", "expect"])
+  event_source_arn                   = module.messaging.queue_arns[each.key]
+  function_name                      = module.functions.arns[each.key]
+  batch_size                         = 10
+  maximum_batching_window_in_seconds = 1
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = each.key == "decide" ? max(2, var.decide_max_concurrency) : 2
+  }
+}
+
+# The hook secrets (GitHub's webhook secret, the Pub/Sub push token, the Event Grid token):
+# made here once, then kept; set them on each source's side (docs/deploy.md).
+data "aws_secretsmanager_random_password" "source" {
+  for_each            = toset(["github", "pubsub", "eventgrid"])
+  password_length     = 40
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "sources" {
+  # checkov:skip=CKV2_AWS_57: the value is shared with a third party (a webhook source, a chat service) that cannot follow an automatic rotation; rotate it by hand on both sides (docs/deploy.md)
+  name_prefix = "${var.name}-hook-secrets-"
+  description = "Helios: the secret of each webhook source (github, pubsub, eventgrid)"
+  kms_key_id  = module.encryption.key_arn
+}
+
+resource "aws_secretsmanager_secret_version" "sources" {
+  secret_id     = aws_secretsmanager_secret.sources.id
+  secret_string = jsonencode({ for k, p in data.aws_secretsmanager_random_password.source : k => p.random_password })
+
+  # Made once: a new random value on every plan must not replace what the sources use.
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
+resource "aws_secretsmanager_secret" "channels" {
+  # checkov:skip=CKV2_AWS_57: the value is shared with a third party (a webhook source, a chat service) that cannot follow an automatic rotation; rotate it by hand on both sides (docs/deploy.md)
+  name_prefix = "${var.name}-notify-channels-"
+  description = "Helios: the notify channels (webhook URLs and their signing secrets)"
+  kms_key_id  = module.encryption.key_arn
+}
+
+resource "aws_secretsmanager_secret_version" "channels" {
+  secret_id     = aws_secretsmanager_secret.channels.id
+  secret_string = var.notify_channels
+}
+
+# Migrations on every deploy whose migrations or migrate function changed, before the
+# other functions need the new schema.
+resource "aws_lambda_invocation" "migrate" {
+  function_name = module.functions.names.migrate
+  input         = "{}"
+
+  triggers = {
+    migrations = sha1(join(",", [for f in sort(fileset(local.migrations_dir, "*.sql")) : filesha1("${local.migrations_dir}/${f}")]))
+    code       = filebase64sha256(local.zip.migrate)
+  }
+
+  # The function reaches the database secret through the network's endpoints.
+  depends_on = [module.network, module.database]
+}

@@ -1,0 +1,165 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name" {
+  description = "Prefix of every resource name; one deployment per name and account."
+  type        = string
+  default     = "helios"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "name: 2 to 21 lower-case letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "artifacts_dir" {
+  description = "Where terraform/package.sh put the function zips (<fn>/bootstrap.zip) and config.zip."
+  type        = string
+  default     = "../target/lambda"
+}
+
+variable "architecture" {
+  description = "Lambda architecture the zips were built for: arm64 (package.sh's default, cheaper) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture: arm64 or x86_64."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC the database and the functions live in."
+  type        = string
+  default     = "10.42.0.0/16"
+}
+
+variable "az_count" {
+  description = "Availability zones of the private subnets (RDS needs at least two)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.az_count >= 2 && var.az_count <= 4
+    error_message = "az_count: 2 to 4."
+  }
+}
+
+variable "interface_endpoints_in_every_az" {
+  description = "Interface endpoints (SNS, Step Functions, Secrets Manager) in every AZ rather than one; each costs per AZ and hour."
+  type        = bool
+  default     = false
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.micro"
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL version."
+  type        = string
+  default     = "16.4"
+}
+
+variable "db_allocated_storage" {
+  description = "Database storage in GiB (autoscales to five times this)."
+  type        = number
+  default     = 20
+}
+
+variable "db_multi_az" {
+  description = "A standby database in a second AZ (doubles its cost)."
+  type        = bool
+  default     = false
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated database backups."
+  type        = number
+  default     = 7
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` remove the archive bucket, the table and the database without a final snapshot. For trial deployments only."
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps logs."
+  type        = number
+  default     = 365
+}
+
+variable "log_level" {
+  description = "RUST_LOG of every function."
+  type        = string
+  default     = "info"
+}
+
+variable "archive_ia_after_days" {
+  description = "Days before raw payloads move to S3 Standard-IA."
+  type        = number
+  default     = 30
+}
+
+variable "archive_expire_after_days" {
+  description = "Days raw payloads are kept (0: for ever). Replays reach back this far."
+  type        = number
+  default     = 0
+}
+
+variable "max_receives" {
+  description = "Receives of a message before it goes to its dead-letter queue."
+  type        = number
+  default     = 5
+}
+
+variable "reserve_concurrency" {
+  description = "Reserve concurrency for decide and relay. A new account whose concurrency limit is 10 cannot reserve any: set false there."
+  type        = bool
+  default     = true
+}
+
+variable "decide_max_concurrency" {
+  description = "At most this many decide invocations at once (each holds up to 4 database connections)."
+  type        = number
+  default     = 5
+}
+
+variable "api_throttle_rate" {
+  description = "Requests per second the API accepts in all (each key also has its own rate limit)."
+  type        = number
+  default     = 200
+}
+
+variable "api_throttle_burst" {
+  description = "Burst of the API's throttle."
+  type        = number
+  default     = 400
+}
+
+variable "notify_channels" {
+  description = "The notify channels (JSON: {\"chat\": {\"url\": \"https://hooks.slack.com/…\", \"secret\": \"…\"}}), kept in Secrets Manager."
+  type        = string
+  default     = "{}"
+  sensitive   = true
+}
+
+variable "alarm_email" {
+  description = "Email address that receives the alarms (confirm the subscription mail); empty for none."
+  type        = string
+  default     = ""
+}
+
+variable "tags" {
+  description = "Tags on every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,233 @@
+//! The deployment and the code agree: every Lambda binary of `functions/` is a function in
+//! `terraform/`, and every function there is a binary; every state machine file is deployed,
+//! and every function an ASL file invokes exists; every workflow a rule starts and every
+//! machine terraform names is a file; the API's routes reach every handler; the environment
+//! terraform sets is read by the code. (`terraform validate` and checkov run in the test
+//! command beside this; they cannot see these names.)
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    let path = root().join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn files(dir: &str, suffix: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(suffix)?.to_string();
+            Some((stem, std::fs::read_to_string(e.path()).ok()?))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The keys of the `functions = { … }` map of terraform/main.tf.
+fn terraform_functions(main: &str) -> BTreeSet<String> {
+    let start = main
+        .find("\n  functions = {\n")
+        .expect("terraform/main.tf has `functions = {` in its locals");
+    let body = &main[start..];
+    let end = body.find("\n  }\n").expect("the functions map ends");
+    Regex::new(r"(?m)^    ([a-z]+) = \{$")
+        .unwrap()
+        .captures_iter(&body[..end])
+        .map(|c| c[1].to_string())
+        .collect()
+}
+
+/// The binaries of every crate under functions/.
+fn lambda_binaries() -> BTreeSet<String> {
+    let bin = Regex::new(r#"(?s)\[\[bin\]\]\s*name = "([a-z]+)""#).unwrap();
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .flatten()
+    {
+        let manifest = entry.path().join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let bins: Vec<String> = bin.captures_iter(&text).map(|c| c[1].to_string()).collect();
+        assert!(
+            !bins.is_empty(),
+            "{} declares no [[bin]]: every crate of functions/ is a Lambda",
+            manifest.display()
+        );
+        out.extend(bins);
+    }
+    out
+}
+
+#[test]
+fn every_function_binary_is_deployed_and_every_deployed_function_is_built() {
+    let main = read("terraform/main.tf");
+    let deployed = terraform_functions(&main);
+    let built = lambda_binaries();
+    assert_eq!(
+        built, deployed,
+        "functions/ binaries (left) and terraform functions (right) differ"
+    );
+    // package.sh builds each of them.
+    let package = read("terraform/package.sh");
+    for f in &built {
+        assert!(
+            package.contains(&format!(" {f} ")) || package.contains(&format!(" {f}\n")),
+            "terraform/package.sh does not build `{f}`"
+        );
+    }
+    // The list the zips are named from is the same set.
+    let names = Regex::new(r#"(?s)function_names = \[(.*?)\]"#)
+        .unwrap()
+        .captures(&main)
+        .expect("function_names list")[1]
+        .to_string();
+    let listed: BTreeSet<String> = Regex::new(r#""([a-z]+)""#)
+        .unwrap()
+        .captures_iter(&names)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert_eq!(listed, deployed);
+}
+
+#[test]
+fn every_state_machine_is_deployed_and_invokes_only_deployed_functions() {
+    let main = read("terraform/main.tf");
+    assert!(
+        main.contains(r#"statemachines_dir = "${path.module}/../statemachines""#)
+            && main.contains("definitions_dir    = local.statemachines_dir"),
+        "the workflows module deploys every file of statemachines/"
+    );
+    let workflows = read("terraform/modules/workflows/main.tf");
+    assert!(workflows.contains(r#"fileset(var.definitions_dir, "*.asl.json")"#));
+    assert!(workflows.contains(r#""${title(k)}FunctionArn" => arn"#));
+
+    let deployed = terraform_functions(&main);
+    let placeholder = Regex::new(r"\$\{([A-Za-z]+)FunctionArn\}").unwrap();
+    let any_placeholder = Regex::new(r"\$\{([^}]*)\}").unwrap();
+    let machines = files("statemachines", ".asl.json");
+    assert!(machines.len() >= 2, "{machines:?}");
+    for (machine, text) in &machines {
+        for c in any_placeholder.captures_iter(text) {
+            let name = &c[1];
+            let function = placeholder
+                .captures(&c[0])
+                .unwrap_or_else(|| {
+                    panic!("{machine}: `${{{name}}}` is not a `${{NameFunctionArn}}` placeholder, and terraform's templatefile would fail on it")
+                })[1]
+                .to_lowercase();
+            assert!(
+                deployed.contains(&function),
+                "{machine} invokes `{function}`, which terraform does not deploy"
+            );
+        }
+        assert!(
+            !text.contains("%{"),
+            "{machine}: `%{{` is a template directive to terraform's templatefile"
+        );
+    }
+
+    // Every machine terraform names (local.machine_arns.X) and every workflow a rule starts
+    // is a file.
+    let machine_files: BTreeSet<String> = machines.iter().map(|(m, _)| m.clone()).collect();
+    for c in Regex::new(r"local\.machine_arns\.([a-z]+)")
+        .unwrap()
+        .captures_iter(&main)
+    {
+        assert!(
+            machine_files.contains(&c[1]),
+            "terraform names machine `{}`",
+            &c[1]
+        );
+    }
+    let workflow = Regex::new(r"(?m)workflow:\s*([A-Za-z0-9_-]+)").unwrap();
+    for (rules, text) in files("rules", ".yaml") {
+        for c in workflow.captures_iter(&text) {
+            assert!(
+                machine_files.contains(&c[1]),
+                "{rules} starts workflow `{}`, which statemachines/ lacks",
+                &c[1]
+            );
+        }
+    }
+    let expect = read("functions/expect/src/lib.rs");
+    let machine = Regex::new(r#"pub const MACHINE: &str = "([a-z]+)";"#)
+        .unwrap()
+        .captures(&expect)
+        .expect("expect names its machine")[1]
+        .to_string();
+    assert!(
+        machine_files.contains(&machine),
+        "expect starts `{machine}`"
+    );
+}
+
+#[test]
+fn the_api_routes_reach_every_http_handler() {
+    let main = read("terraform/main.tf");
+    for (route, function) in [
+        ("POST /v1/events", "ingest"),
+        ("POST /v1/hooks/{source}", "ingest"),
+        ("GET /v1/{proxy+}", "query"),
+        ("POST /v1/decisions/{id}/ack", "ack"),
+    ] {
+        let line = Regex::new(&format!(
+            r#""{}"\s*=\s*"{}""#,
+            regex::escape(route),
+            function
+        ))
+        .unwrap();
+        assert!(
+            line.is_match(&main),
+            "terraform routes `{route}` to `{function}`"
+        );
+    }
+}
+
+/// The text of every Rust source file under `dir`.
+fn sources(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.push_str(&sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_environment_terraform_sets_is_read_by_the_code() {
+    let main = read("terraform/main.tf");
+    let code = ["shared/runtime/src", "shared/store/src", "functions"]
+        .iter()
+        .map(|d| sources(&root().join(d)))
+        .collect::<String>();
+    let names: BTreeSet<String> = Regex::new(r"\b(HELIOS_[A-Z_]+) *=")
+        .unwrap()
+        .captures_iter(&main)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        // `secret_setting("HELIOS_CHANNELS", …)` reads HELIOS_CHANNELS_SECRET_ARN.
+        let setting = name
+            .strip_suffix("_SECRET_ARN")
+            .map(|s| format!("secret_setting(\"{s}\""));
+        assert!(
+            code.contains(&format!("\"{name}\"")) || setting.is_some_and(|s| code.contains(&s)),
+            "terraform sets {name}, which no function reads"
+        );
+    }
+}
