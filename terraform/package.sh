@@ -26,7 +26,7 @@ need() { echo "error: $*" >&2; exit 1; }
 command -v cargo-lambda >/dev/null ||
   need "cargo-lambda not found: pip install cargo-lambda ziglang (then put the virtualenv's bin/ on PATH)"
 
-out=target/lambda
+out="${CARGO_TARGET_DIR:-target}/lambda"
 mkdir -p "$out"
 
 # Every Lambda binary of functions/ (terraform's functions map has the same names).

@@ -33,6 +33,9 @@ pub enum BenchCommand {
     /// Time a Lambda bootstrap from process start to its first request for an event, against
     /// a stand-in of the Lambda runtime API on 127.0.0.1.
     LambdaInit(LambdaInitBench),
+    /// A function's own CPU per event once warm: its bootstrap, beside a local data folder,
+    /// handed one API Gateway request per line against a stand-in of the runtime API.
+    LambdaWarm(crate::lambda_warm::LambdaWarmBench),
 }
 
 #[derive(Args, Debug)]
@@ -166,6 +169,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchCommand::LambdaInit(b) => {
             let report = lambda_init(&b).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        BenchCommand::LambdaWarm(b) => {
+            let report = crate::lambda_warm::run(&b).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -535,7 +543,7 @@ async fn lambda_init(b: &LambdaInitBench) -> anyhow::Result<Value> {
 }
 
 /// The non-empty lines of a JSON-lines file.
-fn read_lines(p: &PathBuf) -> anyhow::Result<Vec<String>> {
+pub(crate) fn read_lines(p: &PathBuf) -> anyhow::Result<Vec<String>> {
     Ok(std::fs::read_to_string(p)
         .with_context(|| format!("reading {}", p.display()))?
         .lines()

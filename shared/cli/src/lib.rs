@@ -12,6 +12,7 @@ pub mod dev;
 pub mod executions;
 pub mod explain;
 pub mod keys;
+pub mod lambda_warm;
 pub mod patterns;
 pub mod redrive;
 pub mod replay;

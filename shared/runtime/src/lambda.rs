@@ -12,6 +12,8 @@ use helios_ports::{BlobStore, Clock, KeyValue, Publisher, Received, SystemClock,
 use helios_store::{PgStore, Store};
 use tracing::Instrument as _;
 
+use crate::metrics::Unit;
+
 /// Handles the records of an SQS batch together and reports the ones that failed
 /// (`ReportBatchItemFailures`): only those come back, after their visibility timeout, and
 /// land in the dead-letter queue after the queue's `maxReceiveCount`.
@@ -50,11 +52,22 @@ where
             }
         }
     });
+    let started = std::time::Instant::now();
+    let messages = work.len();
     let failed: Vec<String> = futures_util::future::join_all(work)
         .await
         .into_iter()
         .flatten()
         .collect();
+    crate::metrics::emit(&[
+        ("Messages", messages as f64, Unit::Count),
+        ("MessagesFailed", failed.len() as f64, Unit::Count),
+        (
+            "BatchDuration",
+            started.elapsed().as_secs_f64() * 1000.0,
+            Unit::Milliseconds,
+        ),
+    ]);
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()
@@ -78,7 +91,23 @@ where
     let handle = &handle;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
-            handle(event.payload).await.map_err(task_error)
+            let started = std::time::Instant::now();
+            let span = tracing::info_span!("task", request_id = %event.context.request_id);
+            let result = handle(event.payload).instrument(span).await;
+            crate::metrics::emit(&[
+                ("Tasks", 1.0, Unit::Count),
+                (
+                    "TasksFailed",
+                    f64::from(u8::from(result.is_err())),
+                    Unit::Count,
+                ),
+                (
+                    "TaskDuration",
+                    started.elapsed().as_secs_f64() * 1000.0,
+                    Unit::Milliseconds,
+                ),
+            ]);
+            result.map_err(task_error)
         },
     ))
     .await

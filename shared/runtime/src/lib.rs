@@ -8,6 +8,7 @@
 //! terraform sets.
 
 pub mod lambda;
+pub mod metrics;
 pub mod rules;
 pub mod workflows;
 

@@ -1,0 +1,87 @@
+//! Metrics in CloudWatch embedded metric format: one JSON line on stdout per invocation,
+//! which CloudWatch Logs turns into metrics (namespace `Helios`, dimension `Function`)
+//! without an API call. Outside Lambda the line is a log line like any other.
+
+use std::io::Write as _;
+
+use serde_json::{json, Map, Value};
+
+/// The namespace of every Helios metric.
+pub const NAMESPACE: &str = "Helios";
+
+/// The unit of a metric, as CloudWatch names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// The EMF document of `metrics` for `function` at `timestamp_ms`.
+pub fn document(function: &str, timestamp_ms: i64, metrics: &[(&str, f64, Unit)]) -> Value {
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Function"]],
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()}))
+                    .collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    doc.insert("Function".into(), Value::String(function.to_string()));
+    for (name, value, _) in metrics {
+        doc.insert((*name).to_string(), json!(value));
+    }
+    Value::Object(doc)
+}
+
+/// Writes the metrics of one invocation of this function (`AWS_LAMBDA_FUNCTION_NAME`).
+pub fn emit(metrics: &[(&str, f64, Unit)]) {
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
+    let line = document(&function, chrono::Utc::now().timestamp_millis(), metrics);
+    // One write of one line, so that lines of concurrent invocations never interleave.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_declares_each_metric_and_carries_its_value() {
+        let doc = document(
+            "helios-decide",
+            1_700_000_000_000,
+            &[
+                ("Messages", 10.0, Unit::Count),
+                ("DurationMs", 12.5, Unit::Milliseconds),
+            ],
+        );
+        assert_eq!(doc["Function"], "helios-decide");
+        assert_eq!(doc["Messages"], 10.0);
+        assert_eq!(doc["DurationMs"], 12.5);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000i64);
+        assert_eq!(directive["Namespace"], "Helios");
+        assert_eq!(directive["Dimensions"], json!([["Function"]]));
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "Messages", "Unit": "Count"}, {"Name": "DurationMs", "Unit": "Milliseconds"}])
+        );
+    }
+}
