@@ -131,3 +131,79 @@ async fn replay_publishes_the_facts_of_a_range_again() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// `helios redrive decide --aws` moves the dead letters of a terraform deployment's queues
+/// back (`helios-decide-dlq` → `helios-decide`), against moto here. moto has no
+/// `StartMessageMoveTask`, so this runs the portable move the command falls back to; a
+/// second redrive moves nothing.
+#[tokio::test]
+async fn redrive_aws_moves_the_dead_letters_of_a_deployment() {
+    let moto = helios_testkit::moto::Moto::start().unwrap_or_else(|e| panic!("{e}"));
+    let config = helios_aws::config_loader()
+        .endpoint_url(moto.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dlq = sqs
+        .create_queue()
+        .queue_name("helios-decide-dlq")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name("helios-decide")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&dlq)
+        .message_body(r#"{"id":"poison"}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let redrive = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+            .args(["redrive", "decide", "--aws"])
+            .env("AWS_ENDPOINT_URL", moto.url())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let first = redrive();
+    assert_eq!(first["queue"], "helios-decide");
+    assert_eq!(first["dead_letter_queue"], "helios-decide-dlq");
+    assert_eq!(first["moved"], 1, "{first}");
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<_> = got
+        .messages()
+        .iter()
+        .filter_map(|m| m.body.clone())
+        .collect();
+    assert_eq!(bodies, vec![r#"{"id":"poison"}"#.to_string()]);
+    assert_eq!(redrive()["moved"], 0, "a second redrive changes nothing");
+}
