@@ -177,6 +177,7 @@ fn the_api_routes_reach_every_http_handler() {
     for (route, function) in [
         ("POST /v1/events", "ingest"),
         ("POST /v1/hooks/{source}", "ingest"),
+        ("OPTIONS /v1/hooks/{source}", "ingest"),
         ("GET /v1/{proxy+}", "query"),
         ("POST /v1/decisions/{id}/ack", "ack"),
     ] {
