@@ -222,7 +222,9 @@ pub async fn store_from_env() -> anyhow::Result<Arc<dyn Store>> {
     let secrets = helios_aws::Secrets::new(&helios_aws::sdk_config().await);
     let url = database_url(&secrets).await?;
     Ok(Arc::new(
-        PgStore::connect(&url, 1).context("connecting to PostgreSQL")?,
+        PgStore::connect(&url, 1)
+            .context("connecting to PostgreSQL")?
+            .exit_on_rejected_password(),
     ))
 }
 
@@ -244,8 +246,11 @@ impl FunctionPorts {
         let secrets = helios_aws::Secrets::new(&config);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let url = database_url(&secrets).await?;
-        let store: Arc<dyn Store> =
-            Arc::new(PgStore::connect(&url, 4).context("connecting to PostgreSQL")?);
+        let store: Arc<dyn Store> = Arc::new(
+            PgStore::connect(&url, 4)
+                .context("connecting to PostgreSQL")?
+                .exit_on_rejected_password(),
+        );
         let path_style = std::env::var("HELIOS_S3_PATH_STYLE").is_ok_and(|v| v == "true");
         let machines: HashMap<String, String> = match std::env::var("HELIOS_STATE_MACHINES") {
             Ok(text) => serde_json::from_str(&text)

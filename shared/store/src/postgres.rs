@@ -42,6 +42,7 @@ fn to_decision(r: &Row) -> Result<StoredDecision, StoreError> {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    exit_on_rejected_password: bool,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -129,11 +130,29 @@ impl PgStore {
             .max_size(size)
             .build()
             .map_err(unavailable)?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            exit_on_rejected_password: false,
+        })
+    }
+
+    /// Ends the process when the server rejects the password of a new connection. For a
+    /// Lambda whose password comes from a secret RDS rotates: the pool cannot learn the new
+    /// password, and a fresh process (Lambda starts one) reads it at init. The invocation
+    /// under way fails and is retried as after any crash.
+    pub fn exit_on_rejected_password(mut self) -> PgStore {
+        self.exit_on_rejected_password = true;
+        self
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| {
+            if self.exit_on_rejected_password && password_rejected(&e) {
+                tracing::error!(
+                    "the database rejected the password (rotated?): exiting, so that a fresh process reads the current one"
+                );
+                std::process::exit(75);
+            }
             // The cause (a refused certificate, say) is in the chain, not the top error.
             let mut text = e.to_string();
             let mut source = std::error::Error::source(&e);
@@ -145,6 +164,12 @@ impl PgStore {
             StoreError::Unavailable(text)
         })
     }
+}
+
+/// Whether a pool error is the server rejecting the password (SQLSTATE 28P01).
+fn password_rejected(e: &deadpool_postgres::PoolError) -> bool {
+    matches!(e, deadpool_postgres::PoolError::Backend(b)
+        if b.code() == Some(&tokio_postgres::error::SqlState::INVALID_PASSWORD))
 }
 
 fn to_fact(r: &Row) -> Result<Fact, StoreError> {
