@@ -167,6 +167,7 @@ locals {
       environment          = { HELIOS_CHANNELS_SECRET_ARN = aws_secretsmanager_secret.channels.arn }
       statements = [
         { actions = ["secretsmanager:GetSecretValue"], resources = [aws_secretsmanager_secret.channels.arn] },
+        { actions = ["sns:Publish"], resources = [aws_sns_topic.notifications.arn] },
       ]
     }
     record = {
@@ -369,8 +370,25 @@ resource "aws_secretsmanager_secret" "channels" {
 }
 
 resource "aws_secretsmanager_secret_version" "channels" {
-  secret_id     = aws_secretsmanager_secret.channels.id
-  secret_string = var.notify_channels
+  secret_id = aws_secretsmanager_secret.channels.id
+  # The channels given, and `email` (the notifications topic) when someone subscribed to it.
+  secret_string = jsonencode(merge(
+    jsondecode(var.notify_channels),
+    length(var.notify_emails) > 0 ? { email = { sns_topic_arn = aws_sns_topic.notifications.arn } } : {},
+  ))
+}
+
+# Decisions by mail: the `email` channel publishes here, each address subscribes.
+resource "aws_sns_topic" "notifications" {
+  name              = "${var.name}-notifications"
+  kms_master_key_id = module.encryption.key_arn
+}
+
+resource "aws_sns_topic_subscription" "notification_email" {
+  for_each  = toset(var.notify_emails)
+  topic_arn = aws_sns_topic.notifications.arn
+  protocol  = "email"
+  endpoint  = each.value
 }
 
 # Migrations on every deploy whose migrations or migrate function changed, before the

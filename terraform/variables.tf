@@ -152,6 +152,12 @@ variable "notify_channels" {
   sensitive   = true
 }
 
+variable "notify_emails" {
+  description = "Addresses that get decisions by mail (channel `email` of the rules); each confirms the subscription mail SNS sends."
+  type        = list(string)
+  default     = []
+}
+
 variable "alarm_email" {
   description = "Email address that receives the alarms (confirm the subscription mail); empty for none."
   type        = string

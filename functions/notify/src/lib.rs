@@ -10,12 +10,15 @@
 //!   (`Helios.CircuitOpen`) after consecutive failures, then lets one trial through after a
 //!   cool-down.
 //!
+//! A mail channel (`{"sns_topic_arn": "arn:aws:sns:…"}`) publishes the decision as a mail to
+//! an SNS topic whose email subscriptions deliver it (terraform makes one, channel `email`).
+//!
 //! Failures carry the error names the workflow retries on: `Helios.Retryable` (timeouts,
 //! connection errors, 429 and 5xx), `Helios.CircuitOpen`; and the ones it does not:
 //! `Helios.EndpointRejected` (other 4xx), `Helios.UnknownChannel`, `Helios.BadRequest`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -23,8 +26,32 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-/// How a channel is reached.
+/// A mail channel: an SNS topic whose subscriptions are mail addresses.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MailChannel {
+    pub sns_topic_arn: String,
+}
+
+/// Every configured channel by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Channels {
+    pub webhooks: HashMap<String, Endpoint>,
+    pub mail: HashMap<String, MailChannel>,
+}
+
+impl From<HashMap<String, Endpoint>> for Channels {
+    fn from(webhooks: HashMap<String, Endpoint>) -> Channels {
+        Channels {
+            webhooks,
+            mail: HashMap::new(),
+        }
+    }
+}
+
+/// How a webhook channel is reached.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Endpoint {
     pub url: String,
     /// Signs each post when set.
@@ -79,6 +106,8 @@ struct Breaker {
 pub struct Notifier {
     client: reqwest::Client,
     channels: HashMap<String, Endpoint>,
+    mail: HashMap<String, MailChannel>,
+    mailer: Option<Arc<dyn helios_ports::Mailer>>,
     breakers: Mutex<HashMap<String, Breaker>>,
 }
 
@@ -118,20 +147,61 @@ pub fn payload(req: &Request, format: Format) -> Value {
     }
 }
 
+/// The mail of a decision: subject and text.
+pub fn mail(req: &Request) -> (String, String) {
+    let severity = req.severity.as_deref().unwrap_or("info");
+    let prefix = if req.escalation { "ESCALATION " } else { "" };
+    let subject = format!("{prefix}[{severity}] {}", req.title);
+    let body = format!(
+        "{}\n\n{}\n\nseverity: {severity}\ndecision: {}\n",
+        req.title, req.text, req.decision_id
+    );
+    (subject, body)
+}
+
 impl Notifier {
-    pub fn new(channels: HashMap<String, Endpoint>) -> Result<Notifier, reqwest::Error> {
+    pub fn new(channels: impl Into<Channels>) -> Result<Notifier, reqwest::Error> {
+        let channels = channels.into();
         Ok(Notifier {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
-            channels,
+            channels: channels.webhooks,
+            mail: channels.mail,
+            mailer: None,
             breakers: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Channels from JSON: `{"chat": {"url": "https://…", "secret": "…"}, …}`.
-    pub fn channels_from_json(text: &str) -> Result<HashMap<String, Endpoint>, String> {
-        serde_json::from_str(text).map_err(|e| format!("the channels are not valid: {e}"))
+    /// Sends the mail channels' mails through `mailer` (SNS in AWS).
+    pub fn with_mailer(mut self, mailer: Arc<dyn helios_ports::Mailer>) -> Notifier {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Channels from JSON: `{"chat": {"url": "https://…", "secret": "…"}, "email":
+    /// {"sns_topic_arn": "arn:aws:sns:…"}, …}`; an error names the channel and the field.
+    pub fn channels_from_json(text: &str) -> Result<Channels, String> {
+        let all: serde_json::Map<String, Value> = serde_json::from_str(text)
+            .map_err(|e| format!("the channels are not a JSON object: {e}"))?;
+        let mut channels = Channels::default();
+        for (name, spec) in all {
+            if spec.get("sns_topic_arn").is_some() {
+                let m = serde_json::from_value(spec)
+                    .map_err(|e| format!("channel `{name}` (mail): {e}"))?;
+                channels.mail.insert(name, m);
+            } else {
+                let e = serde_json::from_value(spec)
+                    .map_err(|e| format!("channel `{name}` (webhook): {e}"))?;
+                channels.webhooks.insert(name, e);
+            }
+        }
+        Ok(channels)
+    }
+
+    /// Whether some channel is a mail channel (then the function needs a mailer).
+    pub fn has_mail_channels(&self) -> bool {
+        !self.mail.is_empty()
     }
 
     /// Handles the workflow's payload (a JSON [`Request`]).
@@ -142,8 +212,12 @@ impl Notifier {
         Ok(json!({"channel": req.channel, "status": status}))
     }
 
-    /// Posts `req` to its channel; the HTTP status on success.
+    /// Posts `req` to its channel; the HTTP status on success (200 for a mail handed to
+    /// SNS).
     pub async fn notify(&self, req: &Request) -> Result<u16, Failure> {
+        if let Some(m) = self.mail.get(&req.channel) {
+            return self.send_mail(m, req).await;
+        }
         let endpoint = self.channels.get(&req.channel).ok_or_else(|| {
             Failure::new(
                 "Helios.UnknownChannel",
@@ -197,6 +271,34 @@ impl Notifier {
         };
         self.record(&endpoint.url, outcome.is_ok());
         outcome
+    }
+
+    async fn send_mail(&self, m: &MailChannel, req: &Request) -> Result<u16, Failure> {
+        let mailer = self.mailer.as_ref().ok_or_else(|| {
+            Failure::new(
+                "Helios.ChannelUnavailable",
+                format!(
+                    "channel `{}` is a mail channel, and mail goes through SNS in AWS only",
+                    req.channel
+                ),
+            )
+        })?;
+        let (subject, body) = mail(req);
+        mailer
+            .mail(&m.sns_topic_arn, &subject, &body)
+            .await
+            .map_err(|e| {
+                let retryable = e.is_retryable();
+                Failure::new(
+                    if retryable {
+                        "Helios.Retryable"
+                    } else {
+                        "Helios.EndpointRejected"
+                    },
+                    format!("mail to {}: {e}", m.sns_topic_arn),
+                )
+            })?;
+        Ok(200)
     }
 
     /// Fails fast while the endpoint's circuit is open; lets one trial through after it.

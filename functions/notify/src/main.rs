@@ -12,7 +12,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let channels = Notifier::channels_from_json(
         &helios_runtime::lambda::secret_setting("HELIOS_CHANNELS", "{}").await?,
     )?;
-    let notifier = Notifier::new(channels)?;
+    let mut notifier = Notifier::new(channels)?;
+    if notifier.has_mail_channels() {
+        let config = helios_aws::sdk_config().await;
+        notifier = notifier.with_mailer(std::sync::Arc::new(helios_aws::SnsMailer::new(&config)));
+    }
     let notifier = &notifier;
     helios_runtime::lambda::serve_task(|payload| notifier.handle(payload)).await
 }

@@ -151,3 +151,89 @@ async fn the_circuit_opens_after_consecutive_failures() {
         "an open circuit does not post"
     );
 }
+
+/// A mailer that keeps what it was asked to send, or fails as told.
+#[derive(Default)]
+struct Mails {
+    sent: Mutex<Vec<(String, String, String)>>,
+    fail: Mutex<Option<helios_ports::PortError>>,
+}
+
+#[async_trait::async_trait]
+impl helios_ports::Mailer for Mails {
+    async fn mail(
+        &self,
+        topic_arn: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<(), helios_ports::PortError> {
+        if let Some(e) = self.fail.lock().unwrap().take() {
+            return Err(e);
+        }
+        self.sent
+            .lock()
+            .unwrap()
+            .push((topic_arn.into(), subject.into(), body.into()));
+        Ok(())
+    }
+}
+
+#[test]
+fn channels_are_webhooks_or_mail_topics_and_errors_name_the_channel() {
+    let c = Notifier::channels_from_json(
+        r#"{"chat": {"url": "https://hooks.example/x", "secret": "s"}, "email": {"sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:helios-notifications"}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.webhooks["chat"].url, "https://hooks.example/x");
+    assert_eq!(
+        c.mail["email"].sns_topic_arn,
+        "arn:aws:sns:eu-west-1:123456789012:helios-notifications"
+    );
+    let e = Notifier::channels_from_json(r#"{"chat": {"uri": "https://x"}}"#).unwrap_err();
+    assert!(e.contains("channel `chat` (webhook)"), "{e}");
+    let e = Notifier::channels_from_json(r#"{"email": {"sns_topic_arn": "a", "to": "b"}}"#)
+        .unwrap_err();
+    assert!(
+        e.contains("channel `email` (mail)") && e.contains("to"),
+        "{e}"
+    );
+    let e = Notifier::channels_from_json("[]").unwrap_err();
+    assert!(e.contains("not a JSON object"), "{e}");
+}
+
+#[tokio::test]
+async fn a_mail_channel_publishes_the_decision_as_a_mail() {
+    let channels = Notifier::channels_from_json(
+        r#"{"email": {"sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:helios-notifications"}}"#,
+    )
+    .unwrap();
+    let mails = Arc::new(Mails::default());
+    let n = Notifier::new(channels.clone())
+        .unwrap()
+        .with_mailer(mails.clone());
+    let out = n
+        .handle(serde_json::to_value(request("email")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"channel": "email", "status": 200}));
+    let sent = mails.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    let (topic, subject, body) = &sent[0];
+    assert_eq!(
+        topic,
+        "arn:aws:sns:eu-west-1:123456789012:helios-notifications"
+    );
+    assert_eq!(subject, "[critical] CI failing on acme/web main");
+    assert!(body.contains("3 failed runs on main within 1h"), "{body}");
+    assert!(body.contains("decision: dec_1"), "{body}");
+
+    // SNS unavailable: the workflow retries.
+    *mails.fail.lock().unwrap() = Some(helios_ports::PortError::unavailable("SNS", "timed out"));
+    let e = n.notify(&request("email")).await.unwrap_err();
+    assert_eq!(e.error, "Helios.Retryable", "{}", e.cause);
+
+    // Without SNS (helios dev), a mail channel says why it cannot send.
+    let local = Notifier::new(channels).unwrap();
+    let e = local.notify(&request("email")).await.unwrap_err();
+    assert_eq!(e.error, "Helios.ChannelUnavailable", "{}", e.cause);
+}

@@ -24,7 +24,7 @@ pub use dynamo::DynamoKeyValue;
 pub use s3::S3Blobs;
 pub use secrets::{database_url, Secrets};
 pub use sfn::StepFunctions;
-pub use sns::SnsPublisher;
+pub use sns::{mail_subject, SnsMailer, SnsPublisher};
 pub use sqs::{Redriven, SqsQueues};
 
 use helios_ports::PortError;

@@ -78,3 +78,66 @@ impl Publisher for SnsPublisher {
         Ok(())
     }
 }
+
+/// Notification mails through SNS topics with email subscriptions.
+pub struct SnsMailer {
+    client: aws_sdk_sns::Client,
+}
+
+impl SnsMailer {
+    pub fn new(config: &aws_config::SdkConfig) -> SnsMailer {
+        SnsMailer {
+            client: aws_sdk_sns::Client::new(config),
+        }
+    }
+}
+
+/// A subject SNS accepts: ASCII without control characters (line breaks become spaces,
+/// other characters `?`), at most 100 characters.
+pub fn mail_subject(subject: &str) -> String {
+    let clean: String = subject
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_control() => ' ',
+            c if c.is_ascii() => c,
+            _ => '?',
+        })
+        .collect();
+    let clean: String = clean.trim().chars().take(100).collect();
+    if clean.is_empty() {
+        "Helios".to_string()
+    } else {
+        clean
+    }
+}
+
+#[async_trait]
+impl helios_ports::Mailer for SnsMailer {
+    async fn mail(&self, topic_arn: &str, subject: &str, body: &str) -> Result<(), PortError> {
+        self.client
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(mail_subject(subject))
+            .message(body)
+            .send()
+            .await
+            .map_err(|e| unavailable("SNS", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mail_subject;
+
+    #[test]
+    fn a_mail_subject_is_ascii_and_short() {
+        assert_eq!(
+            mail_subject("[high] CI failing on acme/web"),
+            "[high] CI failing on acme/web"
+        );
+        assert_eq!(mail_subject("déploiement\nraté"), "d?ploiement rat?");
+        assert_eq!(mail_subject(&"x".repeat(300)).len(), 100);
+        assert_eq!(mail_subject("\n"), "Helios");
+    }
+}

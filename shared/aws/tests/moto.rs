@@ -367,3 +367,74 @@ async fn secrets_manager_gives_the_database_url_and_clear_errors() {
         .to_string();
     assert!(missing.contains("Secrets Manager"), "{missing}");
 }
+
+/// A mail channel publishes to its SNS topic with a subject: an SQS subscription (standing in
+/// for the email ones moto cannot deliver) gets the subject and the text.
+#[tokio::test]
+async fn sns_mailer_publishes_a_subject_and_a_text() {
+    use helios_ports::Mailer;
+    let moto = moto();
+    let config = config(&moto).await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let topic = sns
+        .create_topic()
+        .name("helios-notifications")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let inbox = sqs
+        .create_queue()
+        .queue_name("inbox")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let inbox_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&inbox)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(inbox_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let mailer = helios_aws::SnsMailer::new(&config);
+    mailer
+        .mail(
+            &topic,
+            "[high] déploiement raté",
+            "deploy failed\n\ndecision: dec_1",
+        )
+        .await
+        .unwrap();
+    let got = sqs
+        .receive_message()
+        .queue_url(&inbox)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let envelope: serde_json::Value =
+        serde_json::from_str(got.messages()[0].body().unwrap()).unwrap();
+    assert_eq!(envelope["Subject"], "[high] d?ploiement rat?");
+    assert_eq!(envelope["Message"], "deploy failed\n\ndecision: dec_1");
+
+    let missing = mailer
+        .mail("arn:aws:sns:us-east-1:123456789012:nope", "s", "b")
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("SNS"), "{missing}");
+}

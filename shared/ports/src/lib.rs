@@ -216,6 +216,14 @@ pub struct Message {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// Sends a notification mail through a topic its readers subscribed to (SNS email
+/// subscriptions in AWS).
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Publishes `body` with `subject` to the topic `topic_arn`.
+    async fn mail(&self, topic_arn: &str, subject: &str, body: &str) -> Result<(), PortError>;
+}
+
 /// Publishes to topics (SNS in AWS); each topic fans out to the queues subscribed to it
 /// whose filter policy matches the message attributes.
 #[async_trait]
