@@ -185,12 +185,19 @@ locals {
       description          = "Workflow task: an advisory note from similar past decisions, never part of the decision"
       zip                  = local.zip.advise
       memory               = 256
-      timeout              = 10
+      timeout              = 20
       vpc                  = true
       config_layer         = true
       reserved_concurrency = -1
-      environment          = local.store_env
-      statements           = [local.read_db_secret]
+      environment          = merge(local.store_env, var.bedrock_model_id == "" ? {} : { HELIOS_BEDROCK_MODEL_ID = var.bedrock_model_id })
+      statements = concat([local.read_db_secret], var.bedrock_model_id == "" ? [] : [{
+        actions = ["bedrock:InvokeModel"]
+        # The model itself, or the inference profile and the models it routes to.
+        resources = [
+          "arn:${local.partition}:bedrock:*::foundation-model/*",
+          "arn:${local.partition}:bedrock:${local.region}:${local.account}:inference-profile/${var.bedrock_model_id}",
+        ]
+      }])
     }
     migrate = {
       description          = "Applies the store's migrations on deploy; makes a deployment's first API key"
@@ -217,8 +224,10 @@ module "network" {
   cidr                            = var.vpc_cidr
   az_count                        = var.az_count
   interface_endpoints_in_every_az = var.interface_endpoints_in_every_az
-  kms_key_arn                     = module.encryption.key_arn
-  log_retention_days              = var.log_retention_days
+  # advise reaches Bedrock from the VPC when it writes notes with a model.
+  interface_services = concat(["sns", "states", "secretsmanager"], var.bedrock_model_id == "" ? [] : ["bedrock-runtime"])
+  kms_key_arn        = module.encryption.key_arn
+  log_retention_days = var.log_retention_days
 }
 
 module "storage" {

@@ -158,6 +158,12 @@ variable "notify_emails" {
   default     = []
 }
 
+variable "bedrock_model_id" {
+  description = "Amazon Bedrock model (or inference profile) id with which `advise` writes its advisory notes, e.g. eu.anthropic.claude-3-haiku-20240307-v1:0 (enable access to it in the Bedrock console first); empty: the deterministic summary of similar decisions."
+  type        = string
+  default     = ""
+}
+
 variable "alarm_email" {
   description = "Email address that receives the alarms (confirm the subscription mail); empty for none."
   type        = string

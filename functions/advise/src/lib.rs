@@ -6,11 +6,18 @@
 //! The note is a deterministic summary of similar past decisions: those in which the same
 //! first rule fired within the 30 days before, how many were about the same subject, and what
 //! their workflows ended with (acknowledged, escalated). The same store gives the same note.
+//!
+//! With a text model configured (Amazon Bedrock in AWS: `HELIOS_BEDROCK_MODEL_ID`), the model
+//! writes the note from the decision and that summary, which is kept beside it as its
+//! `basis`; the confidence stays the summary's (it measures how much history there is, not
+//! how sure the model sounds). A model that fails or is slow leaves the summary as the note,
+//! with the reason: the task never fails for the model.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use helios_ports::{Clock, TaskFailure};
+use helios_ports::{Clock, TaskFailure, TextModel};
 use helios_store::{DecisionQuery, Outcome, Recorded, Store, StoreError};
 use serde_json::{json, Value};
 
@@ -23,9 +30,22 @@ pub const MAX_OUTCOMES_READ: usize = 25;
 /// The method named in every note this build writes.
 pub const METHOD: &str = "similar-decisions";
 
+/// How long the model may take before the summary stands alone.
+pub const MODEL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest note kept from a model.
+pub const MAX_MODEL_NOTE_CHARS: usize = 2_000;
+
+/// What the model is told, whatever the decision.
+pub const MODEL_INSTRUCTIONS: &str = "You write a short advisory note, at most four sentences, \
+for the person on call about an automated decision. You cannot change the decision. Use only \
+the facts given; say plainly when they are too few to suggest anything. Suggest what to check \
+or do first, in the light of how similar past decisions ended.";
+
 pub struct Advisor {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// Writes the note from the summary when set (Bedrock in AWS).
+    pub model: Option<Arc<dyn TextModel>>,
 }
 
 fn retryable(e: StoreError) -> TaskFailure {
@@ -76,6 +96,18 @@ impl Advisor {
 
     /// The note for a decision, without storing it.
     pub async fn advise(&self, decision_id: &str) -> Result<Value, TaskFailure> {
+        let (note, decision) = self.summarise(decision_id).await?;
+        let Some(model) = &self.model else {
+            return Ok(note);
+        };
+        Ok(with_model(model.as_ref(), note, &decision).await)
+    }
+
+    /// The deterministic note, and the decision it is about.
+    async fn summarise(
+        &self,
+        decision_id: &str,
+    ) -> Result<(Value, helios_store::NewDecision), TaskFailure> {
         let stored = self
             .store
             .get_decision(decision_id)
@@ -88,11 +120,12 @@ impl Advisor {
                 )
             })?;
         let d = stored.decision;
-        let Some(rule) = d.rules.first() else {
-            return Ok(json!({
+        let Some(rule) = d.rules.first().cloned() else {
+            let note = json!({
                 "summary": "No rule fired, so there is nothing to compare with.",
                 "confidence": 0.0, "method": METHOD, "similar": [], "advisory": true,
-            }));
+            });
+            return Ok((note, d));
         };
         let page = self
             .store
@@ -152,14 +185,79 @@ impl Advisor {
         };
         // More history, more confidence; never certainty.
         let confidence = ((n as f64 / (n as f64 + 5.0)) * 100.0).round() / 100.0;
-        Ok(json!({
+        let note = json!({
             "summary": summary,
             "confidence": confidence,
             "method": METHOD,
             "similar": similar.iter().take(10).map(|s| &s.id).collect::<Vec<_>>(),
             "advisory": true,
-        }))
+        });
+        Ok((note, d))
     }
+}
+
+/// The prompt for a decision: what it is, and the summary of its history.
+pub fn model_prompt(d: &helios_store::NewDecision, summary: &str) -> String {
+    let explanations: Vec<&str> = d.body["fired"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|x| x["explanation"].as_str()).collect())
+        .unwrap_or_default();
+    let facts = json!({
+        "decision": d.id,
+        "rules_fired": d.rules,
+        "severity": d.severity,
+        "subject": d.subject,
+        "score": d.score,
+        "why": explanations,
+        "decided_at": iso_seconds(&d.decided_at),
+    });
+    format!(
+        "The decision:\n{}\n\nSimilar past decisions: {summary}\n\nWrite the note.",
+        serde_json::to_string_pretty(&facts).unwrap_or_default()
+    )
+}
+
+/// The note the model writes from `note`'s summary, `note` itself with the reason when it
+/// cannot.
+async fn with_model(
+    model: &dyn TextModel,
+    mut note: Value,
+    d: &helios_store::NewDecision,
+) -> Value {
+    let summary = note["summary"].as_str().unwrap_or_default().to_string();
+    let prompt = model_prompt(d, &summary);
+    let answer = tokio::time::timeout(
+        MODEL_TIMEOUT,
+        model.complete(MODEL_INSTRUCTIONS, &prompt, 400),
+    )
+    .await;
+    match answer {
+        Ok(Ok(text)) if !text.trim().is_empty() => {
+            note["summary"] =
+                Value::String(text.trim().chars().take(MAX_MODEL_NOTE_CHARS).collect());
+            note["basis"] = Value::String(summary);
+            note["method"] = Value::String(format!("model:{}", model.name()));
+        }
+        Ok(Ok(_)) => {
+            note["model_error"] = Value::String(format!("{} answered no text", model.name()));
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, model = model.name(), "the model wrote no note; the summary stands");
+            note["model_error"] = Value::String(e.to_string());
+        }
+        Err(_) => {
+            tracing::warn!(
+                model = model.name(),
+                "the model took too long; the summary stands"
+            );
+            note["model_error"] = Value::String(format!(
+                "{} did not answer within {} s",
+                model.name(),
+                MODEL_TIMEOUT.as_secs()
+            ));
+        }
+    }
+    note
 }
 
 fn iso_seconds(t: &chrono::DateTime<chrono::Utc>) -> String {

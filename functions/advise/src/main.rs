@@ -1,5 +1,6 @@
 //! The advise Lambda, the optional task of the `decision` workflow: an advisory note beside
 //! a decision. The workflow catches every failure of it, so it can never block a decision.
+//! `HELIOS_BEDROCK_MODEL_ID` set: Amazon Bedrock writes the note from the summary.
 
 use helios_advise::Advisor;
 use helios_runtime::lambda::FunctionPorts;
@@ -8,9 +9,20 @@ use helios_runtime::lambda::FunctionPorts;
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);
     let ports = FunctionPorts::from_env().await?;
+    let model: Option<std::sync::Arc<dyn helios_ports::TextModel>> =
+        match std::env::var("HELIOS_BEDROCK_MODEL_ID") {
+            Ok(id) if !id.is_empty() => {
+                let config = helios_aws::sdk_config().await;
+                Some(std::sync::Arc::new(helios_aws::BedrockModel::new(
+                    &config, &id,
+                )))
+            }
+            _ => None,
+        };
     let advisor = Advisor {
         store: ports.store,
         clock: ports.clock,
+        model,
     };
     let advisor = &advisor;
     helios_runtime::lambda::serve_task(|payload| advisor.handle(payload)).await

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_advise::Advisor;
 use helios_ports::ManualClock;
 use helios_store::{NewDecision, Outcome, SqliteStore, Store};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
@@ -68,6 +68,7 @@ async fn the_note_summarises_similar_decisions_and_is_stored_once_beside_the_dec
     let advisor = Advisor {
         store: store.clone(),
         clock: Arc::new(ManualClock::new(t0())),
+        model: None,
     };
     let note = advisor
         .handle(json!({"decision_id": "dec_9", "execution": "dec_9-0"}))
@@ -128,6 +129,7 @@ async fn a_first_decision_and_bad_payloads_are_answered() {
     let advisor = Advisor {
         store,
         clock: Arc::new(ManualClock::new(t0())),
+        model: None,
     };
     let first = advisor.advise("dec_1").await.unwrap();
     assert!(first["summary"]
@@ -145,4 +147,111 @@ async fn a_first_decision_and_bad_payloads_are_answered() {
         let e = advisor.handle(bad.clone()).await.unwrap_err();
         assert_eq!(e.error, "Helios.BadRequest", "{bad}");
     }
+}
+
+/// A model that answers as told and keeps the prompts it got.
+struct Scripted {
+    answer: Result<String, String>,
+    delay: std::time::Duration,
+    prompts: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait::async_trait]
+impl helios_ports::TextModel for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    async fn complete(
+        &self,
+        system: &str,
+        prompt: &str,
+        _max_tokens: u32,
+    ) -> Result<String, helios_ports::PortError> {
+        self.prompts
+            .lock()
+            .unwrap()
+            .push((system.to_string(), prompt.to_string()));
+        tokio::time::sleep(self.delay).await;
+        self.answer
+            .clone()
+            .map_err(|e| helios_ports::PortError::unavailable("Bedrock", e))
+    }
+}
+
+async fn advised_by(
+    answer: Result<&str, &str>,
+    delay: std::time::Duration,
+) -> (Value, Arc<Scripted>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("h.db")).unwrap());
+    store.migrate().await.unwrap();
+    store
+        .record_decision(&decision(1, "acme/web", &["ci-failing-on-main"], 0))
+        .await
+        .unwrap();
+    let model = Arc::new(Scripted {
+        answer: answer.map(String::from).map_err(String::from),
+        delay,
+        prompts: Default::default(),
+    });
+    let advisor = Advisor {
+        store,
+        clock: Arc::new(ManualClock::new(t0())),
+        model: Some(model.clone()),
+    };
+    (advisor.advise("dec_1").await.unwrap(), model)
+}
+
+/// With a model, the model writes the note from the decision and the summary, which stays
+/// beside it as its basis; the confidence is the summary's.
+#[tokio::test]
+async fn a_model_writes_the_note_from_the_summary() {
+    let (note, model) =
+        advised_by(Ok("  Check the last deploy first.  "), Default::default()).await;
+    assert_eq!(note["summary"], "Check the last deploy first.");
+    assert_eq!(note["method"], "model:scripted");
+    assert_eq!(note["advisory"], true);
+    assert_eq!(note["confidence"], json!(0.0));
+    assert!(note["basis"]
+        .as_str()
+        .unwrap()
+        .starts_with("First decision of `ci-failing-on-main`"));
+    let prompts = model.prompts.lock().unwrap();
+    let (system, prompt) = &prompts[0];
+    assert_eq!(system, helios_advise::MODEL_INSTRUCTIONS);
+    assert!(prompt.contains("\"ci-failing-on-main\""), "{prompt}");
+    assert!(prompt.contains("acme/web"), "{prompt}");
+    assert!(prompt.contains("First decision of"), "{prompt}");
+}
+
+/// A model that fails, or takes too long, leaves the summary as the note, with the reason.
+#[tokio::test(start_paused = true)]
+async fn a_failing_or_slow_model_leaves_the_summary() {
+    let (note, _) = advised_by(Err("throttled"), Default::default()).await;
+    assert!(note["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("First decision of"));
+    assert_eq!(note["method"], helios_advise::METHOD);
+    assert!(
+        note["model_error"].as_str().unwrap().contains("throttled"),
+        "{note}"
+    );
+
+    let (note, _) = advised_by(
+        Ok("too late"),
+        helios_advise::MODEL_TIMEOUT + std::time::Duration::from_secs(1),
+    )
+    .await;
+    assert!(note["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("First decision of"));
+    assert!(
+        note["model_error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within"),
+        "{note}"
+    );
 }

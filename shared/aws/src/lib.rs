@@ -13,6 +13,7 @@
 //! `AWS_ENDPOINT_URL` is set, which the SDK reads itself. Every adapter passes the behaviour
 //! suite of `helios_ports::suite`, run against an emulator by `tests/moto.rs`.
 
+mod bedrock;
 mod dynamo;
 mod s3;
 mod secrets;
@@ -20,6 +21,7 @@ mod sfn;
 mod sns;
 mod sqs;
 
+pub use bedrock::BedrockModel;
 pub use dynamo::DynamoKeyValue;
 pub use s3::S3Blobs;
 pub use secrets::{database_url, Secrets};

@@ -261,6 +261,7 @@ fn task_functions(
     let advisor = Arc::new(helios_advise::Advisor {
         store: d.store.clone(),
         clock: d.clock.clone(),
+        model: None,
     });
     let mut functions = std::collections::HashMap::new();
     let mut add = |name: &str, f: helios_runtime::workflows::Function| {

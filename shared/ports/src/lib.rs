@@ -216,6 +216,21 @@ pub struct Message {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// A text model (Amazon Bedrock in AWS): given instructions and a prompt, a text. Used for
+/// advisory notes only, never for a decision.
+#[async_trait]
+pub trait TextModel: Send + Sync {
+    /// The model's name, recorded beside what it wrote.
+    fn name(&self) -> &str;
+    /// The model's answer to `prompt` under the instructions `system`, at most `max_tokens`.
+    async fn complete(
+        &self,
+        system: &str,
+        prompt: &str,
+        max_tokens: u32,
+    ) -> Result<String, PortError>;
+}
+
 /// Sends a notification mail through a topic its readers subscribed to (SNS email
 /// subscriptions in AWS).
 #[async_trait]

@@ -1,6 +1,7 @@
 # The VPC the database and the functions that reach it live in. Private subnets only: no
 # internet gateway, no NAT. The functions reach AWS through VPC endpoints (gateway ones for
-# S3 and DynamoDB, interface ones for SNS, Step Functions and Secrets Manager).
+# S3 and DynamoDB, interface ones for SNS, Step Functions, Secrets Manager and, when advise
+# uses a model, Bedrock).
 
 variable "name" {
   type = string
@@ -16,6 +17,11 @@ variable "az_count" {
 
 variable "interface_endpoints_in_every_az" {
   type = bool
+}
+
+variable "interface_services" {
+  description = "The AWS services reached through interface endpoints."
+  type        = list(string)
 }
 
 variable "kms_key_arn" {
@@ -42,7 +48,7 @@ locals {
   azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
   # Interface endpoints cost per AZ and hour: one AZ is enough for a personal deployment.
   endpoint_subnets   = var.interface_endpoints_in_every_az ? aws_subnet.private[*].id : [aws_subnet.private[0].id]
-  interface_services = toset(["sns", "states", "secretsmanager"])
+  interface_services = toset(var.interface_services)
 }
 
 resource "aws_vpc" "this" {
