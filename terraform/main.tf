@@ -295,8 +295,10 @@ module "api" {
   source = "./modules/api"
   name   = var.name
   routes = {
-    "POST /v1/events"             = "ingest"
-    "POST /v1/hooks/{source}"     = "ingest"
+    "POST /v1/events"         = "ingest"
+    "POST /v1/hooks/{source}" = "ingest"
+    # The CloudEvents webhook validation handshake (Event Grid's CloudEvents schema).
+    "OPTIONS /v1/hooks/{source}"  = "ingest"
     "GET /v1/{proxy+}"            = "query"
     "POST /v1/decisions/{id}/ack" = "ack"
   }
