@@ -25,6 +25,19 @@ async fn config(moto: &Moto) -> aws_config::SdkConfig {
         .await
 }
 
+/// The ARN of the queue at `url`.
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone()
+}
+
 fn moto() -> Moto {
     Moto::start().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -195,17 +208,7 @@ async fn sns_fans_out_to_sqs_with_attributes_and_filter_policies() {
         ("expect", Some(json!({"type": ["heartbeat"]}))),
     ] {
         let url = queue_with_dlq(queues.client(), name, 30, 5).await;
-        let arn = queues
-            .client()
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&QueueAttributeName::QueueArn]
-            .clone();
+        let arn = queue_arn(queues.client(), &url).await;
         let mut sub = sns
             .subscribe()
             .topic_arn(&topic)
@@ -393,16 +396,7 @@ async fn sns_mailer_publishes_a_subject_and_a_text() {
         .unwrap()
         .queue_url
         .unwrap();
-    let inbox_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&inbox)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
+    let inbox_arn = queue_arn(&sqs, &inbox).await;
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")

@@ -54,29 +54,17 @@ resource "aws_cloudwatch_metric_alarm" "dlq" {
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
-resource "aws_cloudwatch_metric_alarm" "errors" {
-  for_each            = var.function_names
-  alarm_name          = "${each.value}-errors"
-  alarm_description   = "${each.value} failed invocations."
+# Any error or throttle of any function.
+resource "aws_cloudwatch_metric_alarm" "function" {
+  for_each = {
+    for pair in setproduct(keys(var.function_names), ["Errors", "Throttles"]) :
+    "${pair[0]}-${lower(pair[1])}" => { function = var.function_names[pair[0]], metric = pair[1] }
+  }
+  alarm_name          = "${each.value.function}-${lower(each.value.metric)}"
+  alarm_description   = "${each.value.function}: ${lower(each.value.metric)}."
   namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "throttles" {
-  for_each            = var.function_names
-  alarm_name          = "${each.value}-throttles"
-  alarm_description   = "${each.value} was throttled."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value }
+  metric_name         = each.value.metric
+  dimensions          = { FunctionName = each.value.function }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
