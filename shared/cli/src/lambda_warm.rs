@@ -204,29 +204,34 @@ pub async fn run(b: &LambdaWarmBench) -> anyhow::Result<Value> {
         .with_context(|| format!("starting {}", b.bootstrap.display()))?;
     let pid = child.id().context("the function exited at once")?;
 
-    let mut requests: VecDeque<(usize, String)> = lines
-        .chunks(b.batch)
-        .take(b.warmup + measured)
-        .enumerate()
-        .map(|(n, chunk)| {
-            let events: Vec<Value> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, l)| {
-                    let mut e: Value = serde_json::from_str(l).unwrap_or(Value::Null);
-                    let id = e["id"].as_str().unwrap_or("e").to_string();
-                    e["id"] = Value::String(format!("{id}-{run}-{n}-{i}"));
-                    e
-                })
-                .collect();
-            let body = if b.batch == 1 {
-                events[0].to_string()
-            } else {
-                json!({ "events": events }).to_string()
-            };
-            (n, body)
-        })
-        .collect();
+    let mut requests: VecDeque<(usize, String)> = VecDeque::new();
+    for (n, chunk) in lines.chunks(b.batch).take(b.warmup + measured).enumerate() {
+        let mut events = Vec::with_capacity(chunk.len());
+        for (i, l) in chunk.iter().enumerate() {
+            let mut e: Value = serde_json::from_str(l).with_context(|| {
+                format!(
+                    "{} line {}: not JSON",
+                    b.events.display(),
+                    n * b.batch + i + 1
+                )
+            })?;
+            anyhow::ensure!(
+                e.is_object(),
+                "{} line {}: not a JSON object",
+                b.events.display(),
+                n * b.batch + i + 1
+            );
+            let id = e["id"].as_str().unwrap_or("e").to_string();
+            e["id"] = Value::String(format!("{id}-{run}-{n}-{i}"));
+            events.push(e);
+        }
+        let body = if b.batch == 1 {
+            events[0].to_string()
+        } else {
+            json!({ "events": events }).to_string()
+        };
+        requests.push_back((n, body));
+    }
 
     let mut latencies = Vec::with_capacity(measured);
     let mut cpu_at_start = None;
