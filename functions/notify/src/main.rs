@@ -9,12 +9,12 @@ use helios_notify::Notifier;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);
+    let config = helios_aws::sdk_config().await;
     let channels = Notifier::channels_from_json(
-        &helios_runtime::lambda::secret_setting("HELIOS_CHANNELS", "{}").await?,
+        &helios_runtime::lambda::secret_setting(&config, "HELIOS_CHANNELS", "{}").await?,
     )?;
     let mut notifier = Notifier::new(channels)?;
     if notifier.has_mail_channels() {
-        let config = helios_aws::sdk_config().await;
         notifier = notifier.with_mailer(std::sync::Arc::new(helios_aws::SnsMailer::new(&config)));
     }
     let notifier = &notifier;

@@ -16,7 +16,6 @@ where
     lambda_http::run(service_fn(move |req: lambda_http::Request| {
         let handle = handle.clone();
         async move {
-            use helios_runtime::metrics::{emit, Unit};
             let started = std::time::Instant::now();
             let (parts, body) = req.into_parts();
             let resp = handle(http::Request::from_parts(
@@ -25,24 +24,14 @@ where
             ))
             .await;
             let status = resp.status();
-            emit(&[
-                ("Requests", 1.0, Unit::Count),
-                (
-                    "Status4xx",
-                    f64::from(u8::from(status.is_client_error())),
-                    Unit::Count,
-                ),
-                (
-                    "Status5xx",
-                    f64::from(u8::from(status.is_server_error())),
-                    Unit::Count,
-                ),
-                (
-                    "RequestDuration",
-                    started.elapsed().as_secs_f64() * 1000.0,
-                    Unit::Milliseconds,
-                ),
-            ]);
+            helios_runtime::metrics::emit_timed(
+                &[
+                    ("Requests", 1.0),
+                    ("Status4xx", f64::from(u8::from(status.is_client_error()))),
+                    ("Status5xx", f64::from(u8::from(status.is_server_error()))),
+                ],
+                ("RequestDuration", started),
+            );
             let (parts, body) = resp.into_parts();
             Ok::<_, Error>(http::Response::from_parts(parts, Body::from(body.to_vec())))
         }

@@ -12,8 +12,6 @@ use helios_ports::{BlobStore, Clock, KeyValue, Publisher, Received, SystemClock,
 use helios_store::{PgStore, Store};
 use tracing::Instrument as _;
 
-use crate::metrics::Unit;
-
 /// Handles the records of an SQS batch together and reports the ones that failed
 /// (`ReportBatchItemFailures`): only those come back, after their visibility timeout, and
 /// land in the dead-letter queue after the queue's `maxReceiveCount`.
@@ -59,15 +57,13 @@ where
         .into_iter()
         .flatten()
         .collect();
-    crate::metrics::emit(&[
-        ("Messages", messages as f64, Unit::Count),
-        ("MessagesFailed", failed.len() as f64, Unit::Count),
-        (
-            "BatchDuration",
-            started.elapsed().as_secs_f64() * 1000.0,
-            Unit::Milliseconds,
-        ),
-    ]);
+    crate::metrics::emit_timed(
+        &[
+            ("Messages", messages as f64),
+            ("MessagesFailed", failed.len() as f64),
+        ],
+        ("BatchDuration", started),
+    );
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()
@@ -94,19 +90,13 @@ where
             let started = std::time::Instant::now();
             let span = tracing::info_span!("task", request_id = %event.context.request_id);
             let result = handle(event.payload).instrument(span).await;
-            crate::metrics::emit(&[
-                ("Tasks", 1.0, Unit::Count),
-                (
-                    "TasksFailed",
-                    f64::from(u8::from(result.is_err())),
-                    Unit::Count,
-                ),
-                (
-                    "TaskDuration",
-                    started.elapsed().as_secs_f64() * 1000.0,
-                    Unit::Milliseconds,
-                ),
-            ]);
+            crate::metrics::emit_timed(
+                &[
+                    ("Tasks", 1.0),
+                    ("TasksFailed", f64::from(u8::from(result.is_err()))),
+                ],
+                ("TaskDuration", started),
+            );
             result.map_err(task_error)
         },
     ))
@@ -197,9 +187,13 @@ async fn source_secrets(secrets: &helios_aws::Secrets) -> anyhow::Result<SourceS
 /// A JSON setting that may hold secrets (the notify channels): the secret named by
 /// `{var}_SECRET_ARN` when set (terraform's way), else the variable `{var}` itself, else
 /// `default`.
-pub async fn secret_setting(var: &str, default: &str) -> anyhow::Result<String> {
+pub async fn secret_setting(
+    config: &aws_config::SdkConfig,
+    var: &str,
+    default: &str,
+) -> anyhow::Result<String> {
     if let Ok(arn) = env(&format!("{var}_SECRET_ARN")) {
-        let secrets = helios_aws::Secrets::new(&helios_aws::sdk_config().await);
+        let secrets = helios_aws::Secrets::new(config);
         return secrets
             .text(&arn)
             .await
@@ -220,9 +214,15 @@ pub async fn store_from_env() -> anyhow::Result<Arc<dyn Store>> {
         .await;
     }
     let secrets = helios_aws::Secrets::new(&helios_aws::sdk_config().await);
-    let url = database_url(&secrets).await?;
+    pg_store(&secrets, 1).await
+}
+
+/// PostgreSQL as a Lambda uses it: the URL from [`database_url`], a pool of `size`, and
+/// the process ended when a rotated password is rejected.
+async fn pg_store(secrets: &helios_aws::Secrets, size: usize) -> anyhow::Result<Arc<dyn Store>> {
+    let url = database_url(secrets).await?;
     Ok(Arc::new(
-        PgStore::connect(&url, 1)
+        PgStore::connect(&url, size)
             .context("connecting to PostgreSQL")?
             .exit_on_rejected_password(),
     ))
@@ -245,12 +245,7 @@ impl FunctionPorts {
         let config = helios_aws::sdk_config().await;
         let secrets = helios_aws::Secrets::new(&config);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let url = database_url(&secrets).await?;
-        let store: Arc<dyn Store> = Arc::new(
-            PgStore::connect(&url, 4)
-                .context("connecting to PostgreSQL")?
-                .exit_on_rejected_password(),
-        );
+        let store = pg_store(&secrets, 4).await?;
         let path_style = std::env::var("HELIOS_S3_PATH_STYLE").is_ok_and(|v| v == "true");
         let machines: HashMap<String, String> = match std::env::var("HELIOS_STATE_MACHINES") {
             Ok(text) => serde_json::from_str(&text)

@@ -49,13 +49,40 @@ pub fn document(function: &str, timestamp_ms: i64, metrics: &[(&str, f64, Unit)]
     Value::Object(doc)
 }
 
-/// Writes the metrics of one invocation of this function (`AWS_LAMBDA_FUNCTION_NAME`).
+/// This function's name (`AWS_LAMBDA_FUNCTION_NAME`), read once.
+fn function_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into())
+    })
+}
+
+/// Writes the metrics of one invocation of this function.
 pub fn emit(metrics: &[(&str, f64, Unit)]) {
-    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
-    let line = document(&function, chrono::Utc::now().timestamp_millis(), metrics);
+    let line = document(
+        function_name(),
+        chrono::Utc::now().timestamp_millis(),
+        metrics,
+    );
     // One write of one line, so that lines of concurrent invocations never interleave.
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
+}
+
+/// [`emit`] of counts, and the milliseconds since `started` under `duration.0`.
+pub fn emit_timed(counts: &[(&str, f64)], duration: (&str, std::time::Instant)) {
+    emit(&timed(counts, duration.0, duration.1.elapsed()));
+}
+
+fn timed<'a>(
+    counts: &[(&'a str, f64)],
+    name: &'a str,
+    took: std::time::Duration,
+) -> Vec<(&'a str, f64, Unit)> {
+    let mut metrics: Vec<(&str, f64, Unit)> =
+        counts.iter().map(|(n, v)| (*n, *v, Unit::Count)).collect();
+    metrics.push((name, took.as_secs_f64() * 1000.0, Unit::Milliseconds));
+    metrics
 }
 
 #[cfg(test)]
@@ -82,6 +109,23 @@ mod tests {
         assert_eq!(
             directive["Metrics"],
             json!([{"Name": "Messages", "Unit": "Count"}, {"Name": "DurationMs", "Unit": "Milliseconds"}])
+        );
+    }
+
+    #[test]
+    fn timed_metrics_are_counts_and_a_duration_in_milliseconds() {
+        let m = timed(
+            &[("Requests", 1.0), ("Status5xx", 0.0)],
+            "RequestDuration",
+            std::time::Duration::from_micros(2_500),
+        );
+        assert_eq!(
+            m,
+            vec![
+                ("Requests", 1.0, Unit::Count),
+                ("Status5xx", 0.0, Unit::Count),
+                ("RequestDuration", 2.5, Unit::Milliseconds),
+            ]
         );
     }
 }
