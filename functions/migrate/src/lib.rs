@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use helios_api::ApiKeyAuth;
+use helios_api::{ApiKeyAuth, IssueError};
 use helios_ports::{Clock, TaskFailure};
 use helios_store::{Role, Store};
 use serde::Deserialize;
@@ -62,12 +62,18 @@ impl Migrate {
         let Some(k) = request.create_key else {
             return Ok(json!({ "applied": applied }));
         };
-        let issued = ApiKeyAuth::generate(&k.name, k.role, k.rate, self.clock.now())
-            .map_err(|e| TaskFailure::new("Helios.BadRequest", e))?;
-        self.store
-            .create_api_key(&issued.key)
-            .await
-            .map_err(|e| TaskFailure::new("Helios.Retryable", format!("storing the key: {e}")))?;
+        let issued = ApiKeyAuth::issue(
+            self.store.as_ref(),
+            &k.name,
+            k.role,
+            k.rate,
+            self.clock.now(),
+        )
+        .await
+        .map_err(|e| match e {
+            IssueError::Invalid(e) => TaskFailure::new("Helios.BadRequest", e),
+            e @ IssueError::Store(_) => TaskFailure::new("Helios.Retryable", e.to_string()),
+        })?;
         tracing::info!(id = %issued.key.id, name = %k.name, role = k.role.as_str(), "API key created");
         Ok(json!({
             "applied": applied,

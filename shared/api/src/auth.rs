@@ -18,6 +18,26 @@ pub struct IssuedKey {
     pub key: ApiKey,
 }
 
+/// Why a key could not be issued.
+#[derive(Debug)]
+pub enum IssueError {
+    /// The request is wrong (or the machine has no randomness): retrying will not help.
+    Invalid(String),
+    /// The store failed; the caller may retry.
+    Store(helios_store::StoreError),
+}
+
+impl std::fmt::Display for IssueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IssueError::Invalid(e) => write!(f, "{e}"),
+            IssueError::Store(e) => write!(f, "storing the key: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IssueError {}
+
 /// Checks API keys against the store, caching look-ups for a few seconds so that a burst
 /// of requests costs one query (a revocation takes effect within that time).
 pub struct ApiKeyAuth {
@@ -58,6 +78,23 @@ impl ApiKeyAuth {
             key: Self::key_for(&secret, name, role, rate_per_second, now)?,
             secret,
         })
+    }
+
+    /// Makes a new key and stores its record; the secret is in the answer only.
+    pub async fn issue(
+        store: &dyn Store,
+        name: &str,
+        role: Role,
+        rate_per_second: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedKey, IssueError> {
+        let issued =
+            Self::generate(name, role, rate_per_second, now).map_err(IssueError::Invalid)?;
+        store
+            .create_api_key(&issued.key)
+            .await
+            .map_err(IssueError::Store)?;
+        Ok(issued)
     }
 
     /// The record of a key whose secret is chosen by the operator (`HELIOS_API_KEY`).

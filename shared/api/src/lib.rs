@@ -9,7 +9,7 @@ pub mod lambda;
 pub mod problem;
 pub mod ratelimit;
 
-pub use auth::{ApiKeyAuth, IssuedKey};
+pub use auth::{ApiKeyAuth, IssueError, IssuedKey};
 pub use problem::Problem;
 pub use ratelimit::RateLimiter;
 

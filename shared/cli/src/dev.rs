@@ -351,9 +351,7 @@ async fn ensure_admin_key(d: &Deployment) -> anyhow::Result<AdminKey> {
             }
         }
     }
-    let issued =
-        ApiKeyAuth::generate("dev-admin", Role::Admin, None, now).map_err(anyhow::Error::msg)?;
-    d.store.create_api_key(&issued.key).await?;
+    let issued = ApiKeyAuth::issue(d.store.as_ref(), "dev-admin", Role::Admin, None, now).await?;
     helios_runtime::write_private(&path, &issued.secret)?;
     Ok(AdminKey::Saved(issued.secret, path.display().to_string()))
 }

@@ -41,9 +41,8 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
     let store = Deployment::open_store(&args.store.local_options()).await?;
     match args.command {
         KeysCommand::Create { name, role, rate } => {
-            let issued = ApiKeyAuth::generate(&name, role, rate, chrono::Utc::now())
-                .map_err(anyhow::Error::msg)?;
-            store.create_api_key(&issued.key).await?;
+            let issued =
+                ApiKeyAuth::issue(store.as_ref(), &name, role, rate, chrono::Utc::now()).await?;
             if args.json {
                 println!(
                     "{}",

@@ -141,14 +141,14 @@ async fn admin_key(data_dir: &Path) -> anyhow::Result<String> {
         database_url: None,
     })
     .await?;
-    let issued = helios_api::ApiKeyAuth::generate(
+    let issued = helios_api::ApiKeyAuth::issue(
+        store.as_ref(),
         "bench",
         helios_store::Role::Admin,
         Some(1_000_000),
         chrono::Utc::now(),
     )
-    .map_err(anyhow::Error::msg)?;
-    store.create_api_key(&issued.key).await?;
+    .await?;
     Ok(issued.secret)
 }
 
