@@ -92,7 +92,7 @@ impl SqliteStore {
 
     async fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.db.call(f).await.map_err(unavailable)?
     }
@@ -173,20 +173,16 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             let mut applied = 0;
             for m in migrations::SQLITE.iter().filter(|m| m.version > current) {
-                let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-                tx.execute_batch(m.sql).map_err(|e| StoreError::Migration {
+                c.execute_batch(m.sql).map_err(|e| StoreError::Migration {
                     version: m.version,
                     name: m.name.into(),
                     message: e.to_string(),
                 })?;
-                tx.execute(
+                c.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
                     params![m.version, m.name, fixed_time(&Utc::now())],
                 )
                 .map_err(unavailable)?;
-                tx.commit().map_err(unavailable)?;
                 tracing::info!(version = m.version, name = m.name, "applied migration");
                 applied += 1;
             }
@@ -214,19 +210,16 @@ impl Store for SqliteStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.with(move |c| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
             let mut out = Vec::with_capacity(rows.len());
             {
-                let mut insert = tx
+                let mut insert = c
                     .prepare_cached(
                         "INSERT INTO facts (helios_id, source, source_id, type, subject, time, received_at, event, raw_key, raw_index)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                          ON CONFLICT DO NOTHING",
                     )
                     .map_err(unavailable)?;
-                let mut outbox = tx
+                let mut outbox = c
                     .prepare_cached("INSERT INTO outbox (helios_id, seq, created_at) VALUES (?1, ?2, ?3)")
                     .map_err(unavailable)?;
                 for (hid, source, id, ty, subject, time, received, event, raw) in &rows {
@@ -234,14 +227,13 @@ impl Store for SqliteStore {
                         .execute(params![hid, source, id, ty, subject, time, received, event, raw.key, raw.index])
                         .map_err(unavailable)?;
                     if n == 1 {
-                        outbox.execute(params![hid, tx.last_insert_rowid(), received]).map_err(unavailable)?;
+                        outbox.execute(params![hid, c.last_insert_rowid(), received]).map_err(unavailable)?;
                         out.push(Recorded::Accepted);
                     } else {
                         out.push(Recorded::Duplicate);
                     }
                 }
             }
-            tx.commit().map_err(unavailable)?;
             Ok(out)
         })
         .await
@@ -269,18 +261,15 @@ impl Store for SqliteStore {
     async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {
         let ids = helios_ids.to_vec();
         self.with(move |c| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
             {
-                let mut st = tx
+                let mut st = c
                     .prepare_cached("DELETE FROM outbox WHERE helios_id = ?1")
                     .map_err(unavailable)?;
                 for id in &ids {
                     st.execute([id]).map_err(unavailable)?;
                 }
             }
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
         .await
     }

@@ -115,7 +115,7 @@ impl LocalServices {
 
     async fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection, i64) -> Result<T, PortError> + Send + 'static,
+        f: impl FnOnce(&Connection, i64) -> Result<T, PortError> + Send + 'static,
     ) -> Result<T, PortError> {
         let now = ms(self.clock.now());
         self.db.call(move |c| f(c, now)).await.map_err(db_err)?
@@ -192,10 +192,7 @@ impl LocalServices {
     pub async fn redrive(&self, dlq: &str, to: Option<&str>) -> Result<u64, PortError> {
         let (dlq, to) = (dlq.to_string(), to.map(str::to_string));
         self.with(move |c, now| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let n = tx
+            let n = c
                 .execute(
                     "UPDATE messages SET queue = COALESCE(?2, source_queue), source_queue = NULL,
                             receive_count = 0, visible_at = ?3
@@ -203,7 +200,6 @@ impl LocalServices {
                     params![dlq, to, now],
                 )
                 .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
             Ok(n as u64)
         })
         .await
@@ -278,15 +274,12 @@ impl KeyValue for LocalServices {
     ) -> Result<Written, PortError> {
         let key = key.to_string();
         self.with(move |c, now| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let current = live_item(&tx, &key, now)?;
+            let current = live_item(c, &key, now)?;
             if !condition_holds(&current, condition) {
                 return Ok(Written::ConditionFailed);
             }
             let version = current.map_or(1, |i| i.version + 1);
-            tx.execute(
+            c.execute(
                 "INSERT INTO kv (key, value, version, expires_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (key) DO UPDATE SET value = ?2, version = ?3, expires_at = ?4",
                 params![
@@ -297,7 +290,6 @@ impl KeyValue for LocalServices {
                 ],
             )
             .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
             Ok(Written::Yes { version })
         })
         .await
@@ -306,17 +298,13 @@ impl KeyValue for LocalServices {
     async fn delete(&self, key: &str, condition: Condition) -> Result<Written, PortError> {
         let key = key.to_string();
         self.with(move |c, now| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let current = live_item(&tx, &key, now)?;
+            let current = live_item(c, &key, now)?;
             if !condition_holds(&current, condition) {
                 return Ok(Written::ConditionFailed);
             }
             let version = current.map_or(0, |i| i.version);
-            tx.execute("DELETE FROM kv WHERE key = ?1", [&key])
+            c.execute("DELETE FROM kv WHERE key = ?1", [&key])
                 .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
             Ok(Written::Yes { version })
         })
         .await
@@ -330,10 +318,7 @@ impl KeyValue for LocalServices {
     ) -> Result<i64, PortError> {
         let key = key.to_string();
         self.with(move |c, now| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let current = live_item(&tx, &key, now)?;
+            let current = live_item(c, &key, now)?;
             let (old, version, old_exp) = match &current {
                 Some(i) => (
                     i.value.as_i64().ok_or_else(|| {
@@ -348,13 +333,12 @@ impl KeyValue for LocalServices {
                 .checked_add(delta)
                 .ok_or_else(|| PortError::Invalid(format!("counter `{key}` would overflow")))?;
             let exp = ttl.map(|t| now + dur_ms(t)).or(old_exp);
-            tx.execute(
+            c.execute(
                 "INSERT INTO kv (key, value, version, expires_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (key) DO UPDATE SET value = ?2, version = ?3, expires_at = ?4",
                 params![key, new.to_string(), (version + 1) as i64, exp],
             )
             .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
             Ok(new)
         })
         .await
@@ -367,11 +351,8 @@ impl Publisher for LocalServices {
         let topic = topic.to_string();
         let messages = messages.to_vec();
         self.with(move |c, now| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db_err)?;
             let subs: Vec<(String, Option<String>)> = {
-                let mut st = tx
+                let mut st = c
                     .prepare_cached(
                         "SELECT queue, filter FROM subscriptions WHERE topic = ?1 ORDER BY queue",
                     )
@@ -394,11 +375,10 @@ impl Publisher for LocalServices {
                 };
                 for (m, a) in messages.iter().zip(&attrs) {
                     if policy.as_ref().is_none_or(|p| p.matches(&m.attributes)) {
-                        insert_message(&tx, &queue, &m.body, a, now)?;
+                        insert_message(c, &queue, &m.body, a, now)?;
                     }
                 }
             }
-            tx.commit().map_err(db_err)?;
             Ok(())
         })
         .await
@@ -449,14 +429,11 @@ impl Queue for LocalServices {
         self.with(move |c, now| {
             let (default_vis, max_receives, dlq) = queue_config(c, &queue)?;
             let vis = visibility.map(dur_ms).unwrap_or(default_vis);
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db_err)?;
             let mut out = Vec::new();
             let mut seen = std::collections::HashSet::new();
             loop {
                 let candidates: Vec<(i64, String, String, i64)> = {
-                    let mut st = tx
+                    let mut st = c
                         .prepare_cached(
                             "SELECT seq, body, attributes, receive_count FROM messages
                              WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3",
@@ -480,7 +457,7 @@ impl Queue for LocalServices {
                     }
                     if let (Some(limit), Some(dlq)) = (max_receives, &dlq) {
                         if count >= limit {
-                            tx.execute(
+                            c.execute(
                                 "UPDATE messages SET queue = ?2, source_queue = ?3, receive_count = 0, visible_at = ?4 WHERE seq = ?1",
                                 params![seq, dlq, queue, now],
                             )
@@ -491,7 +468,7 @@ impl Queue for LocalServices {
                         }
                     }
                     let count = count + 1;
-                    tx.execute(
+                    c.execute(
                         "UPDATE messages SET receive_count = ?2, visible_at = ?3 WHERE seq = ?1",
                         params![seq, count, now + vis],
                     )
@@ -511,7 +488,6 @@ impl Queue for LocalServices {
                     break;
                 }
             }
-            tx.commit().map_err(db_err)?;
             Ok(out)
         })
         .await

@@ -1,43 +1,95 @@
 //! How Helios uses its SQLite files: one thread owns each connection and runs the work sent
-//! to it, WAL with `synchronous=NORMAL`, and checkpoints moved off the request path.
+//! to it, committing what is queued together, WAL with `synchronous=NORMAL`, and the fsyncs
+//! of checkpoints moved off the request path.
 //!
 //! One owner thread per file, fed through a channel, rather than a shared connection behind
 //! a mutex taken from `spawn_blocking`: under load the blocking pool would park a thread per
 //! waiting request and keep creating new ones, which costs far more than the SQL.
 //!
-//! In WAL mode with `synchronous=NORMAL` a commit is a write to the WAL without fsync and
-//! survives the process being killed; the fsyncs happen at checkpoints. SQLite checkpoints
-//! on the committing connection by default, so one request in every few dozen would pay for
-//! them (tens of milliseconds on a slow disk). Here the owner never checkpoints; a second
-//! connection on a thread of its own does, every second (`PASSIVE`: it never blocks the
-//! writer), and truncates the WAL when it grows past 64 MiB (`TRUNCATE`: the writer waits
-//! for that one). <https://www.sqlite.org/wal.html#ckpt>
+//! **Group commit.** Every piece of work runs in a savepoint of its own (rolled back if it
+//! fails), inside one transaction with the work queued behind it, and is answered after that
+//! transaction commits. A commit writes each page it changed to the WAL once, so ten writers
+//! that touch the same index pages cost one commit's worth of WAL instead of ten.
+//!
+//! **Checkpoints.** In WAL mode with `synchronous=NORMAL` a commit is a write to the WAL
+//! without fsync and survives the process being killed; the fsyncs happen at checkpoints.
+//! SQLite checkpoints on the committing connection by default, so one request in every few
+//! dozen would pay for them. Here a second connection on a thread of its own checkpoints
+//! every second (`PASSIVE`: never blocks the writer; it does the copying and the fsyncs).
+//! Under steady writes a passive checkpoint never catches up to the end of the WAL (frames
+//! keep arriving while it runs), and SQLite only starts the WAL over from its beginning once
+//! everything in it is checkpointed, so the file would grow forever. When the WAL holds more
+//! than a limit, the owner itself runs a `RESTART` checkpoint right after a passive one: it
+//! only has the frames written since to copy, and with no other writer it never waits on a
+//! lock. The next commit then writes the WAL from its start again; the file keeps its size
+//! (truncating it costs more than reusing it). <https://www.sqlite.org/wal.html#ckpt>
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Weak};
 use std::time::Duration;
 
 use rusqlite::Connection;
 
-/// Often enough to keep the WAL small, rarely enough that its fsyncs stay out of the way.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-/// Past this size the WAL is checkpointed to the end and truncated, writers waiting: under
-/// sustained writes a passive checkpoint never catches up and the WAL would grow forever.
-const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// When the checkpointer runs, and how large the WAL may grow.
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// Often enough to keep the WAL small, rarely enough that its fsyncs stay out of the way.
+    pub checkpoint_every: Duration,
+    /// Past this many bytes of WAL frames the WAL is started over (see the module docs).
+    pub wal_limit_bytes: u64,
+    /// The most pieces of work committed together.
+    pub max_group: usize,
+}
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            checkpoint_every: Duration::from_secs(1),
+            wal_limit_bytes: 64 * 1024 * 1024,
+            max_group: 64,
+        }
+    }
+}
+
+/// What the owner thread is sent: work for the current group, or work that must run outside
+/// any transaction (a checkpoint).
+enum Work {
+    Grouped(Grouped),
+    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+/// Given the connection, runs in its savepoint and returns how to answer once the group's fate
+/// is known (`None` when it committed, or why it did not); given why it cannot run, answers
+/// that at once.
+type Grouped = Box<dyn FnOnce(Result<&mut Connection, &str>) -> Option<Answer> + Send>;
+type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
 
 /// A SQLite file, served by the thread that owns its connection.
 #[derive(Clone, Debug)]
 pub struct SqliteFile {
-    jobs: mpsc::Sender<Job>,
+    jobs: Arc<mpsc::Sender<Work>>,
     path: PathBuf,
 }
 
-/// The owner thread is gone (it panicked, or the process is shutting down).
+impl std::fmt::Debug for Work {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Work::Grouped(_) => "Work::Grouped",
+            Work::Alone(_) => "Work::Alone",
+        })
+    }
+}
+
+/// Why work sent to a SQLite file has no answer of its own.
 #[derive(Debug, thiserror::Error)]
-#[error("the SQLite thread of {0} has stopped")]
-pub struct Stopped(pub String);
+pub enum Failed {
+    /// The owner thread is gone (it panicked, or the process is shutting down).
+    #[error("the SQLite thread of {0} has stopped")]
+    Stopped(String),
+    /// The work ran, but the transaction it was part of did not commit: none of it was kept.
+    #[error("the transaction of {path} did not commit, nothing of it was kept: {reason}")]
+    NotCommitted { path: String, reason: String },
+}
 
 impl SqliteFile {
     /// Opens `path` (creating it), runs `init` on the connection (schema, migrations), then
@@ -46,53 +98,184 @@ impl SqliteFile {
         path: &Path,
         init: impl FnOnce(&mut Connection) -> Result<(), E>,
     ) -> Result<SqliteFile, E> {
+        Self::open_tuned(path, Tuning::default(), init)
+    }
+
+    pub fn open_tuned<E: From<rusqlite::Error>>(
+        path: &Path,
+        tuning: Tuning,
+        init: impl FnOnce(&mut Connection) -> Result<(), E>,
+    ) -> Result<SqliteFile, E> {
         let mut conn = Connection::open(path)?;
         conn.execute_batch(
-            // The owner waits out a truncating checkpoint (seconds on a slow disk under a
-            // burst) rather than failing the work with "database is locked".
+            // Another process writing the same file (`helios keys` while `helios dev` runs) is
+            // waited for rather than failing the work with "database is locked".
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=60000; PRAGMA wal_autocheckpoint=0;",
         )?;
         init(&mut conn)?;
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::channel::<Work>();
         let name = format!(
             "sqlite:{}",
             path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
         );
-        let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let mut conn = conn;
-            // Ends when every sender is dropped.
-            while let Ok(job) = rx.recv() {
-                job(&mut conn);
-            }
-        });
+        let max_group = tuning.max_group.max(1);
+        let spawned = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || own(conn, rx, max_group));
         if let Err(e) = spawned {
             return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(e)).into());
         }
-        spawn_checkpointer(path.to_path_buf());
+        let jobs = Arc::new(jobs);
+        spawn_checkpointer(path.to_path_buf(), tuning, Arc::downgrade(&jobs));
         Ok(SqliteFile {
             jobs,
             path: path.to_path_buf(),
         })
     }
 
-    /// Runs `f` on the owner thread and waits for its answer without blocking the runtime.
-    pub async fn call<T: Send + 'static>(
+    /// Runs `f` on the owner thread, in a savepoint of the transaction of the current group:
+    /// all of its changes are kept or none (an `Err` rolls them back), and the answer comes
+    /// once they are committed. `f` must not begin or commit transactions of its own.
+    pub async fn call<T: Send + 'static, E: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> T + Send + 'static,
-    ) -> Result<T, Stopped> {
+        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, Failed> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |c| {
-            let _ = tx.send(f(c));
+        let path = self.path.clone();
+        let job: Grouped = Box::new(move |c| {
+            let c = match c {
+                Ok(c) => c,
+                Err(reason) => {
+                    let _ = tx.send(Err(Failed::NotCommitted {
+                        path: path.display().to_string(),
+                        reason: reason.to_string(),
+                    }));
+                    return None;
+                }
+            };
+            let out = in_savepoint(c, f);
+            Some(Box::new(move |not_committed: Option<&str>| {
+                let reason = match (not_committed, &out) {
+                    (Some(reason), _) => Some(reason.to_string()),
+                    (None, Err(reason)) => Some(reason.clone()),
+                    (None, Ok(_)) => None,
+                };
+                let answer = match (reason, out) {
+                    (None, Ok(r)) => Ok(r),
+                    (Some(reason), _) | (None, Err(reason)) => Err(Failed::NotCommitted {
+                        path: path.display().to_string(),
+                        reason,
+                    }),
+                };
+                let _ = tx.send(answer);
+            }))
         });
         self.jobs
-            .send(job)
-            .map_err(|_| Stopped(self.path.display().to_string()))?;
-        rx.await
-            .map_err(|_| Stopped(self.path.display().to_string()))
+            .send(Work::Grouped(job))
+            .map_err(|_| self.stopped())?;
+        rx.await.map_err(|_| self.stopped())?
+    }
+
+    fn stopped(&self) -> Failed {
+        Failed::Stopped(self.path.display().to_string())
     }
 }
 
-fn spawn_checkpointer(path: PathBuf) {
+/// Runs `f` in a savepoint: released when `f` succeeds, rolled back when it fails. `Err` when
+/// the savepoint itself could not be taken or released.
+fn in_savepoint<T, E>(
+    c: &mut Connection,
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<Result<T, E>, String> {
+    let sp = c.savepoint().map_err(|e| e.to_string())?;
+    let out = f(&sp);
+    if out.is_ok() {
+        sp.commit().map_err(|e| e.to_string())?;
+    }
+    // Dropped uncommitted: rolled back to where it began.
+    Ok(out)
+}
+
+/// The owner thread: takes the work queued, up to `max_group` pieces, runs it in one
+/// transaction and answers each piece after the commit. Ends when every sender is dropped.
+fn own(mut conn: Connection, rx: mpsc::Receiver<Work>, max_group: usize) {
+    let mut group: Vec<Grouped> = Vec::with_capacity(max_group);
+    while let Ok(first) = rx.recv() {
+        let mut alone = None;
+        match first {
+            Work::Alone(job) => alone = Some(job),
+            Work::Grouped(job) => {
+                group.push(job);
+                while group.len() < max_group {
+                    match rx.try_recv() {
+                        Ok(Work::Grouped(job)) => group.push(job),
+                        Ok(Work::Alone(job)) => {
+                            alone = Some(job);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        if !group.is_empty() {
+            commit_group(&mut conn, group.drain(..));
+        }
+        if let Some(job) = alone {
+            job(&mut conn);
+        }
+    }
+}
+
+fn commit_group(conn: &mut Connection, jobs: impl Iterator<Item = Grouped>) {
+    // Answers of the work in the open transaction, given once it commits or fails.
+    let mut ran: Vec<Answer> = Vec::new();
+    for job in jobs {
+        if conn.is_autocommit() {
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                job(Err(&format!("cannot begin a transaction: {e}")));
+                continue;
+            }
+        }
+        let Some(answer) = job(Ok(conn)) else {
+            continue;
+        };
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (disk full, I/O error): what ran
+            // before in this group is gone too.
+            let reason = "rolled back with a later statement's failure (see that error)";
+            for earlier in ran.drain(..) {
+                earlier(Some(reason));
+            }
+        }
+        ran.push(answer);
+    }
+    if conn.is_autocommit() {
+        // Only the work of a rolled-back transaction is left, and it already has its error.
+        for answer in ran {
+            answer(None);
+        }
+        return;
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for answer in ran {
+                answer(None);
+            }
+        }
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            let reason = format!("commit failed: {e}");
+            for answer in ran {
+                answer(Some(&reason));
+            }
+        }
+    }
+}
+
+fn spawn_checkpointer(path: PathBuf, tuning: Tuning, owner: Weak<mpsc::Sender<Work>>) {
     let spawned = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
@@ -102,26 +285,153 @@ fn spawn_checkpointer(path: PathBuf) {
             if c.execute_batch("PRAGMA busy_timeout=5000;").is_err() {
                 return;
             }
+            let frame_bytes = 24 + c
+                .query_row("PRAGMA page_size", [], |r| r.get::<_, u64>(0))
+                .unwrap_or(4096);
             loop {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                if !path.exists() {
+                std::thread::sleep(tuning.checkpoint_every);
+                let Some(owner) = owner.upgrade() else {
+                    return;
+                };
+                // (blocked, frames in the WAL, frames checkpointed)
+                let frames = match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    r.get::<_, i64>(1)
+                }) {
+                    Ok(frames) => frames.max(0) as u64,
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "checkpoint failed");
+                        continue;
+                    }
+                };
+                if frames * frame_bytes <= tuning.wal_limit_bytes {
+                    continue;
+                }
+                let (tx, rx) = mpsc::channel();
+                let restart = Work::Alone(Box::new(move |c: &mut Connection| {
+                    let _ = tx.send(c.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())));
+                }));
+                if owner.send(restart).is_err() {
                     return;
                 }
-                let wal = PathBuf::from(format!("{}-wal", path.display()));
-                let big = std::fs::metadata(&wal)
-                    .map(|m| m.len() > WAL_LIMIT_BYTES)
-                    .unwrap_or(false);
-                let sql = if big {
-                    "PRAGMA wal_checkpoint(TRUNCATE)"
-                } else {
-                    "PRAGMA wal_checkpoint(PASSIVE)"
-                };
-                if let Err(e) = c.query_row(sql, [], |_| Ok(())) {
-                    tracing::warn!(path = %path.display(), error = %e, "checkpoint failed");
+                drop(owner);
+                match rx.recv() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(path = %path.display(), error = %e, "starting the WAL over failed")
+                    }
+                    Err(_) => return,
                 }
             }
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "no checkpoint thread: the WAL of this file will grow until restart");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path, tuning: Tuning) -> SqliteFile {
+        SqliteFile::open_tuned(&dir.join("t.db"), tuning, |c| {
+            c.execute_batch("CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        })
+        .unwrap()
+    }
+
+    async fn count(db: &SqliteFile) -> i64 {
+        db.call(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0)))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_queued_together_commits_together_and_a_failure_rolls_back_only_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path(), Tuning::default());
+        // The first piece holds the owner while the others queue behind it, so that they
+        // are run as one group.
+        let slow = db.call(|c| {
+            std::thread::sleep(Duration::from_millis(200));
+            c.execute("INSERT INTO t VALUES (0, 'first')", [])
+        });
+        let mut others = Vec::new();
+        for k in 1..=20i64 {
+            let db = db.clone();
+            others.push(tokio::spawn(async move {
+                db.call(move |c| {
+                    c.execute("INSERT INTO t VALUES (?1, 'x')", [k])?;
+                    if k == 7 {
+                        // Fails after writing: its row must not be kept.
+                        return c.execute("INSERT INTO t VALUES (1, 'duplicate key')", []);
+                    }
+                    Ok(1)
+                })
+                .await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(slow.await.unwrap().unwrap(), 1);
+        for (i, h) in others.into_iter().enumerate() {
+            let answer = h.await.unwrap().unwrap();
+            if i + 1 == 7 {
+                let err = answer.unwrap_err().to_string();
+                assert!(err.contains("UNIQUE"), "{err}");
+            } else {
+                assert_eq!(answer.unwrap(), 1);
+            }
+        }
+        // One commit for the first piece and one for the twenty behind it, each writing the
+        // table's page once: a commit each would have written twenty-one frames or more.
+        let frames = (std::fs::metadata(dir.path().join("t.db-wal"))
+            .unwrap()
+            .len()
+            - 32)
+            / (4096 + 24);
+        assert!(frames <= 6, "{frames} WAL frames for two groups");
+        drop(db);
+        // What was answered is committed: a new connection sees it, without row 7.
+        let db = open(dir.path(), Tuning::default());
+        assert_eq!(count(&db).await, 20);
+        let seven: Option<String> = db
+            .call(|c| {
+                use rusqlite::OptionalExtension;
+                c.query_row("SELECT v FROM t WHERE k = 7", [], |r| r.get(0))
+                    .optional()
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seven, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_steady_writes_the_wal_is_started_over_instead_of_growing() {
+        let dir = tempfile::tempdir().unwrap();
+        let tuning = Tuning {
+            checkpoint_every: Duration::from_millis(20),
+            wal_limit_bytes: 256 * 1024,
+            ..Tuning::default()
+        };
+        let db = open(dir.path(), tuning);
+        let wal = dir.path().join("t.db-wal");
+        let value = "v".repeat(3000);
+        let mut largest = 0;
+        // About 4,000 frames (16 MB) written, without a pause for a passive checkpoint to
+        // catch up in.
+        for k in 0..4000i64 {
+            let v = value.clone();
+            db.call(move |c| c.execute("INSERT INTO t VALUES (?1, ?2)", rusqlite::params![k, v]))
+                .await
+                .unwrap()
+                .unwrap();
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
+        assert_eq!(count(&db).await, 4000);
+        assert!(
+            largest < 4 * 1024 * 1024,
+            "the WAL grew to {largest} bytes with a limit of 256 KiB"
+        );
     }
 }
