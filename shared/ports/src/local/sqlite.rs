@@ -29,6 +29,7 @@
 //! (truncating it costs more than reusing it). <https://www.sqlite.org/wal.html#ckpt>
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Weak};
 use std::time::Duration;
 
@@ -126,14 +127,16 @@ impl SqliteFile {
             path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
         );
         let max_group = tuning.max_group.max(1);
+        let written = Arc::new(AtomicU64::new(0));
+        let changes = written.clone();
         let spawned = std::thread::Builder::new()
             .name(name)
-            .spawn(move || own(conn, rx, max_group));
+            .spawn(move || own(conn, rx, max_group, &changes));
         if let Err(e) = spawned {
             return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(e)).into());
         }
         let jobs = Arc::new(jobs);
-        spawn_checkpointer(path.to_path_buf(), tuning, Arc::downgrade(&jobs));
+        spawn_checkpointer(path.to_path_buf(), tuning, Arc::downgrade(&jobs), written);
         Ok(SqliteFile {
             jobs,
             path: path.to_path_buf(),
@@ -205,7 +208,8 @@ fn in_savepoint<T, E>(
 
 /// The owner thread: takes the work queued, up to `max_group` pieces, runs it in one
 /// transaction and answers each piece after the commit. Ends when every sender is dropped.
-fn own(mut conn: Connection, rx: mpsc::Receiver<Work>, max_group: usize) {
+/// `written` counts the rows this connection has changed, for the checkpointer.
+fn own(mut conn: Connection, rx: mpsc::Receiver<Work>, max_group: usize, written: &AtomicU64) {
     let mut group: Vec<Grouped> = Vec::with_capacity(max_group);
     while let Ok(first) = rx.recv() {
         let mut alone = None;
@@ -227,6 +231,7 @@ fn own(mut conn: Connection, rx: mpsc::Receiver<Work>, max_group: usize) {
         }
         if !group.is_empty() {
             commit_group(&mut conn, group.drain(..));
+            written.store(conn.total_changes(), Ordering::Relaxed);
         }
         if let Some(job) = alone {
             job(&mut conn);
@@ -282,7 +287,15 @@ fn commit_group(conn: &mut Connection, jobs: impl Iterator<Item = Grouped>) {
     }
 }
 
-fn spawn_checkpointer(path: PathBuf, tuning: Tuning, owner: Weak<mpsc::Sender<Work>>) {
+/// Checkpoints `path` on a connection of its own. Only a process that writes the file starts
+/// its WAL over (`written` moves): a second process reading the same file (`helios explain`
+/// while `helios dev` runs) must not hold the writer of the first with a `RESTART`.
+fn spawn_checkpointer(
+    path: PathBuf,
+    tuning: Tuning,
+    owner: Weak<mpsc::Sender<Work>>,
+    written: Arc<AtomicU64>,
+) {
     let spawned = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
@@ -295,8 +308,8 @@ fn spawn_checkpointer(path: PathBuf, tuning: Tuning, owner: Weak<mpsc::Sender<Wo
             let frame_bytes = 24 + c
                 .query_row("PRAGMA page_size", [], |r| r.get::<_, u64>(0))
                 .unwrap_or(4096);
-            // Frames in the WAL at the last checkpoint: the same count again means no writes.
-            let mut last_frames = 0;
+            // Rows this process had changed at the last checkpoint.
+            let mut last_written = 0;
             let mut pause = tuning.checkpoint_idle;
             loop {
                 std::thread::sleep(pause);
@@ -313,8 +326,9 @@ fn spawn_checkpointer(path: PathBuf, tuning: Tuning, owner: Weak<mpsc::Sender<Wo
                         continue;
                     }
                 };
-                let idle = frames == last_frames;
-                last_frames = frames;
+                let now_written = written.load(Ordering::Relaxed);
+                let idle = now_written == last_written;
+                last_written = now_written;
                 pause = if idle {
                     tuning.checkpoint_idle
                 } else {
