@@ -165,17 +165,16 @@ impl SqliteFile {
             };
             let out = in_savepoint(c, f);
             Some(Box::new(move |not_committed: Option<&str>| {
-                let reason = match (not_committed, &out) {
-                    (Some(reason), _) => Some(reason.to_string()),
-                    (None, Err(reason)) => Some(reason.clone()),
-                    (None, Ok(_)) => None,
+                let not_kept = |reason: String| Failed::NotCommitted {
+                    path: path.display().to_string(),
+                    reason,
                 };
-                let answer = match (reason, out) {
-                    (None, Ok(r)) => Ok(r),
-                    (Some(reason), _) | (None, Err(reason)) => Err(Failed::NotCommitted {
-                        path: path.display().to_string(),
-                        reason,
-                    }),
+                let answer = match (out, not_committed) {
+                    // Failed by itself: nothing of it was kept, whatever became of the group.
+                    (Ok(Err(e)), _) => Ok(Err(e)),
+                    (Ok(Ok(v)), None) => Ok(Ok(v)),
+                    (Ok(Ok(_)), Some(reason)) => Err(not_kept(reason.to_string())),
+                    (Err(savepoint), _) => Err(not_kept(savepoint)),
                 };
                 let _ = tx.send(answer);
             }))
@@ -252,21 +251,16 @@ fn commit_group(conn: &mut Connection, jobs: impl Iterator<Item = Grouped>) {
         let Some(answer) = job(Ok(conn)) else {
             continue;
         };
+        ran.push(answer);
         if conn.is_autocommit() {
-            // SQLite rolled the whole transaction back (disk full, I/O error): what ran
-            // before in this group is gone too.
-            let reason = "rolled back with a later statement's failure (see that error)";
-            for earlier in ran.drain(..) {
-                earlier(Some(reason));
+            // SQLite rolled the whole transaction back (disk full, I/O error): nothing of
+            // this group so far was kept. The work behind it starts a new transaction.
+            for answer in ran.drain(..) {
+                answer(Some("SQLite rolled the transaction back after an error"));
             }
         }
-        ran.push(answer);
     }
-    if conn.is_autocommit() {
-        // Only the work of a rolled-back transaction is left, and it already has its error.
-        for answer in ran {
-            answer(None);
-        }
+    if ran.is_empty() {
         return;
     }
     match conn.execute_batch("COMMIT") {
