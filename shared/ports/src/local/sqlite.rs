@@ -37,7 +37,7 @@ use rusqlite::Connection;
 
 /// When the checkpointer runs, and how large the WAL may grow.
 #[derive(Clone, Copy, Debug)]
-pub struct Tuning {
+pub(crate) struct Tuning {
     /// The pause between checkpoints while the WAL keeps growing.
     pub checkpoint_every: Duration,
     /// The pause after a checkpoint that found nothing new.
@@ -76,16 +76,8 @@ type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
 #[derive(Clone, Debug)]
 pub struct SqliteFile {
     jobs: Arc<mpsc::Sender<Work>>,
-    path: PathBuf,
-}
-
-impl std::fmt::Debug for Work {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Work::Grouped(_) => "Work::Grouped",
-            Work::Alone(_) => "Work::Alone",
-        })
-    }
+    /// Shared: every call keeps a handle on it, for its error.
+    path: Arc<Path>,
 }
 
 /// Why work sent to a SQLite file has no answer of its own.
@@ -109,7 +101,7 @@ impl SqliteFile {
         Self::open_tuned(path, Tuning::default(), init)
     }
 
-    pub fn open_tuned<E: From<rusqlite::Error>>(
+    pub(crate) fn open_tuned<E: From<rusqlite::Error>>(
         path: &Path,
         tuning: Tuning,
         init: impl FnOnce(&mut Connection) -> Result<(), E>,
@@ -139,7 +131,7 @@ impl SqliteFile {
         spawn_checkpointer(path.to_path_buf(), tuning, Arc::downgrade(&jobs), written);
         Ok(SqliteFile {
             jobs,
-            path: path.to_path_buf(),
+            path: Arc::from(path),
         })
     }
 
