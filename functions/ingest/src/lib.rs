@@ -93,7 +93,35 @@ enum Accepted {
 }
 
 /// Headers never written to the raw archive: they are credentials.
-const REDACTED_HEADERS: [&str; 4] = ["authorization", "x-api-key", "cookie", "x-helios-token"];
+const REDACTED_HEADERS: [&str; 8] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "cookie",
+    "x-helios-token",
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "aeg-sas-key",
+];
+
+/// Query parameters never written to the raw archive: the names senders put credentials
+/// under (Helios's own `token` and `access_token`, and the usual others).
+const REDACTED_QUERY: [&str; 10] = [
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "key",
+    "code",
+    "sig",
+    "signature",
+    "secret",
+];
+
+/// Unauthenticated requests a client address may make a second before it is answered 429;
+/// kept apart from every sender's own budget.
+pub const UNAUTHENTICATED_PER_SECOND: u32 = 10;
 
 impl Ingest {
     /// Answers one request; never panics and never fails: every error is a problem response.
@@ -136,12 +164,23 @@ impl Ingest {
             }));
         }
 
-        // Who is sending: a key with the ingest role, or a source that proves itself.
-        let bucket = if format.verified_by_source_secret() {
-            (format!("hook:{format}"), None)
-        } else {
-            let key = self.auth.require(req.headers(), Role::Ingest).await?;
-            (key.id, key.rate_per_second)
+        // Who is sending: a key with the ingest role, or a source that proves itself. Only
+        // then is the request charged to its sender's rate limit: unauthenticated traffic
+        // spends a budget of its own, per client address, and never a sender's.
+        let bucket = match self.authenticate(req, format).await {
+            Ok(bucket) => bucket,
+            Err(p) if p.status == 401 => {
+                let client = helios_api::ClientAddr::of(req)
+                    .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+                self.limiter
+                    .check(
+                        &format!("unauthenticated:{client}"),
+                        Some(UNAUTHENTICATED_PER_SECOND),
+                    )
+                    .map_err(Problem::rate_limited)?;
+                return Err(p);
+            }
+            Err(p) => return Err(p),
         };
         self.limiter
             .check(&bucket.0, bucket.1)
@@ -162,6 +201,45 @@ impl Ingest {
             200
         };
         Ok(helios_api::json(status, &json!({ "events": items })))
+    }
+
+    /// The rate-limit bucket of an authenticated sender, or why it is not one.
+    async fn authenticate(
+        &self,
+        req: &Request,
+        format: Format,
+    ) -> Result<(String, Option<u32>), Problem> {
+        if format.verified_by_source_secret() {
+            helios_events::authenticate(
+                format,
+                &helios_events::Request {
+                    method: req.method(),
+                    headers: req.headers(),
+                    query: req.uri().query(),
+                    body: req.body(),
+                },
+                &self.secrets,
+            )?;
+            return Ok((format!("hook:{format}"), None));
+        }
+        let presented = ApiKeyAuth::presented(req.headers())
+            .map(str::to_string)
+            .or_else(|| {
+                // The CloudEvents webhook spec (3.3.2) lets a sender that cannot set headers,
+                // its validation handshake included, pass its token as `access_token`; hooks
+                // take `token` too.
+                (format == Format::Cloudevents)
+                    .then(|| {
+                        helios_api::query_param(req, "access_token")
+                            .or_else(|| helios_api::query_param(req, "token"))
+                    })
+                    .flatten()
+            });
+        let key = self
+            .auth
+            .require_secret(presented.as_deref(), Role::Ingest)
+            .await?;
+        Ok((key.id, key.rate_per_second))
     }
 
     /// Records events Helios itself emits (a missed expectation, …) through the same path as
@@ -207,6 +285,10 @@ impl Ingest {
         )?;
         let events = match normalised {
             Normalised::Handshake(h) => return Ok(Accepted::Handshake(h)),
+            // A valid empty batch (CloudEvents): nothing to archive or record.
+            Normalised::Events(events) if events.is_empty() => {
+                return Ok(Accepted::Facts(Vec::new(), Vec::new()))
+            }
             Normalised::Events(events) => events,
         };
 
@@ -278,7 +360,12 @@ impl Ingest {
             .collect();
         let query: Option<String> = req.uri().query().map(|q| {
             q.split('&')
-                .filter(|p| !p.starts_with("token="))
+                .filter(|p| {
+                    let name = p.split('=').next().unwrap_or_default();
+                    let name = urlencoding::decode(name)
+                        .map_or_else(|_| name.to_ascii_lowercase(), |n| n.to_ascii_lowercase());
+                    !REDACTED_QUERY.contains(&name.as_str())
+                })
                 .collect::<Vec<_>>()
                 .join("&")
         });

@@ -241,7 +241,10 @@ impl Query {
     async fn stats(&self, req: &Request) -> Result<Response, Problem> {
         let p = Page::read(req)?;
         let until = p.until.unwrap_or_else(|| self.clock.now());
-        let since = p.since.unwrap_or(until - chrono::Duration::hours(24));
+        // A day before `until`, but never before year 1, which no store can hold.
+        let since = p.since.unwrap_or_else(|| {
+            (until - chrono::Duration::hours(24)).max(helios_events::earliest_time())
+        });
         let bucket_text = query_param(req, "bucket").unwrap_or_else(|| "1h".into());
         let bucket = helios_rules::duration::Span::parse(&bucket_text)
             .map_err(|e| Problem::bad_request("invalid-parameter", format!("`bucket`: {e}")))?;
@@ -375,7 +378,9 @@ impl Query {
             200,
             &json!({
                 "event": fact.event,
-                "raw": {"key": fact.raw.key, "index": fact.raw.index, "location": self.blobs.locate(&fact.raw.key)},
+                // The archive's key, not where the server keeps it: a reader of the API
+                // has no business with the server's paths or bucket names.
+                "raw": {"key": fact.raw.key, "index": fact.raw.index},
             }),
         ))
     }

@@ -140,7 +140,13 @@ impl ApiKeyAuth {
 
     /// The live key presented by the request, or 401.
     pub async fn authenticate(&self, headers: &http::HeaderMap) -> Result<ApiKey, Problem> {
-        let secret = Self::presented(headers).ok_or_else(|| {
+        self.authenticate_secret(Self::presented(headers)).await
+    }
+
+    /// The live key whose secret was presented (in a header, or where a route allows it, in
+    /// the query string), or 401.
+    pub async fn authenticate_secret(&self, secret: Option<&str>) -> Result<ApiKey, Problem> {
+        let secret = secret.ok_or_else(|| {
             Problem::unauthenticated("this route needs an API key, in `Authorization: Bearer <key>` or `x-api-key: <key>`")
         })?;
         let hash = Self::hash(secret);
@@ -179,7 +185,16 @@ impl ApiKeyAuth {
 
     /// The presented key if it may act as `role`: 401 without a live key, 403 without the role.
     pub async fn require(&self, headers: &http::HeaderMap, role: Role) -> Result<ApiKey, Problem> {
-        let key = self.authenticate(headers).await?;
+        self.require_secret(Self::presented(headers), role).await
+    }
+
+    /// [`ApiKeyAuth::require`] for a secret presented some other way.
+    pub async fn require_secret(
+        &self,
+        secret: Option<&str>,
+        role: Role,
+    ) -> Result<ApiKey, Problem> {
+        let key = self.authenticate_secret(secret).await?;
         if key.role.allows(role) {
             Ok(key)
         } else {

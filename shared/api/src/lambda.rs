@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use lambda_http::{service_fn, Body, Error};
+use lambda_http::request::RequestContext;
+use lambda_http::{service_fn, Body, Error, RequestExt};
 
 /// Runs the Lambda runtime loop, answering every request with `handle`.
 pub async fn serve<H, F>(handle: H) -> Result<(), Error>
@@ -17,7 +18,11 @@ where
         let handle = handle.clone();
         async move {
             let started = std::time::Instant::now();
-            let (parts, body) = req.into_parts();
+            let client = client_addr(&req);
+            let (mut parts, body) = req.into_parts();
+            if let Some(c) = client {
+                parts.extensions.insert(c);
+            }
             let resp = handle(http::Request::from_parts(
                 parts,
                 bytes::Bytes::from(body.to_vec()),
@@ -37,4 +42,18 @@ where
         }
     }))
     .await
+}
+
+/// The caller's address as API Gateway saw it (`requestContext.http.sourceIp`).
+fn client_addr(req: &lambda_http::Request) -> Option<crate::ClientAddr> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .http
+            .source_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .map(crate::ClientAddr),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
 }

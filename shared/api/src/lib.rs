@@ -20,6 +20,19 @@ pub type Request = http::Request<Bytes>;
 /// A response as the handlers give it.
 pub type Response = http::Response<Bytes>;
 
+/// The address of the client that sent a request, as the server saw it (the peer of the
+/// connection in `helios dev`, the source IP of the API Gateway request context in Lambda).
+/// Unauthenticated failures are limited per client address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl ClientAddr {
+    /// The client of `req`, or `None` when the server did not say.
+    pub fn of(req: &Request) -> Option<std::net::IpAddr> {
+        req.extensions().get::<ClientAddr>().map(|c| c.0)
+    }
+}
+
 /// A JSON response.
 pub fn json(status: u16, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
@@ -39,14 +52,28 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
     })
 }
 
+/// Percent-decodes a query value; a `%` not followed by two hex digits is kept as it is,
+/// and bytes that do not form UTF-8 become U+FFFD. Works on bytes, never on string offsets,
+/// so no input can split a character.
 fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+        if b[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            ) {
+                out.push(h * 16 + l);
                 i += 3;
                 continue;
             }
@@ -79,5 +106,31 @@ mod tests {
             .body(Bytes::new())
             .unwrap();
         assert_eq!(query_param(&odd, "a").unwrap(), "%zz%4");
+    }
+
+    #[test]
+    fn a_percent_before_a_multibyte_character_is_kept_not_split() {
+        // `GET /v1/events?source=%aé` closed the connection: the decoder sliced the string
+        // at a byte offset inside `é`.
+        for (raw, want) in [
+            ("%aé", "%aé"),
+            ("%é", "%é"),
+            ("%éé", "%éé"),
+            ("a%2", "a%2"),
+            ("%", "%"),
+            ("%41%42", "AB"),
+            ("%c3%a9", "é"),
+            ("%ff", "\u{fffd}"),
+        ] {
+            assert_eq!(percent_decode(raw), want, "{raw}");
+        }
+        // Through a request, where the server hands the raw bytes of the query over.
+        let uri = http::Uri::from_maybe_shared(Bytes::from_static(b"/v1/events?source=%a\xc3\xa9"))
+            .expect("http accepts UTF-8 bytes in a query, as hyper hands them over");
+        let req = http::Request::builder()
+            .uri(uri)
+            .body(Bytes::new())
+            .unwrap();
+        assert_eq!(query_param(&req, "source").unwrap(), "%aé");
     }
 }

@@ -37,6 +37,31 @@ pub struct DevArgs {
     /// and the state machines are there.
     #[arg(long, default_value = "rules")]
     pub rules: std::path::PathBuf,
+    /// Seconds a client has to send a request's headers, and that an idle connection is kept.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub header_timeout: f64,
+    /// Seconds a client has to send a request's body (408 after).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub body_timeout: f64,
+    /// Connections open at once; the next ones wait until one closes.
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
+}
+
+impl DevArgs {
+    fn serve_limits(&self) -> anyhow::Result<crate::serve::ServeLimits> {
+        let seconds = |name: &str, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| anyhow::anyhow!("--{name} must be a positive number of seconds"))
+        };
+        Ok(crate::serve::ServeLimits {
+            header_timeout: seconds("header-timeout", self.header_timeout)?,
+            body_timeout: seconds("body-timeout", self.body_timeout)?,
+            max_connections: self.max_connections,
+        })
+    }
 }
 
 /// How many batches of the decide queue are handled at once.
@@ -51,10 +76,12 @@ struct App {
     query: Arc<Query>,
     ack: Option<Arc<helios_record::ack::Acknowledge>>,
     max_body: usize,
+    body_timeout: Duration,
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     helios_runtime::init_tracing(args.json_logs);
+    let serve_limits = args.serve_limits()?;
     let d = Deployment::open_local(&args.store.local_options()).await?;
     let admin_key = ensure_admin_key(&d).await?;
     let auth = Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(2)));
@@ -132,6 +159,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let app = App {
         ack,
         max_body,
+        body_timeout: serve_limits.body_timeout,
         ingest,
         query: Arc::new(Query {
             store: d.store.clone(),
@@ -225,9 +253,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
 
     let router = axum::Router::new().fallback(handle).with_state(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    crate::serve::serve(listener, router, serve_limits, shutdown()).await;
     relay.abort();
     for c in consumers {
         c.abort();
@@ -456,15 +482,28 @@ async fn handle(State(app): State<App>, req: axum::extract::Request) -> axum::re
         Some(n) if n > app.max_body => {
             Problem::too_large(n, app.max_body).into_response_for(Some(&path))
         }
-        _ => match axum::body::to_bytes(body, app.max_body).await {
+        _ => match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, app.max_body))
+            .await
+        {
             Err(_) => Problem::new(
+                408,
+                "request-timeout",
+                "Request timeout",
+                format!(
+                    "the body did not arrive within {} s",
+                    app.body_timeout.as_secs_f64()
+                ),
+            )
+            .with_header("connection", "close")
+            .into_response_for(Some(&path)),
+            Ok(Err(_)) => Problem::new(
                 413,
                 "body-too-large",
                 "Request body too large",
                 format!("the body is over the limit of {} bytes", app.max_body),
             )
             .into_response_for(Some(&path)),
-            Ok(bytes) => {
+            Ok(Ok(bytes)) => {
                 let req = http::Request::from_parts(parts, bytes);
                 dispatch(&app, req).await
             }

@@ -18,6 +18,7 @@ pub mod redrive;
 pub mod replay;
 pub mod rules;
 pub mod send;
+pub mod serve;
 pub mod states;
 
 #[derive(Parser, Debug)]

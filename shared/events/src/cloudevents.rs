@@ -195,6 +195,10 @@ fn binary(
                 let s = urlencoding::decode(raw)
                     .map(|c| c.into_owned())
                     .unwrap_or_else(|_| raw.to_string());
+                // An empty attribute is an absent one.
+                if s.is_empty() {
+                    return Ok(None);
+                }
                 crate::check_len(&s, name, max)?;
                 Ok(Some(s))
             }

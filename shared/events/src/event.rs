@@ -1,4 +1,4 @@
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -39,6 +39,9 @@ pub struct Event {
 }
 
 /// The Helios id of the event `(source, id)`: stable, opaque, URL-safe.
+///
+/// `source ‖ 0x00 ‖ id` is unambiguous because neither may hold a control character
+/// ([`crate::normalise`] refuses them), so no two pairs hash the same bytes.
 pub fn helios_id(source: &str, id: &str) -> String {
     let mut h = Sha256::new();
     h.update(source.as_bytes());
@@ -49,10 +52,27 @@ pub fn helios_id(source: &str, id: &str) -> String {
 }
 
 /// Parses an RFC 3339 timestamp into UTC, with a message that says what was wrong.
+///
+/// The time must fall within years 1 to 9999 once in UTC: RFC 3339 has four-digit years
+/// only, so `0000-01-01T00:00:00+01:00` (the year before year 1 in UTC) could be accepted
+/// but never written back as RFC 3339, nor stored by PostgreSQL, which has no year 0.
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
+    let t = DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("is not an RFC 3339 timestamp ({e}): {s:?}"))
+        .map_err(|e| format!("is not an RFC 3339 timestamp ({e}): {s:?}"))?;
+    if !(1..=9999).contains(&t.year()) {
+        return Err(format!(
+            "is outside the years 0001 to 9999 once in UTC ({}): {s:?}",
+            t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        ));
+    }
+    Ok(t)
+}
+
+/// The earliest time Helios accepts or stores: 0001-01-01T00:00:00Z.
+pub fn earliest_time() -> DateTime<Utc> {
+    // 719,162 days from 0001-01-01 to 1970-01-01 (proleptic Gregorian).
+    DateTime::from_timestamp(-62_135_596_800, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// Formats a time as Helios writes it: RFC 3339, UTC, `Z`, as few fraction digits as exact.
@@ -97,5 +117,25 @@ mod tests {
         let t = parse_time("2026-01-01T02:00:00.250+02:00").unwrap();
         assert_eq!(format_time(&t), "2026-01-01T00:00:00.250Z");
         assert!(parse_time("yesterday").unwrap_err().contains("RFC 3339"));
+    }
+
+    #[test]
+    fn times_outside_years_1_to_9999_in_utc_are_refused() {
+        // Accepted by an RFC 3339 parser, but in UTC one is in year 0 (written `-0001-…`
+        // or refused by PostgreSQL) and the other in year 10000.
+        for s in [
+            "0000-01-01T00:00:00+01:00",
+            "0001-01-01T00:00:00+00:01",
+            "9999-12-31T23:59:59-01:00",
+            "0000-06-01T00:00:00Z",
+        ] {
+            let e = parse_time(s).unwrap_err();
+            assert!(e.contains("outside the years 0001 to 9999"), "{s}: {e}");
+        }
+        assert_eq!(format_time(&earliest_time()), "0001-01-01T00:00:00Z");
+        for s in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
+            let t = parse_time(s).unwrap();
+            assert_eq!(parse_time(&format_time(&t)).unwrap(), t, "{s} reads back");
+        }
     }
 }

@@ -20,6 +20,9 @@ pub(crate) fn normalise(
     let body = parse_json(req.body, ctx.limits.max_depth)?;
     let events = match &body {
         Value::Array(list) => {
+            if list.is_empty() {
+                return Err(NormaliseError::EmptyBatch);
+            }
             if list.len() > ctx.limits.max_batch {
                 return Err(NormaliseError::TooManyEvents {
                     count: list.len(),

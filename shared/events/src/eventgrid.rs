@@ -18,6 +18,8 @@ use crate::{
 };
 
 const VALIDATION_EVENT: &str = "Microsoft.EventGrid.SubscriptionValidationEvent";
+/// The longest validation code echoed back (Event Grid sends a GUID, 36 characters).
+const MAX_VALIDATION_CODE: usize = 128;
 
 pub(crate) fn normalise(
     req: &Request<'_>,
@@ -66,6 +68,9 @@ pub(crate) fn normalise(
     {
         return cloudevents::normalise_as(req, ctx, Format::Eventgrid);
     }
+    if list.is_empty() {
+        return Err(NormaliseError::EmptyBatch);
+    }
     if list.len() > ctx.limits.max_batch {
         return Err(NormaliseError::TooManyEvents {
             count: list.len(),
@@ -75,13 +80,27 @@ pub(crate) fn normalise(
     for (i, e) in list.iter().enumerate() {
         let obj = as_object(e, &format!("[{i}]"))?;
         if obj.get("eventType").and_then(Value::as_str) == Some(VALIDATION_EVENT) {
+            // Event Grid sends the validation event alone; answering it would drop the
+            // other events of the batch without a word.
+            if list.len() > 1 {
+                return Err(NormaliseError::InvalidField {
+                    field: format!("[{i}].eventType"),
+                    problem: format!(
+                        "is {VALIDATION_EVENT}, which Event Grid sends alone, but the batch holds {} events",
+                        list.len()
+                    ),
+                });
+            }
+            let field = format!("[{i}].data.validationCode");
             let code = obj
                 .get("data")
                 .and_then(|d| d.get("validationCode"))
                 .and_then(Value::as_str)
                 .ok_or_else(|| NormaliseError::MissingField {
-                    field: format!("[{i}].data.validationCode"),
+                    field: field.clone(),
                 })?;
+            // Event Grid's codes are GUIDs; the answer echoes the code, so it is bounded.
+            crate::check_len(code, &field, MAX_VALIDATION_CODE)?;
             return Ok(Normalised::Handshake(Handshake::EventGridValidation {
                 validation_code: code.to_string(),
             }));
@@ -100,7 +119,9 @@ fn one(v: &Value, path: &str, ctx: &Context<'_>) -> Result<crate::Event, Normali
     let l = ctx.limits;
     let id = req_str(obj, "id", path, l.max_id_len)?;
     let event_type = req_str(obj, "eventType", path, l.max_type_len)?;
-    let subject = req_str(obj, "subject", path, l.max_subject_len)?;
+    // Required by the Event Grid schema, but Azure itself sends `""` for events about no
+    // particular resource (CustomEvents.json of its SDKs): empty is absent.
+    let subject = opt_str(obj, "subject", path, l.max_subject_len)?;
     let time = req_time(obj, "eventTime", path)?;
     let topic = opt_str(obj, "topic", path, l.max_source_len)?;
     // Event Grid sends an empty dataVersion for many system topics.
@@ -121,7 +142,7 @@ fn one(v: &Value, path: &str, ctx: &Context<'_>) -> Result<crate::Event, Normali
         id,
         source,
         event_type,
-        Some(subject),
+        subject,
         time,
         ctx,
         data,

@@ -35,7 +35,11 @@ pub fn check_depth(body: &[u8], limit: usize) -> Result<(), NormaliseError> {
 }
 
 /// Parses JSON within the depth limit, with an error that says where it broke.
+///
+/// A leading UTF-8 byte order mark is skipped: RFC 8259 (8.1) lets a parser ignore it, and
+/// some senders write one (two samples of the CloudEvents SDKs do).
 pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<serde_json::Value, NormaliseError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     check_depth(body, depth_limit)?;
     serde_json::from_slice(body).map_err(|e| NormaliseError::MalformedJson(e.to_string()))
 }
@@ -64,6 +68,15 @@ mod tests {
             NormaliseError::MalformedJson(m) => assert!(m.contains("column"), "{m}"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let v = parse_json(b"\xEF\xBB\xBF{\"a\": 1}", 64).unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1}));
+        // Only one, and only at the start.
+        assert!(parse_json(b"\xEF\xBB\xBF\xEF\xBB\xBF{}", 64).is_err());
+        assert!(parse_json(b"{\"a\": \xEF\xBB\xBF1}", 64).is_err());
     }
 
     proptest::proptest! {

@@ -25,7 +25,7 @@ mod pubsub;
 pub mod sample;
 
 pub use error::NormaliseError;
-pub use event::{format_time, helios_id, parse_time, Event, SCHEMA_VERSION};
+pub use event::{earliest_time, format_time, helios_id, parse_time, Event, SCHEMA_VERSION};
 pub use github::sign as github_signature;
 pub use json::{check_depth, parse_json};
 
@@ -166,6 +166,33 @@ pub enum Handshake {
     WebhookOrigin { origin: String },
 }
 
+/// Checks the credential of a format that authenticates with the source's own secret (the
+/// GitHub signature, the Pub/Sub and Event Grid tokens); `Ok` for the others, which take an
+/// API key. [`normalise`] checks it again; this lets the edge authenticate a request before
+/// charging it to the source's rate limit, so that unauthenticated traffic cannot spend it.
+pub fn authenticate(
+    format: Format,
+    req: &Request<'_>,
+    secrets: &SourceSecrets,
+) -> Result<(), NormaliseError> {
+    match format {
+        Format::Github => github::authenticate(req, secrets),
+        Format::Pubsub => pubsub::check_token(
+            req,
+            secrets.pubsub.as_deref(),
+            "pubsub",
+            "HELIOS_PUBSUB_TOKEN",
+        ),
+        Format::Eventgrid => pubsub::check_token(
+            req,
+            secrets.eventgrid.as_deref(),
+            "eventgrid",
+            "HELIOS_EVENTGRID_TOKEN",
+        ),
+        Format::Native | Format::Eventbridge | Format::Cloudevents => Ok(()),
+    }
+}
+
 /// Turns one request in `format` into canonical events, a handshake, or a specific error.
 pub fn normalise(
     format: Format,
@@ -187,17 +214,45 @@ pub fn normalise(
         Format::Cloudevents => cloudevents::normalise(req, ctx)?,
     };
     if let Normalised::Events(events) = &out {
-        if events.is_empty() {
-            return Err(NormaliseError::EmptyBatch);
-        }
+        // An empty list is refused by each format that has no empty batch (the native
+        // envelope, EventBridge, Event Grid); a CloudEvents batch `[]` is valid (JSON event
+        // format, 4: "an empty array is a valid batch") and is answered with no events.
         if events.len() > ctx.limits.max_batch {
             return Err(NormaliseError::TooManyEvents {
                 count: events.len(),
                 limit: ctx.limits.max_batch,
             });
         }
+        for (i, e) in events.iter().enumerate() {
+            check_key_chars(&e.source, "source", i, events.len())?;
+            check_key_chars(&e.id, "id", i, events.len())?;
+        }
     }
     Ok(out)
+}
+
+/// Refuses a control character in a source or an id: the pair is the idempotency key and
+/// is hashed as `source ‖ 0x00 ‖ id`, so a NUL inside either could make two events one.
+fn check_key_chars(
+    value: &str,
+    field: &str,
+    index: usize,
+    count: usize,
+) -> Result<(), NormaliseError> {
+    match value.chars().find(|c| c.is_control()) {
+        None => Ok(()),
+        Some(c) => Err(NormaliseError::InvalidField {
+            field: if count > 1 {
+                format!("{field} (event {index})")
+            } else {
+                field.to_string()
+            },
+            problem: format!(
+                "holds the control character U+{:04X}; an event's source and id must not",
+                c as u32
+            ),
+        }),
+    }
 }
 
 // ---- helpers shared by the normalisers ------------------------------------------------
@@ -271,7 +326,10 @@ pub(crate) fn opt_str(
     max: usize,
 ) -> Result<Option<String>, NormaliseError> {
     match obj.get(key) {
+        // An empty optional field is an absent one, in every format (Azure sends
+        // `"subject": ""` for events about no particular resource).
         None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
         Some(v) => string_value(v, &join(path, key), max).map(Some),
     }
 }

@@ -37,6 +37,9 @@ pub(crate) fn normalise(
                 field: "events".into(),
                 problem: format!("must be an array, found {}", crate::json_kind(events)),
             })?;
+        if list.is_empty() {
+            return Err(NormaliseError::EmptyBatch);
+        }
         if list.len() > ctx.limits.max_batch {
             return Err(NormaliseError::TooManyEvents {
                 count: list.len(),

@@ -62,10 +62,12 @@ pub(crate) fn normalise(
             })
         }
     };
+    // An empty attribute is an absent one.
     let attr = |k: &str| {
         attributes
             .get(k)
             .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
 
@@ -94,6 +96,9 @@ pub(crate) fn normalise(
     let subject = attr("subject")
         .or_else(|| attr("objectId"))
         .or_else(|| ordering_key.clone());
+    if let Some(s) = &subject {
+        crate::check_len(s, "message.attributes.subject", l.max_subject_len)?;
+    }
 
     extensions.insert("subscription".into(), Value::String(subscription));
     if !attributes.is_empty() {

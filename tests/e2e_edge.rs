@@ -1,0 +1,273 @@
+//! The HTTP edge of `helios dev` against what real clients send and what an attacker tries:
+//! each test reproduces a finding of the outside-in review (issue 13) on a real process.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::*;
+
+fn url_host(dev: &Dev) -> String {
+    dev.url.trim_start_matches("http://").to_string()
+}
+
+/// Sends raw bytes on a new connection and reads until the server closes it or `wait`
+/// passes; returns what was read and whether the server closed the connection.
+fn raw_exchange(dev: &Dev, bytes: &[u8], wait: Duration) -> (String, bool) {
+    let mut s = TcpStream::connect(url_host(dev)).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false, // timed out, still open
+        }
+    };
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+async fn healthy(dev: &Dev) {
+    let r = client()
+        .get(format!("{}/healthz", dev.url))
+        .send()
+        .await
+        .expect("the server still answers");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_query_string_that_splits_a_character_is_answered_not_a_dropped_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), None);
+    // `%a` then the two bytes of `é`, raw: the decoder used to slice inside the character.
+    let req = format!(
+        "GET /v1/events?source=%a\u{e9} HTTP/1.1\r\nHost: x\r\nx-api-key: {API_KEY}\r\nConnection: close\r\n\r\n"
+    );
+    let (answer, _) = raw_exchange(&dev, req.as_bytes(), Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"events\":[]"), "{answer}");
+    healthy(&dev).await;
+}
+
+#[tokio::test]
+async fn times_outside_years_1_to_9999_are_refused_and_a_bad_stats_range_is_a_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), None);
+    for t in ["0000-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"] {
+        let body =
+            json!({"id": format!("t-{t}"), "source": "probe", "type": "t", "time": t, "data": {}});
+        let (status, _, problem) = post_json(&dev, API_KEY, body.to_string().into_bytes()).await;
+        assert_eq!(status, 400, "{t}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("`time`"),
+            "{problem}"
+        );
+    }
+    assert!(list_all(&dev).await.is_empty(), "nothing was stored");
+    let (status, problem) = get(&dev, "/v1/stats?until=0000-01-01T00:00:00Z", API_KEY).await;
+    assert_eq!(status, 400, "a bad range is the client's: {problem}");
+    // Near the earliest time there is: the default `since` (a day before) is clamped to
+    // 0001-01-01, not a time no store can hold (503).
+    let (status, stats) = get(&dev, "/v1/stats?until=0001-01-01T12:00:00Z", API_KEY).await;
+    assert_eq!(status, 200, "{stats}");
+}
+
+#[tokio::test]
+async fn an_empty_cloudevents_batch_is_answered_200_with_no_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), None);
+    let r = client()
+        .post(format!("{}/v1/hooks/cloudevents", dev.url))
+        .header("x-api-key", API_KEY)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"events": []}));
+    healthy(&dev).await;
+}
+
+#[tokio::test]
+async fn the_cloudevents_handshake_takes_the_key_as_access_token_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), None);
+    let options = |query: String| {
+        client()
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/hooks/cloudevents{query}", dev.url),
+            )
+            .header("WebHook-Request-Origin", "sender.example.com")
+            .send()
+    };
+    for query in [
+        format!("?access_token={API_KEY}"),
+        format!("?token={API_KEY}"),
+    ] {
+        let r = options(query.clone()).await.unwrap();
+        assert_eq!(r.status(), 200, "{query}");
+        assert_eq!(
+            r.headers()["webhook-allowed-origin"],
+            "sender.example.com",
+            "{query}"
+        );
+    }
+    // Without a credential, or with a wrong one, the handshake is refused.
+    assert_eq!(options(String::new()).await.unwrap().status(), 401);
+    assert_eq!(
+        options("?access_token=hk_not_a_key_of_this_server".into())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // The delivery may use it too; the archive keeps no credential from the query.
+    let r = client()
+        .post(format!(
+            "{}/v1/hooks/cloudevents?access_token={API_KEY}&sig=s3cret&keep=1",
+            dev.url
+        ))
+        .header("content-type", "application/cloudevents+json")
+        .body(
+            json!({"specversion": "1.0", "id": "q-1", "source": "probe", "type": "t"}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let answer: Value = r.json().await.unwrap();
+    let (_, got) = get(
+        &dev,
+        &format!("/v1/events/{}", answer["events"][0]["id"].as_str().unwrap()),
+        API_KEY,
+    )
+    .await;
+    let key = got["raw"]["key"].as_str().unwrap();
+    let raw = std::fs::read_to_string(dir.path().join("blobs").join(key)).unwrap();
+    assert!(!raw.contains(API_KEY) && !raw.contains("s3cret"), "{raw}");
+    assert!(raw.contains("keep=1"), "{raw}");
+}
+
+#[tokio::test]
+async fn bad_signatures_do_not_spend_the_rate_limit_of_correctly_signed_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start_with(
+        dir.path(),
+        None,
+        &["--rate-limit".as_ref(), "5".as_ref()],
+        &[],
+    );
+    let body = json!({"zen": "Keep it logically awesome.", "hook_id": 1}).to_string();
+    let deliver = |signature: String, n: usize| {
+        client()
+            .post(format!("{}/v1/hooks/github", dev.url))
+            .header("content-type", "application/json")
+            .header("x-github-event", "ping")
+            .header("x-github-delivery", format!("d-{n}"))
+            .header("x-hub-signature-256", signature)
+            .body(body.clone())
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for n in 0..40 {
+        statuses.push(
+            deliver("sha256=00".into(), n)
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert!(statuses[..5].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "unauthenticated failures are limited per client address: {statuses:?}"
+    );
+    let good =
+        helios_events::github_signature(secrets().github.as_deref().unwrap(), body.as_bytes());
+    let r = deliver(good, 1000).await.unwrap();
+    assert_eq!(
+        r.status(),
+        202,
+        "a correctly signed delivery is not charged for the failures"
+    );
+}
+
+#[tokio::test]
+async fn slow_headers_idle_connections_and_slow_bodies_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start_with(
+        dir.path(),
+        None,
+        &[
+            "--header-timeout".as_ref(),
+            "1".as_ref(),
+            "--body-timeout".as_ref(),
+            "1".as_ref(),
+        ],
+        &[],
+    );
+    // Headers that never end.
+    let (answer, closed) = raw_exchange(
+        &dev,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(
+        closed,
+        "a connection with unfinished headers is closed: {answer:?}"
+    );
+    // An idle keep-alive connection, after one answered request.
+    let (answer, closed) = raw_exchange(
+        &dev,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(closed, "an idle connection is closed: {answer:?}");
+    // A body that never comes.
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nx-api-key: {API_KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"id\":"
+    );
+    let (answer, closed) = raw_exchange(&dev, head.as_bytes(), Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request-timeout"), "{answer}");
+    assert!(closed, "{answer}");
+    healthy(&dev).await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start_with(
+        dir.path(),
+        None,
+        &["--max-connections".as_ref(), "2".as_ref()],
+        &[],
+    );
+    let first = TcpStream::connect(url_host(&dev)).unwrap();
+    let _second = TcpStream::connect(url_host(&dev)).unwrap();
+    // Both slots are taken by silent connections: a third request is not served yet.
+    let waiting = tokio::spawn({
+        let url = dev.url.clone();
+        async move {
+            let started = Instant::now();
+            let r = client().get(format!("{url}/healthz")).send().await;
+            (r.map(|r| r.status().as_u16()), started.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "served over the cap");
+    drop(first);
+    let (status, _) = waiting.await.unwrap();
+    assert_eq!(status.unwrap(), 200, "served once a slot is free");
+}

@@ -1,0 +1,169 @@
+//! The harness of the end-to-end tests: a real `helios dev` process and HTTP helpers.
+#![allow(dead_code)] // each test binary uses its own part of it
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use helios_events::sample::{Credentials, Sample};
+use helios_events::SourceSecrets;
+use serde_json::Value;
+
+pub const API_KEY: &str = "hk_e2e_admin_key_0123456789abcdef";
+
+pub fn secrets() -> SourceSecrets {
+    SourceSecrets {
+        github: Some("gh-e2e-secret".into()),
+        pubsub: Some("ps-e2e-token".into()),
+        eventgrid: Some("eg-e2e-token".into()),
+    }
+}
+
+/// A `helios dev` process; killed (SIGKILL) when dropped, and by the kernel if the test
+/// process dies first.
+pub struct Dev {
+    child: Child,
+    pub url: String,
+}
+
+impl Dev {
+    pub fn start(data_dir: &Path, database_url: Option<&str>) -> Dev {
+        Dev::start_with(data_dir, database_url, &[], &[])
+    }
+
+    pub fn start_with(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+    ) -> Dev {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_helios"));
+        cmd.args(["dev", "--port", "0", "--data-dir"]).arg(data_dir);
+        if let Some(url) = database_url {
+            cmd.args(["--database-url", url]);
+        }
+        cmd.args(args).envs(env.iter().copied());
+        let s = secrets();
+        cmd.env("HELIOS_API_KEY", API_KEY)
+            .env("HELIOS_GITHUB_SECRET", s.github.unwrap())
+            .env("HELIOS_PUBSUB_TOKEN", s.pubsub.unwrap())
+            .env("HELIOS_EVENTGRID_TOKEN", s.eventgrid.unwrap())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe; the child dies with the test process.
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("helios dev starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("helios dev printed its address")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("helios dev listening on ") {
+                break rest.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Dev { child, url }
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub async fn send_sample(dev: &Dev, sample: &Sample) -> (u16, http::HeaderMap, Value) {
+    let creds = Credentials {
+        api_key: Some(API_KEY.into()),
+        secrets: secrets(),
+    };
+    let r = sample.prepare(&creds).unwrap();
+    let mut url = format!("{}{}", dev.url, r.path);
+    if let Some(q) = &r.query {
+        url = format!("{url}?{q}");
+    }
+    let mut req = client()
+        .request(
+            reqwest::Method::from_bytes(r.method.as_bytes()).unwrap(),
+            &url,
+        )
+        .body(r.body.clone());
+    for (k, v) in &r.headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
+}
+
+pub async fn get(dev: &Dev, path: &str, key: &str) -> (u16, Value) {
+    let resp = client()
+        .get(format!("{}{path}", dev.url))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn post_json(dev: &Dev, key: &str, body: Vec<u8>) -> (u16, http::HeaderMap, Value) {
+    let resp = client()
+        .post(format!("{}/v1/events", dev.url))
+        .header("x-api-key", key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Every event, following the cursor to the end.
+pub async fn list_all(dev: &Dev) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut path = "/v1/events?limit=1000".to_string();
+    loop {
+        let (status, page) = get(dev, &path, API_KEY).await;
+        assert_eq!(status, 200, "{page}");
+        out.extend(page["events"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(c) => path = format!("/v1/events?limit=1000&cursor={c}"),
+            None => break,
+        }
+    }
+    out
+}
