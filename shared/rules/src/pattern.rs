@@ -432,23 +432,13 @@ fn number(n: &serde_json::Number) -> f64 {
     n.as_f64().unwrap_or(f64::NAN)
 }
 
-/// The largest magnitude Event Ruler compares numerically (its `ComparableNumber`).
-pub const NUMBER_LIMIT: f64 = 5e11;
-
-/// Whether a number can be compared numerically, as Event Ruler compares numbers: at most
-/// six decimal places, and no further from zero than [`NUMBER_LIMIT`]. Numeric ranges and
-/// `anything-but` numbers in a pattern must be; a number in an event that is not never
-/// falls in a range nor is excluded by `anything-but`.
+/// Whether a number can be compared numerically. Since its 1.8 releases Event Ruler compares
+/// numbers with the range and precision of a double (it encodes every finite double so that
+/// byte order is numeric order, as Quamina does); before, it refused patterns beyond ±5e11 or
+/// with more than six decimals and never matched such event numbers. Every finite number is
+/// comparable; JSON has no other.
 pub fn comparable(x: f64) -> bool {
-    if !x.is_finite() || x.abs() > NUMBER_LIMIT {
-        return false;
-    }
-    if x.fract() == 0.0 {
-        return true;
-    }
-    // The shortest text that reads back as `x`, without an exponent, says its decimals.
-    let text = x.to_string();
-    text.split_once('.').is_none_or(|(_, d)| d.len() <= 6)
+    x.is_finite()
 }
 
 fn comparable_number(n: &serde_json::Number, loc: &str) -> Result<f64, PatternError> {
@@ -456,10 +446,7 @@ fn comparable_number(n: &serde_json::Number, loc: &str) -> Result<f64, PatternEr
     if comparable(x) {
         Ok(x)
     } else {
-        err(
-            loc,
-            format!("{n} cannot be compared: numbers in patterns have at most 6 decimal places and lie between -5e11 and 5e11"),
-        )
+        err(loc, format!("{n} is not a finite number"))
     }
 }
 

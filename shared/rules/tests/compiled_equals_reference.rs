@@ -17,9 +17,12 @@ fn scalar() -> impl Strategy<Value = Value> {
             "x", "xy", "X", "yx", "", "10.0.0.1", "10.0.1.7", "a*b", "ab"
         ])
         .prop_map(|s| json!(s)),
-        // Numbers Event Ruler compares numerically, and two it does not (7 decimals, > 5e11).
-        prop::sample::select(vec![0.0, 1.0, 1.5, -2.0, 300.0, 3.0e2, 0.1234567, 6.0e11])
-            .prop_map(|n| json!(n)),
+        // Numbers with the range and precision of a double: 7 decimals, beyond ±5e11 (the
+        // limits Event Ruler had before 1.8), tiny and huge.
+        prop::sample::select(vec![
+            0.0, 1.0, 1.5, -2.0, 300.0, 3.0e2, 0.1234567, 6.0e11, -6.0e11, 1e-7, 1e300
+        ])
+        .prop_map(|n| json!(n)),
         Just(json!(1)),
         any::<bool>().prop_map(|b| json!(b)),
         Just(Value::Null),
@@ -61,6 +64,10 @@ fn matcher() -> impl Strategy<Value = Value> {
         s().prop_map(|v| json!({"anything-but": {"equals-ignore-case": v}})),
         Just(json!({"anything-but": {"wildcard": "x*"}})),
         (-3i32..3).prop_map(|v| json!({"numeric": [">", v]})),
+        prop::sample::select(vec![0.1234567, 5.0e11, -5.0e11, 1e-7])
+            .prop_map(|v| json!({"numeric": ["<", v]})),
+        Just(json!({"numeric": ["=", 0.1234567]})),
+        Just(json!({"anything-but": [0.1234567, 6.0e11]})),
         (-3i32..3).prop_map(|v| json!({"numeric": [">=", v, "<", v + 2]})),
         Just(json!({"numeric": ["=", 300]})),
         any::<bool>().prop_map(|b| json!({"exists": b})),

@@ -1,7 +1,7 @@
 //! The documented semantics of EventBridge patterns, case by case (`tests/data/patterns.jsonl`:
 //! each line a pattern, an event, and the expected match or an expected error).
 
-use helios_rules::{reference, Pattern};
+use helios_rules::{reference, CompiledPatterns, Pattern, Scratch};
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
@@ -20,9 +20,23 @@ fn every_documented_case_holds() {
         let why = c["why"].as_str().unwrap();
         match (Pattern::parse(&c["pattern"]), c.get("error").is_some()) {
             (Ok(p), false) => {
+                let want = c["match"].as_bool().unwrap();
                 let got = reference::matches(&p, &c["event"]);
-                if got != c["match"].as_bool().unwrap() {
-                    failures.push(format!("{why}: expected match={}, got {got}", c["match"]));
+                if got != want {
+                    failures.push(format!("{why}: expected match={want}, got {got}"));
+                }
+                // The compiled matcher, on the parsed event and on its text alike.
+                let compiled = CompiledPatterns::compile([&p]);
+                let mut scratch = Scratch::default();
+                let got = !compiled.matches(&c["event"], &mut scratch).is_empty();
+                let from_text = !compiled
+                    .matches_json(&c["event"].to_string(), &mut scratch)
+                    .unwrap()
+                    .is_empty();
+                if got != want || from_text != want {
+                    failures.push(format!(
+                        "{why}: expected match={want}, compiled gave {got} (from text {from_text})"
+                    ));
                 }
             }
             (Err(e), true) => assert!(!e.message.is_empty(), "{why}: an error says why"),
