@@ -271,3 +271,68 @@ async fn connections_over_the_cap_wait_until_one_closes() {
     let (status, _) = waiting.await.unwrap();
     assert_eq!(status.unwrap(), 200, "served once a slot is free");
 }
+
+#[tokio::test]
+async fn a_credential_speaks_only_for_its_own_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), None);
+    let token = secrets().eventgrid.unwrap();
+    let eventgrid = |events: Value| {
+        client()
+            .post(format!("{}/v1/hooks/eventgrid?token={token}", dev.url))
+            .header("content-type", "application/json")
+            .body(events.to_string())
+            .send()
+    };
+    let eg = |topic: &str, id: &str, event_type: &str| {
+        json!([{"id": id, "topic": topic, "subject": "s", "eventType": event_type,
+            "eventTime": "2026-12-01T00:00:00Z", "data": {}, "dataVersion": "1"}])
+    };
+    // Holding only the Event Grid token: `github`, a native source and `helios/expect` are
+    // the publisher's claims, recorded under `eventgrid:`.
+    for (topic, event_type) in [
+        ("github", "github.push"),
+        ("ci/buildkite", "ci.build.finished"),
+        ("helios/expect", "helios.expectation.missed"),
+    ] {
+        let r = eventgrid(eg(topic, "run-1", event_type)).await.unwrap();
+        assert_eq!(r.status(), 202, "{topic}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["events"][0]["source"], format!("eventgrid:{topic}"));
+    }
+    // So the real native event is not taken for a duplicate.
+    let native = json!({"id": "run-1", "source": "ci/buildkite", "type": "ci.build.finished",
+        "time": "2026-12-01T00:00:00Z", "data": {}});
+    let (status, _, answer) = post_json(&dev, API_KEY, native.to_string().into_bytes()).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["events"][0]["status"], "accepted");
+    // An Azure topic is the hook's own.
+    let r = eventgrid(eg("/subscriptions/x/resourceGroups/rg", "e-1", "t"))
+        .await
+        .unwrap();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["events"][0]["source"],
+        "/subscriptions/x/resourceGroups/rg"
+    );
+    // An API key, even the admin's, may not speak for Helios nor for a hook's sources.
+    for source in [
+        "helios/expect",
+        "github",
+        "gcp.pubsub/p/s",
+        "/subscriptions/x",
+    ] {
+        let e = json!({"id": "x-1", "source": source, "type": "t",
+            "time": "2026-12-01T00:00:00Z", "data": {}});
+        let (status, _, problem) = post_json(&dev, API_KEY, e.to_string().into_bytes()).await;
+        assert_eq!(status, 403, "{source}: {problem}");
+        assert_eq!(problem["type"], "urn:helios:problem:source-not-allowed");
+    }
+    let events = list_all(&dev).await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e["source"] != "github" && e["source"] != "helios/expect"),
+        "{events:?}"
+    );
+}

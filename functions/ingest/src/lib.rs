@@ -185,7 +185,8 @@ impl Ingest {
         self.limiter
             .check(&bucket.0, bucket.1)
             .map_err(Problem::rate_limited)?;
-        let (facts, recorded) = match self.accept(req, format).await? {
+        let speaker = helios_events::sources::Speaker::of(format);
+        let (facts, recorded) = match self.accept(req, format, speaker).await? {
             Accepted::Handshake(h) => return Ok(handshake(h)),
             Accepted::Facts(facts, recorded) => (facts, recorded),
         };
@@ -252,7 +253,14 @@ impl Ingest {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Bytes::from(body))
             .map_err(|e| Problem::internal(e.to_string()))?;
-        match self.accept(&req, Format::Native).await? {
+        match self
+            .accept(
+                &req,
+                Format::Native,
+                helios_events::sources::Speaker::Helios,
+            )
+            .await?
+        {
             Accepted::Handshake(_) => Err(Problem::internal("a native envelope has no handshake")),
             Accepted::Facts(facts, recorded) => Ok(facts
                 .into_iter()
@@ -262,8 +270,14 @@ impl Ingest {
         }
     }
 
-    /// Everything after authentication: normalise, archive, record, publish.
-    async fn accept(&self, req: &Request, format: Format) -> Result<Accepted, Problem> {
+    /// Everything after authentication: normalise, check that `speaker` may speak for the
+    /// events' sources, archive, record, publish.
+    async fn accept(
+        &self,
+        req: &Request,
+        format: Format,
+        speaker: helios_events::sources::Speaker,
+    ) -> Result<Accepted, Problem> {
         let body = req.body();
         if body.len() > self.limits.max_body_bytes {
             return Err(Problem::too_large(body.len(), self.limits.max_body_bytes));
@@ -291,6 +305,7 @@ impl Ingest {
             }
             Normalised::Events(events) => events,
         };
+        helios_events::sources::check(speaker, &events)?;
 
         let raw_key = self.archive(req, format, &events[0]).await?;
         let facts: Vec<NewFact> = events

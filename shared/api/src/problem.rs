@@ -145,6 +145,7 @@ impl From<helios_events::NormaliseError> for Problem {
     fn from(e: helios_events::NormaliseError) -> Problem {
         let title = match e.status() {
             401 => "Authentication required",
+            403 => "Forbidden",
             413 => "Request body too large",
             415 => "Unsupported media type",
             _ => "Bad request",

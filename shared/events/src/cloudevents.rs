@@ -118,7 +118,8 @@ fn structured(
     )?;
     let l = ctx.limits;
     let id = req_str(obj, "id", path, l.max_id_len)?;
-    let source = req_str(obj, "source", path, l.max_source_len)?;
+    let source = event_grid_namespace(req_str(obj, "source", path, l.max_source_len)?, format);
+    crate::check_len(&source, &crate::join(path, "source"), l.max_source_len)?;
     let event_type = req_str(obj, "type", path, l.max_type_len)?;
     let subject = opt_str(obj, "subject", path, l.max_subject_len)?;
     let time = opt_time(obj, "time", path)?.unwrap_or(ctx.received_at);
@@ -209,7 +210,8 @@ fn binary(
     };
     check_specversion(&need("ce-specversion", 8)?, "ce-specversion")?;
     let id = need("ce-id", l.max_id_len)?;
-    let source = need("ce-source", l.max_source_len)?;
+    let source = event_grid_namespace(need("ce-source", l.max_source_len)?, format);
+    crate::check_len(&source, "ce-source", l.max_source_len)?;
     let event_type = need("ce-type", l.max_type_len)?;
     let subject = get("ce-subject", l.max_subject_len)?;
     let time = match get("ce-time", 64)? {
@@ -264,6 +266,16 @@ fn binary(
         extensions,
         BTreeMap::new(),
     )]))
+}
+
+/// Through Event Grid, a source outside the Azure namespace is the publisher's claim, kept
+/// under `eventgrid:` (see [`crate::sources`]).
+fn event_grid_namespace(source: String, format: Format) -> String {
+    if format == Format::Eventgrid {
+        crate::sources::eventgrid_source(&source)
+    } else {
+        source
+    }
 }
 
 fn check_specversion(v: &str, field: &str) -> Result<(), NormaliseError> {

@@ -24,6 +24,8 @@ pub enum NormaliseError {
     UnsupportedMediaType { got: String, expected: String },
     #[error("{0}")]
     Unauthenticated(String),
+    #[error("field `{field}`: {detail}")]
+    SourceNotAllowed { field: String, detail: String },
 }
 
 impl NormaliseError {
@@ -33,6 +35,7 @@ impl NormaliseError {
             NormaliseError::TooLarge { .. } => 413,
             NormaliseError::UnsupportedMediaType { .. } => 415,
             NormaliseError::Unauthenticated(_) => 401,
+            NormaliseError::SourceNotAllowed { .. } => 403,
             _ => 400,
         }
     }
@@ -51,6 +54,7 @@ impl NormaliseError {
             NormaliseError::TooLarge { .. } => "body-too-large",
             NormaliseError::UnsupportedMediaType { .. } => "unsupported-media-type",
             NormaliseError::Unauthenticated(_) => "unauthenticated",
+            NormaliseError::SourceNotAllowed { .. } => "source-not-allowed",
         }
     }
 }

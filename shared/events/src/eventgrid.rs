@@ -136,7 +136,9 @@ fn one(v: &Value, path: &str, ctx: &Context<'_>) -> Result<crate::Event, Normali
     if let Some(v) = version_of("metadataVersion") {
         extensions.insert("metadata_version".into(), Value::String(v));
     }
-    let source = topic.unwrap_or_else(|| "azure.eventgrid".into());
+    let source =
+        crate::sources::eventgrid_source(&topic.unwrap_or_else(|| "azure.eventgrid".into()));
+    crate::check_len(&source, &crate::join(path, "topic"), l.max_source_len)?;
     Ok(build_event(
         Format::Eventgrid,
         id,

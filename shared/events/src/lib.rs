@@ -23,6 +23,7 @@ mod json;
 mod native;
 mod pubsub;
 pub mod sample;
+pub mod sources;
 
 pub use error::NormaliseError;
 pub use event::{earliest_time, format_time, helios_id, parse_time, Event, SCHEMA_VERSION};

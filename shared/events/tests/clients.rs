@@ -355,7 +355,8 @@ fn an_empty_subject_is_an_absent_one_in_event_grid_and_cloudevents() {
         .unwrap(),
     );
     assert_eq!(got[0].subject, None);
-    assert_eq!(got[0].source, "contoso/items");
+    // A custom topic's own source, recorded under the Event Grid hook's namespace.
+    assert_eq!(got[0].source, "eventgrid:contoso/items");
 }
 
 #[test]
