@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use helios_ports::{Clock, Publisher};
-use helios_store::Store;
+use helios_store::{Outboxed, Store};
 
 /// What one run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RelayReport {
     pub published: usize,
     pub failed: usize,
+    /// Rows whose event could not be read back, moved to the parked outbox.
+    pub parked: usize,
 }
 
 /// Publishes the facts that have waited in the outbox longer than `grace` (younger ones are
@@ -32,7 +34,37 @@ pub async fn relay_once(
         if pending.is_empty() {
             break;
         }
-        let events: Vec<_> = pending.iter().map(|f| &f.event).collect();
+        // A row that cannot be read back would fail every run and hold back every fact
+        // after it: it is parked, with the reason, and the others go on.
+        let unreadable: Vec<(String, String)> = pending
+            .iter()
+            .filter_map(|o| match o {
+                Outboxed::Unreadable {
+                    helios_id,
+                    seq,
+                    problem,
+                } => {
+                    tracing::error!(%helios_id, seq, %problem, "an outbox row cannot be read back; parked");
+                    Some((helios_id.clone(), problem.clone()))
+                }
+                Outboxed::Ready(_) => None,
+            })
+            .collect();
+        if !unreadable.is_empty() {
+            store.park_outbox(&unreadable, clock.now()).await?;
+            report.parked += unreadable.len();
+        }
+        let events: Vec<_> = pending
+            .iter()
+            .filter_map(Outboxed::fact)
+            .map(|f| &f.event)
+            .collect();
+        if events.is_empty() {
+            if pending.len() < batch {
+                break;
+            }
+            continue;
+        }
         match helios_ingest::publish_facts(publisher, topic, &events).await {
             Ok(()) => {
                 let ids: Vec<String> = events.iter().map(|e| e.helios_id.clone()).collect();

@@ -153,3 +153,104 @@ async fn an_event_acknowledged_while_publishing_fails_is_relayed_once() {
     assert_eq!(event.id, "o-1");
     assert_eq!(msg.attributes["source"], "app");
 }
+
+#[tokio::test]
+async fn an_outbox_row_that_cannot_be_read_back_is_parked_and_the_later_ones_go_on() {
+    // GIVEN three facts in the outbox, the middle one unreadable (a time no build can read
+    // back, as a faulty build could have written)
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(
+        chrono::Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
+    ));
+    let db = dir.path().join("helios.db");
+    let store = SqliteStore::open(&db).unwrap();
+    store.migrate().await.unwrap();
+    let services = LocalServices::open(
+        &dir.path().join("local.db"),
+        clock.clone() as Arc<dyn Clock>,
+    )
+    .unwrap();
+    services
+        .create_queue("decide", QueueConfig::default())
+        .await
+        .unwrap();
+    services.subscribe("events", "decide", None).await.unwrap();
+    let facts: Vec<helios_store::NewFact> = (1..=3)
+        .map(|i| {
+            let body = format!(
+                r#"{{"id":"u-{i}","source":"app","type":"t","time":"2026-11-20T09:00:00Z","data":{{}}}}"#
+            );
+            let headers = http::HeaderMap::new();
+            let limits = helios_events::Limits::default();
+            let secrets = helios_events::SourceSecrets::default();
+            let event = match helios_events::normalise(
+                helios_events::Format::Native,
+                &helios_events::Request {
+                    method: &http::Method::POST,
+                    headers: &headers,
+                    query: None,
+                    body: body.as_bytes(),
+                },
+                &helios_events::Context {
+                    received_at: clock.now(),
+                    secrets: &secrets,
+                    limits: &limits,
+                },
+            )
+            .unwrap()
+            {
+                helios_events::Normalised::Events(mut e) => e.remove(0),
+                other => panic!("{other:?}"),
+            };
+            helios_store::NewFact {
+                event,
+                raw: helios_store::RawRef {
+                    key: format!("raw/u-{i}.json"),
+                    index: 0,
+                },
+            }
+        })
+        .collect();
+    store.record_facts(&facts).await.unwrap();
+    let broken = facts[1].event.helios_id.clone();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE facts SET event = json_set(event, '$.time', '-0001-12-31T23:00:00Z') WHERE helios_id = ?1",
+            [&broken],
+        )
+        .unwrap();
+    clock.advance(Duration::from_secs(60));
+
+    // WHEN the relay runs
+    let report = helios_relay::relay_once(
+        &store,
+        &services,
+        clock.as_ref(),
+        "events",
+        Duration::from_secs(30),
+        100,
+    )
+    .await
+    .unwrap();
+
+    // THEN the readable facts are published, the other parked with its reason, and the next
+    // run has nothing left to do
+    assert_eq!((report.published, report.parked, report.failed), (2, 1, 0));
+    assert_eq!(services.depth("decide").await.unwrap(), (2, 0));
+    let parked = store.parked_outbox(10).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].0, broken);
+    assert!(parked[0].1.contains("fact"), "{}", parked[0].1);
+    let again = helios_relay::relay_once(
+        &store,
+        &services,
+        clock.as_ref(),
+        "events",
+        Duration::from_secs(30),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, helios_relay::RelayReport::default());
+}

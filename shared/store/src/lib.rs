@@ -63,6 +63,37 @@ pub struct Fact {
     pub raw: RawRef,
 }
 
+/// A fact waiting in the outbox, or one whose stored event cannot be read back (the relay
+/// parks it rather than stall every fact recorded after it).
+#[derive(Clone, Debug, PartialEq)]
+// Nearly every entry is `Ready`: boxing the fact would cost an allocation for each.
+#[allow(clippy::large_enum_variant)]
+pub enum Outboxed {
+    Ready(Fact),
+    Unreadable {
+        helios_id: String,
+        seq: i64,
+        problem: String,
+    },
+}
+
+impl Outboxed {
+    /// The fact, when it could be read.
+    pub fn fact(&self) -> Option<&Fact> {
+        match self {
+            Outboxed::Ready(f) => Some(f),
+            Outboxed::Unreadable { .. } => None,
+        }
+    }
+
+    pub fn helios_id(&self) -> &str {
+        match self {
+            Outboxed::Ready(f) => &f.event.helios_id,
+            Outboxed::Unreadable { helios_id, .. } => helios_id,
+        }
+    }
+}
+
 /// What recording one fact did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -266,15 +297,28 @@ pub trait Store: Send + Sync {
     /// whose `(source, id)` is already recorded, or repeated within `facts`, is a duplicate.
     async fn record_facts(&self, facts: &[NewFact]) -> Result<Vec<Recorded>, StoreError>;
 
-    /// Facts still in the outbox that were recorded before `before`, oldest first.
+    /// Facts still in the outbox that were recorded before `before`, oldest first; a row
+    /// whose event cannot be read back is answered as [`Outboxed::Unreadable`], never as an
+    /// error of the whole call.
     async fn pending_outbox(
         &self,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Fact>, StoreError>;
+    ) -> Result<Vec<Outboxed>, StoreError>;
 
     /// Takes published facts out of the outbox.
     async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError>;
+
+    /// Moves outbox rows that cannot be published, `(helios id, reason)`, to the parked
+    /// outbox, in one transaction; the facts stay.
+    async fn park_outbox(
+        &self,
+        parked: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The parked outbox rows, `(helios id, reason)`, oldest first.
+    async fn parked_outbox(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
 
     async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError>;
 

@@ -24,6 +24,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "0003_outcomes.sql",
         sql: include_str!("../migrations/sqlite/0003_outcomes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_outbox_parked.sql",
+        sql: include_str!("../migrations/sqlite/0004_outbox_parked.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -41,6 +46,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "0003_outcomes.sql",
         sql: include_str!("../migrations/postgres/0003_outcomes.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_outbox_parked.sql",
+        sql: include_str!("../migrations/postgres/0004_outbox_parked.sql"),
     },
 ];
 

@@ -6,6 +6,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::Json;
 use tokio_postgres::{NoTls, Row};
 
+use crate::Outboxed;
 use crate::{
     migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery, Fact,
     FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
@@ -308,17 +309,70 @@ impl Store for PgStore {
         &self,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Fact>, StoreError> {
+    ) -> Result<Vec<Outboxed>, StoreError> {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT f.seq, f.event, f.raw_key, f.raw_index FROM outbox o JOIN facts f ON f.helios_id = o.helios_id
+                "SELECT f.seq, f.event, f.raw_key, f.raw_index, o.helios_id FROM outbox o JOIN facts f ON f.helios_id = o.helios_id
                  WHERE o.created_at < $1 ORDER BY o.seq LIMIT $2",
                 &[&before, &(limit as i64)],
             )
             .await
             .map_err(unavailable)?;
-        rows.iter().map(to_fact).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(match to_fact(r) {
+                    Ok(f) => Outboxed::Ready(f),
+                    Err(e) => Outboxed::Unreadable {
+                        helios_id: r.try_get(4).map_err(unavailable)?,
+                        seq: r.try_get(0).map_err(unavailable)?,
+                        problem: e.to_string(),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn park_outbox(
+        &self,
+        parked: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(unavailable)?;
+        for (id, reason) in parked {
+            tx.execute(
+                "INSERT INTO outbox_parked (helios_id, seq, parked_at, reason)
+                 SELECT helios_id, seq, $2, $3 FROM outbox WHERE helios_id = $1
+                 ON CONFLICT (helios_id) DO NOTHING",
+                &[id, &at, reason],
+            )
+            .await
+            .map_err(unavailable)?;
+            tx.execute("DELETE FROM outbox WHERE helios_id = $1", &[id])
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn parked_outbox(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT helios_id, reason FROM outbox_parked ORDER BY seq LIMIT $1",
+                &[&(limit as i64)],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(unavailable)?,
+                    r.try_get(1).map_err(unavailable)?,
+                ))
+            })
+            .collect()
     }
 
     async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::Outboxed;
 use crate::{
     fixed_time, migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery,
     Fact, FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
@@ -243,17 +244,71 @@ impl Store for SqliteStore {
         &self,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Fact>, StoreError> {
+    ) -> Result<Vec<Outboxed>, StoreError> {
         let before = fixed_time(&before);
         self.with(move |c| {
             let mut st = c
                 .prepare_cached(
-                    "SELECT f.seq, f.event, f.raw_key, f.raw_index FROM outbox o JOIN facts f ON f.helios_id = o.helios_id
+                    "SELECT f.seq, f.event, f.raw_key, f.raw_index, o.helios_id FROM outbox o JOIN facts f ON f.helios_id = o.helios_id
                      WHERE o.created_at < ?1 ORDER BY o.seq LIMIT ?2",
                 )
                 .map_err(unavailable)?;
-            let rows = st.query_map(params![before, limit as i64], fact_row).map_err(unavailable)?;
-            rows.map(|r| r.map_err(unavailable).and_then(to_fact)).collect()
+            let rows = st
+                .query_map(params![before, limit as i64], |r| {
+                    Ok((fact_row(r)?, r.get::<_, String>(4)?))
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| {
+                let (row, helios_id) = r.map_err(unavailable)?;
+                let seq = row.0;
+                Ok(match to_fact(row) {
+                    Ok(f) => Outboxed::Ready(f),
+                    Err(e) => Outboxed::Unreadable {
+                        helios_id,
+                        seq,
+                        problem: e.to_string(),
+                    },
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn park_outbox(
+        &self,
+        parked: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let parked = parked.to_vec();
+        let at = fixed_time(&at);
+        // Each piece of work runs in its own savepoint of the owner's transaction: the moves
+        // are kept together or not at all.
+        self.with(move |c| {
+            for (id, reason) in &parked {
+                c.execute(
+                    "INSERT OR IGNORE INTO outbox_parked (helios_id, seq, parked_at, reason)
+                     SELECT helios_id, seq, ?2, ?3 FROM outbox WHERE helios_id = ?1",
+                    params![id, at, reason],
+                )
+                .map_err(unavailable)?;
+                c.execute("DELETE FROM outbox WHERE helios_id = ?1", [id])
+                    .map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn parked_outbox(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(move |c| {
+            let mut st = c
+                .prepare_cached("SELECT helios_id, reason FROM outbox_parked ORDER BY seq LIMIT ?1")
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)).collect()
         })
         .await
     }
