@@ -336,3 +336,101 @@ async fn a_credential_speaks_only_for_its_own_sources() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn the_same_id_with_another_body_is_a_duplicate_marked_as_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), None);
+    let event = |n: u32| {
+        json!({"id": "c-1", "source": "app", "type": "t", "time": "2026-12-01T00:00:00Z",
+            "data": {"n": n}})
+        .to_string()
+        .into_bytes()
+    };
+    let (status, _, first) = post_json(&dev, API_KEY, event(1)).await;
+    assert_eq!(
+        (status, &first["events"][0]["status"]),
+        (202, &json!("accepted"))
+    );
+    let (status, _, again) = post_json(&dev, API_KEY, event(1)).await;
+    assert_eq!(
+        (status, &again["events"][0]["status"]),
+        (200, &json!("duplicate"))
+    );
+    let (status, _, other) = post_json(&dev, API_KEY, event(2)).await;
+    assert_eq!(status, 200, "{other}");
+    assert_eq!(other["events"][0]["status"], "duplicate", "{other}");
+    assert_eq!(other["events"][0]["conflict"], true, "{other}");
+    assert!(again["events"][0].get("conflict").is_none(), "{again}");
+    let (_, got) = get(
+        &dev,
+        &format!("/v1/events/{}", first["events"][0]["id"].as_str().unwrap()),
+        API_KEY,
+    )
+    .await;
+    assert_eq!(got["event"]["data"]["n"], 1, "the first one stands");
+}
+
+#[tokio::test]
+async fn a_known_route_asked_with_another_method_is_a_405_with_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), None);
+    for (method, path, allow) in [
+        ("DELETE", "/v1/events", "GET, HEAD, POST"),
+        ("POST", "/v1/decisions", "GET, HEAD"),
+        ("PUT", "/v1/stats", "GET, HEAD"),
+        ("GET", "/v1/hooks/github", "POST"),
+        ("GET", "/v1/hooks/eventgrid", "POST, OPTIONS"),
+        ("GET", "/v1/decisions/dec_1/ack", "POST"),
+    ] {
+        let r = client()
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", dev.url),
+            )
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method} {path}");
+        assert_eq!(r.headers()["allow"], allow, "{method} {path}");
+    }
+    let r = client()
+        .get(format!("{}/v1/nothing", dev.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[test]
+fn the_data_folder_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let dev = Dev::start(&data, None);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let body = json!({"id": "p-1", "source": "app", "type": "t", "time": "2026-12-01T00:00:00Z", "data": {}});
+    let (status, _, _) = rt.block_on(post_json(&dev, API_KEY, body.to_string().into_bytes()));
+    assert_eq!(status, 202);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data folder");
+    let mut stack = vec![data.clone()];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                assert_eq!(mode(&p) & 0o077, 0, "{} is private", p.display());
+                stack.push(p);
+            } else {
+                assert_eq!(mode(&p) & 0o077, 0, "{} is private", p.display());
+                files += 1;
+            }
+        }
+    }
+    assert!(
+        files >= 3,
+        "the store, the secrets and a blob were looked at ({files})"
+    );
+}

@@ -679,6 +679,17 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let one = get(format!("{}/v1/decisions/{id}", dev.url)).await;
+    let waiting = one["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "awaiting_ack")
+        .unwrap();
+    assert_eq!(
+        waiting["outcome"]["task_token"], "(redacted)",
+        "the task token is a credential, not shown to readers: {one}"
+    );
     let ack = |body: Value| {
         let c = client();
         let url = format!("{}/v1/decisions/{id}/ack", dev.url);

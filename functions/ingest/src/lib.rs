@@ -190,11 +190,17 @@ impl Ingest {
             Accepted::Handshake(h) => return Ok(handshake(h)),
             Accepted::Facts(facts, recorded) => (facts, recorded),
         };
-        let items: Vec<Value> = facts
-            .iter()
-            .zip(&recorded)
-            .map(|(f, r)| json!({"id": f.event.helios_id, "source": f.event.source, "source_id": f.event.id, "status": r}))
-            .collect();
+        let mut items = Vec::with_capacity(facts.len());
+        for (f, r) in facts.iter().zip(&recorded) {
+            let mut item = json!({"id": f.event.helios_id, "source": f.event.source, "source_id": f.event.id, "status": r});
+            // A duplicate whose content differs from what was recorded says so: the status
+            // stays `duplicate` (nothing was recorded, retrying changes nothing), and
+            // `conflict` tells the sender that it reused an id.
+            if *r == Recorded::Duplicate && self.conflicts(&f.event).await {
+                item["conflict"] = Value::Bool(true);
+            }
+            items.push(item);
+        }
         // All duplicates: nothing new was accepted, so 200 rather than 202.
         let status = if recorded.contains(&Recorded::Accepted) {
             202
@@ -202,6 +208,30 @@ impl Ingest {
             200
         };
         Ok(helios_api::json(status, &json!({ "events": items })))
+    }
+
+    /// Whether a duplicate `(source, id)` came with another content than the event recorded
+    /// under it: still not recorded (the first one stands), but said, and logged, because a
+    /// sender reusing ids for different events loses the later ones.
+    async fn conflicts(&self, event: &Event) -> bool {
+        let stored = match self.store.get_fact(&event.helios_id).await {
+            Ok(Some(f)) => f.event,
+            // Recorded a moment ago by another request of the batch, or unreadable: the
+            // duplicate answer stands.
+            _ => return false,
+        };
+        // Not the time: for a format without one it is the receipt time, which differs on
+        // every redelivery of the same event.
+        let differs = stored.event_type != event.event_type
+            || stored.subject != event.subject
+            || stored.data != event.data;
+        if differs {
+            tracing::warn!(
+                event_id = %event.helios_id, source = %event.source, id = %event.id,
+                "an event arrived again under a recorded (source, id) with other content; the first one stands"
+            );
+        }
+        differs
     }
 
     /// The rate-limit bucket of an authenticated sender, or why it is not one.

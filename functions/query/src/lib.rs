@@ -226,7 +226,7 @@ impl Query {
                 "decision": d.body,
                 "explanation": explanation(&d.body),
                 "outcomes": outcomes.iter().map(|o| json!({
-                    "execution": o.execution, "kind": o.kind, "recorded_at": o.recorded_at, "outcome": o.body,
+                    "execution": o.execution, "kind": o.kind, "recorded_at": o.recorded_at, "outcome": redacted(&o.body),
                 })).collect::<Vec<_>>(),
                 // Advisory notes beside the decision (never part of it).
                 "advice": advice.iter().map(|o| json!({
@@ -384,6 +384,21 @@ impl Query {
             }),
         ))
     }
+}
+
+/// An outcome as the API shows it: without the task token of a workflow waiting for an
+/// acknowledgement, which is a credential (whoever holds it can resume the workflow with
+/// `SendTaskSuccess`); the ack route finds it in the store itself.
+fn redacted(body: &serde_json::Value) -> serde_json::Value {
+    let mut body = body.clone();
+    if let Some(o) = body.as_object_mut() {
+        for key in ["task_token", "taskToken"] {
+            if let Some(v) = o.get_mut(key) {
+                *v = json!("(redacted)");
+            }
+        }
+    }
+    body
 }
 
 /// The sentences of the rules that fired, joined: what the decision means, in words.

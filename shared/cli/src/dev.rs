@@ -82,6 +82,13 @@ struct App {
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     helios_runtime::init_tracing(args.json_logs);
     let serve_limits = args.serve_limits()?;
+    // The data folder holds the store, the raw payloads, the admin key and the hook secrets:
+    // its owner's alone (folders 0700, files 0600), whatever the umask.
+    // SAFETY: umask only sets the process's file mode mask; no other thread runs yet.
+    unsafe {
+        libc::umask(0o077);
+    }
+    private_folder(&args.store.data_dir)?;
     let d = Deployment::open_local(&args.store.local_options()).await?;
     let admin_key = ensure_admin_key(&d).await?;
     let auth = Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(2)));
@@ -382,6 +389,14 @@ async fn ensure_admin_key(d: &Deployment) -> anyhow::Result<AdminKey> {
     Ok(AdminKey::Saved(issued.secret, path.display().to_string()))
 }
 
+/// Makes `dir` (made if missing) readable by its owner only.
+fn private_folder(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", dir.display()))
+}
+
 async fn relay_loop(d: Deployment) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -513,10 +528,39 @@ async fn handle(State(app): State<App>, req: axum::extract::Request) -> axum::re
     axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
+/// The methods a known route answers, `None` for an unknown path.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    if path == "/healthz" {
+        Some("GET, HEAD")
+    } else if helios_record::ack::route(path).is_some() {
+        Some("POST")
+    } else if path == "/v1/events" {
+        Some("GET, HEAD, POST")
+    } else if helios_query::serves(path) {
+        Some("GET, HEAD")
+    } else if let Some(source) = path.strip_prefix("/v1/hooks/") {
+        match helios_events::Format::from_hook(source)? {
+            helios_events::Format::Eventgrid | helios_events::Format::Cloudevents => {
+                Some("POST, OPTIONS")
+            }
+            _ => Some("POST"),
+        }
+    } else {
+        None
+    }
+}
+
 /// The routes of the HTTP API, as API Gateway maps them to functions.
 async fn dispatch(app: &App, req: helios_api::Request) -> helios_api::Response {
     let path = req.uri().path();
     let is_read = req.method() == http::Method::GET || req.method() == http::Method::HEAD;
+    // A known route asked with a method it does not answer: 405 with `Allow`, not 404.
+    if let Some(allowed) = allowed_methods(path) {
+        if !allowed.split(", ").any(|m| m == req.method().as_str()) {
+            let path = path.to_string();
+            return Problem::method_not_allowed(allowed).into_response_for(Some(&path));
+        }
+    }
     if path == "/healthz" {
         return helios_api::json(200, &serde_json::json!({"status": "ok"}));
     }
