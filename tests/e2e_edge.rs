@@ -434,3 +434,41 @@ fn the_data_folder_is_its_owners_alone() {
         "the store, the secrets and a blob were looked at ({files})"
     );
 }
+
+#[tokio::test]
+async fn a_github_body_replayed_under_a_new_delivery_id_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), None);
+    let body =
+        json!({"action": "opened", "issue": {"number": 1, "updated_at": "2026-12-01T00:00:00Z"},
+        "repository": {"full_name": "acme/web"}})
+        .to_string();
+    let signature =
+        helios_events::github_signature(secrets().github.as_deref().unwrap(), body.as_bytes());
+    let deliver = |delivery: &str| {
+        client()
+            .post(format!("{}/v1/hooks/github", dev.url))
+            .header("content-type", "application/json")
+            .header("x-github-event", "issues")
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", signature.clone())
+            .body(body.clone())
+            .send()
+    };
+    let first: Value = deliver("d-1").await.unwrap().json().await.unwrap();
+    assert_eq!(first["events"][0]["status"], "accepted");
+    // GitHub's own redelivery keeps its id: a plain duplicate.
+    let again: Value = deliver("d-1").await.unwrap().json().await.unwrap();
+    assert_eq!(again["events"][0]["status"], "duplicate");
+    assert!(again["events"][0].get("replay_of").is_none(), "{again}");
+    // A captured delivery replayed with a fresh id passes the signature, and is caught here.
+    let r = deliver("d-2").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let replay: Value = r.json().await.unwrap();
+    assert_eq!(replay["events"][0]["status"], "duplicate", "{replay}");
+    assert_eq!(
+        replay["events"][0]["replay_of"], first["events"][0]["id"],
+        "{replay}"
+    );
+    assert_eq!(list_all(&dev).await.len(), 1, "recorded once");
+}

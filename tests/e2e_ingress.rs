@@ -930,13 +930,20 @@ async fn sigkill_in_the_middle_of_a_decided_burst_then_restart_decides_each_even
     // posted in batches of 5 by 4 clients; SIGKILL once 100 are acknowledged.
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
+    // Once 100 are acknowledged the posters wait for the kill, so that it lands mid-burst
+    // however fast the machine acknowledges and however slowly workflows begin.
+    let killing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let now = chrono::Utc::now().to_rfc3339();
     let mut posters = Vec::new();
     for p in 0..4 {
         let (url, acked, count, now) = (dev.url.clone(), acked.clone(), count.clone(), now.clone());
+        let killing = killing.clone();
         posters.push(tokio::spawn(async move {
             let c = client();
             for b in 0..20 {
+                while count.load(Ordering::SeqCst) >= 100 && !killing.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
                 let events: Vec<Value> = (0..5)
                     .map(|i| {
                         let n = p * 100 + b * 5 + i;
@@ -983,6 +990,7 @@ async fn sigkill_in_the_middle_of_a_decided_burst_then_restart_decides_each_even
         assert!(std::time::Instant::now() < deadline, "the burst stalled");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    killing.store(true, Ordering::SeqCst);
     dev.kill();
     let at_kill = (files("running"), files("done"));
     for p in posters {

@@ -27,6 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store: ports.store.clone(),
         blobs: ports.blobs.clone(),
         publisher: ports.publisher.clone(),
+        kv: ports.kv.clone(),
         clock: ports.clock.clone(),
         secrets: ports.secrets.clone(),
         limits: Default::default(),

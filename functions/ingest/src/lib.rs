@@ -14,7 +14,7 @@ use helios_api::{ApiKeyAuth, Problem, RateLimiter, Request, Response};
 use helios_events::{
     normalise, Context, Event, Format, Handshake, Limits, Normalised, SourceSecrets,
 };
-use helios_ports::{BlobStore, Clock, Message, Publisher};
+use helios_ports::{BlobStore, Clock, Condition, KeyValue, Message, Publisher, Written};
 use helios_store::{NewFact, RawRef, Recorded, Role, Store};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -25,6 +25,8 @@ pub struct Ingest {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn BlobStore>,
     pub publisher: Arc<dyn Publisher>,
+    /// Remembers the bodies of GitHub deliveries for [`GITHUB_REPLAY_WINDOW`].
+    pub kv: Arc<dyn KeyValue>,
     pub clock: Arc<dyn Clock>,
     pub auth: Arc<ApiKeyAuth>,
     pub limiter: Arc<RateLimiter>,
@@ -90,7 +92,20 @@ impl BackgroundPublisher {
 enum Accepted {
     Handshake(Handshake),
     Facts(Vec<NewFact>, Vec<Recorded>),
+    /// A GitHub body already delivered under another delivery id: the event it was recorded
+    /// as, and the delivery id of this request.
+    Replay {
+        original: String,
+        delivery: String,
+    },
 }
+
+/// How long the body of a GitHub delivery is remembered, so that the same body under a new
+/// `X-GitHub-Delivery` is a replay. GitHub signs the body only (no delivery id, no time), so
+/// whoever captured one signed delivery could replay it with a fresh id; GitHub itself
+/// redelivers with the same id, for up to three days, which this window covers. After it, a
+/// captured body is accepted again: the limit of GitHub's scheme.
+pub const GITHUB_REPLAY_WINDOW: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
 
 /// Headers never written to the raw archive: they are credentials.
 const REDACTED_HEADERS: [&str; 8] = [
@@ -189,6 +204,13 @@ impl Ingest {
         let (facts, recorded) = match self.accept(req, format, speaker).await? {
             Accepted::Handshake(h) => return Ok(handshake(h)),
             Accepted::Facts(facts, recorded) => (facts, recorded),
+            Accepted::Replay { original, delivery } => {
+                return Ok(helios_api::json(
+                    200,
+                    &json!({"events": [{"id": original, "source": "github", "source_id": delivery,
+                        "status": "duplicate", "replay_of": original}]}),
+                ))
+            }
         };
         let mut items = Vec::with_capacity(facts.len());
         for (f, r) in facts.iter().zip(&recorded) {
@@ -208,6 +230,37 @@ impl Ingest {
             200
         };
         Ok(helios_api::json(status, &json!({ "events": items })))
+    }
+
+    /// The event a GitHub body was first recorded as, when this delivery carries it under
+    /// another delivery id (a replay); `None` for a first delivery or GitHub's own
+    /// redelivery (same id).
+    async fn github_replay(&self, body: &[u8], event: &Event) -> Result<Option<String>, Problem> {
+        let key = format!("github-body:{}", hex::encode(Sha256::digest(body)));
+        let unavailable = |e: helios_ports::PortError| {
+            tracing::error!(error = %e, "the key-value store is unavailable");
+            Problem::unavailable("the key-value store is unavailable; nothing was stored, retry")
+        };
+        let first = json!({ "event": event.helios_id });
+        match self
+            .kv
+            .put(
+                &key,
+                first,
+                Condition::NotExists,
+                Some(GITHUB_REPLAY_WINDOW),
+            )
+            .await
+            .map_err(unavailable)?
+        {
+            Written::Yes { .. } => Ok(None),
+            Written::ConditionFailed => {
+                let seen = self.kv.get(&key).await.map_err(unavailable)?;
+                Ok(seen
+                    .and_then(|i| i.value["event"].as_str().map(str::to_string))
+                    .filter(|original| *original != event.helios_id))
+            }
+        }
     }
 
     /// Whether a duplicate `(source, id)` came with another content than the event recorded
@@ -291,7 +344,9 @@ impl Ingest {
             )
             .await?
         {
-            Accepted::Handshake(_) => Err(Problem::internal("a native envelope has no handshake")),
+            Accepted::Handshake(_) | Accepted::Replay { .. } => Err(Problem::internal(
+                "a native envelope is neither a handshake nor a replay",
+            )),
             Accepted::Facts(facts, recorded) => Ok(facts
                 .into_iter()
                 .map(|f| f.event.helios_id)
@@ -336,6 +391,15 @@ impl Ingest {
             Normalised::Events(events) => events,
         };
         helios_events::sources::check(speaker, &events)?;
+        if format == Format::Github {
+            if let Some(original) = self.github_replay(body, &events[0]).await? {
+                tracing::warn!(original = %original, delivery = %events[0].id, "a GitHub body was delivered again under another delivery id; answered as a duplicate");
+                return Ok(Accepted::Replay {
+                    original,
+                    delivery: events[0].id.clone(),
+                });
+            }
+        }
 
         let raw_key = self.archive(req, format, &events[0]).await?;
         let facts: Vec<NewFact> = events

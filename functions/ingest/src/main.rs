@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
         store: d.store,
         blobs: d.blobs,
         publisher: d.publisher,
+        kv: d.kv,
         clock: d.clock,
         secrets: d.secrets,
         limits: Default::default(),

@@ -67,6 +67,7 @@ async fn an_event_acknowledged_while_publishing_fails_is_relayed_once() {
         store: store.clone(),
         blobs: Arc::new(FileBlobStore::open(dir.path().join("blobs")).unwrap()),
         publisher: publisher.clone(),
+        kv: Arc::new(services.clone()),
         clock: clock.clone(),
         auth: Arc::new(ApiKeyAuth::new(store.clone(), Duration::ZERO)),
         limiter: Arc::new(RateLimiter::new(100)),

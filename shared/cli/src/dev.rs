@@ -98,6 +98,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         store: d.store.clone(),
         blobs: d.blobs.clone(),
         publisher: Arc::new(d.services.clone()),
+        kv: Arc::new(d.services.clone()),
         clock: d.clock.clone(),
         auth: auth.clone(),
         limiter: Arc::new(RateLimiter::new(args.rate_limit)),
