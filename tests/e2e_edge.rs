@@ -472,3 +472,33 @@ async fn a_github_body_replayed_under_a_new_delivery_id_is_a_duplicate() {
     );
     assert_eq!(list_all(&dev).await.len(), 1, "recorded once");
 }
+
+#[tokio::test]
+async fn read_routes_are_rate_limited_per_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start_with(
+        dir.path(),
+        None,
+        &["--rate-limit".as_ref(), "3".as_ref()],
+        &[],
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (status, _) = get(&dev, "/v1/events", API_KEY).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses[..3], [200, 200, 200], "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let health: Value = client()
+        .get(format!("{}/healthz", dev.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["executions"],
+        json!({"running": 0, "refused_at_cap": 0})
+    );
+}

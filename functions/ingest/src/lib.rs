@@ -134,10 +134,6 @@ const REDACTED_QUERY: [&str; 10] = [
     "secret",
 ];
 
-/// Unauthenticated requests a client address may make a second before it is answered 429;
-/// kept apart from every sender's own budget.
-pub const UNAUTHENTICATED_PER_SECOND: u32 = 10;
-
 impl Ingest {
     /// Answers one request; never panics and never fails: every error is a problem response.
     pub async fn handle(&self, req: Request) -> Response {
@@ -190,7 +186,7 @@ impl Ingest {
                 self.limiter
                     .check(
                         &format!("unauthenticated:{client}"),
-                        Some(UNAUTHENTICATED_PER_SECOND),
+                        Some(helios_api::UNAUTHENTICATED_PER_SECOND),
                     )
                     .map_err(Problem::rate_limited)?;
                 return Err(p);

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use helios_api::{query_param, ApiKeyAuth, Problem, Request, Response};
+use helios_api::{query_param, ApiKeyAuth, Problem, RateLimiter, Request, Response};
 use helios_ports::{BlobStore, Clock, Executions};
 use helios_store::{DecisionQuery, FactQuery, Role, StatsQuery, Store};
 use serde_json::json;
@@ -29,6 +29,8 @@ pub struct Query {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn BlobStore>,
     pub auth: Arc<ApiKeyAuth>,
+    /// Per-key rate limits (shared with ingest where both run in one process).
+    pub limiter: Arc<RateLimiter>,
     pub clock: Arc<dyn Clock>,
     /// Where executions are read from; `None` where workflows are off.
     pub executions: Option<Arc<dyn Executions>>,
@@ -63,7 +65,26 @@ impl Query {
         if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
             return Err(Problem::method_not_allowed("GET"));
         }
-        self.auth.require(req.headers(), Role::Read).await?;
+        // Read routes are limited as ingest is: per key once authenticated, and the
+        // failures of unauthenticated requests per client address.
+        let key = match self.auth.require(req.headers(), Role::Read).await {
+            Ok(key) => key,
+            Err(p) if p.status == 401 => {
+                let client = helios_api::ClientAddr::of(req)
+                    .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+                self.limiter
+                    .check(
+                        &format!("unauthenticated:{client}"),
+                        Some(helios_api::UNAUTHENTICATED_PER_SECOND),
+                    )
+                    .map_err(Problem::rate_limited)?;
+                return Err(p);
+            }
+            Err(p) => return Err(p),
+        };
+        self.limiter
+            .check(&key.id, key.rate_per_second)
+            .map_err(Problem::rate_limited)?;
         if path == "/v1/timeline" {
             return self.timeline(req).await;
         }
@@ -331,23 +352,17 @@ impl Query {
 
     async fn list_executions(&self, req: &Request) -> Result<Response, Problem> {
         let p = Page::read(req)?;
-        let machine = query_param(req, "machine");
-        let status = query_param(req, "status").map(|s| s.to_ascii_uppercase());
-        let all = self
+        let filter = helios_ports::ExecutionFilter {
+            machine: query_param(req, "machine"),
+            status: query_param(req, "status").map(|s| s.to_ascii_uppercase()),
+        };
+        let offset = usize::try_from(p.after.unwrap_or_default()).unwrap_or_default();
+        let (page, more) = self
             .executions()?
-            .list_executions()
+            .list_page(&filter, offset, p.limit)
             .await
             .map_err(|e| Problem::unavailable(format!("executions cannot be read: {e}")))?;
-        let offset = usize::try_from(p.after.unwrap_or_default()).unwrap_or_default();
-        let mut page: Vec<serde_json::Value> = all
-            .into_iter()
-            .filter(|e| machine.as_deref().is_none_or(|m| e["machine"] == m))
-            .filter(|e| status.as_deref().is_none_or(|s| e["status"] == s))
-            .skip(offset)
-            .take(p.limit + 1)
-            .collect();
-        let next = (page.len() > p.limit).then(|| encode_cursor((offset + p.limit) as i64));
-        page.truncate(p.limit);
+        let next = more.then(|| encode_cursor((offset + p.limit) as i64));
         Ok(helios_api::json(
             200,
             &json!({"executions": page, "next": next}),

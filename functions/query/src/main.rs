@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use helios_api::ApiKeyAuth;
+use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_query::Query;
 use helios_runtime::lambda::FunctionPorts;
 use lambda_http::Error;
@@ -18,11 +18,13 @@ async fn main() -> Result<(), Error> {
         None => std::env::var("HELIOS_DATA_DIR").ok().map(|dir| {
             Arc::new(helios_runtime::workflows::ExecutionFiles {
                 data_dir: dir.into(),
+                index: None,
             }) as Arc<dyn helios_ports::Executions>
         }),
     };
     let query = Arc::new(Query {
         auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
+        limiter: Arc::new(RateLimiter::new(100)),
         store: d.store,
         blobs: d.blobs,
         clock: d.clock,

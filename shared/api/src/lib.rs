@@ -33,6 +33,10 @@ impl ClientAddr {
     }
 }
 
+/// Unauthenticated requests a client address may make a second before it is answered 429;
+/// kept apart from every key's and every hook's own budget.
+pub const UNAUTHENTICATED_PER_SECOND: u32 = 10;
+
 /// A JSON response.
 pub fn json(status: u16, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());

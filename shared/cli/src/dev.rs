@@ -46,6 +46,10 @@ pub struct DevArgs {
     /// Connections open at once; the next ones wait until one closes.
     #[arg(long, default_value_t = 512)]
     pub max_connections: usize,
+    /// Workflow executions running at once; a start beyond is refused and retried later (the
+    /// decision or expectation message comes back), as Step Functions does at its limit.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_executions: usize,
 }
 
 impl DevArgs {
@@ -77,6 +81,7 @@ struct App {
     ack: Option<Arc<helios_record::ack::Acknowledge>>,
     max_body: usize,
     body_timeout: Duration,
+    executions: helios_runtime::workflows::ExecutionIndex,
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
@@ -94,6 +99,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let auth = Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(2)));
     let limits = helios_events::Limits::default();
     let max_body = limits.max_body_bytes;
+    let limiter = Arc::new(RateLimiter::new(args.rate_limit));
     let ingest = Arc::new(Ingest {
         store: d.store.clone(),
         blobs: d.blobs.clone(),
@@ -101,7 +107,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         kv: Arc::new(d.services.clone()),
         clock: d.clock.clone(),
         auth: auth.clone(),
-        limiter: Arc::new(RateLimiter::new(args.rate_limit)),
+        limiter: limiter.clone(),
         secrets: d.secrets.clone(),
         limits,
         topic: EVENTS_TOPIC.into(),
@@ -142,11 +148,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         clock: d.clock.clone(),
         emitter: ingest.clone(),
     });
+    // Built from the folder once, before serving; kept by the runner after.
+    let executions = helios_runtime::workflows::ExecutionIndex::load(&d.data_dir);
     let workflows = if args.statemachines.is_dir() {
         let runner = helios_runtime::workflows::Runner::start(
             args.statemachines.clone(),
             &d.data_dir,
             task_functions(&d, checker)?,
+            helios_runtime::workflows::RunnerOptions {
+                index: executions.clone(),
+                max_running: args.max_executions,
+            },
         )?;
         Some(Arc::new(runner))
     } else {
@@ -165,6 +177,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         })
     });
     let app = App {
+        executions: executions.clone(),
         ack,
         max_body,
         body_timeout: serve_limits.body_timeout,
@@ -173,10 +186,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             store: d.store.clone(),
             blobs: d.blobs.clone(),
             auth,
+            limiter,
             clock: d.clock.clone(),
             executions: workflows.as_ref().map(|_| {
                 Arc::new(helios_runtime::workflows::ExecutionFiles {
                     data_dir: d.data_dir.clone(),
+                    index: Some(executions.clone()),
                 }) as Arc<dyn helios_ports::Executions>
             }),
         }),
@@ -563,7 +578,10 @@ async fn dispatch(app: &App, req: helios_api::Request) -> helios_api::Response {
         }
     }
     if path == "/healthz" {
-        return helios_api::json(200, &serde_json::json!({"status": "ok"}));
+        return helios_api::json(
+            200,
+            &serde_json::json!({"status": "ok", "executions": app.executions.counts()}),
+        );
     }
     if let (Some(ack), Some(_)) = (&app.ack, helios_record::ack::route(path)) {
         ack.handle(req).await

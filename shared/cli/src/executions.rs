@@ -58,6 +58,7 @@ fn print_line(v: &Value, as_json: bool) {
 pub async fn run(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
     let files = ExecutionFiles {
         data_dir: args.store.data_dir.clone(),
+        index: None,
     };
     if let Some(ExecutionsCommand::Show { name }) = &args.command {
         return match files.describe(name) {

@@ -195,6 +195,41 @@ pub fn sort_executions(all: &mut [serde_json::Value]) {
     });
 }
 
+/// One page of a whole listing: the executions `filter` admits from `offset` on, at most
+/// `limit`, and whether more follow.
+pub fn page_of(
+    all: Vec<serde_json::Value>,
+    filter: &ExecutionFilter,
+    offset: usize,
+    limit: usize,
+) -> (Vec<serde_json::Value>, bool) {
+    let mut page: Vec<serde_json::Value> = all
+        .into_iter()
+        .filter(|e| filter.admits(e))
+        .skip(offset)
+        .take(limit.saturating_add(1))
+        .collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    (page, more)
+}
+
+/// Which executions a listing shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecutionFilter {
+    pub machine: Option<String>,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
+    pub status: Option<String>,
+}
+
+impl ExecutionFilter {
+    /// Whether the execution summary `e` passes.
+    pub fn admits(&self, e: &serde_json::Value) -> bool {
+        self.machine.as_deref().is_none_or(|m| e["machine"] == m)
+            && self.status.as_deref().is_none_or(|s| e["status"] == s)
+    }
+}
+
 /// Reads workflow executions, as the Step Functions console shows them (`ListExecutions`,
 /// `DescribeExecution`, `GetExecutionHistory` in AWS; the interpreter's files locally).
 #[async_trait]
@@ -202,6 +237,23 @@ pub trait Executions: Send + Sync {
     /// Every execution, newest start first: `{name, machine, status, start, stop, error?,
     /// state?}` each (`state`: where a running one is).
     async fn list_executions(&self) -> Result<Vec<serde_json::Value>, PortError>;
+
+    /// One page of [`Executions::list_executions`], filtered by machine and status: the
+    /// executions from `offset` on, at most `limit`, and whether more follow. Adapters that
+    /// keep an index answer without reading every execution.
+    async fn list_page(
+        &self,
+        filter: &ExecutionFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, bool), PortError> {
+        Ok(page_of(
+            self.list_executions().await?,
+            filter,
+            offset,
+            limit,
+        ))
+    }
 
     /// One execution with its input, output or error, and history; `None` if unknown.
     async fn describe_execution(&self, name: &str) -> Result<Option<serde_json::Value>, PortError>;
