@@ -499,6 +499,6 @@ async fn read_routes_are_rate_limited_per_key() {
         .unwrap();
     assert_eq!(
         health["executions"],
-        json!({"running": 0, "refused_at_cap": 0})
+        json!({"running": 0, "parked": 0, "refused_at_cap": 0})
     );
 }

@@ -82,7 +82,14 @@ pub struct RealHost {
     execution: String,
     /// The listing told of each state the execution enters.
     pub index: Option<ExecutionIndex>,
+    /// Where to say that the execution stops at a long Wait of its top-level machine, to be
+    /// resumed from its checkpoint when the Wait ends ([`Host::wait_state`]).
+    park: std::cell::RefCell<Option<oneshot::Sender<i64>>>,
 }
+
+/// A Wait longer than this parks its execution: it is then data (its checkpoint and a place
+/// in the runner's timer queue), not a task holding the interpreter's state in memory.
+const PARK_AFTER_MS: i64 = 2_000;
 
 impl RealHost {
     /// A host for the execution `execution`; with `checkpoints`, its checkpoint is kept in
@@ -101,6 +108,7 @@ impl RealHost {
             checkpoints,
             execution: execution.to_string(),
             index: None,
+            park: std::cell::RefCell::new(None),
         }
     }
 
@@ -209,6 +217,22 @@ impl Host for RealHost {
 
     fn wants_checkpoints(&self) -> bool {
         self.checkpoints.is_some()
+    }
+
+    fn wait_state(&self, at_ms: i64, checkpointed: bool) -> impl Future<Output = ()> {
+        let park = if checkpointed && at_ms - self.now_ms() > PARK_AFTER_MS {
+            self.park.borrow_mut().take()
+        } else {
+            None
+        };
+        let sleep = self.sleep_until(at_ms);
+        async move {
+            if park.is_some_and(|tx| tx.send(at_ms).is_ok()) {
+                // Stopped here by the runner: this future is dropped with the execution's.
+                std::future::pending::<()>().await
+            }
+            sleep.await
+        }
     }
 
     fn checkpoint(&self, at: &Checkpoint) {
@@ -395,6 +419,8 @@ impl Runner {
                     functions,
                     tokens: thread_tokens,
                     options,
+                    parked: Default::default(),
+                    parked_changed: tokio::sync::Notify::new(),
                 });
                 tokio::task::LocalSet::new().block_on(&rt, runner_loop(ctx, rx));
             })?;
@@ -477,11 +503,15 @@ struct RunnerCtx {
     functions: HashMap<String, Function>,
     tokens: TokenBox,
     options: RunnerOptions,
+    /// Parked executions by the time their Wait ends: `(at_ms, name)`, earliest first.
+    parked: std::cell::RefCell<std::collections::BinaryHeap<std::cmp::Reverse<(i64, String)>>>,
+    parked_changed: tokio::sync::Notify,
 }
 
 async fn runner_loop(ctx: Rc<RunnerCtx>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>) {
     remove_cut_writes(&ctx.running);
     remove_cut_writes(&ctx.done);
+    tokio::task::spawn_local(wake_parked(ctx.clone()));
     // Resume what was running.
     if let Ok(entries) = std::fs::read_dir(&ctx.running) {
         for entry in entries.flatten() {
@@ -560,6 +590,44 @@ fn begin(
     Ok(())
 }
 
+/// Resumes each parked execution when its Wait ends: one task for all of them.
+async fn wake_parked(ctx: Rc<RunnerCtx>) {
+    loop {
+        let next = ctx.parked.borrow().peek().map(|e| e.0 .0);
+        let wait = next.map_or(Duration::from_secs(3600), |at| {
+            Duration::from_millis((at - wall_ms()).max(0) as u64)
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = ctx.parked_changed.notified() => continue,
+        }
+        let now = wall_ms();
+        loop {
+            let due = {
+                let mut parked = ctx.parked.borrow_mut();
+                match parked.peek() {
+                    Some(e) if e.0 .0 <= now => parked.pop().map(|e| e.0 .1),
+                    _ => None,
+                }
+            };
+            let Some(name) = due else { break };
+            ctx.options.index.set_parked(ctx.parked.borrow().len());
+            let record = ctx.running.join(format!("{name}.started.json"));
+            match std::fs::read_to_string(&record)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Started>(&t).ok())
+            {
+                Some(s) => {
+                    tokio::task::spawn_local(execute_one(ctx.clone(), s));
+                }
+                None => {
+                    tracing::warn!(execution = %name, file = %record.display(), "a parked execution's record is gone or unreadable")
+                }
+            }
+        }
+    }
+}
+
 fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -577,13 +645,27 @@ async fn execute_one(ctx: Rc<RunnerCtx>, s: Started) {
     for (k, f) in &ctx.functions {
         host.function(k, f.clone());
     }
+    let (park_tx, park_rx) = oneshot::channel();
+    *host.park.borrow_mut() = Some(park_tx);
     let opts = Options {
         execution_name: s.name.clone(),
         machine_name: s.machine.clone(),
         history: true,
         ..Options::default()
     };
-    let outcome = host.run(&def.machine, s.input.clone(), &opts).await;
+    let run = host.run(&def.machine, s.input.clone(), &opts);
+    tokio::pin!(run);
+    let outcome = tokio::select! {
+        outcome = &mut run => outcome,
+        Ok(at_ms) = park_rx => {
+            // The interpreter's future is dropped here; the checkpoint taken as the Wait was
+            // entered stays on disk, and the execution goes on from it at `at_ms`.
+            ctx.parked.borrow_mut().push(std::cmp::Reverse((at_ms, s.name.clone())));
+            ctx.options.index.set_parked(ctx.parked.borrow().len());
+            ctx.parked_changed.notify_one();
+            return;
+        }
+    };
     let mut record = outcome.to_json();
     record["machine"] = Value::String(s.machine.clone());
     record["name"] = Value::String(s.name.clone());
@@ -749,7 +831,15 @@ mod tests {
             ))
             .unwrap_err();
         assert!(e.is_retryable(), "{e}");
-        assert_eq!(index.counts(), json!({"running": 2, "refused_at_cap": 2}));
+        // Both wait an hour: parked, not tasks.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while index.counts()["parked"] != 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            index.counts(),
+            json!({"running": 2, "parked": 2, "refused_at_cap": 2})
+        );
         // The listing comes from the index, newest first, filtered and paged.
         let (page, more) = index.page(&helios_ports::ExecutionFilter::default(), 0, 1);
         assert_eq!(page.len(), 1);
@@ -763,6 +853,74 @@ mod tests {
         assert!(!more);
         let names: Vec<&str> = all.iter().filter_map(|e| e["name"].as_str()).collect();
         assert!(names.contains(&"a") && names.contains(&"b"), "{names:?}");
+    }
+
+    #[test]
+    fn a_long_wait_parks_the_execution_which_goes_on_from_its_checkpoint_when_it_ends() {
+        let defs = tempfile::tempdir().unwrap();
+        std::fs::write(
+            defs.path().join("pause.asl.json"),
+            r#"{"StartAt": "Before", "States": {
+                "Before": {"Type": "Pass", "Result": {"n": 1}, "ResultPath": "$.before", "Next": "Wait"},
+                "Wait": {"Type": "Wait", "Seconds": 3, "Next": "Done"},
+                "Done": {"Type": "Pass", "End": true}}}"#,
+        )
+        .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let index = ExecutionIndex::default();
+        let options = RunnerOptions {
+            index: index.clone(),
+            max_running: 10,
+        };
+        let runner = Runner::start(
+            defs.path().to_path_buf(),
+            data.path(),
+            HashMap::new(),
+            options,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        rt.block_on(runner.start_execution("pause", "p-1", json!({"x": 1})))
+            .unwrap();
+        let until = started + Duration::from_secs(2);
+        while index.counts()["parked"] != 1 && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(index.counts()["parked"], 1, "waiting, as data");
+        assert!(
+            data.path().join("executions/running/p-1.json").exists(),
+            "its checkpoint"
+        );
+        let done = data.path().join("executions/done/p-1.json");
+        let until = started + Duration::from_secs(20);
+        while !done.exists() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            started.elapsed() >= Duration::from_secs(3),
+            "the Wait was kept"
+        );
+        let record: Value = serde_json::from_str(&std::fs::read_to_string(&done).unwrap()).unwrap();
+        assert_eq!(record["status"], "SUCCEEDED");
+        assert_eq!(record["output"], json!({"x": 1, "before": {"n": 1}}));
+        let kinds: Vec<&str> = record["history"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["type"].as_str())
+            .collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "WaitStateEntered").count(),
+            1,
+            "one entry into the Wait, parked or not: {kinds:?}"
+        );
+        assert!(kinds.contains(&"WaitStateExited"), "{kinds:?}");
+        assert_eq!(index.counts()["parked"], 0);
+        assert_eq!(index.running(), 0);
     }
 
     #[test]
@@ -879,6 +1037,8 @@ struct IndexInner {
     running: usize,
     /// Starts refused because `running` was at the cap.
     refused: u64,
+    /// Running executions parked at a Wait (no task, no interpreter state in memory).
+    parked: usize,
     /// Summaries by name, with the key of `order`.
     by_name: HashMap<String, (OrderKey, Value)>,
     /// Newest start first (an execution with no start last), then by name.
@@ -931,10 +1091,14 @@ impl ExecutionIndex {
         inner.refused += 1;
     }
 
-    /// `{running, refused_at_cap}`: what `/healthz` shows of the executions.
+    fn set_parked(&self, n: usize) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).parked = n;
+    }
+
+    /// `{running, parked, refused_at_cap}`: what `/healthz` shows of the executions.
     pub fn counts(&self) -> Value {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        json!({"running": inner.running, "refused_at_cap": inner.refused})
+        json!({"running": inner.running, "parked": inner.parked, "refused_at_cap": inner.refused})
     }
 
     /// Sets where the running execution `name` is.

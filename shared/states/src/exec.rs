@@ -72,6 +72,15 @@ pub trait Host {
         false
     }
     fn checkpoint(&self, _at: &Checkpoint) {}
+    /// A Wait state until `at_ms`. `checkpointed` says that the execution's checkpoint was
+    /// taken as it entered this state (a Wait of the top-level machine, checkpoints on): a
+    /// host may then stop the execution here, keep nothing of it in memory, and [`resume`] it
+    /// from the checkpoint at `at_ms`, which enters the Wait again with the time it was first
+    /// entered, so that the wait ends when it would have.
+    fn wait_state(&self, at_ms: i64, checkpointed: bool) -> impl Future<Output = ()> {
+        let _ = checkpointed;
+        self.sleep_until(at_ms)
+    }
 }
 
 /// How an execution is named and what it records.
@@ -610,8 +619,9 @@ impl<'h, H: Host> Run<'h, H> {
                         )
                     }),
                 );
+                let checkpointed = matches!(top, Top::Yes(_)) && self.host.wants_checkpoints();
                 let step = self
-                    .state(state, &input, &vars, thread, entered_ms)
+                    .state(state, &input, &vars, thread, entered_ms, checkpointed)
                     .await
                     .map_err(|f| {
                         if f.error == error::QUERY_EVALUATION_ERROR {
@@ -673,6 +683,7 @@ impl<'h, H: Host> Run<'h, H> {
         vars: &Rc<Vars>,
         thread: &Cell<u64>,
         entered_ms: i64,
+        checkpointed: bool,
     ) -> Result<Step, Failure> {
         let env = Env {
             run: self,
@@ -759,7 +770,7 @@ impl<'h, H: Host> Run<'h, H> {
                         })?
                     }
                 };
-                self.host.sleep_until(until).await;
+                self.host.wait_state(until, checkpointed).await;
                 if state.lang == Lang::Jsonata {
                     return self.finish_ata(&env, raw, None, None);
                 }
