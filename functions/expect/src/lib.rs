@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use helios_ports::{Clock, Condition, KeyValue, PortError, TaskFailure, Workflows, Written};
-use helios_rules::expect::{check, instance_of, state_key, Applied, CheckError, ExpectState};
+use helios_rules::expect::{
+    check, instance_of, state_key, Applied, CheckError, ExpectState, Watcher,
+};
 use helios_rules::RuleSet;
 use serde_json::{json, Value};
 
@@ -148,6 +150,71 @@ impl Observer {
     }
 }
 
+impl Checker {
+    /// Checks an instance, and keeps its watcher in step in the same conditional write: the
+    /// watcher follows the check's `next`, or, when the watch ends, the instance has none, so
+    /// that its next event starts one. A write lost to a concurrent event checks again.
+    async fn check_and_keep_watcher(
+        &self,
+        input: &Value,
+        id: &str,
+        key: &str,
+    ) -> Result<helios_rules::expect::Check, TaskFailure> {
+        let retryable = |e: String| TaskFailure::new("Helios.Retryable", e);
+        let bad = |e: String| TaskFailure::new("Helios.BadRequest", e);
+        let skey = state_key(id, key);
+        let watcher = input.get("watcher").and_then(Value::as_str);
+        for _ in 0..RETRIES {
+            let item = self
+                .kv
+                .get(&skey)
+                .await
+                .map_err(|e| retryable(e.to_string()))?;
+            let version = item.as_ref().map(|i| i.version);
+            let state = item.and_then(|i| serde_json::from_value::<ExpectState>(i.value).ok());
+            let now = self.clock.now().timestamp_millis();
+            let c = match check(&self.rules, input, state.as_ref(), now) {
+                Ok(c) => c,
+                Err(e @ CheckError::Early { .. }) => return Err(retryable(e.to_string())),
+                Err(e) => return Err(bad(e.to_string())),
+            };
+            // Only the instance's own watcher moves it (an execution started before watchers
+            // existed, or one presumed lost and replaced, leaves it alone).
+            let (Some(mut st), Some(version)) = (state, version) else {
+                return Ok(c);
+            };
+            if st.watching.as_ref().map(|w| w.execution.as_str()) != watcher || watcher.is_none() {
+                return Ok(c);
+            }
+            st.watching = match c.next.as_ref().and_then(|n| n.get("deadline")) {
+                Some(Value::String(d)) => {
+                    let until_ms = chrono::DateTime::parse_from_rfc3339(d)
+                        .map_err(|e| bad(format!("the next deadline {d}: {e}")))?
+                        .timestamp_millis();
+                    st.watching.take().map(|w| Watcher {
+                        execution: w.execution,
+                        until_ms,
+                    })
+                }
+                _ => None,
+            };
+            let value = serde_json::to_value(&st).map_err(|e| bad(e.to_string()))?;
+            match self
+                .kv
+                .put(&skey, value, Condition::VersionIs(version), Some(STATE_TTL))
+                .await
+                .map_err(|e| retryable(e.to_string()))?
+            {
+                Written::Yes { .. } => return Ok(c),
+                Written::ConditionFailed => continue,
+            }
+        }
+        Err(retryable(format!(
+            "the state at `{skey}` kept changing under concurrent writes"
+        )))
+    }
+}
+
 /// The `expectation` workflow's task function.
 pub struct Checker {
     pub rules: Arc<RuleSet>,
@@ -168,23 +235,9 @@ impl Checker {
                     .get("expectation")
                     .ok_or_else(|| bad("a check needs `expectation`, the workflow input".into()))?;
                 let (id, key) = instance_of(input).map_err(|e| bad(e.to_string()))?;
-                let state = self
-                    .kv
-                    .get(&state_key(id, key))
-                    .await
-                    .map_err(|e| TaskFailure::new("Helios.Retryable", e.to_string()))?
-                    .and_then(|item| serde_json::from_value::<ExpectState>(item.value).ok());
-                let now = self.clock.now().timestamp_millis();
-                match check(&self.rules, input, state.as_ref(), now) {
-                    Ok(c) => {
-                        tracing::info!(expectation = id, key, met = c.met, reason = %c.reason, "expectation checked");
-                        serde_json::to_value(&c).map_err(|e| bad(e.to_string()))
-                    }
-                    Err(e @ CheckError::Early { .. }) => {
-                        Err(TaskFailure::new("Helios.Retryable", e.to_string()))
-                    }
-                    Err(e) => Err(bad(e.to_string())),
-                }
+                let c = self.check_and_keep_watcher(input, id, key).await?;
+                tracing::info!(expectation = id, key, met = c.met, reason = %c.reason, "expectation checked");
+                serde_json::to_value(&c).map_err(|e| bad(e.to_string()))
             }
             Some("emit_missed") => {
                 let event = payload

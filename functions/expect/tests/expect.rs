@@ -1,6 +1,7 @@
-//! `expect` on the local adapters and the starter rules: a heartbeat starts one
-//! `expectation` workflow however often it is delivered, a later heartbeat meets the earlier
-//! one's check, and a lapse is emitted once.
+//! `expect` on the local adapters and the starter rules: one `expectation` workflow watches
+//! an instance however often its events come (a later heartbeat is followed by the watch
+//! that is already there), a lapse is emitted once, and a watch that ends lets the next
+//! event start one.
 
 use std::sync::{Arc, Mutex};
 
@@ -97,7 +98,8 @@ async fn a_heartbeat_starts_its_workflow_once_and_a_later_one_meets_its_check() 
     // Starter rules: every 1m, grace 30s.
     assert_eq!(input["deadline"], "2026-11-23T09:01:30Z");
 
-    w.observer.observe(&beat(2, 60)).await.unwrap();
+    let later = w.observer.observe(&beat(2, 60)).await.unwrap();
+    assert_eq!(later.started, 0, "the watch already there follows it");
     w.clock.advance(std::time::Duration::from_secs(90));
     let c = w
         .checker
@@ -106,6 +108,61 @@ async fn a_heartbeat_starts_its_workflow_once_and_a_later_one_meets_its_check() 
         .unwrap();
     assert_eq!(c["met"], true, "{c}");
     assert!(c["reason"].as_str().unwrap().contains("later heartbeat"));
+    // The watch goes on with the later heartbeat, to its own deadline.
+    assert_eq!(c["next"]["event"], "evt_hb2", "{c}");
+    assert_eq!(c["next"]["deadline"], "2026-11-23T09:02:30Z");
+    assert_eq!(c["next"]["watcher"], input["watcher"]);
+}
+
+#[tokio::test]
+async fn a_flood_on_one_key_is_one_execution_and_a_watch_that_ends_lets_the_next_start() {
+    let w = world();
+    // GIVEN a thousand heartbeats of one service within a minute
+    for n in 0..1000u32 {
+        w.observer
+            .observe(&beat(n, i64::from(n) / 20))
+            .await
+            .unwrap();
+    }
+    // THEN one execution watches them
+    let started = w.workflows.started();
+    assert_eq!(started.len(), 1, "one watcher, not one execution per event");
+    // WHEN its check finds a later heartbeat, it follows the latest; when the latest lapses
+    // past its repeats (3), the watch ends
+    w.clock.advance(std::time::Duration::from_secs(3600));
+    let mut input = started[0].2.clone();
+    let mut missed = 0;
+    let ended = loop {
+        let c = w
+            .checker
+            .handle(json!({"action": "check", "expectation": input}))
+            .await
+            .unwrap();
+        if c["met"] == false {
+            missed += 1;
+        }
+        match c.get("next") {
+            Some(n) => input = n.clone(),
+            None => break c,
+        }
+    };
+    assert_eq!(missed, 3, "{ended}");
+    assert_eq!(ended["event"]["data"]["last_seen"], "2026-11-23T09:00:49Z");
+    // THEN the next heartbeat starts a watch of its own
+    let again = w.observer.observe(&beat(5000, 4000)).await.unwrap();
+    assert_eq!(again.started, 1);
+}
+
+#[tokio::test]
+async fn a_watcher_long_past_its_deadline_is_presumed_lost_and_replaced() {
+    let w = world();
+    w.observer.observe(&beat(1, 0)).await.unwrap();
+    // Its execution never checks (its start was lost, say). An hour past its deadline, a
+    // heartbeat is watched afresh.
+    assert_eq!(w.observer.observe(&beat(2, 600)).await.unwrap().started, 0);
+    let late = w.observer.observe(&beat(3, 90 + 3600 + 1)).await.unwrap();
+    assert_eq!(late.started, 1);
+    assert_eq!(w.workflows.started().len(), 2);
 }
 
 #[tokio::test]
@@ -158,27 +215,31 @@ async fn concurrent_heartbeats_keep_the_latest_and_bad_payloads_are_refused() {
     for r in running {
         r.await.unwrap();
     }
-    // Whatever the order, the state holds the latest beat: only its check can miss.
+    // Whatever the order, one execution watches, and the state holds the latest beat: the
+    // watch follows it, and only its check can miss.
     let started = w.workflows.started();
-    let last = started
-        .iter()
-        .find(|(_, _, i)| i["event"] == "evt_hb7")
-        .expect("the latest beat started its workflow");
+    assert_eq!(started.len(), 1, "{started:?}");
     w.clock.advance(std::time::Duration::from_secs(3600));
-    let c = w
-        .checker
-        .handle(json!({"action": "check", "expectation": last.2}))
-        .await
-        .unwrap();
-    assert_eq!(c["met"], false, "{c}");
-    for (_, _, input) in started.iter().filter(|(_, _, i)| i["event"] != "evt_hb7") {
+    let mut input = started[0].2.clone();
+    let c = loop {
         let c = w
             .checker
             .handle(json!({"action": "check", "expectation": input}))
             .await
             .unwrap();
-        assert_eq!(c["met"], true, "{c}");
-    }
+        if c["met"] == false {
+            break c;
+        }
+        input = c["next"].clone();
+        assert!(
+            input.is_object(),
+            "a met check of a heartbeat follows the latest: {c}"
+        );
+    };
+    assert_eq!(
+        c["event"]["data"]["last_seen"], "2026-11-23T09:01:10Z",
+        "{c}"
+    );
 
     for bad in [
         json!({}),

@@ -155,7 +155,26 @@ pub struct Seen {
     pub time_ms: i64,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub values: Map<String, Value>,
+    /// The event's subject and carried fields, for the watch that follows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub carried: Map<String, Value>,
 }
+
+/// The one workflow execution watching an instance of a heartbeat or a sequence, and the
+/// deadline it checks next. Later events of the instance start no execution of their own:
+/// the watcher follows the latest one at its check. So a flood of events on one key costs one
+/// execution, not one each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watcher {
+    pub execution: String,
+    pub until_ms: i64,
+}
+
+/// A watcher whose deadline passed this long before an event of its instance is presumed
+/// gone (its start was never completed, or it failed), and the event starts a new one.
+pub const WATCHER_LOST_AFTER_MS: i64 = 3_600_000;
 
 /// What one event means to one expectation.
 #[derive(Clone, Debug, PartialEq)]
@@ -185,6 +204,9 @@ pub struct ExpectState {
     /// The first report of each source.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reports: BTreeMap<String, Seen>,
+    /// The execution watching a heartbeat or a sequence instance, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watching: Option<Watcher>,
 }
 
 /// What applying an observation did.
@@ -209,11 +231,25 @@ impl ExpectState {
     pub fn apply(&mut self, o: &Observation) -> Applied {
         match &o.role {
             Role::Beat | Role::Opens => {
-                let changed = newer(&self.latest, &o.seen);
+                let mut changed = newer(&self.latest, &o.seen);
                 if changed {
                     self.latest = Some(o.seen.clone());
                 }
-                let start = self.latest.as_ref().map(|s| &s.event) == Some(&o.seen.event);
+                let name = o.execution_name();
+                let start = match &self.watching {
+                    // The watcher's own event again: its start may not have completed.
+                    Some(w) if w.execution == name => true,
+                    Some(w) if o.seen.time_ms <= w.until_ms + WATCHER_LOST_AFTER_MS => false,
+                    // None, or a watcher long past its deadline: this event starts one.
+                    _ => {
+                        self.watching = Some(Watcher {
+                            execution: name,
+                            until_ms: o.deadline_ms.unwrap_or(o.seen.time_ms),
+                        });
+                        changed = true;
+                        true
+                    }
+                };
                 Applied { changed, start }
             }
             Role::Closes => {
@@ -281,6 +317,7 @@ impl Observation {
     /// The input of the `expectation` workflow: enough for [`check`] and the missed event.
     pub fn workflow_input(&self) -> Value {
         json!({
+            "watcher": self.execution_name(),
             "expectation": self.expectation,
             "kind": self.kind,
             "key": self.key,
@@ -395,14 +432,18 @@ pub fn check(
     let mut next = None;
     let reason;
     match &exp.kind {
-        Kind::Heartbeat { every, repeat, .. } => {
-            if let Some(latest) = &state.latest {
-                if latest.event != event {
-                    return Ok(Check::met(format!(
-                        "a later heartbeat came at {}",
-                        iso(latest.time_ms)
-                    )));
-                }
+        Kind::Heartbeat {
+            every,
+            grace,
+            repeat,
+        } => {
+            if let Some(latest) = state.latest.as_ref().filter(|l| l.event != event) {
+                return Ok(follow(
+                    input,
+                    latest,
+                    latest.time_ms + every.millis() + grace.millis(),
+                    format!("a later heartbeat came at {}", iso(latest.time_ms)),
+                ));
             }
             data.insert("last_seen".into(), json!(text("time")));
             data.insert("missed".into(), json!(attempt));
@@ -417,14 +458,17 @@ pub fn check(
                 next = Some(n);
             }
         }
-        Kind::Sequence { .. } => {
-            if let Some(latest) = &state.latest {
-                if latest.event != event {
-                    return Ok(Check::met(format!(
+        Kind::Sequence { within } => {
+            if let Some(latest) = state.latest.as_ref().filter(|l| l.event != event) {
+                return Ok(follow(
+                    input,
+                    latest,
+                    latest.time_ms + within.millis(),
+                    format!(
                         "superseded by a later opening event at {}",
                         iso(latest.time_ms)
-                    )));
-                }
+                    ),
+                ));
             }
             let opened_ms = parse_ms(input.get("time")).unwrap_or(deadline_ms);
             if let Some(c) = &state.closed {
@@ -514,6 +558,28 @@ pub fn check(
     })
 }
 
+/// The check of a watch whose event was superseded: met for it, and the watch goes on with
+/// the latest event, to its own deadline.
+fn follow(input: &Value, latest: &Seen, deadline_ms: i64, reason: String) -> Check {
+    let mut next = input.clone();
+    next["event"] = json!(latest.event);
+    next["time"] = json!(iso(latest.time_ms));
+    next["deadline"] = json!(iso(deadline_ms));
+    next["attempt"] = json!(1);
+    if let Some(s) = &latest.subject {
+        next["subject"] = json!(s);
+    }
+    if !latest.carried.is_empty() {
+        next["carried"] = Value::Object(latest.carried.clone());
+    }
+    Check {
+        met: true,
+        reason: format!("{reason}; watching it until {}", iso(deadline_ms)),
+        event: None,
+        next: Some(next),
+    }
+}
+
 impl RuleSet {
     /// Which facts the declared expectations can mean anything to.
     pub fn expectation_interest(&self) -> Interest {
@@ -576,11 +642,15 @@ impl RuleSet {
                         .collect(),
                 ),
             };
-            let carried = exp
+            let carried: Map<String, Value> = exp
                 .carry
                 .iter()
                 .map(|(name, f)| (name.clone(), found_value(&scope.resolve(f))))
                 .collect();
+            let subject = event
+                .get("subject")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             out.push(Observation {
                 expectation: exp.id.clone(),
                 kind: exp.kind.name(),
@@ -591,11 +661,17 @@ impl RuleSet {
                     event: helios_id.to_string(),
                     time_ms,
                     values,
+                    // Kept for the watch that follows this event (heartbeats, openings).
+                    subject: subject
+                        .clone()
+                        .filter(|_| matches!(role, Role::Beat | Role::Opens)),
+                    carried: if matches!(role, Role::Beat | Role::Opens) {
+                        carried.clone()
+                    } else {
+                        Map::new()
+                    },
                 },
-                subject: event
-                    .get("subject")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                subject,
                 deadline_ms,
                 carried,
             });

@@ -85,7 +85,8 @@ fn a_heartbeat_is_met_by_a_later_one_and_missed_when_none_comes() {
     assert_eq!(first.len(), 1);
     assert_eq!(first[0]["deadline"], "2026-11-23T09:01:30Z");
 
-    // A second beat supersedes the first: the first's check is met.
+    // A second beat supersedes the first: it starts nothing (the first's watch is there),
+    // and the first's check is met and follows it to its own deadline.
     let b2 = event(
         "b2",
         "svc",
@@ -94,10 +95,14 @@ fn a_heartbeat_is_met_by_a_later_one_and_missed_when_none_comes() {
         "api",
         json!({}),
     );
-    let second = feed(&rs, &mut st, &b2);
+    assert!(feed(&rs, &mut st, &b2).is_empty(), "one watch per instance");
     let c = check(&rs, &first[0], Some(&st), ms("2026-11-23T09:01:30Z")).unwrap();
     assert!(c.met, "{c:?}");
     assert!(c.event.is_none());
+    let second = [c.next.clone().expect("the watch follows the later beat")];
+    assert_eq!(second[0]["event"], "evt_b2");
+    assert_eq!(second[0]["deadline"], "2026-11-23T09:02:30Z");
+    assert_eq!(second[0]["attempt"], 1);
 
     // None after b2: missed once, then again a period later, then no more (repeat 2).
     let c = check(&rs, &second[0], Some(&st), ms("2026-11-23T09:02:30Z")).unwrap();
