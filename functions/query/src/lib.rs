@@ -70,15 +70,7 @@ impl Query {
         let key = match self.auth.require(req.headers(), Role::Read).await {
             Ok(key) => key,
             Err(p) if p.status == 401 => {
-                let client = helios_api::ClientAddr::of(req)
-                    .map_or_else(|| "unknown".to_string(), |a| a.to_string());
-                self.limiter
-                    .check(
-                        &format!("unauthenticated:{client}"),
-                        Some(helios_api::UNAUTHENTICATED_PER_SECOND),
-                    )
-                    .map_err(Problem::rate_limited)?;
-                return Err(p);
+                return Err(helios_api::unauthenticated(&self.limiter, req, p))
             }
             Err(p) => return Err(p),
         };

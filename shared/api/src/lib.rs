@@ -37,6 +37,20 @@ impl ClientAddr {
 /// kept apart from every key's and every hook's own budget.
 pub const UNAUTHENTICATED_PER_SECOND: u32 = 10;
 
+/// What to answer a request whose authentication failed with `p` (a 401): `p` itself, or
+/// 429 once the client address has spent its budget of unauthenticated requests. Either way
+/// the failure is charged to the client, never to a key's or a hook's own budget.
+pub fn unauthenticated(limiter: &RateLimiter, req: &Request, p: Problem) -> Problem {
+    let client = ClientAddr::of(req).map_or_else(|| "unknown".to_string(), |a| a.to_string());
+    match limiter.check(
+        &format!("unauthenticated:{client}"),
+        Some(UNAUTHENTICATED_PER_SECOND),
+    ) {
+        Ok(()) => p,
+        Err(retry_after) => Problem::rate_limited(retry_after),
+    }
+}
+
 /// A JSON response.
 pub fn json(status: u16, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
