@@ -50,6 +50,11 @@ pub struct DevArgs {
     /// decision or expectation message comes back), as Step Functions does at its limit.
     #[arg(long, default_value_t = 10_000)]
     pub max_executions: usize,
+    /// An execution in a Wait longer than this many seconds is parked: kept as its checkpoint
+    /// on disk, no task, until the Wait ends. `never` keeps every waiting execution in memory
+    /// (to compare).
+    #[arg(long, default_value = "2", value_name = "SECONDS|never")]
+    pub park_waits_over: String,
 }
 
 impl DevArgs {
@@ -158,6 +163,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             helios_runtime::workflows::RunnerOptions {
                 index: executions.clone(),
                 max_running: args.max_executions,
+                park_after_ms: match args.park_waits_over.as_str() {
+                    "never" => i64::MAX,
+                    s => s
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite() && *v >= 0.0)
+                        .map(|v| (v * 1000.0) as i64)
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("--park-waits-over takes seconds or `never`, not {s:?}")
+                        })?,
+                },
             },
         )?;
         Some(Arc::new(runner))

@@ -85,11 +85,12 @@ pub struct RealHost {
     /// Where to say that the execution stops at a long Wait of its top-level machine, to be
     /// resumed from its checkpoint when the Wait ends ([`Host::wait_state`]).
     park: std::cell::RefCell<Option<oneshot::Sender<i64>>>,
+    park_after_ms: i64,
 }
 
 /// A Wait longer than this parks its execution: it is then data (its checkpoint and a place
 /// in the runner's timer queue), not a task holding the interpreter's state in memory.
-const PARK_AFTER_MS: i64 = 2_000;
+pub const PARK_AFTER_MS: i64 = 2_000;
 
 impl RealHost {
     /// A host for the execution `execution`; with `checkpoints`, its checkpoint is kept in
@@ -109,6 +110,7 @@ impl RealHost {
             execution: execution.to_string(),
             index: None,
             park: std::cell::RefCell::new(None),
+            park_after_ms: PARK_AFTER_MS,
         }
     }
 
@@ -220,7 +222,7 @@ impl Host for RealHost {
     }
 
     fn wait_state(&self, at_ms: i64, checkpointed: bool) -> impl Future<Output = ()> {
-        let park = if checkpointed && at_ms - self.now_ms() > PARK_AFTER_MS {
+        let park = if checkpointed && at_ms - self.now_ms() > self.park_after_ms {
             self.park.borrow_mut().take()
         } else {
             None
@@ -303,6 +305,8 @@ pub struct RunnerOptions {
     pub index: ExecutionIndex,
     /// The most executions running at once; a start beyond is refused, retryably.
     pub max_running: usize,
+    /// Waits longer than this park their execution ([`PARK_AFTER_MS`]; `i64::MAX` never).
+    pub park_after_ms: i64,
 }
 
 impl Default for RunnerOptions {
@@ -310,6 +314,7 @@ impl Default for RunnerOptions {
         RunnerOptions {
             index: ExecutionIndex::default(),
             max_running: 10_000,
+            park_after_ms: PARK_AFTER_MS,
         }
     }
 }
@@ -642,6 +647,7 @@ async fn execute_one(ctx: Rc<RunnerCtx>, s: Started) {
     };
     let mut host = RealHost::new(&s.name, Some(ctx.running.clone()), ctx.tokens.clone());
     host.index = Some(ctx.options.index.clone());
+    host.park_after_ms = ctx.options.park_after_ms;
     for (k, f) in &ctx.functions {
         host.function(k, f.clone());
     }
@@ -810,6 +816,7 @@ mod tests {
             RunnerOptions {
                 index: index.clone(),
                 max_running: 2,
+                ..RunnerOptions::default()
             },
         )
         .unwrap();
@@ -875,6 +882,7 @@ mod tests {
         let options = RunnerOptions {
             index: index.clone(),
             max_running: 10,
+            ..RunnerOptions::default()
         };
         let runner = Runner::start(
             defs.path().to_path_buf(),
