@@ -502,3 +502,123 @@ async fn read_routes_are_rate_limited_per_key() {
         json!({"running": 0, "parked": 0, "refused_at_cap": 0})
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_outbox_row_left_by_a_crash_is_parked_and_the_others_are_relayed() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        Dev::start_with(
+            dir.path(),
+            None,
+            &[
+                "--statemachines".as_ref(),
+                root.join("statemachines").as_os_str(),
+                "--rules".as_ref(),
+                root.join("rules").as_os_str(),
+            ],
+            &[],
+        )
+    };
+    let decisions_of = |dev: &Dev| {
+        let url = dev.url.clone();
+        async move {
+            let page: Value = client()
+                .get(format!("{url}/v1/decisions?limit=1000"))
+                .header("x-api-key", API_KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["decisions"].as_array().unwrap().clone()
+        }
+    };
+    // GIVEN three failed deploys, acknowledged and decided
+    let dev = start();
+    let now = chrono::Utc::now().to_rfc3339();
+    let events: Vec<Value> = (1..=3)
+        .map(|n| {
+            json!({"id": format!("dep-{n}"), "source": "deployer", "type": "deploy.finished",
+                "time": now, "subject": format!("svc-{n}"),
+                "data": {"environment": "staging", "status": "failed"}})
+        })
+        .collect();
+    let (status, _, answer) = post_json(
+        &dev,
+        API_KEY,
+        json!({"events": events}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let ids: Vec<String> = answer["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while decisions_of(&dev).await.len() < 3 {
+        assert!(Instant::now() < deadline, "the three were not decided");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // WHEN the process dies with all three still in its outbox, the second one written by a
+    // faulty build (a time in year 0, which no build can read back)
+    dev.kill();
+    {
+        let db = rusqlite::Connection::open(dir.path().join("helios.db")).unwrap();
+        db.execute(
+            "INSERT OR IGNORE INTO outbox (helios_id, seq, created_at) SELECT helios_id, seq, received_at FROM facts",
+            [],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE facts SET event = json_set(event, '$.time', '-0001-12-31T23:00:00Z') WHERE helios_id = ?1",
+            [&ids[1]],
+        )
+        .unwrap();
+    }
+    let dev = start();
+    // THEN the relay parks the unreadable row and publishes the others again, which are
+    // decided once all the same, and the outbox is empty
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (outbox, parked): (i64, Vec<String>) = {
+            let db = rusqlite::Connection::open(dir.path().join("helios.db")).unwrap();
+            let outbox = db
+                .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+                .unwrap();
+            let mut st = db.prepare("SELECT helios_id FROM outbox_parked").unwrap();
+            let parked = st
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            (outbox, parked)
+        };
+        if outbox == 0 && parked == [ids[1].clone()] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outbox {outbox}, parked {parked:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let decisions = decisions_of(&dev).await;
+    let mut per_event: Vec<&str> = decisions
+        .iter()
+        .map(|d| d["event"].as_str().unwrap())
+        .collect();
+    per_event.sort();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(per_event, want, "each decided once");
+    // And the process goes on taking events.
+    let later = json!({"id": "dep-4", "source": "deployer", "type": "deploy.finished",
+        "time": now, "subject": "svc-4", "data": {"environment": "staging", "status": "failed"}});
+    let (status, _, _) = post_json(&dev, API_KEY, later.to_string().into_bytes()).await;
+    assert_eq!(status, 202);
+}
