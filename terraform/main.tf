@@ -192,9 +192,10 @@ locals {
       environment          = merge(local.store_env, var.bedrock_model_id == "" ? {} : { HELIOS_BEDROCK_MODEL_ID = var.bedrock_model_id })
       statements = concat([local.read_db_secret], var.bedrock_model_id == "" ? [] : [{
         actions = ["bedrock:InvokeModel"]
-        # The model itself, or the inference profile and the models it routes to.
+        # The configured model, or the inference profile and the model it routes to in the
+        # regions of its geography (a profile's id is the model's behind a `us.`, `eu.`, …).
         resources = [
-          "arn:${local.partition}:bedrock:*::foundation-model/*",
+          "arn:${local.partition}:bedrock:*::foundation-model/${replace(var.bedrock_model_id, "/^(us|eu|apac|us-gov|global|jp|au|ca)\\./", "")}",
           "arn:${local.partition}:bedrock:${local.region}:${local.account}:inference-profile/${var.bedrock_model_id}",
         ]
       }])
@@ -288,7 +289,7 @@ module "workflows" {
   function_arns      = module.functions.arns
   kms_key_arn        = module.encryption.key_arn
   log_retention_days = var.log_retention_days
-  log_level          = "ALL"
+  log_level          = var.workflow_log_level
 }
 
 module "api" {
@@ -325,11 +326,15 @@ module "schedules" {
 }
 
 module "alarms" {
-  source             = "./modules/alarms"
-  name               = var.name
-  kms_key_arn        = module.encryption.key_arn
-  email              = var.alarm_email
-  dlq_names          = merge(module.messaging.dlq_names, { async = module.messaging.async_failures_name })
+  source      = "./modules/alarms"
+  name        = var.name
+  kms_key_arn = module.encryption.key_arn
+  email       = var.alarm_email
+  dlq_names = merge(
+    module.messaging.dlq_names,
+    { for k, n in module.messaging.delivery_dlq_names : "${k}-delivery" => n },
+    { async = module.messaging.async_failures_name },
+  )
   function_names     = module.functions.names
   state_machine_arns = module.workflows.arns
 }

@@ -62,9 +62,13 @@ variable "db_instance_class" {
 }
 
 variable "db_engine_version" {
-  description = "PostgreSQL version."
+  description = "PostgreSQL major version. RDS picks the minor version and upgrades it in the maintenance window (a pinned minor version would plan a downgrade after each upgrade, and RDS stops creating old minors)."
   type        = string
-  default     = "16.4"
+  default     = "16"
+  validation {
+    condition     = can(regex("^[0-9]+$", var.db_engine_version))
+    error_message = "db_engine_version is a major version only, such as \"16\": RDS upgrades the minor version itself."
+  }
 }
 
 variable "db_allocated_storage" {
@@ -97,6 +101,16 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "workflow_log_level" {
+  description = "What the state machines log to CloudWatch: ERROR (the default: failures, without execution data), FATAL, OFF, or ALL (every event with its input and output, which holds decision text and task tokens)."
+  type        = string
+  default     = "ERROR"
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.workflow_log_level)
+    error_message = "workflow_log_level is one of ALL, ERROR, FATAL, OFF."
+  }
+}
+
 variable "log_level" {
   description = "RUST_LOG of every function."
   type        = string
@@ -104,15 +118,23 @@ variable "log_level" {
 }
 
 variable "archive_ia_after_days" {
-  description = "Days before raw payloads move to S3 Standard-IA."
+  description = "Days before raw payloads move to S3 Standard-IA (at least 30, as S3 requires)."
   type        = number
   default     = 30
+  validation {
+    condition     = var.archive_ia_after_days >= 30
+    error_message = "archive_ia_after_days must be 30 or more: S3 moves objects to Standard-IA no sooner."
+  }
 }
 
 variable "archive_expire_after_days" {
-  description = "Days raw payloads are kept (0: for ever). Replays reach back this far."
+  description = "Days raw payloads are kept (0: for ever), after their move to Standard-IA. Replays reach back this far."
   type        = number
   default     = 0
+  validation {
+    condition     = var.archive_expire_after_days == 0 || var.archive_expire_after_days > var.archive_ia_after_days
+    error_message = "archive_expire_after_days must be 0 (keep for ever) or more than archive_ia_after_days (30 by default): S3 refuses an expiry that does not follow the Standard-IA transition."
+  }
 }
 
 variable "max_receives" {

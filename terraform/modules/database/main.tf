@@ -140,7 +140,9 @@ resource "aws_db_instance" "this" {
   copy_tags_to_snapshot               = true
   deletion_protection                 = !var.force_destroy
   skip_final_snapshot                 = var.force_destroy
-  final_snapshot_identifier           = var.force_destroy ? null : "${var.name}-final"
+  # Named after the time the instance is made, so that the final snapshot of a second
+  # deployment of the same name does not collide with the first one's.
+  final_snapshot_identifier = var.force_destroy ? null : "${var.name}-final-${formatdate("YYYYMMDDhhmmss", timestamp())}"
 
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
   monitoring_interval                   = 60
@@ -150,6 +152,11 @@ resource "aws_db_instance" "this" {
   performance_insights_retention_period = 7
 
   depends_on = [aws_cloudwatch_log_group.postgres]
+
+  lifecycle {
+    # Its time is read once, when the instance is made: a later plan must not rename it.
+    ignore_changes = [final_snapshot_identifier]
+  }
 }
 
 output "host" {

@@ -60,7 +60,26 @@ data "aws_iam_policy_document" "key" {
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["sns.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com", "scheduler.amazonaws.com"]
+      identifiers = ["sns.amazonaws.com", "cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+
+  # A state machine encrypted with this key that logs to CloudWatch has its logs delivered
+  # by the log delivery service, which decrypts them (Step Functions developer guide, "Data
+  # at rest encryption", logging): without it the apply succeeds and no execution log is
+  # ever delivered.
+  statement {
+    sid       = "LogDeliveryDecryptsStateMachineLogs"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["delivery.logs.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"

@@ -121,11 +121,13 @@ resource "aws_iam_role_policy" "fn" {
   policy   = data.aws_iam_policy_document.fn[each.key].json
 }
 
-# The network interfaces a function in a VPC needs (AWS's managed policy for exactly that).
+# The network interfaces a function in a VPC needs, and nothing else (AWS's managed policy
+# for exactly that, as terraform-aws-modules/lambda attaches): the VPC access execution role
+# would also grant logs on every log group and undo the per-function scope.
 resource "aws_iam_role_policy_attachment" "vpc" {
   for_each   = { for k, f in var.functions : k => f if f.vpc }
   role       = aws_iam_role.fn[each.key].name
-  policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess"
 }
 
 # The rule set and the RDS certificate bundle, under /opt: HELIOS_RULES=/opt/rules,

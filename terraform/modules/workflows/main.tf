@@ -114,8 +114,10 @@ resource "aws_sfn_state_machine" "machine" {
   definition = templatefile(each.value.path, local.template_vars)
 
   logging_configuration {
-    log_destination        = "${aws_cloudwatch_log_group.machine[each.key].arn}:*"
-    include_execution_data = true
+    log_destination = "${aws_cloudwatch_log_group.machine[each.key].arn}:*"
+    # Execution data (inputs, outputs: decision text, task tokens) only when everything is
+    # logged, which is asked for, not the default.
+    include_execution_data = var.log_level == "ALL"
     level                  = var.log_level
   }
 
