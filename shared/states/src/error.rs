@@ -49,6 +49,12 @@ impl Failure {
     /// every error but `States.Runtime` and `States.DataLimitExceeded`, which can only be
     /// named; `States.TaskFailed` matches every error but `States.Timeout`.
     pub fn matches(&self, names: &[String]) -> bool {
+        // "Runtime errors are not retriable, and will always cause the execution to fail"
+        // (Step Functions developer guide, error names, States.Runtime): not even a
+        // retrier or catcher that names it handles it.
+        if self.error == RUNTIME {
+            return false;
+        }
         names.iter().any(|n| {
             n == &self.error
                 || (n == ALL && self.error != RUNTIME && self.error != DATA_LIMIT_EXCEEDED)

@@ -359,10 +359,10 @@ fn path_or_call(s: &str) -> Res<Tmpl> {
     }
 }
 
-/// The expression inside `{% … %}`, if the string is one.
+/// The expression inside `{% … %}`, if the string is one: it starts with `{%` and ends
+/// with `%}` exactly; a string with anything around them (a space, a newline) is a string.
 pub fn expression(s: &str) -> Option<&str> {
-    let t = s.trim();
-    t.strip_prefix("{%")?.strip_suffix("%}").map(str::trim)
+    s.strip_prefix("{%")?.strip_suffix("%}").map(str::trim)
 }
 
 /// A JSONata field.

@@ -1033,12 +1033,12 @@ impl Validator {
         }
     }
 
-    /// A JSONata field: strings that start with `{%` must end with `%}`.
+    /// A JSONata field: a string that starts with `{%` must end with `%}`.
     fn jsonata_value(&mut self, s: Option<&str>, at: &str, x: &Value) {
         match x {
             Value::String(t) => {
-                let t = t.trim();
-                if t.starts_with("{%") != t.ends_with("%}") {
+                // An expression begun and not ended; text around the braces makes a string.
+                if t.starts_with("{%") && !t.ends_with("%}") {
                     self.err(s, at, "a JSONata expression is written `{% … %}`");
                 }
             }

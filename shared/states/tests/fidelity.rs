@@ -1,0 +1,87 @@
+//! Where the interpreter must agree with Step Functions word for word (issue 19), each test
+//! quoting the rule of the AWS Step Functions Developer Guide it checks.
+
+use helios_states::local::LocalHost;
+use helios_states::{Definition, Options, Outcome, Status};
+use serde_json::{json, Value};
+
+const START: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn run(definition: Value, input: Value) -> Outcome {
+    let def = Definition::new(&definition).expect("a valid definition");
+    LocalHost::new(START, 7).run(&def.machine, input, &Options::default())
+}
+
+/// "States.Runtime: An execution failed due to some exception that it couldn't process.
+/// [...] Runtime errors are not retriable, and will always cause the execution to fail. A
+/// retry or catch on States.ALL won't catch States.Runtime errors."
+/// (Error handling, error names.) Named explicitly, it is not caught either.
+#[test]
+fn states_runtime_is_never_retried_nor_caught_even_when_named() {
+    for errors in [
+        json!(["States.ALL"]),
+        json!(["States.Runtime"]),
+        json!(["States.TaskFailed", "States.Runtime"]),
+    ] {
+        let def = json!({
+            "StartAt": "Broken",
+            "States": {
+                // A reference path that names nothing in the input: a States.Runtime error.
+                "Broken": {
+                    "Type": "Pass", "InputPath": "$.missing.field", "Next": "Task"
+                },
+                "Task": {"Type": "Succeed"}
+            }
+        });
+        let o = run(def, json!({}));
+        assert_eq!(o.status, Status::Failed);
+        assert_eq!(o.failure.as_ref().unwrap().error, "States.Runtime");
+        // In a Task with a retrier and a catcher on it.
+        let def = json!({
+            "StartAt": "Task",
+            "States": {
+                "Task": {
+                    "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": "f", "Payload.$": "$.missing.field"},
+                    "Retry": [{"ErrorEquals": errors, "MaxAttempts": 3}],
+                    "Catch": [{"ErrorEquals": errors, "Next": "Caught"}],
+                    "End": true
+                },
+                "Caught": {"Type": "Succeed"}
+            }
+        });
+        let o = run(def, json!({}));
+        assert_eq!(o.status, Status::Failed, "{errors}: {:?}", o.output);
+        assert_eq!(
+            o.failure.as_ref().unwrap().error,
+            "States.Runtime",
+            "{errors}"
+        );
+    }
+}
+
+/// "To use a JSONata expression, [...] the string must begin with `{%` and end with `%}`"
+/// (Transforming data with JSONata): a string with whitespace around the braces is not an
+/// expression, it is that string.
+#[test]
+fn a_jsonata_expression_is_delimited_exactly_without_surrounding_whitespace() {
+    let def = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Output": {
+            "expr": "{% 1 + 1 %}",
+            "spaced": " {% 1 + 1 %}",
+            "tail": "1 + 1 %}"
+        }, "End": true}}
+    });
+    let o = run(def, json!({}));
+    assert_eq!(o.status, Status::Succeeded, "{:?}", o.failure);
+    assert_eq!(
+        o.output.unwrap(),
+        json!({"expr": 2, "spaced": " {% 1 + 1 %}", "tail": "1 + 1 %}"})
+    );
+    // Begun and never ended, it is refused with the definition.
+    let open = json!({"QueryLanguage": "JSONata", "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Output": "{% 1 + 1", "End": true}}});
+    assert!(Definition::new(&open).is_err());
+}
