@@ -1036,11 +1036,9 @@ impl Validator {
     /// A JSONata field: a string that starts with `{%` must end with `%}`.
     fn jsonata_value(&mut self, s: Option<&str>, at: &str, x: &Value) {
         match x {
-            Value::String(t) => {
-                // An expression begun and not ended; text around the braces makes a string.
-                if t.starts_with("{%") && !t.ends_with("%}") {
-                    self.err(s, at, "a JSONata expression is written `{% … %}`");
-                }
+            // An expression begun and not ended; text around the braces makes a string.
+            Value::String(t) if t.starts_with("{%") && !t.ends_with("%}") => {
+                self.err(s, at, "a JSONata expression is written `{% … %}`");
             }
             Value::Object(m) => {
                 for (k, v) in m {
