@@ -1276,6 +1276,14 @@ impl<'h, H: Host> Run<'h, H> {
             Some(n) => Some(number(n, effective, env, "ToleratedFailurePercentage")?),
             None => None,
         };
+        // A percentage from a path or an expression is checked when it is read, as Step
+        // Functions does: outside 0-100 the execution fails.
+        if let Some(p) = tolerated_pct.filter(|p| !(0.0..=100.0).contains(p)) {
+            return Err(Failure::runtime(format!(
+                "The ToleratedFailurePercentage of Map state '{}' must be a number between 0 and 100, not {p}",
+                state.name
+            )));
+        }
         let tolerant = tolerated_count.is_some() || tolerated_pct.is_some();
         let limit = if concurrency >= 1.0 {
             concurrency as usize

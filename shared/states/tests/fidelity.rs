@@ -85,3 +85,46 @@ fn a_jsonata_expression_is_delimited_exactly_without_surrounding_whitespace() {
         "States": {"P": {"Type": "Pass", "Output": "{% 1 + 1", "End": true}}});
     assert!(Definition::new(&open).is_err());
 }
+
+/// "ToleratedFailurePercentage: A percentage of the items that may fail, from 0 to 100"
+/// (Map state, distributed mode, failure threshold). Read from the input through
+/// `ToleratedFailurePercentagePath`, a value outside that range fails the execution with
+/// States.Runtime, which no catcher handles.
+#[test]
+fn a_tolerated_failure_percentage_outside_0_to_100_fails_the_execution() {
+    for pct in [json!(150), json!(-1)] {
+        let def = json!({
+            "StartAt": "M",
+            "States": {"M": {
+                "Type": "Map", "ItemsPath": "$.items",
+                "ToleratedFailurePercentagePath": "$.pct",
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": true
+            }, "Caught": {"Type": "Succeed"}}
+        });
+        let o = run(def, json!({"items": [1, 2], "pct": pct}));
+        assert_eq!(o.status, Status::Failed, "{pct}: {:?}", o.output);
+        let f = o.failure.unwrap();
+        assert_eq!(f.error, "States.Runtime");
+        assert!(
+            f.cause.contains("ToleratedFailurePercentage"),
+            "{}",
+            f.cause
+        );
+    }
+    let ok = json!({
+        "StartAt": "M",
+        "States": {"M": {
+            "Type": "Map", "ItemsPath": "$.items", "ToleratedFailurePercentagePath": "$.pct",
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+            "End": true
+        }}
+    });
+    assert_eq!(
+        run(ok, json!({"items": [1], "pct": 100})).status,
+        Status::Succeeded
+    );
+}
