@@ -77,7 +77,9 @@ locals {
         { actions = ["secretsmanager:GetSecretValue"], resources = [aws_secretsmanager_secret.sources.arn] },
         local.archive_write,
         local.publish_events,
-        local.kv_access,
+        # The GitHub replay guard: a conditional write of a body's hash (the adapter's put is an
+        # UpdateItem), and a read of it.
+        { actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [module.storage.table_arn] },
       ]
     }
     query = {
