@@ -64,11 +64,31 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   })
 }
 
+# Where SNS puts a fact it could not deliver to a queue (the queue's key or policy refused
+# it): the publish had succeeded, so the outbox no longer holds it, and without this the fact
+# would be lost. Encrypted by SQS itself, so that a failure of the customer key that kept the
+# fact from its queue does not keep it from here too. An alarm watches its depth; once the
+# cause is fixed, its messages go into the queue they were meant for (docs/deploy.md).
+resource "aws_sqs_queue" "delivery_dlq" {
+  for_each                  = local.queues
+  name                      = "${var.name}-${each.key}-delivery-dlq"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+}
+
+# The topic may send to each queue and to each delivery DLQ, and nothing else may.
+locals {
+  topic_targets = merge(
+    { for q in local.queues : q => aws_sqs_queue.queue[q] },
+    { for q in local.queues : "${q}-delivery-dlq" => aws_sqs_queue.delivery_dlq[q] },
+  )
+}
+
 data "aws_iam_policy_document" "from_topic" {
-  for_each = local.queues
+  for_each = local.topic_targets
   statement {
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.queue[each.key].arn]
+    resources = [each.value.arn]
     principals {
       type        = "Service"
       identifiers = ["sns.amazonaws.com"]
@@ -82,44 +102,9 @@ data "aws_iam_policy_document" "from_topic" {
 }
 
 resource "aws_sqs_queue_policy" "from_topic" {
-  for_each  = local.queues
-  queue_url = aws_sqs_queue.queue[each.key].id
+  for_each  = local.topic_targets
+  queue_url = each.value.id
   policy    = data.aws_iam_policy_document.from_topic[each.key].json
-}
-
-# Where SNS puts a fact it could not deliver to a queue (the queue's key or policy refused
-# it): the publish had succeeded, so the outbox no longer holds it, and without this the fact
-# would be lost. Encrypted by SQS itself, so that a failure of the customer key that kept the
-# fact from its queue does not keep it from here too. An alarm watches its depth; once the
-# cause is fixed, its messages go into the queue they were meant for (docs/deploy.md).
-resource "aws_sqs_queue" "delivery_dlq" {
-  for_each                  = local.queues
-  name                      = "${var.name}-${each.key}-delivery-dlq"
-  message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
-}
-
-data "aws_iam_policy_document" "delivery_dlq" {
-  for_each = local.queues
-  statement {
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.delivery_dlq[each.key].arn]
-    principals {
-      type        = "Service"
-      identifiers = ["sns.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_sns_topic.events.arn]
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "delivery_dlq" {
-  for_each  = local.queues
-  queue_url = aws_sqs_queue.delivery_dlq[each.key].id
-  policy    = data.aws_iam_policy_document.delivery_dlq[each.key].json
 }
 
 resource "aws_sns_topic_subscription" "queue" {
@@ -131,7 +116,7 @@ resource "aws_sns_topic_subscription" "queue" {
   filter_policy        = lookup(var.filter_policies, each.key, null)
   filter_policy_scope  = lookup(var.filter_policies, each.key, null) == null ? null : "MessageAttributes"
   redrive_policy       = jsonencode({ deadLetterTargetArn = aws_sqs_queue.delivery_dlq[each.key].arn })
-  depends_on           = [aws_sqs_queue_policy.from_topic, aws_sqs_queue_policy.delivery_dlq]
+  depends_on           = [aws_sqs_queue_policy.from_topic]
 }
 
 # Where Lambda puts an asynchronous invocation (a schedule's, the deploy's `migrate`) that
