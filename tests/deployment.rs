@@ -232,3 +232,41 @@ fn the_environment_terraform_sets_is_read_by_the_code() {
         );
     }
 }
+
+#[test]
+fn every_helios_error_a_workflow_matches_is_one_the_task_functions_raise() {
+    let names: BTreeSet<&str> = helios_ports::TaskError::ALL
+        .iter()
+        .map(|e| e.name())
+        .collect();
+    let re = Regex::new(r"Helios\.[A-Za-z]+").unwrap();
+    let mut matched = 0;
+    for (machine, text) in files("statemachines", ".asl.json") {
+        for m in re.find_iter(&text) {
+            matched += 1;
+            assert!(
+                names.contains(m.as_str()),
+                "{machine}.asl.json matches `{}`, which no task function raises (helios_ports::TaskError)",
+                m.as_str()
+            );
+        }
+    }
+    assert!(matched > 0, "the workflows retry and catch Helios errors");
+    // And the code names them through the enum only.
+    let literal = Regex::new(r#""Helios\.[A-Za-z]+""#).unwrap();
+    for dir in std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .flatten()
+    {
+        for (file, text) in files(
+            &format!("functions/{}/src", dir.file_name().to_string_lossy()),
+            ".rs",
+        ) {
+            assert!(
+                !literal.is_match(&text),
+                "functions/{}/src/{file}.rs spells a Helios error name: use helios_ports::TaskError",
+                dir.file_name().to_string_lossy()
+            );
+        }
+    }
+}

@@ -49,7 +49,7 @@ pub struct Advisor {
 }
 
 fn retryable(e: StoreError) -> TaskFailure {
-    TaskFailure::new("Helios.Retryable", e.to_string())
+    TaskFailure::of(helios_ports::TaskError::Retryable, e.to_string())
 }
 
 impl Advisor {
@@ -58,8 +58,8 @@ impl Advisor {
     pub async fn handle(&self, payload: Value) -> Result<Value, TaskFailure> {
         let field = |name: &str| {
             payload.get(name).and_then(Value::as_str).ok_or_else(|| {
-                TaskFailure::new(
-                    "Helios.BadRequest",
+                TaskFailure::of(
+                    helios_ports::TaskError::BadRequest,
                     format!("the advise payload needs `{name}`, a string"),
                 )
             })
@@ -114,8 +114,8 @@ impl Advisor {
             .await
             .map_err(retryable)?
             .ok_or_else(|| {
-                TaskFailure::new(
-                    "Helios.UnknownDecision",
+                TaskFailure::of(
+                    helios_ports::TaskError::UnknownDecision,
                     format!("no decision has the id `{decision_id}`"),
                 )
             })?;

@@ -43,9 +43,9 @@ impl Emit for helios_ingest::Ingest {
             .await
             .map_err(|p| {
                 let error = if p.status >= 500 {
-                    "Helios.Retryable"
+                    helios_ports::TaskError::Retryable.name()
                 } else {
-                    "Helios.BadRequest"
+                    helios_ports::TaskError::BadRequest.name()
                 };
                 TaskFailure::new(error, p.detail)
             })?;
@@ -160,8 +160,8 @@ impl Checker {
         id: &str,
         key: &str,
     ) -> Result<helios_rules::expect::Check, TaskFailure> {
-        let retryable = |e: String| TaskFailure::new("Helios.Retryable", e);
-        let bad = |e: String| TaskFailure::new("Helios.BadRequest", e);
+        let retryable = |e: String| TaskFailure::of(helios_ports::TaskError::Retryable, e);
+        let bad = |e: String| TaskFailure::of(helios_ports::TaskError::BadRequest, e);
         let skey = state_key(id, key);
         let watcher = input.get("watcher").and_then(Value::as_str);
         for _ in 0..RETRIES {
@@ -228,7 +228,7 @@ impl Checker {
     /// (`{met, reason, event?, next?}`); `{"action": "emit_missed", "check": <a check>}`
     /// emits its event and answers `{"emitted": id, "status": "accepted" | "duplicate"}`.
     pub async fn handle(&self, payload: Value) -> Result<Value, TaskFailure> {
-        let bad = |cause: String| TaskFailure::new("Helios.BadRequest", cause);
+        let bad = |cause: String| TaskFailure::of(helios_ports::TaskError::BadRequest, cause);
         match payload.get("action").and_then(Value::as_str) {
             Some("check") => {
                 let input = payload

@@ -49,7 +49,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         if event.payload.get("Records").is_some() {
             let batch = serde_json::from_value(event.payload).map_err(|e| Diagnostic {
-                error_type: "Helios.BadRequest".into(),
+                error_type: helios_ports::TaskError::BadRequest.name().into(),
                 error_message: format!("not an SQS event: {e}"),
             })?;
             let response = sqs_batch(batch, |m| async move {
@@ -61,7 +61,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             })
             .await;
             return serde_json::to_value(response).map_err(|e| Diagnostic {
-                error_type: "Helios.Internal".into(),
+                error_type: helios_ports::TaskError::Internal.name().into(),
                 error_message: e.to_string(),
             });
         }

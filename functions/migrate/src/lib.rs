@@ -46,18 +46,19 @@ impl Migrate {
             payload
         };
         let request: Request = serde_json::from_value(payload).map_err(|e| {
-            TaskFailure::new(
-                "Helios.BadRequest",
+            TaskFailure::of(
+                helios_ports::TaskError::BadRequest,
                 format!(
                     "expected {{}} or {{\"create_key\": {{\"name\", \"role\", \"rate\"?}}}}: {e}"
                 ),
             )
         })?;
-        let applied = self
-            .store
-            .migrate()
-            .await
-            .map_err(|e| TaskFailure::new("Helios.Retryable", format!("migrating: {e}")))?;
+        let applied = self.store.migrate().await.map_err(|e| {
+            TaskFailure::of(
+                helios_ports::TaskError::Retryable,
+                format!("migrating: {e}"),
+            )
+        })?;
         tracing::info!(applied, "migrations applied");
         let Some(k) = request.create_key else {
             return Ok(json!({ "applied": applied }));
@@ -71,8 +72,10 @@ impl Migrate {
         )
         .await
         .map_err(|e| match e {
-            IssueError::Invalid(e) => TaskFailure::new("Helios.BadRequest", e),
-            e @ IssueError::Store(_) => TaskFailure::new("Helios.Retryable", e.to_string()),
+            IssueError::Invalid(e) => TaskFailure::of(helios_ports::TaskError::BadRequest, e),
+            e @ IssueError::Store(_) => {
+                TaskFailure::of(helios_ports::TaskError::Retryable, e.to_string())
+            }
         })?;
         tracing::info!(id = %issued.key.id, name = %k.name, role = k.role.as_str(), "API key created");
         Ok(json!({

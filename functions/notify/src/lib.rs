@@ -206,8 +206,12 @@ impl Notifier {
 
     /// Handles the workflow's payload (a JSON [`Request`]).
     pub async fn handle(&self, payload: Value) -> Result<Value, Failure> {
-        let req: Request = serde_json::from_value(payload)
-            .map_err(|e| Failure::new("Helios.BadRequest", format!("not a notify request: {e}")))?;
+        let req: Request = serde_json::from_value(payload).map_err(|e| {
+            Failure::new(
+                helios_ports::TaskError::BadRequest.name(),
+                format!("not a notify request: {e}"),
+            )
+        })?;
         let status = self.notify(&req).await?;
         Ok(json!({"channel": req.channel, "status": status}))
     }
@@ -220,13 +224,13 @@ impl Notifier {
         }
         let endpoint = self.channels.get(&req.channel).ok_or_else(|| {
             Failure::new(
-                "Helios.UnknownChannel",
+                helios_ports::TaskError::UnknownChannel.name(),
                 format!("no channel `{}` is configured", req.channel),
             )
         })?;
         self.admit(&endpoint.url)?;
         let body = serde_json::to_vec(&payload(req, endpoint.format))
-            .map_err(|e| Failure::new("Helios.BadRequest", e.to_string()))?;
+            .map_err(|e| Failure::new(helios_ports::TaskError::BadRequest.name(), e.to_string()))?;
         let mut post = self
             .client
             .post(&endpoint.url)
@@ -247,25 +251,25 @@ impl Notifier {
                     Ok(s.as_u16())
                 } else if s.as_u16() == 429 || s.is_server_error() {
                     Err(Failure::new(
-                        "Helios.Retryable",
+                        helios_ports::TaskError::Retryable.name(),
                         format!("{} answered {s}", endpoint.url),
                     ))
                 } else {
                     Err(Failure::new(
-                        "Helios.EndpointRejected",
+                        helios_ports::TaskError::EndpointRejected.name(),
                         format!("{} answered {s}", endpoint.url),
                     ))
                 }
             }
             Err(e) if e.is_timeout() => Err(Failure::new(
-                "Helios.Retryable",
+                helios_ports::TaskError::Retryable.name(),
                 format!(
                     "{} did not answer within {} ms",
                     endpoint.url, endpoint.timeout_ms
                 ),
             )),
             Err(e) => Err(Failure::new(
-                "Helios.Retryable",
+                helios_ports::TaskError::Retryable.name(),
                 format!("{}: {e}", endpoint.url),
             )),
         };
@@ -276,7 +280,7 @@ impl Notifier {
     async fn send_mail(&self, m: &MailChannel, req: &Request) -> Result<u16, Failure> {
         let mailer = self.mailer.as_ref().ok_or_else(|| {
             Failure::new(
-                "Helios.ChannelUnavailable",
+                helios_ports::TaskError::ChannelUnavailable.name(),
                 format!(
                     "channel `{}` is a mail channel, and mail goes through SNS in AWS only",
                     req.channel
@@ -291,9 +295,9 @@ impl Notifier {
                 let retryable = e.is_retryable();
                 Failure::new(
                     if retryable {
-                        "Helios.Retryable"
+                        helios_ports::TaskError::Retryable.name()
                     } else {
-                        "Helios.EndpointRejected"
+                        helios_ports::TaskError::EndpointRejected.name()
                     },
                     format!("mail to {}: {e}", m.sns_topic_arn),
                 )
@@ -309,7 +313,7 @@ impl Notifier {
         let b = breakers.entry(url.to_string()).or_default();
         match b.open_until {
             Some(until) if Instant::now() < until => Err(Failure::new(
-                "Helios.CircuitOpen",
+                helios_ports::TaskError::CircuitOpen.name(),
                 format!(
                     "{url} failed {} times in a row; not trying again for {} s",
                     b.failures,

@@ -41,9 +41,14 @@ pub const MAX_BUCKETS: i64 = 1000;
 
 /// Whether the query function serves `path`.
 pub fn serves(path: &str) -> bool {
-    path.starts_with("/v1/events")
-        || path.starts_with("/v1/decisions")
-        || path.starts_with("/v1/executions")
+    // A collection or one of its items: `/v1/eventsfoo` is neither.
+    let collection = |c: &str| {
+        path.strip_prefix(c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    collection("/v1/events")
+        || collection("/v1/decisions")
+        || collection("/v1/executions")
         || path == "/v1/timeline"
         || path == "/v1/stats"
 }
@@ -483,4 +488,31 @@ fn decode_cursor(c: &str) -> Result<i64, Problem> {
                 "`cursor` is not a cursor this API gave out",
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serves;
+
+    #[test]
+    fn a_route_is_a_collection_or_one_of_its_items_not_a_name_that_starts_alike() {
+        for p in [
+            "/v1/events",
+            "/v1/events/evt_1",
+            "/v1/decisions/dec_1",
+            "/v1/executions",
+            "/v1/stats",
+        ] {
+            assert!(serves(p), "{p}");
+        }
+        for p in [
+            "/v1/eventsfoo",
+            "/v1/decisionsx/1",
+            "/v1/executionsy",
+            "/v1/stats/x",
+            "/v1",
+        ] {
+            assert!(!serves(p), "{p}");
+        }
+    }
 }

@@ -28,7 +28,7 @@ fn field<'v>(payload: &'v Value, name: &str) -> Result<&'v str, Failure> {
         .get(name)
         .and_then(Value::as_str)
         .ok_or_else(|| Failure {
-            error: "Helios.BadRequest",
+            error: helios_ports::TaskError::BadRequest.name(),
             cause: format!("the record payload needs `{name}`, a string"),
         })
 }
@@ -42,7 +42,7 @@ impl Recorder {
             "outcome" => payload.get("outcome").cloned().unwrap_or(Value::Null),
             other => {
                 return Err(Failure {
-                    error: "Helios.BadRequest",
+                    error: helios_ports::TaskError::BadRequest.name(),
                     cause: format!("`{other}` is not a kind of record (awaiting_ack, outcome)"),
                 })
             }
@@ -59,7 +59,7 @@ impl Recorder {
             .record_outcome(&outcome)
             .await
             .map_err(|e| Failure {
-                error: "Helios.Retryable",
+                error: helios_ports::TaskError::Retryable.name(),
                 cause: match e {
                     StoreError::Unavailable(why) => why,
                     other => other.to_string(),

@@ -146,6 +146,55 @@ pub trait KeyValue: Send + Sync {
 
 // ---- workflows ---------------------------------------------------------------------------
 
+/// The errors task functions fail with, by the names the workflows' `Retry` and `Catch`
+/// match (`statemachines/*.asl.json`). Named here once: code uses the variants, and
+/// `tests/deployment.rs` checks that every `Helios.…` name a workflow matches is one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskError {
+    /// Try again later: a dependency is unavailable or the state moved under us.
+    Retryable,
+    /// The input is wrong; retrying cannot help.
+    BadRequest,
+    UnknownChannel,
+    UnknownDecision,
+    /// The endpoint refused the request (4xx): retrying the same request cannot help.
+    EndpointRejected,
+    ChannelUnavailable,
+    /// The channel's circuit breaker is open.
+    CircuitOpen,
+    AdviceUnavailable,
+    Internal,
+}
+
+impl TaskError {
+    pub const ALL: [TaskError; 9] = [
+        TaskError::Retryable,
+        TaskError::BadRequest,
+        TaskError::UnknownChannel,
+        TaskError::UnknownDecision,
+        TaskError::EndpointRejected,
+        TaskError::ChannelUnavailable,
+        TaskError::CircuitOpen,
+        TaskError::AdviceUnavailable,
+        TaskError::Internal,
+    ];
+
+    /// The name a workflow matches: `Helios.<Variant>`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TaskError::Retryable => "Helios.Retryable",
+            TaskError::BadRequest => "Helios.BadRequest",
+            TaskError::UnknownChannel => "Helios.UnknownChannel",
+            TaskError::UnknownDecision => "Helios.UnknownDecision",
+            TaskError::EndpointRejected => "Helios.EndpointRejected",
+            TaskError::ChannelUnavailable => "Helios.ChannelUnavailable",
+            TaskError::CircuitOpen => "Helios.CircuitOpen",
+            TaskError::AdviceUnavailable => "Helios.AdviceUnavailable",
+            TaskError::Internal => "Helios.Internal",
+        }
+    }
+}
+
 /// A task function's failure, named for a workflow's `Retry` and `Catch` (`error`), with a
 /// sentence for the execution history (`cause`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,6 +205,11 @@ pub struct TaskFailure {
 }
 
 impl TaskFailure {
+    /// A failure named by its [`TaskError`].
+    pub fn of(error: TaskError, cause: impl Into<String>) -> TaskFailure {
+        TaskFailure::new(error.name(), cause)
+    }
+
     pub fn new(error: &'static str, cause: impl Into<String>) -> TaskFailure {
         TaskFailure {
             error,

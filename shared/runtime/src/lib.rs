@@ -180,7 +180,14 @@ pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// Logging: JSON lines (Lambda, CloudWatch) or human-readable (`helios dev`), filtered by
 /// `RUST_LOG` (default `info`).
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (filter, json) = log_settings(
+        env("RUST_LOG").as_deref(),
+        env("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+        env("AWS_LAMBDA_LOG_FORMAT").as_deref(),
+        json,
+    );
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -190,4 +197,62 @@ pub fn init_tracing(json: bool) {
     } else {
         builder.compact().try_init()
     };
+}
+
+/// The log filter and whether logs are JSON: `RUST_LOG` when set; otherwise the
+/// application log level of Lambda's advanced logging controls (`AWS_LAMBDA_LOG_LEVEL`:
+/// TRACE, DEBUG, INFO, WARN, ERROR or FATAL); otherwise `info`. JSON as asked, unless
+/// Lambda's log format (`AWS_LAMBDA_LOG_FORMAT`: JSON or Text) says otherwise.
+/// <https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html>
+fn log_settings(
+    rust_log: Option<&str>,
+    lambda_level: Option<&str>,
+    lambda_format: Option<&str>,
+    json: bool,
+) -> (String, bool) {
+    let filter = match (rust_log, lambda_level) {
+        (Some(f), _) => f.to_string(),
+        (None, Some(level)) => match level.to_ascii_uppercase().as_str() {
+            "TRACE" => "trace",
+            "DEBUG" => "debug",
+            "WARN" => "warn",
+            "ERROR" | "FATAL" => "error",
+            _ => "info",
+        }
+        .to_string(),
+        (None, None) => "info".to_string(),
+    };
+    let json = match lambda_format {
+        Some(f) if f.eq_ignore_ascii_case("json") => true,
+        Some(f) if f.eq_ignore_ascii_case("text") => false,
+        _ => json,
+    };
+    (filter, json)
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::log_settings;
+
+    #[test]
+    fn lambda_advanced_logging_controls_set_the_level_and_the_format() {
+        assert_eq!(log_settings(None, None, None, true), ("info".into(), true));
+        assert_eq!(
+            log_settings(None, Some("DEBUG"), Some("JSON"), false),
+            ("debug".into(), true)
+        );
+        assert_eq!(
+            log_settings(None, Some("FATAL"), Some("Text"), true),
+            ("error".into(), false)
+        );
+        assert_eq!(
+            log_settings(None, Some("WARN"), None, true),
+            ("warn".into(), true)
+        );
+        // RUST_LOG, when set, wins over Lambda's level.
+        assert_eq!(
+            log_settings(Some("helios=trace"), Some("ERROR"), None, true),
+            ("helios=trace".into(), true)
+        );
+    }
 }
