@@ -763,10 +763,16 @@ impl<'h, H: Host> Run<'h, H> {
                             Text::Ata(a) => jsonata::eval_field(a, &env.states(raw, None), &env)?,
                         };
                         v.as_str().and_then(parse_timestamp).ok_or_else(|| {
-                            Failure::runtime(format!(
+                            let cause = format!(
                                 "The Timestamp of a Wait is not a timestamp: {}",
                                 quote(&v)
-                            ))
+                            );
+                            // From a JSONata expression, a query evaluation error.
+                            if state.lang == Lang::Jsonata {
+                                Failure::new(error::QUERY_EVALUATION_ERROR, cause)
+                            } else {
+                                Failure::runtime(cause)
+                            }
                         })?
                     }
                 };
@@ -1258,11 +1264,18 @@ impl<'h, H: Host> Run<'h, H> {
             (None, None) => Cow::Borrowed(effective),
         };
         let Some(items) = items.as_array() else {
-            return Err(Failure::runtime(format!(
+            let cause = format!(
                 "The items of Map state '{}' are not an array: {}",
                 state.name,
                 quote(&items)
-            )));
+            );
+            // In a JSONata state the items are the value of an expression (`Items`, or the
+            // input): a wrong one is a query evaluation error, which a Catch can handle.
+            return Err(if state.lang == Lang::Jsonata {
+                Failure::new(error::QUERY_EVALUATION_ERROR, cause)
+            } else {
+                Failure::runtime(cause)
+            });
         };
         let concurrency = match &map.max_concurrency {
             Some(n) => number(n, effective, env, "MaxConcurrency")?,

@@ -128,3 +128,43 @@ fn a_tolerated_failure_percentage_outside_0_to_100_fails_the_execution() {
         Status::Succeeded
     );
 }
+
+/// "States.QueryEvaluationError: Query evaluation failed in a JSONata state" (Transforming
+/// data with JSONata, error handling): in a JSONata state, a Map whose items are not an
+/// array, and a Wait whose Timestamp is not one, fail with it, and a Catch can handle it
+/// (a JSONPath state fails with States.Runtime, which none can).
+#[test]
+fn jsonata_map_items_and_wait_timestamps_of_the_wrong_kind_are_query_evaluation_errors() {
+    let catch = json!([{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "Caught"}]);
+    let map = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "M",
+        "States": {
+            "M": {"Type": "Map", "Items": "{% $states.input.items %}",
+                  "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+                  "Catch": catch, "End": true},
+            "Caught": {"Type": "Pass", "Output": "{% $states.input.Error %}", "End": true}
+        }
+    });
+    let o = run(map, json!({"items": {"not": "an array"}}));
+    assert_eq!(o.status, Status::Succeeded, "{:?}", o.failure);
+    assert_eq!(o.output.unwrap(), json!("States.QueryEvaluationError"));
+
+    let wait = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "Timestamp": "{% $states.input.at %}", "End": true}}
+    });
+    let o = run(wait, json!({"at": "tomorrow"}));
+    assert_eq!(o.status, Status::Failed);
+    assert_eq!(o.failure.unwrap().error, "States.QueryEvaluationError");
+
+    let jsonpath = json!({
+        "StartAt": "M",
+        "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+            "End": true}}
+    });
+    let o = run(jsonpath, json!({"items": {"not": "an array"}}));
+    assert_eq!(o.failure.unwrap().error, "States.Runtime");
+}
