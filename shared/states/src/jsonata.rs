@@ -272,7 +272,8 @@ fn fn_range<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a AtaValue<'a>]) -> Out<
     if step == 0 {
         return Err(bad("range", "the step must not be 0"));
     }
-    let out = AtaValue::array(ctx.arena, ArrayFlags::empty());
+    // A sequence, as JSONata's own functions answer: one element is that element, bare.
+    let out = AtaValue::array(ctx.arena, ArrayFlags::SEQUENCE);
     let mut x = start;
     while (step > 0 && x <= end) || (step < 0 && x >= end) {
         if out.len() == 1000 {

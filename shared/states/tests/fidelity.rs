@@ -168,3 +168,21 @@ fn jsonata_map_items_and_wait_timestamps_of_the_wrong_kind_are_query_evaluation_
     let o = run(jsonpath, json!({"items": {"not": "an array"}}));
     assert_eq!(o.failure.unwrap().error, "States.Runtime");
 }
+
+/// "$range(start, end, step): returns an array of numbers" (JSONata functions provided by
+/// Step Functions). Its result is a JSONata sequence, as the results of JSONata's own
+/// functions are: a single number is that number, not an array of one.
+#[test]
+fn a_one_element_range_is_a_bare_value_as_jsonata_sequences_are() {
+    let def = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Output": {
+            "one": "{% $range(1, 1, 1) %}",
+            "three": "{% $range(1, 5, 2) %}"
+        }, "End": true}}
+    });
+    let o = run(def, json!({}));
+    assert_eq!(o.status, Status::Succeeded, "{:?}", o.failure);
+    assert_eq!(o.output.unwrap(), json!({"one": 1, "three": [1, 3, 5]}));
+}
