@@ -622,3 +622,50 @@ async fn an_unreadable_outbox_row_left_by_a_crash_is_parked_and_the_others_are_r
     let (status, _, _) = post_json(&dev, API_KEY, later.to_string().into_bytes()).await;
     assert_eq!(status, 202);
 }
+
+#[tokio::test]
+async fn a_key_bound_to_some_sources_speaks_for_those_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), None);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--role",
+            "ingest",
+            "--sources",
+            "ci/*, builds/nightly",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["sources"], json!(["ci/*", "builds/nightly"]));
+    let key = created["key"].as_str().unwrap();
+    let event = |source: &str| {
+        json!({"id": "k-1", "source": source, "type": "t", "time": "2026-12-01T00:00:00Z", "data": {}})
+            .to_string()
+            .into_bytes()
+    };
+    for source in ["ci/buildkite", "builds/nightly"] {
+        let (status, _, answer) = post_json(&dev, key, event(source)).await;
+        assert_eq!(status, 202, "{source}: {answer}");
+    }
+    for source in ["deploy/prod", "builds/nightly-2", "cix"] {
+        let (status, _, problem) = post_json(&dev, key, event(source)).await;
+        assert_eq!(status, 403, "{source}: {problem}");
+        assert_eq!(problem["type"], "urn:helios:problem:source-not-allowed");
+    }
+    // A key without a list speaks for every source no hook and not Helios owns.
+    let (status, _, _) = post_json(&dev, API_KEY, event("deploy/prod")).await;
+    assert_eq!(status, 202);
+}

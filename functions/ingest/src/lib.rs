@@ -15,7 +15,7 @@ use helios_events::{
     normalise, Context, Event, Format, Handshake, Limits, Normalised, SourceSecrets,
 };
 use helios_ports::{BlobStore, Clock, Condition, KeyValue, Message, Publisher, Written};
-use helios_store::{NewFact, RawRef, Recorded, Role, Store};
+use helios_store::{ApiKey, NewFact, RawRef, Recorded, Role, Store};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -178,8 +178,8 @@ impl Ingest {
         // Who is sending: a key with the ingest role, or a source that proves itself. Only
         // then is the request charged to its sender's rate limit: unauthenticated traffic
         // spends a budget of its own, per client address, and never a sender's.
-        let bucket = match self.authenticate(req, format).await {
-            Ok(bucket) => bucket,
+        let (bucket, key) = match self.authenticate(req, format).await {
+            Ok(sender) => sender,
             Err(p) if p.status == 401 => {
                 return Err(helios_api::unauthenticated(&self.limiter, req, p))
             }
@@ -189,7 +189,7 @@ impl Ingest {
             .check(&bucket.0, bucket.1)
             .map_err(Problem::rate_limited)?;
         let speaker = helios_events::sources::Speaker::of(format);
-        let (facts, recorded) = match self.accept(req, format, speaker).await? {
+        let (facts, recorded) = match self.accept(req, format, speaker, key.as_ref()).await? {
             Accepted::Handshake(h) => return Ok(handshake(h)),
             Accepted::Facts(facts, recorded) => (facts, recorded),
             Accepted::Replay { original, delivery } => {
@@ -275,12 +275,13 @@ impl Ingest {
         differs
     }
 
-    /// The rate-limit bucket of an authenticated sender, or why it is not one.
+    /// The rate-limit bucket of an authenticated sender and its key (none for a hook), or
+    /// why it is not one.
     async fn authenticate(
         &self,
         req: &Request,
         format: Format,
-    ) -> Result<(String, Option<u32>), Problem> {
+    ) -> Result<((String, Option<u32>), Option<ApiKey>), Problem> {
         if format.verified_by_source_secret() {
             helios_events::authenticate(
                 format,
@@ -292,7 +293,7 @@ impl Ingest {
                 },
                 &self.secrets,
             )?;
-            return Ok((format!("hook:{format}"), None));
+            return Ok(((format!("hook:{format}"), None), None));
         }
         let presented = ApiKeyAuth::presented(req.headers())
             .map(str::to_string)
@@ -311,7 +312,7 @@ impl Ingest {
             .auth
             .require_secret(presented.as_deref(), Role::Ingest)
             .await?;
-        Ok((key.id, key.rate_per_second))
+        Ok(((key.id.clone(), key.rate_per_second), Some(key)))
     }
 
     /// Records events Helios itself emits (a missed expectation, …) through the same path as
@@ -329,6 +330,7 @@ impl Ingest {
                 &req,
                 Format::Native,
                 helios_events::sources::Speaker::Helios,
+                None,
             )
             .await?
         {
@@ -350,6 +352,7 @@ impl Ingest {
         req: &Request,
         format: Format,
         speaker: helios_events::sources::Speaker,
+        key: Option<&ApiKey>,
     ) -> Result<Accepted, Problem> {
         let body = req.body();
         if body.len() > self.limits.max_body_bytes {
@@ -379,6 +382,22 @@ impl Ingest {
             Normalised::Events(events) => events,
         };
         helios_events::sources::check(speaker, &events)?;
+        // A key with an allow-list speaks for those sources only.
+        if let Some(k) = key {
+            if let Some(e) = events.iter().find(|e| !k.may_speak_for(&e.source)) {
+                return Err(Problem::new(
+                    403,
+                    "source-not-allowed",
+                    "Forbidden",
+                    format!(
+                        "the API key {} may send events of the sources {} only, not `{}`",
+                        k.id,
+                        k.sources.as_deref().unwrap_or_default().join(", "),
+                        e.source
+                    ),
+                ));
+            }
+        }
         if format == Format::Github {
             if let Some(original) = self.github_replay(body, &events[0]).await? {
                 tracing::warn!(original = %original, delivery = %events[0].id, "a GitHub body was delivered again under another delivery id; answered as a duplicate");

@@ -116,6 +116,7 @@ impl ApiKeyAuth {
             rate_per_second,
             created_at: now,
             revoked_at: None,
+            sources: None,
         })
     }
 

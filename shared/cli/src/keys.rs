@@ -30,6 +30,10 @@ pub enum KeysCommand {
         /// Requests per second (default: the server's).
         #[arg(long)]
         rate: Option<u32>,
+        /// The sources it may send events of, comma-separated (`ci/buildkite`, `deploy/*` for
+        /// a prefix). Default: every source that no hook and not Helios owns.
+        #[arg(long, value_delimiter = ',')]
+        sources: Option<Vec<String>>,
     },
     /// List keys (never their secrets).
     List,
@@ -40,13 +44,30 @@ pub enum KeysCommand {
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
     let store = Deployment::open_store(&args.store.local_options()).await?;
     match args.command {
-        KeysCommand::Create { name, role, rate } => {
-            let issued =
-                ApiKeyAuth::issue(store.as_ref(), &name, role, rate, chrono::Utc::now()).await?;
+        KeysCommand::Create {
+            name,
+            role,
+            rate,
+            sources,
+        } => {
+            let mut issued = ApiKeyAuth::generate(&name, role, rate, chrono::Utc::now())
+                .map_err(anyhow::Error::msg)?;
+            let sources: Option<Vec<String>> = sources.map(|s| {
+                s.into_iter()
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            });
+            anyhow::ensure!(
+                sources.as_ref().is_none_or(|s| !s.is_empty()),
+                "--sources names at least one source"
+            );
+            issued.key.sources = sources;
+            store.create_api_key(&issued.key).await?;
             if args.json {
                 println!(
                     "{}",
-                    serde_json::json!({"id": issued.key.id, "name": name, "role": role, "key": issued.secret})
+                    serde_json::json!({"id": issued.key.id, "name": name, "role": role, "sources": issued.key.sources, "key": issued.secret})
                 );
             } else {
                 println!(

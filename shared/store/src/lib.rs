@@ -177,6 +177,36 @@ pub struct ApiKey {
     pub rate_per_second: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The sources this key may speak for (`ci/buildkite`, or `ci/*` for a prefix); `None`
+    /// for every source that no hook and not Helios owns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
+}
+
+impl ApiKey {
+    /// Whether this key may send events of `source` (beside the namespaces no key may use).
+    pub fn may_speak_for(&self, source: &str) -> bool {
+        self.sources.as_ref().is_none_or(|allowed| {
+            allowed.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => source.starts_with(prefix),
+                None => source == p,
+            })
+        })
+    }
+}
+
+/// A key's sources as stored: a JSON array, or NULL.
+pub(crate) fn key_sources_text(sources: Option<&[String]>) -> Option<String> {
+    sources.map(|s| serde_json::Value::from(s.to_vec()).to_string())
+}
+
+/// A key's sources read back.
+pub(crate) fn key_sources(text: Option<&str>) -> Result<Option<Vec<String>>, StoreError> {
+    text.map(|t| {
+        serde_json::from_str(t)
+            .map_err(|e| StoreError::Corrupt(format!("an API key's sources: {e}")))
+    })
+    .transpose()
 }
 
 /// A decision to record: its index fields and the whole decision (trace included) as JSON.

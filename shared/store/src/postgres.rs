@@ -201,11 +201,16 @@ fn to_key(r: &Row) -> Result<ApiKey, StoreError> {
             .map(|v| v as u32),
         created_at: r.try_get(5).map_err(unavailable)?,
         revoked_at: r.try_get(6).map_err(unavailable)?,
+        sources: crate::key_sources(
+            r.try_get::<_, Option<String>>(7)
+                .map_err(unavailable)?
+                .as_deref(),
+        )?,
     })
 }
 
 const FACT_COLUMNS: &str = "seq, event, raw_key, raw_index";
-const KEY_COLUMNS: &str = "id, name, role, hash, rate_per_second, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, name, role, hash, rate_per_second, created_at, revoked_at, sources";
 
 #[async_trait]
 impl Store for PgStore {
@@ -425,7 +430,9 @@ impl Store for PgStore {
         let c = self.client().await?;
         let rate = k.rate_per_second.map(|r| r as i32);
         c.execute(
-            &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            &format!(
+                "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ),
             &[
                 &k.id,
                 &k.name,
@@ -434,6 +441,7 @@ impl Store for PgStore {
                 &rate,
                 &k.created_at,
                 &k.revoked_at,
+                &crate::key_sources_text(k.sources.as_deref()),
             ],
         )
         .await

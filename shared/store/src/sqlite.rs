@@ -132,6 +132,7 @@ fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
@@ -143,10 +144,11 @@ type KeyRow = (
     Option<i64>,
     String,
     Option<String>,
+    Option<String>,
 );
 
 fn to_key(
-    (id, name, role, hash, rate, created_at, revoked_at): KeyRow,
+    (id, name, role, hash, rate, created_at, revoked_at, sources): KeyRow,
 ) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
         role: role.parse::<Role>().map_err(StoreError::Corrupt)?,
@@ -156,10 +158,11 @@ fn to_key(
         rate_per_second: rate.map(|r| r as u32),
         created_at: parse_time(&created_at)?,
         revoked_at: revoked_at.as_deref().map(parse_time).transpose()?,
+        sources: crate::key_sources(sources.as_deref())?,
     })
 }
 
-const KEY_COLUMNS: &str = "id, name, role, hash, rate_per_second, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, name, role, hash, rate_per_second, created_at, revoked_at, sources";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -388,7 +391,7 @@ impl Store for SqliteStore {
         self.with(move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ),
                 params![
                     k.id,
@@ -397,7 +400,8 @@ impl Store for SqliteStore {
                     k.hash,
                     k.rate_per_second,
                     fixed_time(&k.created_at),
-                    k.revoked_at.as_ref().map(fixed_time)
+                    k.revoked_at.as_ref().map(fixed_time),
+                    crate::key_sources_text(k.sources.as_deref())
                 ],
             )
             .map_err(|e| match e {

@@ -333,6 +333,7 @@ async fn api_keys_are_found_by_hash_and_revoked(s: &dyn Store) {
         rate_per_second: Some(50),
         created_at: t(0),
         revoked_at: None,
+        sources: None,
     };
     s.create_api_key(&k).await.unwrap();
     assert!(
@@ -351,6 +352,19 @@ async fn api_keys_are_found_by_hash_and_revoked(s: &dyn Store) {
         Some(t(5))
     );
     assert_eq!(s.list_api_keys().await.unwrap().len(), 1);
+    // A key bound to some sources reads back with them.
+    let bound = ApiKey {
+        id: "key_2".into(),
+        hash: "cd".repeat(32),
+        sources: Some(vec!["ci/buildkite".into(), "deploy/*".into()]),
+        ..k.clone()
+    };
+    s.create_api_key(&bound).await.unwrap();
+    let got = s.find_api_key(&bound.hash).await.unwrap().unwrap();
+    assert_eq!(got, bound);
+    assert!(got.may_speak_for("ci/buildkite") && got.may_speak_for("deploy/prod"));
+    assert!(!got.may_speak_for("ci/other") && !got.may_speak_for("deployer"));
+    assert!(k.may_speak_for("anything"), "no list: every source");
 }
 
 async fn migrating_twice_applies_nothing(s: &dyn Store) {
