@@ -132,9 +132,11 @@ variable "archive_expire_after_days" {
   type        = number
   default     = 0
   validation {
-    condition     = var.archive_expire_after_days == 0 || var.archive_expire_after_days > var.archive_ia_after_days
-    error_message = "archive_expire_after_days must be 0 (keep for ever) or more than archive_ia_after_days (30 by default): S3 refuses an expiry that does not follow the Standard-IA transition."
+    condition     = var.archive_expire_after_days >= 0
+    error_message = "archive_expire_after_days is 0 (keep for ever) or a number of days."
   }
+  # That it follows archive_ia_after_days is checked by the storage module (a validation may
+  # name another variable only from terraform 1.9 on; this deployment takes 1.6).
 }
 
 variable "max_receives" {

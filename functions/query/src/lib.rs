@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use helios_api::{query_param, ApiKeyAuth, Problem, RateLimiter, Request, Response};
-use helios_ports::{BlobStore, Clock, Executions};
+use helios_ports::{Clock, Executions};
 use helios_store::{DecisionQuery, FactQuery, Role, StatsQuery, Store};
 use serde_json::json;
 
@@ -27,7 +27,6 @@ pub const DEFAULT_LIMIT: usize = 100;
 
 pub struct Query {
     pub store: Arc<dyn Store>,
-    pub blobs: Arc<dyn BlobStore>,
     pub auth: Arc<ApiKeyAuth>,
     /// Per-key rate limits (shared with ingest where both run in one process).
     pub limiter: Arc<RateLimiter>,

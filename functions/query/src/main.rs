@@ -26,7 +26,6 @@ async fn main() -> Result<(), Error> {
         auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
         limiter: Arc::new(RateLimiter::new(100)),
         store: d.store,
-        blobs: d.blobs,
         clock: d.clock,
         executions,
     });

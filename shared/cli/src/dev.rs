@@ -200,7 +200,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ingest,
         query: Arc::new(Query {
             store: d.store.clone(),
-            blobs: d.blobs.clone(),
             auth,
             limiter,
             clock: d.clock.clone(),

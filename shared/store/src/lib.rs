@@ -85,13 +85,6 @@ impl Outboxed {
             Outboxed::Unreadable { .. } => None,
         }
     }
-
-    pub fn helios_id(&self) -> &str {
-        match self {
-            Outboxed::Ready(f) => &f.event.helios_id,
-            Outboxed::Unreadable { helios_id, .. } => helios_id,
-        }
-    }
 }
 
 /// What recording one fact did.

@@ -91,6 +91,13 @@ resource "aws_s3_bucket_policy" "archive" {
 resource "aws_s3_bucket_lifecycle_configuration" "archive" {
   bucket = aws_s3_bucket.archive.id
 
+  lifecycle {
+    precondition {
+      condition     = var.archive_expire_after_days == 0 || var.archive_expire_after_days > var.archive_ia_after_days
+      error_message = "archive_expire_after_days must be 0 (keep for ever) or more than archive_ia_after_days (30 by default): S3 refuses an expiry that does not follow the Standard-IA transition."
+    }
+  }
+
   rule {
     id     = "raw-payloads"
     status = "Enabled"
