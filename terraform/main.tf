@@ -26,9 +26,13 @@ locals {
 
   db_secret_arn = module.database.secret_arn
 
+  # The database role every function but migrate logs in as, with IAM authentication
+  # tokens: it reads and writes rows and cannot change the schema (migrate grants it).
+  db_app_user = "helios_app"
+
   # What every function that uses the store and the event ports is given.
   store_env = {
-    HELIOS_DB_SECRET_ARN    = local.db_secret_arn
+    HELIOS_DB_IAM_USER      = local.db_app_user
     HELIOS_DB_HOST          = module.database.host
     HELIOS_DB_PORT          = tostring(module.database.port)
     HELIOS_DB_NAME          = module.database.name
@@ -40,7 +44,12 @@ locals {
   workflows_env = { HELIOS_STATE_MACHINES = jsonencode(local.machine_arns) }
   rules_env     = { HELIOS_RULES = "/opt/rules" }
 
+  # migrate alone connects as the master user, whose password RDS keeps in a secret.
   read_db_secret = { actions = ["secretsmanager:GetSecretValue"], resources = [local.db_secret_arn] }
+  db_connect = {
+    actions   = ["rds-db:connect"]
+    resources = ["arn:${local.partition}:rds-db:${local.region}:${local.account}:dbuser:${module.database.resource_id}/${local.db_app_user}"]
+  }
   kv_access = {
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [module.storage.table_arn]
@@ -73,7 +82,7 @@ locals {
       reserved_concurrency = -1
       environment          = merge(local.store_env, { HELIOS_SOURCE_SECRETS_ARN = aws_secretsmanager_secret.sources.arn })
       statements = [
-        local.read_db_secret,
+        local.db_connect,
         { actions = ["secretsmanager:GetSecretValue"], resources = [aws_secretsmanager_secret.sources.arn] },
         local.archive_write,
         local.publish_events,
@@ -92,7 +101,7 @@ locals {
       reserved_concurrency = -1
       environment          = merge(local.store_env, local.workflows_env)
       statements = [
-        local.read_db_secret,
+        local.db_connect,
         { actions = ["s3:GetObject"], resources = ["${module.storage.bucket_arn}/*"] },
         { actions = ["states:ListExecutions"], resources = values(local.machine_arns) },
         { actions = ["states:DescribeExecution", "states:GetExecutionHistory"], resources = local.execution_arns },
@@ -108,7 +117,7 @@ locals {
       reserved_concurrency = -1
       environment          = merge(local.store_env, local.workflows_env)
       statements = [
-        local.read_db_secret,
+        local.db_connect,
         # SendTaskSuccess takes no resource: a task token names its execution.
         { actions = ["states:SendTaskSuccess"], resources = ["*"] },
       ]
@@ -122,7 +131,7 @@ locals {
       config_layer         = true
       reserved_concurrency = var.reserve_concurrency ? 1 : -1
       environment          = local.store_env
-      statements           = [local.read_db_secret, local.publish_events]
+      statements           = [local.db_connect, local.publish_events]
     }
     decide = {
       description          = "Decides each event with the rule set, stores the decision, starts its workflows"
@@ -134,7 +143,7 @@ locals {
       reserved_concurrency = var.reserve_concurrency ? var.decide_max_concurrency : -1
       environment          = merge(local.store_env, local.workflows_env, local.rules_env)
       statements = [
-        local.read_db_secret,
+        local.db_connect,
         local.kv_access,
         local.consume.decide,
         { actions = ["states:StartExecution"], resources = [local.machine_arns.decision] },
@@ -150,7 +159,7 @@ locals {
       reserved_concurrency = -1
       environment          = merge(local.store_env, local.workflows_env, local.rules_env)
       statements = [
-        local.read_db_secret,
+        local.db_connect,
         local.kv_access,
         local.consume.expect,
         local.archive_write,
@@ -181,7 +190,7 @@ locals {
       config_layer         = true
       reserved_concurrency = -1
       environment          = local.store_env
-      statements           = [local.read_db_secret]
+      statements           = [local.db_connect]
     }
     advise = {
       description          = "Workflow task: an advisory note from similar past decisions, never part of the decision"
@@ -192,7 +201,7 @@ locals {
       config_layer         = true
       reserved_concurrency = -1
       environment          = merge(local.store_env, var.bedrock_model_id == "" ? {} : { HELIOS_BEDROCK_MODEL_ID = var.bedrock_model_id })
-      statements = concat([local.read_db_secret], var.bedrock_model_id == "" ? [] : [{
+      statements = concat([local.db_connect], var.bedrock_model_id == "" ? [] : [{
         actions = ["bedrock:InvokeModel"]
         # The configured model, or the inference profile and the model it routes to in the
         # regions of its geography (a profile's id is the model's behind a `us.`, `eu.`, …).
@@ -210,8 +219,11 @@ locals {
       vpc                  = true
       config_layer         = true
       reserved_concurrency = -1
-      environment          = local.store_env
-      statements           = [local.read_db_secret]
+      environment = merge(
+        { for k, v in local.store_env : k => v if k != "HELIOS_DB_IAM_USER" },
+        { HELIOS_DB_SECRET_ARN = local.db_secret_arn, HELIOS_DB_APP_ROLE = local.db_app_user },
+      )
+      statements = [local.read_db_secret]
     }
   }
 }
@@ -227,6 +239,10 @@ module "network" {
   cidr                            = var.vpc_cidr
   az_count                        = var.az_count
   interface_endpoints_in_every_az = var.interface_endpoints_in_every_az
+  gateway_resources = {
+    s3       = [module.storage.bucket_arn, "${module.storage.bucket_arn}/*"]
+    dynamodb = [module.storage.table_arn]
+  }
   # advise reaches Bedrock from the VPC when it writes notes with a model.
   interface_services = concat(["sns", "states", "secretsmanager"], var.bedrock_model_id == "" ? [] : ["bedrock-runtime"])
   kms_key_arn        = module.encryption.key_arn
@@ -270,18 +286,76 @@ module "database" {
   log_retention_days    = var.log_retention_days
 }
 
-module "functions" {
+# The rule set and the RDS certificate bundle, under /opt: HELIOS_RULES=/opt/rules,
+# HELIOS_DB_CA_FILE=/opt/rds-ca.pem.
+resource "aws_lambda_layer_version" "config" {
+  layer_name               = "${var.name}-config"
+  filename                 = "${var.artifacts_dir}/config.zip"
+  source_code_hash         = filebase64sha256("${var.artifacts_dir}/config.zip")
+  compatible_runtimes      = ["provided.al2023"]
+  compatible_architectures = [var.architecture]
+}
+
+# `migrate` first, on its own: it is made and invoked before any other function is made or
+# changed (module.functions waits on its invocation), so new code never meets an old schema.
+module "migrate" {
   source             = "./modules/functions"
   name               = var.name
-  functions          = local.functions
+  functions          = { migrate = local.functions.migrate }
   architecture       = var.architecture
-  config_layer_zip   = "${var.artifacts_dir}/config.zip"
+  config_layer_arn   = aws_lambda_layer_version.config.arn
   kms_key_arn        = module.encryption.key_arn
   subnet_ids         = module.network.private_subnet_ids
   security_group_id  = module.network.functions_security_group_id
   async_failures_arn = module.messaging.async_failures_arn
   log_retention_days = var.log_retention_days
   log_level          = var.log_level
+}
+
+module "functions" {
+  source             = "./modules/functions"
+  name               = var.name
+  functions          = { for k, f in local.functions : k => f if k != "migrate" }
+  architecture       = var.architecture
+  config_layer_arn   = aws_lambda_layer_version.config.arn
+  kms_key_arn        = module.encryption.key_arn
+  subnet_ids         = module.network.private_subnet_ids
+  security_group_id  = module.network.functions_security_group_id
+  async_failures_arn = module.messaging.async_failures_arn
+  log_retention_days = var.log_retention_days
+  log_level          = var.log_level
+  after              = aws_lambda_invocation.migrate.result
+}
+
+# Deployments made before migrate had a module of its own: its resources move, not replaced.
+moved {
+  from = module.functions.aws_lambda_layer_version.config
+  to   = aws_lambda_layer_version.config
+}
+
+moved {
+  from = module.functions.aws_cloudwatch_log_group.fn["migrate"]
+  to   = module.migrate.aws_cloudwatch_log_group.fn["migrate"]
+}
+
+moved {
+  from = module.functions.aws_iam_role.fn["migrate"]
+  to   = module.migrate.aws_iam_role.fn["migrate"]
+}
+
+moved {
+  from = module.functions.aws_iam_role_policy.fn["migrate"]
+  to   = module.migrate.aws_iam_role_policy.fn["migrate"]
+}
+
+moved {
+  from = module.functions.aws_iam_role_policy_attachment.vpc["migrate"]
+  to   = module.migrate.aws_iam_role_policy_attachment.vpc["migrate"]
+}
+
+moved {
+  from = module.functions.aws_lambda_function.fn["migrate"]
+  to   = module.migrate.aws_lambda_function.fn["migrate"]
 }
 
 module "workflows" {
@@ -337,7 +411,7 @@ module "alarms" {
     { for k, n in module.messaging.delivery_dlq_names : "${k}-delivery" => n },
     { async = module.messaging.async_failures_name },
   )
-  function_names     = module.functions.names
+  function_names     = merge(module.functions.names, module.migrate.names)
   state_machine_arns = module.workflows.arns
 }
 
@@ -410,9 +484,9 @@ resource "aws_sns_topic_subscription" "notification_email" {
 }
 
 # Migrations on every deploy whose migrations or migrate function changed, before the
-# other functions need the new schema.
+# other functions are made or changed (module.functions waits on this).
 resource "aws_lambda_invocation" "migrate" {
-  function_name = module.functions.names.migrate
+  function_name = module.migrate.names.migrate
   input         = "{}"
 
   triggers = {

@@ -20,7 +20,7 @@ output "dead_letter_queue_urls" {
 
 output "function_names" {
   description = "The Lambda functions, by Helios name."
-  value       = module.functions.names
+  value       = merge(module.functions.names, module.migrate.names)
 }
 
 output "archive_bucket" {

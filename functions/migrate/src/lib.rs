@@ -7,12 +7,17 @@
 //! - `{"create_key": {"name": "me", "role": "admin", "rate": 50}}` → migrates, then makes
 //!   a key: `{"applied": n, "id", "name", "role", "key"}`. The secret is in the answer only;
 //!   the store keeps its hash.
+//!
+//! After migrating, it grants the functions' database role (`HELIOS_DB_APP_ROLE`, which
+//! the other functions log in as with IAM authentication) reading and writing rows, and
+//! nothing else: `migrate` alone connects as the master user and changes the schema. The
+//! answer then has `"granted": "<role>"`.
 
 use std::sync::Arc;
 
 use helios_api::{ApiKeyAuth, IssueError};
 use helios_ports::{Clock, TaskFailure};
-use helios_store::{Role, Store};
+use helios_store::{PgStore, Role, Store};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -35,6 +40,14 @@ struct KeyRequest {
 pub struct Migrate {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// The role to grant row access to, on the PostgreSQL store; none locally.
+    pub app_role: Option<AppRole>,
+}
+
+/// The functions' database role and the PostgreSQL store to grant it on.
+pub struct AppRole {
+    pub name: String,
+    pub store: PgStore,
 }
 
 impl Migrate {
@@ -60,8 +73,22 @@ impl Migrate {
             )
         })?;
         tracing::info!(applied, "migrations applied");
+        let mut answer = json!({ "applied": applied });
+        if let Some(role) = &self.app_role {
+            role.store
+                .grant_dml(&role.name)
+                .await
+                .map_err(|e| match e {
+                    helios_store::StoreError::Invalid(e) => {
+                        TaskFailure::of(helios_ports::TaskError::BadRequest, e)
+                    }
+                    e => TaskFailure::of(helios_ports::TaskError::Retryable, e.to_string()),
+                })?;
+            tracing::info!(role = %role.name, "row access granted");
+            answer["granted"] = json!(role.name);
+        }
         let Some(k) = request.create_key else {
-            return Ok(json!({ "applied": applied }));
+            return Ok(answer);
         };
         let issued = ApiKeyAuth::issue(
             self.store.as_ref(),
@@ -78,12 +105,10 @@ impl Migrate {
             }
         })?;
         tracing::info!(id = %issued.key.id, name = %k.name, role = k.role.as_str(), "API key created");
-        Ok(json!({
-            "applied": applied,
-            "id": issued.key.id,
-            "name": k.name,
-            "role": k.role,
-            "key": issued.secret,
-        }))
+        answer["id"] = json!(issued.key.id);
+        answer["name"] = json!(k.name);
+        answer["role"] = json!(k.role);
+        answer["key"] = json!(issued.secret);
+        Ok(answer)
     }
 }

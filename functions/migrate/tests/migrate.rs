@@ -16,6 +16,7 @@ fn migrate(dir: &tempfile::TempDir) -> (Migrate, Arc<dyn Store>) {
         Migrate {
             store: store.clone(),
             clock: Arc::new(SystemClock),
+            app_role: None,
         },
         store,
     )
@@ -67,4 +68,60 @@ async fn a_bad_request_is_named_and_stores_no_key() {
     }
     m.handle(json!({})).await.unwrap();
     assert!(store.list_api_keys().await.unwrap().is_empty());
+}
+
+/// On PostgreSQL, migrate grants the functions' role after migrating (on every run: the
+/// grant is what later migrations' tables need too), and says so.
+#[tokio::test]
+async fn on_postgres_the_functions_role_is_granted_on_every_run() {
+    let cluster = helios_testkit::postgres::Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.create_database("migrate").unwrap();
+    let pg = helios_store::PgStore::connect(&url, 1).unwrap();
+    let m = Migrate {
+        store: Arc::new(pg.clone()),
+        clock: Arc::new(SystemClock),
+        app_role: Some(helios_migrate::AppRole {
+            name: "helios_app".into(),
+            store: pg,
+        }),
+    };
+    let first = m.handle(json!({})).await.unwrap();
+    assert_eq!(first["granted"], "helios_app", "{first}");
+    assert!(first["applied"].as_u64().unwrap() > 0, "{first}");
+    assert_eq!(
+        m.handle(json!({})).await.unwrap(),
+        json!({"applied": 0, "granted": "helios_app"})
+    );
+
+    // The role reads and writes every table migrate made.
+    let app = url.replacen("postgres://postgres@", "postgres://helios_app@", 1);
+    let (client, connection) = tokio_postgres::connect(&app, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(tables.contains(&"facts".to_string()), "{tables:?}");
+    for t in &tables {
+        // One privilege at a time: with a list, has_table_privilege answers whether any.
+        for privilege in ["SELECT", "INSERT", "UPDATE", "DELETE"] {
+            let can: bool = client
+                .query_one(
+                    "SELECT has_table_privilege(current_user, $1, $2)",
+                    &[t, &privilege],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert!(can, "helios_app has no {privilege} on {t}");
+        }
+    }
 }

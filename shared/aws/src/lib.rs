@@ -15,6 +15,7 @@
 
 mod bedrock;
 mod dynamo;
+mod rds;
 mod s3;
 mod secrets;
 mod sfn;
@@ -23,6 +24,7 @@ mod sqs;
 
 pub use bedrock::BedrockModel;
 pub use dynamo::DynamoKeyValue;
+pub use rds::{rds_auth_token, RdsAuth, RDS_TOKEN_LIFETIME};
 pub use s3::S3Blobs;
 pub use secrets::{database_url, Secrets};
 pub use sfn::StepFunctions;

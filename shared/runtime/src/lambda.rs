@@ -132,32 +132,73 @@ fn env(name: &str) -> anyhow::Result<String> {
         .with_context(|| format!("{name} is not set (terraform sets it on every function)"))
 }
 
-/// The database's URL: `DATABASE_URL` when set; otherwise built from the secret RDS keeps
-/// for its master user (`HELIOS_DB_SECRET_ARN`) and `HELIOS_DB_HOST`, `HELIOS_DB_PORT`
-/// (5432), `HELIOS_DB_NAME` (`helios`), always with `sslmode=require`.
-async fn database_url(secrets: &helios_aws::Secrets) -> anyhow::Result<String> {
-    if let Ok(url) = env("DATABASE_URL") {
-        return Ok(url);
-    }
-    let arn = env("HELIOS_DB_SECRET_ARN")
-        .context("set DATABASE_URL, or HELIOS_DB_SECRET_ARN and HELIOS_DB_HOST (terraform does)")?;
-    let port = match std::env::var("HELIOS_DB_PORT") {
+/// How a function reaches PostgreSQL in AWS.
+enum Database {
+    /// A URL with its password: `DATABASE_URL`, or the master user's from the secret RDS
+    /// keeps (`HELIOS_DB_SECRET_ARN`): `migrate` alone connects so.
+    Url(String),
+    /// As `HELIOS_DB_IAM_USER`, with IAM authentication tokens for passwords: the role
+    /// `migrate` grants reading and writing rows and nothing else.
+    Iam {
+        url: String,
+        auth: Box<helios_aws::RdsAuth>,
+    },
+}
+
+fn db_port() -> anyhow::Result<u16> {
+    match std::env::var("HELIOS_DB_PORT") {
         Ok(p) => p
             .parse()
-            .with_context(|| format!("HELIOS_DB_PORT is a port number, not `{p}`"))?,
-        Err(_) => 5432,
-    };
+            .with_context(|| format!("HELIOS_DB_PORT is a port number, not `{p}`")),
+        Err(_) => Ok(5432),
+    }
+}
+
+/// The database as the environment says: `DATABASE_URL` when set; otherwise
+/// `HELIOS_DB_HOST`, `HELIOS_DB_PORT` (5432), `HELIOS_DB_NAME` (`helios`), always with
+/// `sslmode=require`, and the user `HELIOS_DB_IAM_USER` with IAM authentication when that is
+/// set, else the master user of the secret `HELIOS_DB_SECRET_ARN`.
+async fn database(
+    config: &aws_config::SdkConfig,
+    secrets: &helios_aws::Secrets,
+) -> anyhow::Result<Database> {
+    if let Ok(url) = env("DATABASE_URL") {
+        return Ok(Database::Url(url));
+    }
+    let host = env("HELIOS_DB_HOST")
+        .context("set DATABASE_URL, or HELIOS_DB_HOST with HELIOS_DB_IAM_USER or HELIOS_DB_SECRET_ARN (terraform does)")?;
+    let port = db_port()?;
     let name = std::env::var("HELIOS_DB_NAME").unwrap_or_else(|_| "helios".into());
+    if let Ok(user) = env("HELIOS_DB_IAM_USER") {
+        let enc = |s: &str| urlencoding::encode(s).into_owned();
+        return Ok(Database::Iam {
+            url: format!(
+                "postgres://{}@{host}:{port}/{}?sslmode=require",
+                enc(&user),
+                enc(&name)
+            ),
+            auth: Box::new(helios_aws::RdsAuth::new(config, &host, port, &user)),
+        });
+    }
+    let arn = env("HELIOS_DB_SECRET_ARN")
+        .context("set HELIOS_DB_IAM_USER (IAM authentication) or HELIOS_DB_SECRET_ARN (the master user's secret)")?;
     let secret = secrets
         .json(&arn)
         .await
         .context("reading the database secret")?;
-    Ok(helios_aws::database_url(
-        &secret,
-        &env("HELIOS_DB_HOST")?,
-        port,
-        &name,
-    )?)
+    Ok(Database::Url(helios_aws::database_url(
+        &secret, &host, port, &name,
+    )?))
+}
+
+/// IAM authentication tokens as the store's password source.
+struct IamPassword(helios_aws::RdsAuth);
+
+#[async_trait::async_trait]
+impl helios_store::PasswordSource for IamPassword {
+    async fn password(&self) -> Result<String, String> {
+        self.0.token().await
+    }
 }
 
 /// The hook secrets: `HELIOS_GITHUB_SECRET`, `HELIOS_PUBSUB_TOKEN`, `HELIOS_EVENTGRID_TOKEN`
@@ -213,19 +254,53 @@ pub async fn store_from_env() -> anyhow::Result<Arc<dyn Store>> {
         })
         .await;
     }
-    let secrets = helios_aws::Secrets::new(&helios_aws::sdk_config().await);
-    pg_store(&secrets, 1).await
+    let config = helios_aws::sdk_config().await;
+    let secrets = helios_aws::Secrets::new(&config);
+    Ok(Arc::new(pg_store(&config, &secrets, 1).await?))
 }
 
-/// PostgreSQL as a Lambda uses it: the URL from [`database_url`], a pool of `size`, and
-/// the process ended when a rotated password is rejected.
-async fn pg_store(secrets: &helios_aws::Secrets, size: usize) -> anyhow::Result<Arc<dyn Store>> {
-    let url = database_url(secrets).await?;
-    Ok(Arc::new(
-        PgStore::connect(&url, size)
+/// PostgreSQL as a Lambda uses it ([`database`]), with a pool of `size`: IAM tokens made as
+/// connections need them, or a secret's password, and then the process ended when a
+/// rotated password is rejected.
+async fn pg_store(
+    config: &aws_config::SdkConfig,
+    secrets: &helios_aws::Secrets,
+    size: usize,
+) -> anyhow::Result<PgStore> {
+    Ok(match database(config, secrets).await? {
+        Database::Url(url) => PgStore::connect(&url, size)
             .context("connecting to PostgreSQL")?
             .exit_on_rejected_password(),
-    ))
+        Database::Iam { url, auth } => {
+            PgStore::connect_with_password(&url, size, Arc::new(IamPassword(*auth)))
+                .context("connecting to PostgreSQL")?
+        }
+    })
+}
+
+/// The store for `migrate`, which may also grant: PostgreSQL from the environment as
+/// [`store_from_env`] connects to it, or `None` for the local store (no roles there).
+pub async fn pg_store_from_env() -> anyhow::Result<Option<PgStore>> {
+    if std::env::var_os("HELIOS_DATA_DIR").is_some() {
+        return Ok(None);
+    }
+    let config = helios_aws::sdk_config().await;
+    let secrets = helios_aws::Secrets::new(&config);
+    Ok(Some(pg_store(&config, &secrets, 1).await?))
+}
+
+/// The most connections one function instance keeps: `HELIOS_DB_POOL` (terraform sizes it
+/// with the functions' concurrency so that the sum stays under the database's
+/// `max_connections`, docs/deploy.md), 4 when unset. A Lambda instance serves one
+/// invocation at a time, so more than one or two is only for parallel queries within one.
+fn db_pool_size() -> anyhow::Result<usize> {
+    match std::env::var("HELIOS_DB_POOL") {
+        Ok(n) => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => anyhow::bail!("HELIOS_DB_POOL is a number of connections, 1 or more, not `{n}`"),
+        },
+        Err(_) => Ok(4),
+    }
 }
 
 impl FunctionPorts {
@@ -245,7 +320,7 @@ impl FunctionPorts {
         let config = helios_aws::sdk_config().await;
         let secrets = helios_aws::Secrets::new(&config);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = pg_store(&secrets, 4).await?;
+        let store: Arc<dyn Store> = Arc::new(pg_store(&config, &secrets, db_pool_size()?).await?);
         let path_style = std::env::var("HELIOS_S3_PATH_STYLE").is_ok_and(|v| v == "true");
         let machines: HashMap<String, String> = match std::env::var("HELIOS_STATE_MACHINES") {
             Ok(text) => serde_json::from_str(&text)

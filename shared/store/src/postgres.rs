@@ -44,10 +44,137 @@ fn to_decision(r: &Row) -> Result<StoredDecision, StoreError> {
 pub struct PgStore {
     pool: Pool,
     exit_on_rejected_password: bool,
+    /// The password of new connections, when it is made rather than given (an IAM
+    /// authentication token): refreshed before a connection may be needed.
+    password: Option<std::sync::Arc<RotatingPassword>>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+/// Where the password of a new connection comes from when it is not in the URL: an RDS IAM
+/// authentication token, made for a few minutes at a time.
+#[async_trait]
+pub trait PasswordSource: Send + Sync {
+    /// A password valid for at least [`PASSWORD_REFRESH`] from now.
+    async fn password(&self) -> Result<String, String>;
+}
+
+/// How long a made password is used before a fresh one is made (an RDS token is valid for
+/// 15 minutes; a connection needs it only while connecting).
+pub const PASSWORD_REFRESH: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+struct RotatingPassword {
+    source: std::sync::Arc<dyn PasswordSource>,
+    current: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl RotatingPassword {
+    fn current(&self) -> Option<String> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(p, _)| p.clone())
+    }
+
+    /// Makes a fresh password when there is none or it is older than [`PASSWORD_REFRESH`].
+    async fn refresh(&self) -> Result<(), StoreError> {
+        let stale = match &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((_, made)) => made.elapsed() >= PASSWORD_REFRESH,
+            None => true,
+        };
+        if stale {
+            let password = self
+                .source
+                .password()
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("the database password: {e}")))?;
+            *self.current.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((password, std::time::Instant::now()));
+        }
+        Ok(())
+    }
+}
+
+/// Connects with the rotating password set on the configuration.
+struct WithPassword<T> {
+    tls: T,
+    password: std::sync::Arc<RotatingPassword>,
+}
+
+impl<T> deadpool_postgres::Connect for WithPassword<T>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<
+                        (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+                        tokio_postgres::Error,
+                    >,
+                > + Send
+                + '_,
+        >,
+    > {
+        let mut config = pg_config.clone();
+        if let Some(p) = self.password.current() {
+            config.password(p);
+        }
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let (client, connection) = config.connect(tls).await?;
+            let task = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!("database connection: {e}");
+                }
+            });
+            Ok((client, task))
+        })
+    }
+}
+
+/// A PostgreSQL role name Helios may put in a statement: lower-case letters, digits and
+/// underscores, not starting with a digit, at most 63 bytes (identifiers cannot be bound
+/// as parameters, so nothing else is let through).
+fn role_name(role: &str) -> Result<&str, StoreError> {
+    let ok = !role.is_empty()
+        && role.len() <= 63
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !role.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(role)
+    } else {
+        Err(StoreError::Invalid(format!(
+            "`{role}` is not a role name Helios uses: lower-case letters, digits and _, at most 63"
+        )))
+    }
+}
+
+/// A database error as the store's, with its causes: tokio-postgres says only "db error",
+/// and the server's message (`permission denied for schema public`) is the source's.
+fn unavailable(e: impl std::error::Error) -> StoreError {
+    StoreError::Unavailable(chain(&e))
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Arbitrary but fixed: the advisory lock that serialises concurrent migrators.
@@ -113,6 +240,32 @@ impl PgStore {
 
     /// [`PgStore::connect`] with the certificate check given.
     pub fn connect_with(url: &str, size: usize, tls: &PgTls) -> Result<PgStore, StoreError> {
+        PgStore::build(url, size, tls, None)
+    }
+
+    /// [`PgStore::connect`] for a user without a password in `url`: each new connection
+    /// takes the password `source` makes (an RDS IAM authentication token), made afresh
+    /// every [`PASSWORD_REFRESH`].
+    pub fn connect_with_password(
+        url: &str,
+        size: usize,
+        source: std::sync::Arc<dyn PasswordSource>,
+    ) -> Result<PgStore, StoreError> {
+        PgStore::build(url, size, &PgTls::from_env(), Some(source))
+    }
+
+    fn build(
+        url: &str,
+        size: usize,
+        tls: &PgTls,
+        source: Option<std::sync::Arc<dyn PasswordSource>>,
+    ) -> Result<PgStore, StoreError> {
+        let password = source.map(|source| {
+            std::sync::Arc::new(RotatingPassword {
+                source,
+                current: std::sync::Mutex::new(None),
+            })
+        });
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("database URL is not valid: {e}")))?;
@@ -121,11 +274,26 @@ impl PgStore {
         };
         // TLS when the URL asks for it (`sslmode=require`), always verified; otherwise
         // (`disable`, or `prefer`, the default) plain TCP.
-        let manager = match config.get_ssl_mode() {
-            tokio_postgres::config::SslMode::Require => {
-                Manager::from_config(config, tls.connector()?, manager_config)
-            }
-            _ => Manager::from_config(config, NoTls, manager_config),
+        let require_tls = config.get_ssl_mode() == tokio_postgres::config::SslMode::Require;
+        let manager = match (require_tls, &password) {
+            (true, Some(p)) => Manager::from_connect(
+                config,
+                WithPassword {
+                    tls: tls.connector()?,
+                    password: p.clone(),
+                },
+                manager_config,
+            ),
+            (false, Some(p)) => Manager::from_connect(
+                config,
+                WithPassword {
+                    tls: NoTls,
+                    password: p.clone(),
+                },
+                manager_config,
+            ),
+            (true, None) => Manager::from_config(config, tls.connector()?, manager_config),
+            (false, None) => Manager::from_config(config, NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(size)
@@ -134,6 +302,41 @@ impl PgStore {
         Ok(PgStore {
             pool,
             exit_on_rejected_password: false,
+            password,
+        })
+    }
+
+    /// Gives `role` what the functions need and nothing more: it may log in, read and write
+    /// the rows of every table (and use their sequences), today's tables and those later
+    /// migrations make; it may not change the schema. On RDS the role is granted `rds_iam`,
+    /// so that it logs in with IAM authentication tokens only. Idempotent: `migrate` runs it
+    /// on every deploy.
+    pub async fn grant_dml(&self, role: &str) -> Result<(), StoreError> {
+        let role = role_name(role)?;
+        let c = self.client().await?;
+        let sql = format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                 CREATE ROLE {role} LOGIN;
+               END IF;
+               IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN
+                 GRANT rds_iam TO {role};
+               END IF;
+               EXECUTE format('GRANT CONNECT ON DATABASE %I TO {role}', current_database());
+             END $$;
+             GRANT USAGE ON SCHEMA public TO {role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
+             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};
+             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role};
+             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role};"
+        );
+        c.batch_execute(&sql).await.map_err(|e| {
+            StoreError::Unavailable(format!(
+                "granting {role}: {}",
+                e.as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string())
+            ))
         })
     }
 
@@ -147,6 +350,9 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        if let Some(p) = &self.password {
+            p.refresh().await?;
+        }
         self.pool.get().await.map_err(|e| {
             if self.exit_on_rejected_password && password_rejected(&e) {
                 tracing::error!(
@@ -155,14 +361,7 @@ impl PgStore {
                 std::process::exit(75);
             }
             // The cause (a refused certificate, say) is in the chain, not the top error.
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            StoreError::Unavailable(text)
+            StoreError::Unavailable(chain(&e))
         })
     }
 }

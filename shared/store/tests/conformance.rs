@@ -657,8 +657,9 @@ macro_rules! suite {
     }};
 }
 
-/// Every case of the suite, listed once, so that both stores always run the same ones.
-macro_rules! every_case {
+/// Every case of the suite that reads and writes rows, listed once, so that both stores
+/// (and the functions' role) always run the same ones.
+macro_rules! every_row_case {
     ($make:expr) => {
         suite!(
             $make,
@@ -669,10 +670,17 @@ macro_rules! every_case {
             api_keys_are_found_by_hash_and_revoked,
             records_decisions_once_and_lists_them,
             records_outcomes_once_per_kind,
-            counts_per_time_bucket,
-            migrating_twice_applies_nothing
+            counts_per_time_bucket
         )
     };
+}
+
+/// Every case of the suite.
+macro_rules! every_case {
+    ($make:expr) => {{
+        every_row_case!($make);
+        suite!($make, migrating_twice_applies_nothing);
+    }};
 }
 
 #[tokio::test]
@@ -701,4 +709,97 @@ async fn postgres_store_conforms() {
         }
     };
     every_case!(make);
+}
+
+/// Counts the passwords it makes (the role logs in under trust authentication here, so the
+/// value is not checked by the server; that it is asked for is).
+struct CountingPassword(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait::async_trait]
+impl helios_store::PasswordSource for CountingPassword {
+    async fn password(&self) -> Result<String, String> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok("token".into())
+    }
+}
+
+/// The functions' role, as `migrate` grants it, is enough for everything the store does
+/// but migrating: every case that reads and writes rows runs as that role, over connections
+/// whose password is made (as IAM authentication tokens are in AWS), and migrating is
+/// refused to it.
+#[tokio::test]
+async fn postgres_store_conforms_as_the_functions_role() {
+    let cluster = helios_testkit::postgres::Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let made = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let make = |name: &'static str| {
+        let url = cluster.create_database(name).unwrap();
+        let made = made.clone();
+        async move {
+            let master = PgStore::connect(&url, 1).unwrap();
+            assert!(master.migrate().await.unwrap() >= 1);
+            master.grant_dml("helios_app").await.unwrap();
+            let app = url.replacen("postgres://postgres@", "postgres://helios_app@", 1);
+            let s = PgStore::connect_with_password(
+                &app,
+                4,
+                std::sync::Arc::new(CountingPassword(made)),
+            )
+            .unwrap();
+            Box::new(s) as Box<dyn Store>
+        }
+    };
+    every_row_case!(make);
+    let role = make("migrating_as_the_role").await;
+    let refused = role.migrate().await.unwrap_err().to_string();
+    assert!(
+        refused.contains("permission denied"),
+        "the functions' role could migrate, or failed otherwise: {refused}"
+    );
+    assert!(
+        made.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "no password was made for a connection"
+    );
+}
+
+/// The functions' role reads and writes rows and cannot change the schema; granting is
+/// idempotent (migrate runs it on every deploy) and takes only a plain role name.
+#[tokio::test]
+async fn the_functions_role_cannot_change_the_schema() {
+    let cluster = helios_testkit::postgres::Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.create_database("grants").unwrap();
+    let master = PgStore::connect(&url, 1).unwrap();
+    master.migrate().await.unwrap();
+    master.grant_dml("helios_app").await.unwrap();
+    master.grant_dml("helios_app").await.unwrap();
+    for bad in ["helios_app; DROP TABLE facts", "Helios", "1app", ""] {
+        let e = master.grant_dml(bad).await.unwrap_err();
+        assert!(
+            matches!(e, helios_store::StoreError::Invalid(_)),
+            "{bad:?}: {e}"
+        );
+    }
+
+    let app = url.replacen("postgres://postgres@", "postgres://helios_app@", 1);
+    let (client, connection) = tokio_postgres::connect(&app, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("DELETE FROM outbox WHERE false; SELECT count(*) FROM facts")
+        .await
+        .unwrap();
+    for ddl in [
+        "CREATE TABLE sneaky (x int)",
+        "DROP TABLE facts",
+        "ALTER TABLE facts ADD COLUMN sneaky int",
+        "TRUNCATE facts",
+        "CREATE ROLE other LOGIN",
+    ] {
+        let e = client.batch_execute(ddl).await.unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{ddl}: {e}"
+        );
+    }
 }

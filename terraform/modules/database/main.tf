@@ -88,12 +88,28 @@ resource "aws_cloudwatch_log_group" "postgres" {
   kms_key_id        = var.kms_key_arn
 }
 
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+# Only Enhanced Monitoring acting for this instance may take the role (RDS user guide,
+# "Protecting against the confused deputy problem").
 data "aws_iam_policy_document" "monitoring_assume" {
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
       identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:rds:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:db:${var.name}"]
     }
   }
 }
@@ -173,6 +189,11 @@ output "name" {
 
 output "secret_arn" {
   value = aws_db_instance.this.master_user_secret[0].secret_arn
+}
+
+# What IAM database authentication names: arn:…:rds-db:…:dbuser:<resource id>/<user>.
+output "resource_id" {
+  value = aws_db_instance.this.resource_id
 }
 
 output "identifier" {

@@ -52,20 +52,46 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
-  # SNS delivers to the encrypted queues and CloudWatch alarms publish to the encrypted
-  # alarm topic: both need a data key.
+  # SNS delivers from Helios' encrypted topics to its encrypted queues (and their
+  # dead-letter queues): it needs a data key, for Helios' topics only.
   statement {
-    sid       = "ServicesDeliverToEncryptedTopicsAndQueues"
+    sid       = "SnsDeliversHeliosTopicsToEncryptedQueues"
     actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["sns.amazonaws.com", "cloudwatch.amazonaws.com"]
+      identifiers = ["sns.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:sns:${local.region}:${local.account}:${var.name}-*"]
+    }
+  }
+
+  # Helios' CloudWatch alarms publish to the encrypted alarm topic.
+  statement {
+    sid       = "HeliosAlarmsPublishToTheEncryptedTopic"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account}:alarm:${var.name}-*"]
     }
   }
 
@@ -85,6 +111,11 @@ data "aws_iam_policy_document" "key" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account}:*"]
     }
   }
 }

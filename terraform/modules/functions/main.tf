@@ -28,8 +28,15 @@ variable "architecture" {
   type = string
 }
 
-variable "config_layer_zip" {
-  type = string
+variable "config_layer_arn" {
+  description = "The layer with the rule set and the RDS certificate bundle (/opt)."
+  type        = string
+}
+
+variable "after" {
+  description = "Something the functions are created or changed only after (the migrate invocation's result, for every function but migrate): a new version of the code never meets an old schema."
+  type        = string
+  default     = ""
 }
 
 variable "kms_key_arn" {
@@ -130,14 +137,9 @@ resource "aws_iam_role_policy_attachment" "vpc" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess"
 }
 
-# The rule set and the RDS certificate bundle, under /opt: HELIOS_RULES=/opt/rules,
-# HELIOS_DB_CA_FILE=/opt/rds-ca.pem.
-resource "aws_lambda_layer_version" "config" {
-  layer_name               = "${var.name}-config"
-  filename                 = var.config_layer_zip
-  source_code_hash         = filebase64sha256(var.config_layer_zip)
-  compatible_runtimes      = ["provided.al2023"]
-  compatible_architectures = [var.architecture]
+# The ordering edge of `after`: the functions depend on this, and this on its input.
+resource "terraform_data" "after" {
+  input = var.after
 }
 
 resource "aws_lambda_function" "fn" {
@@ -154,7 +156,7 @@ resource "aws_lambda_function" "fn" {
   memory_size      = each.value.memory
   timeout          = each.value.timeout
   kms_key_arn      = var.kms_key_arn
-  layers           = each.value.config_layer ? [aws_lambda_layer_version.config.arn] : []
+  layers           = each.value.config_layer ? [var.config_layer_arn] : []
 
   reserved_concurrent_executions = each.value.reserved_concurrency
 
@@ -183,7 +185,7 @@ resource "aws_lambda_function" "fn" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.fn, aws_iam_role_policy_attachment.vpc]
+  depends_on = [aws_iam_role_policy.fn, aws_iam_role_policy_attachment.vpc, terraform_data.after]
 }
 
 output "arns" {

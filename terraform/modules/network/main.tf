@@ -24,6 +24,11 @@ variable "interface_services" {
   type        = list(string)
 }
 
+variable "gateway_resources" {
+  description = "What the functions may reach through each gateway endpoint (s3, dynamodb): the endpoint policy allows these resources, to principals of this account, and nothing else."
+  type        = map(list(string))
+}
+
 variable "kms_key_arn" {
   type = string
 }
@@ -46,7 +51,8 @@ data "aws_region" "current" {}
 
 locals {
   azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
-  # Interface endpoints cost per AZ and hour: one AZ is enough for a personal deployment.
+  # Interface endpoints cost per AZ and hour (docs/deploy.md): one zone by default, every
+  # zone of the VPC when asked (a zone's outage then leaves the others their endpoints).
   endpoint_subnets   = var.interface_endpoints_in_every_az ? aws_subnet.private[*].id : [aws_subnet.private[0].id]
   interface_services = toset(var.interface_services)
 }
@@ -82,12 +88,60 @@ resource "aws_route_table_association" "private" {
   route_table_id = aws_route_table.private.id
 }
 
+# Endpoint policies: a gateway endpoint reaches Helios' bucket and table only; an interface
+# endpoint serves principals of this account, acting on resources of this account (but
+# Bedrock's, whose models AWS owns). A leaked credential of another account, or a function
+# told to write elsewhere, gets nowhere through them.
+data "aws_iam_policy_document" "gateway" {
+  for_each = var.gateway_resources
+  statement {
+    actions   = ["${each.key}:*"]
+    resources = each.value
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "interface" {
+  for_each = local.interface_services
+  statement {
+    # The service's own actions (Bedrock's runtime endpoint serves `bedrock:` actions).
+    actions   = ["${each.key == "bedrock-runtime" ? "bedrock" : each.key}:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+    dynamic "condition" {
+      for_each = each.key == "bedrock-runtime" ? [] : [1]
+      content {
+        test     = "StringEquals"
+        variable = "aws:ResourceAccount"
+        values   = [data.aws_caller_identity.current.account_id]
+      }
+    }
+  }
+}
+
 resource "aws_vpc_endpoint" "gateway" {
-  for_each          = toset(["s3", "dynamodb"])
+  for_each          = var.gateway_resources
   vpc_id            = aws_vpc.this.id
   service_name      = "com.amazonaws.${data.aws_region.current.name}.${each.key}"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [aws_route_table.private.id]
+  policy            = data.aws_iam_policy_document.gateway[each.key].json
   tags              = { Name = "${var.name}-${each.key}" }
 }
 
@@ -99,6 +153,7 @@ resource "aws_vpc_endpoint" "interface" {
   subnet_ids          = local.endpoint_subnets
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
+  policy              = data.aws_iam_policy_document.interface[each.key].json
   tags                = { Name = "${var.name}-${each.key}" }
 }
 
@@ -175,12 +230,26 @@ resource "aws_cloudwatch_log_group" "flow" {
   kms_key_id        = var.kms_key_arn
 }
 
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+# Only the flow-log service acting for this account's flow logs may take the role.
 data "aws_iam_policy_document" "flow_assume" {
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
       identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:vpc-flow-log/*"]
     }
   }
 }
