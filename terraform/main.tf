@@ -50,12 +50,14 @@ locals {
     actions   = ["rds-db:connect"]
     resources = ["arn:${local.partition}:rds-db:${local.region}:${local.account}:dbuser:${module.database.resource_id}/${local.db_app_user}"]
   }
+  # What each function's ports call (helios_runtime::lambda::Port; tests/deployment.rs
+  # checks every function's statements against the ports its main.rs declares).
   kv_access = {
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [module.storage.table_arn]
   }
   publish_events = { actions = ["sns:Publish"], resources = [module.messaging.topic_arn] }
-  archive_write  = { actions = ["s3:PutObject", "s3:GetObject"], resources = ["${module.storage.bucket_arn}/*"] }
+  archive_write  = { actions = ["s3:PutObject"], resources = ["${module.storage.bucket_arn}/*"] }
   consume = {
     for q in ["decide", "expect"] : q => {
       actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
@@ -86,9 +88,8 @@ locals {
         { actions = ["secretsmanager:GetSecretValue"], resources = [aws_secretsmanager_secret.sources.arn] },
         local.archive_write,
         local.publish_events,
-        # The GitHub replay guard: a conditional write of a body's hash (the adapter's put is an
-        # UpdateItem), and a read of it.
-        { actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [module.storage.table_arn] },
+        # The GitHub replay guard: a conditional write of a body's hash, and a read of it.
+        local.kv_access,
       ]
     }
     query = {
@@ -102,7 +103,6 @@ locals {
       environment          = merge(local.store_env, local.workflows_env)
       statements = [
         local.db_connect,
-        { actions = ["s3:GetObject"], resources = ["${module.storage.bucket_arn}/*"] },
         { actions = ["states:ListExecutions"], resources = values(local.machine_arns) },
         { actions = ["states:DescribeExecution", "states:GetExecutionHistory"], resources = local.execution_arns },
       ]

@@ -270,3 +270,106 @@ fn every_helios_error_a_workflow_matches_is_one_the_task_functions_raise() {
         }
     }
 }
+
+/// Each function's ports (`const PORTS` of its main.rs), by the name terraform gives it.
+fn declared_ports() -> std::collections::BTreeMap<String, Vec<helios_runtime::lambda::Port>> {
+    let decl = Regex::new(r"(?s)const PORTS: &\[[^\]]*\] = &\[(.*?)\];").unwrap();
+    let port = Regex::new(r"Port::([A-Za-z]+)").unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for f in lambda_binaries() {
+        let main = if f == "ack" {
+            "functions/record/src/bin/ack.rs".to_string()
+        } else {
+            format!("functions/{f}/src/main.rs")
+        };
+        let text = read(&main);
+        let list = decl
+            .captures(&text)
+            .unwrap_or_else(|| panic!("{main} declares no `const PORTS: &[Port] = &[…];`"))[1]
+            .to_string();
+        let ports = port
+            .captures_iter(&list)
+            .map(|c| {
+                helios_runtime::lambda::Port::named(&c[1])
+                    .unwrap_or_else(|| panic!("{main}: Port::{} is no port", &c[1]))
+            })
+            .collect();
+        out.insert(f, ports);
+    }
+    out
+}
+
+/// The IAM actions terraform grants each function beyond what every function has (its
+/// logs, tracing, the key, the async dead-letter queue), read with `terraform console`
+/// with every optional port on (a Bedrock model set).
+fn terraform_actions() -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let dir = root().join("terraform");
+    assert!(
+        dir.join(".terraform").is_dir(),
+        "terraform/ is not initialised: run `terraform -chdir=terraform init -backend=false` (./.ci/test does, with the local AWS provider)"
+    );
+    let mut child = std::process::Command::new("terraform")
+        .arg(format!("-chdir={}", dir.display()))
+        .args([
+            "console",
+            "-var",
+            "artifacts_dir=/nonexistent",
+            "-var",
+            "bedrock_model_id=eu.anthropic.claude-3-5-haiku-20241022-v1:0",
+        ])
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("terraform not found: install terraform 1.6 or newer");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"jsonencode({for k, f in local.functions : k => distinct(flatten([for s in f.statements : s.actions]))})\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "terraform console: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The console prints the JSON as a quoted HCL string.
+    let json: String = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    serde_json::from_str(&json).unwrap()
+}
+
+/// A function's policy is derived from the ports it is handed: terraform grants each
+/// function exactly the IAM actions of the AWS calls its ports make (helios_aws::iam,
+/// checked against the adapters' SDK calls), no more and no fewer.
+#[test]
+fn each_function_is_granted_exactly_what_its_ports_call() {
+    let declared = declared_ports();
+    let granted = terraform_actions();
+    assert_eq!(
+        declared.keys().collect::<Vec<_>>(),
+        granted.keys().collect::<Vec<_>>(),
+        "functions with ports (left) and functions terraform deploys (right) differ"
+    );
+    let mut wrong = Vec::new();
+    for (f, ports) in &declared {
+        let need: BTreeSet<String> = helios_runtime::lambda::Port::actions(ports)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let have = &granted[f];
+        let missing: Vec<_> = need.difference(have).collect();
+        let extra: Vec<_> = have.difference(&need).collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            wrong.push(format!(
+                "{f} (ports {ports:?}): terraform lacks {missing:?}, grants unused {extra:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}

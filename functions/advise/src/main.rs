@@ -3,12 +3,16 @@
 //! `HELIOS_BEDROCK_MODEL_ID` set: Amazon Bedrock writes the note from the summary.
 
 use helios_advise::Advisor;
-use helios_runtime::lambda::FunctionPorts;
+use helios_runtime::lambda::{FunctionPorts, Port};
+
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
+/// (the model only when HELIOS_BEDROCK_MODEL_ID is set.)
+const PORTS: &[Port] = &[Port::Rows, Port::Model];
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);
-    let ports = FunctionPorts::from_env().await?;
+    let ports = FunctionPorts::from_env(PORTS).await?;
     let model: Option<std::sync::Arc<dyn helios_ports::TextModel>> =
         match std::env::var("HELIOS_BEDROCK_MODEL_ID") {
             Ok(id) if !id.is_empty() => {

@@ -7,13 +7,22 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use helios_decide::Decider;
-use helios_runtime::lambda::{sqs_batch, FunctionPorts};
+use helios_runtime::lambda::{sqs_batch, FunctionPorts, Port};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
+const PORTS: &[Port] = &[
+    Port::Rows,
+    Port::KvRead,
+    Port::KvWrite,
+    Port::StartExecutions,
+    Port::ConsumeQueue,
+];
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
-    let ports = FunctionPorts::from_env().await?;
+    let ports = FunctionPorts::from_env(PORTS).await?;
     let rules = std::env::var("HELIOS_RULES").unwrap_or_else(|_| "rules".into());
     let decider = Arc::new(Decider {
         rules: Arc::new(helios_runtime::rules::load_rule_set(rules.as_ref())?),

@@ -9,15 +9,26 @@ use std::time::Duration;
 use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_expect::{Checker, Observer};
 use helios_ingest::Ingest;
-use helios_runtime::lambda::{sqs_batch, FunctionPorts};
+use helios_runtime::lambda::{sqs_batch, FunctionPorts, Port};
 use helios_runtime::EVENTS_TOPIC;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
+const PORTS: &[Port] = &[
+    Port::Rows,
+    Port::KvRead,
+    Port::KvWrite,
+    Port::ArchiveWrite,
+    Port::Publish,
+    Port::StartExecutions,
+    Port::ConsumeQueue,
+];
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);
-    let ports = FunctionPorts::from_env().await?;
+    let ports = FunctionPorts::from_env(PORTS).await?;
     let rules = std::env::var("HELIOS_RULES").unwrap_or_else(|_| "rules".into());
     let rules = Arc::new(helios_runtime::rules::load_rule_set(rules.as_ref())?);
     // Misses are emitted through the ingress path: archived, recorded, published.

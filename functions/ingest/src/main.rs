@@ -5,14 +5,24 @@ use std::time::Duration;
 
 use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_ingest::Ingest;
-use helios_runtime::lambda::FunctionPorts;
+use helios_runtime::lambda::{FunctionPorts, Port};
 use helios_runtime::EVENTS_TOPIC;
 use lambda_http::Error;
+
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
+const PORTS: &[Port] = &[
+    Port::Rows,
+    Port::HookSecrets,
+    Port::ArchiveWrite,
+    Port::Publish,
+    Port::KvRead,
+    Port::KvWrite,
+];
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
-    let d = FunctionPorts::from_env().await?;
+    let d = FunctionPorts::from_env(PORTS).await?;
     let ingest = Arc::new(Ingest {
         auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
         limiter: Arc::new(RateLimiter::new(100)),

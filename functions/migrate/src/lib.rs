@@ -11,7 +11,9 @@
 //! After migrating, it grants the functions' database role (`HELIOS_DB_APP_ROLE`, which
 //! the other functions log in as with IAM authentication) reading and writing rows, and
 //! nothing else: `migrate` alone connects as the master user and changes the schema. The
-//! answer then has `"granted": "<role>"`.
+//! answer then has `"granted": "<role>"`. Behind RDS Proxy the role logs in to the database
+//! with the password of the secret `HELIOS_DB_APP_PASSWORD_SECRET_ARN` (the proxy's), which
+//! migrate sets.
 
 use std::sync::Arc;
 
@@ -44,9 +46,10 @@ pub struct Migrate {
     pub app_role: Option<AppRole>,
 }
 
-/// The functions' database role and the PostgreSQL store to grant it on.
+/// The functions' database role, how it logs in, and the PostgreSQL store to grant it on.
 pub struct AppRole {
     pub name: String,
+    pub login: helios_store::Login,
     pub store: PgStore,
 }
 
@@ -76,7 +79,7 @@ impl Migrate {
         let mut answer = json!({ "applied": applied });
         if let Some(role) = &self.app_role {
             role.store
-                .grant_dml(&role.name)
+                .grant_dml(&role.name, &role.login)
                 .await
                 .map_err(|e| match e {
                     helios_store::StoreError::Invalid(e) => {

@@ -5,6 +5,11 @@ use std::sync::Arc;
 
 use helios_migrate::{AppRole, Migrate};
 
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs)
+/// (it connects as the master user, whose password is in the secret RDS keeps).
+#[allow(dead_code)]
+const PORTS: &[helios_runtime::lambda::Port] = &[helios_runtime::lambda::Port::MasterUser];
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);
@@ -16,7 +21,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             None => (helios_runtime::lambda::store_from_env().await?, None),
         };
     let app_role = match (std::env::var("HELIOS_DB_APP_ROLE"), pg) {
-        (Ok(name), Some(store)) if !name.is_empty() => Some(AppRole { name, store }),
+        (Ok(name), Some(store)) if !name.is_empty() => Some(AppRole {
+            name,
+            login: app_login().await?,
+            store,
+        }),
         _ => None,
     };
     let migrate = Migrate {
@@ -26,4 +35,27 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let migrate = &migrate;
     helios_runtime::lambda::serve_task(|payload| migrate.handle(payload)).await
+}
+
+/// How the functions' role logs in: with the password of the secret
+/// `HELIOS_DB_APP_PASSWORD_SECRET_ARN` (its `password`) when set (RDS Proxy logs in with it),
+/// with IAM authentication tokens otherwise.
+async fn app_login() -> anyhow::Result<helios_store::Login> {
+    use anyhow::Context as _;
+    match std::env::var("HELIOS_DB_APP_PASSWORD_SECRET_ARN") {
+        Ok(arn) if !arn.is_empty() => {
+            let secrets = helios_aws::Secrets::new(&helios_aws::sdk_config().await);
+            let secret = secrets
+                .json(&arn)
+                .await
+                .context("reading the functions' database password")?;
+            let password = secret
+                .get("password")
+                .and_then(|p| p.as_str())
+                .filter(|p| !p.is_empty())
+                .context("the functions' database secret has no `password`")?;
+            Ok(helios_store::Login::Password(password.to_string()))
+        }
+        _ => Ok(helios_store::Login::Iam),
+    }
 }

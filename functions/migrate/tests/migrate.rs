@@ -82,6 +82,7 @@ async fn on_postgres_the_functions_role_is_granted_on_every_run() {
         clock: Arc::new(SystemClock),
         app_role: Some(helios_migrate::AppRole {
             name: "helios_app".into(),
+            login: helios_store::Login::Iam,
             store: pg,
         }),
     };

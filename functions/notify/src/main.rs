@@ -6,6 +6,14 @@
 
 use helios_notify::Notifier;
 
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs)
+/// (it builds its adapters itself: the channels secret and, for the `email` channel, the notifications topic).
+#[allow(dead_code)]
+const PORTS: &[helios_runtime::lambda::Port] = &[
+    helios_runtime::lambda::Port::ChannelSecrets,
+    helios_runtime::lambda::Port::Mail,
+];
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);

@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_query::Query;
-use helios_runtime::lambda::FunctionPorts;
+use helios_runtime::lambda::{FunctionPorts, Port};
 use lambda_http::Error;
+
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
+const PORTS: &[Port] = &[Port::Rows, Port::ReadExecutions];
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
-    let d = FunctionPorts::from_env().await?;
+    let d = FunctionPorts::from_env(PORTS).await?;
     // Step Functions in AWS; the files of `helios dev` beside a local data folder.
     let executions: Option<Arc<dyn helios_ports::Executions>> = match &d.workflows {
         Some(sfn) => Some(sfn.clone()),

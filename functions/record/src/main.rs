@@ -3,12 +3,15 @@
 //! `Retry` (`Helios.Retryable`, `Helios.BadRequest`).
 
 use helios_record::Recorder;
-use helios_runtime::lambda::FunctionPorts;
+use helios_runtime::lambda::{FunctionPorts, Port};
+
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
+const PORTS: &[Port] = &[Port::Rows];
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);
-    let ports = FunctionPorts::from_env().await?;
+    let ports = FunctionPorts::from_env(PORTS).await?;
     let recorder = Recorder {
         store: ports.store,
         clock: ports.clock,

@@ -2,14 +2,17 @@
 
 use std::time::Duration;
 
-use helios_runtime::lambda::FunctionPorts;
+use helios_runtime::lambda::{FunctionPorts, Port};
 use helios_runtime::EVENTS_TOPIC;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
+const PORTS: &[Port] = &[Port::Rows, Port::Publish];
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
-    let d = FunctionPorts::from_env().await?;
+    let d = FunctionPorts::from_env(PORTS).await?;
     let d = &d;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {

@@ -15,6 +15,7 @@
 
 mod bedrock;
 mod dynamo;
+pub mod iam;
 mod rds;
 mod s3;
 mod secrets;

@@ -10,6 +10,9 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use helios_events::SourceSecrets;
 use helios_ports::{BlobStore, Clock, KeyValue, Publisher, Received, SystemClock, Workflows};
 use helios_store::{PgStore, Store};
+
+pub use crate::port::Port;
+use crate::port::{HandedBlobs, HandedKv, HandedPublisher};
 use tracing::Instrument as _;
 
 /// Handles the records of an SQS batch together and reports the ones that failed
@@ -130,6 +133,66 @@ fn env(name: &str) -> anyhow::Result<String> {
         .ok()
         .filter(|v| !v.is_empty())
         .with_context(|| format!("{name} is not set (terraform sets it on every function)"))
+}
+
+/// Stands where a port that was not declared would be: every call is refused by the
+/// [`crate::port`] wrapper in front of it before it gets here.
+struct NotHanded;
+
+#[async_trait::async_trait]
+impl BlobStore for NotHanded {
+    async fn put(&self, _: &str, _: bytes::Bytes, _: &str) -> Result<(), helios_ports::PortError> {
+        Err(helios_ports::PortError::Invalid(
+            "no archive was handed to this function".into(),
+        ))
+    }
+    async fn get(&self, _: &str) -> Result<Option<bytes::Bytes>, helios_ports::PortError> {
+        Err(helios_ports::PortError::Invalid(
+            "no archive was handed to this function".into(),
+        ))
+    }
+    fn locate(&self, key: &str) -> String {
+        key.to_string()
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyValue for NotHanded {
+    async fn get(&self, _: &str) -> Result<Option<helios_ports::Item>, helios_ports::PortError> {
+        Err(helios_ports::PortError::Invalid(
+            "no key-value table was handed to this function".into(),
+        ))
+    }
+    async fn put(
+        &self,
+        _: &str,
+        _: serde_json::Value,
+        _: helios_ports::Condition,
+        _: Option<std::time::Duration>,
+    ) -> Result<helios_ports::Written, helios_ports::PortError> {
+        Err(helios_ports::PortError::Invalid(
+            "no key-value table was handed to this function".into(),
+        ))
+    }
+    async fn delete(
+        &self,
+        _: &str,
+        _: helios_ports::Condition,
+    ) -> Result<helios_ports::Written, helios_ports::PortError> {
+        Err(helios_ports::PortError::Invalid(
+            "no key-value table was handed to this function".into(),
+        ))
+    }
+    async fn increment(
+        &self,
+        _: &str,
+        _: i64,
+        _: Option<std::time::Duration>,
+    ) -> Result<i64, helios_ports::PortError> {
+        Err(helios_ports::PortError::Invalid(
+            "no key-value table was handed to this function".into(),
+        ))
+    }
 }
 
 /// How a function reaches PostgreSQL in AWS.
@@ -303,17 +366,60 @@ fn db_pool_size() -> anyhow::Result<usize> {
     }
 }
 
+/// The ports a function declared, each adapter limited to them ([`crate::port`]).
+fn handed(
+    ports: &[Port],
+    blobs: Arc<dyn BlobStore>,
+    publisher: Option<Arc<dyn Publisher>>,
+    kv: Arc<dyn KeyValue>,
+) -> (Arc<dyn BlobStore>, Arc<dyn Publisher>, Arc<dyn KeyValue>) {
+    let has = |p: Port| ports.contains(&p);
+    (
+        Arc::new(HandedBlobs {
+            inner: blobs,
+            write: has(Port::ArchiveWrite),
+            read: has(Port::ArchiveRead),
+        }),
+        Arc::new(HandedPublisher {
+            inner: publisher.filter(|_| has(Port::Publish)),
+        }),
+        Arc::new(HandedKv {
+            inner: kv,
+            read: has(Port::KvRead),
+            write: has(Port::KvWrite),
+        }),
+    )
+}
+
 impl FunctionPorts {
-    pub async fn from_env() -> anyhow::Result<FunctionPorts> {
+    /// The ports of a function that declared `ports` ([`Port`]): the store's rows, and of
+    /// the archive, the events topic, the key-value table, the hook secrets and Step
+    /// Functions only what it declared (the rest refuse with a message naming the port).
+    pub async fn from_env(ports: &[Port]) -> anyhow::Result<FunctionPorts> {
+        let has = |p: Port| ports.contains(&p);
+        anyhow::ensure!(
+            has(Port::Rows),
+            "a function with FunctionPorts reads the store: declare Port::Rows"
+        );
         if std::env::var_os("HELIOS_DATA_DIR").is_some() {
             let d = crate::Deployment::from_env().await?;
+            let (blobs, publisher, kv) = handed(
+                ports,
+                d.blobs,
+                Some(Arc::new(d.services.clone())),
+                Arc::new(d.services),
+            );
             return Ok(FunctionPorts {
                 store: d.store,
-                blobs: d.blobs,
-                publisher: Arc::new(d.services.clone()),
-                kv: Arc::new(d.services),
+                blobs,
+                publisher,
+                kv,
                 clock: d.clock,
-                secrets: d.secrets,
+                secrets: if has(Port::HookSecrets) {
+                    d.secrets
+                } else {
+                    SourceSecrets::default()
+                },
                 workflows: None,
             });
         }
@@ -327,29 +433,55 @@ impl FunctionPorts {
                 .context("HELIOS_STATE_MACHINES is JSON: {\"decision\": \"arn:…\", …}")?,
             Err(_) => HashMap::new(),
         };
-        let hook_secrets = source_secrets(&secrets).await?;
-        Ok(FunctionPorts {
-            store,
-            blobs: Arc::new(helios_aws::S3Blobs::new(
+        let hook_secrets = if has(Port::HookSecrets) {
+            source_secrets(&secrets).await?
+        } else {
+            SourceSecrets::default()
+        };
+        let blobs: Arc<dyn BlobStore> = if has(Port::ArchiveWrite) || has(Port::ArchiveRead) {
+            Arc::new(helios_aws::S3Blobs::new(
                 &config,
                 &env("HELIOS_BUCKET")?,
                 path_style,
-            )),
-            publisher: Arc::new(helios_aws::SnsPublisher::new(
+            ))
+        } else {
+            Arc::new(NotHanded)
+        };
+        let publisher: Option<Arc<dyn Publisher>> = if has(Port::Publish) {
+            Some(Arc::new(helios_aws::SnsPublisher::new(
                 &config,
                 HashMap::from([(
                     crate::EVENTS_TOPIC.to_string(),
                     env("HELIOS_EVENTS_TOPIC_ARN")?,
                 )]),
-            )),
-            kv: Arc::new(helios_aws::DynamoKeyValue::new(
+            )))
+        } else {
+            None
+        };
+        let kv: Arc<dyn KeyValue> = if has(Port::KvRead) || has(Port::KvWrite) {
+            Arc::new(helios_aws::DynamoKeyValue::new(
                 &config,
                 &env("HELIOS_TABLE")?,
                 clock.clone(),
-            )),
+            ))
+        } else {
+            Arc::new(HandedKv {
+                inner: Arc::new(NotHanded),
+                read: false,
+                write: false,
+            })
+        };
+        let (blobs, publisher, kv) = handed(ports, blobs, publisher, kv);
+        let steps =
+            has(Port::StartExecutions) || has(Port::ReadExecutions) || has(Port::AnswerTasks);
+        Ok(FunctionPorts {
+            store,
+            blobs,
+            publisher,
+            kv,
             clock,
             secrets: hook_secrets,
-            workflows: (!machines.is_empty())
+            workflows: (steps && !machines.is_empty())
                 .then(|| Arc::new(helios_aws::StepFunctions::new(&config, machines))),
         })
     }

@@ -9,6 +9,7 @@
 
 pub mod lambda;
 pub mod metrics;
+pub mod port;
 pub mod rules;
 pub mod workflows;
 

@@ -138,6 +138,15 @@ where
     }
 }
 
+/// How the functions' role logs in ([`PgStore::grant_dml`]).
+#[derive(Clone, Debug)]
+pub enum Login {
+    /// With IAM authentication tokens (RDS's `rds_iam`).
+    Iam,
+    /// With this password (RDS Proxy logs in with it, from a secret).
+    Password(String),
+}
+
 /// A PostgreSQL role name Helios may put in a statement: lower-case letters, digits and
 /// underscores, not starting with a digit, at most 63 bytes (identifiers cannot be bound
 /// as parameters, so nothing else is let through).
@@ -308,22 +317,44 @@ impl PgStore {
 
     /// Gives `role` what the functions need and nothing more: it may log in, read and write
     /// the rows of every table (and use their sequences), today's tables and those later
-    /// migrations make; it may not change the schema. On RDS the role is granted `rds_iam`,
-    /// so that it logs in with IAM authentication tokens only. Idempotent: `migrate` runs it
-    /// on every deploy.
-    pub async fn grant_dml(&self, role: &str) -> Result<(), StoreError> {
+    /// migrations make; it may not change the schema. How it logs in is `login`'s: with
+    /// IAM authentication tokens (on RDS it is granted `rds_iam`, which turns its password
+    /// off) or with a password (for RDS Proxy, which logs in to the database with a secret
+    /// on the functions' behalf). Idempotent: `migrate` runs it on every deploy.
+    pub async fn grant_dml(&self, role: &str, login: &Login) -> Result<(), StoreError> {
         let role = role_name(role)?;
         let c = self.client().await?;
+        let login_sql = match login {
+            Login::Iam => format!(
+                "IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN
+                   GRANT rds_iam TO {role};
+                 END IF;"
+            ),
+            Login::Password(_) => format!(
+                "IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN
+                   REVOKE rds_iam FROM {role};
+                 END IF;"
+            ),
+        };
+        // A password is sent as its SCRAM verifier, never as itself: the parameter group
+        // logs every DDL statement, and the log must not hold it. (A verifier is base64 and
+        // `$`/`:`, nothing that needs quoting.)
+        let password_sql = match login {
+            Login::Iam => String::new(),
+            Login::Password(p) => format!(
+                "ALTER ROLE {role} PASSWORD '{}';",
+                postgres_protocol::password::scram_sha_256(p.as_bytes())
+            ),
+        };
         let sql = format!(
             "DO $$ BEGIN
                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
                  CREATE ROLE {role} LOGIN;
                END IF;
-               IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN
-                 GRANT rds_iam TO {role};
-               END IF;
+               {login_sql}
                EXECUTE format('GRANT CONNECT ON DATABASE %I TO {role}', current_database());
              END $$;
+             {password_sql}
              GRANT USAGE ON SCHEMA public TO {role};
              GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
              GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};

@@ -737,7 +737,10 @@ async fn postgres_store_conforms_as_the_functions_role() {
         async move {
             let master = PgStore::connect(&url, 1).unwrap();
             assert!(master.migrate().await.unwrap() >= 1);
-            master.grant_dml("helios_app").await.unwrap();
+            master
+                .grant_dml("helios_app", &helios_store::Login::Iam)
+                .await
+                .unwrap();
             let app = url.replacen("postgres://postgres@", "postgres://helios_app@", 1);
             let s = PgStore::connect_with_password(
                 &app,
@@ -769,15 +772,52 @@ async fn the_functions_role_cannot_change_the_schema() {
     let url = cluster.create_database("grants").unwrap();
     let master = PgStore::connect(&url, 1).unwrap();
     master.migrate().await.unwrap();
-    master.grant_dml("helios_app").await.unwrap();
-    master.grant_dml("helios_app").await.unwrap();
+    master
+        .grant_dml("helios_app", &helios_store::Login::Iam)
+        .await
+        .unwrap();
+    master
+        .grant_dml("helios_app", &helios_store::Login::Iam)
+        .await
+        .unwrap();
     for bad in ["helios_app; DROP TABLE facts", "Helios", "1app", ""] {
-        let e = master.grant_dml(bad).await.unwrap_err();
+        let e = master
+            .grant_dml(bad, &helios_store::Login::Iam)
+            .await
+            .unwrap_err();
         assert!(
             matches!(e, helios_store::StoreError::Invalid(_)),
             "{bad:?}: {e}"
         );
     }
+
+    // For RDS Proxy the role logs in with a password, which is stored as a SCRAM verifier
+    // (the statement that sets it carries only the verifier, so the DDL log never holds it).
+    master
+        .grant_dml(
+            "helios_app",
+            &helios_store::Login::Password("s3cret'pw".into()),
+        )
+        .await
+        .unwrap();
+    let (su, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let stored: String = su
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = 'helios_app'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+    assert!(!stored.contains("s3cret"));
+    master
+        .grant_dml("helios_app", &helios_store::Login::Iam)
+        .await
+        .unwrap();
 
     let app = url.replacen("postgres://postgres@", "postgres://helios_app@", 1);
     let (client, connection) = tokio_postgres::connect(&app, tokio_postgres::NoTls)

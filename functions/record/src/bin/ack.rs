@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use helios_api::ApiKeyAuth;
 use helios_record::ack::Acknowledge;
-use helios_runtime::lambda::FunctionPorts;
+use helios_runtime::lambda::{FunctionPorts, Port};
 use lambda_http::Error;
+
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
+const PORTS: &[Port] = &[Port::Rows, Port::AnswerTasks];
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
-    let ports = FunctionPorts::from_env().await?;
+    let ports = FunctionPorts::from_env(PORTS).await?;
     let ack = Arc::new(Acknowledge {
         auth: Arc::new(ApiKeyAuth::new(ports.store.clone(), Duration::from_secs(5))),
         workflows: ports.workflows()?,
