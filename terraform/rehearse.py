@@ -322,6 +322,8 @@ def main():
     ap.add_argument("--plugin-dir", default=os.environ.get("HELIOS_TF_PLUGIN_DIR"))
     ap.add_argument("--keep", action="store_true", help="keep the working copy (printed)")
     args = ap.parse_args()
+    # Stopped from outside (the test command ending early): clean up as on any exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not args.moto_server or not os.path.exists(args.moto_server):
         fail("moto_server not found: pip install 'moto[server]==5.2.5' (or set HELIOS_MOTO_SERVER)")
     if not shutil.which("terraform"):
