@@ -31,16 +31,19 @@ locals {
   db_app_user = "helios_app"
 
   # What every function that uses the store and the event ports is given.
-  store_env = {
+  # The certificate the functions check: the instance's is signed by the RDS CA (its bundle
+  # is in the config layer); RDS Proxy's by Amazon Trust Services, whose roots the
+  # functions know without a file.
+  store_env = merge({
     HELIOS_DB_IAM_USER      = local.db_app_user
-    HELIOS_DB_HOST          = module.database.host
+    HELIOS_DB_HOST          = var.db_proxy ? module.database.proxy_endpoint : module.database.host
     HELIOS_DB_PORT          = tostring(module.database.port)
     HELIOS_DB_NAME          = module.database.name
-    HELIOS_DB_CA_FILE       = "/opt/rds-ca.pem"
     HELIOS_BUCKET           = module.storage.bucket
     HELIOS_EVENTS_TOPIC_ARN = module.messaging.topic_arn
     HELIOS_TABLE            = module.storage.table
-  }
+  }, var.db_proxy ? {} : { HELIOS_DB_CA_FILE = "/opt/rds-ca.pem" })
+
   workflows_env = { HELIOS_STATE_MACHINES = jsonencode(local.machine_arns) }
   rules_env     = { HELIOS_RULES = "/opt/rules" }
 
@@ -48,7 +51,7 @@ locals {
   read_db_secret = { actions = ["secretsmanager:GetSecretValue"], resources = [local.db_secret_arn] }
   db_connect = {
     actions   = ["rds-db:connect"]
-    resources = ["arn:${local.partition}:rds-db:${local.region}:${local.account}:dbuser:${module.database.resource_id}/${local.db_app_user}"]
+    resources = ["arn:${local.partition}:rds-db:${local.region}:${local.account}:dbuser:${var.db_proxy ? module.database.proxy_resource_id : module.database.resource_id}/${local.db_app_user}"]
   }
   # What each function's ports call (helios_runtime::lambda::Port; tests/deployment.rs
   # checks every function's statements against the ports its main.rs declares).
@@ -63,6 +66,37 @@ locals {
       actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
       resources = [module.messaging.queue_arns[q]]
     }
+  }
+
+  # Database connections (docs/deploy.md, "Connections"). Each instance of a function keeps a
+  # pool of db_pool[f] (a Lambda instance serves one invocation at a time; the queue
+  # consumers work a batch's messages concurrently, so two); at most concurrency[f]
+  # instances run at once. Without RDS Proxy the sum of concurrency × pool must stay under
+  # what the database leaves the functions: max_connections, less the 3 slots PostgreSQL
+  # keeps for superusers, the 2 RDS keeps for itself, 1 for migrate and 5 for people.
+  db_pool             = { ingest = 1, query = 1, ack = 1, relay = 1, decide = 2, expect = 2, record = 1, advise = 1 }
+  concurrency         = merge(var.function_concurrency, { decide = var.decide_max_concurrency })
+  db_connections_used = sum([for f, n in local.db_pool : n * local.concurrency[f]])
+
+  # RDS's default max_connections, LEAST(DBInstanceClassMemory/9531392, 5000), with the
+  # memory the instance leaves PostgreSQL taken as 80% of the class's (a db.t4g.micro's
+  # 1 GiB gives 90; `SHOW max_connections` there says about as much).
+  class_parts = split(".", var.db_instance_class)
+  class_gib = lookup({
+    micro     = 1, small = 2, medium = 4, large = 8, xlarge = 16, "2xlarge" = 32, "4xlarge" = 64,
+    "8xlarge" = 128, "12xlarge" = 192, "16xlarge" = 256, "24xlarge" = 384,
+  }, local.class_parts[length(local.class_parts) - 1], 0) * (startswith(local.class_parts[1], "r") ? 2 : startswith(local.class_parts[1], "x") ? 4 : 1)
+  db_max_connections           = var.db_max_connections > 0 ? var.db_max_connections : floor(min(local.class_gib * 1073741824 * 0.8 / 9531392, 5000))
+  db_connections_for_functions = local.db_max_connections - 3 - 2 - 1 - 5
+
+  # Reserved when asked; behind RDS Proxy only relay and decide still are (relay must run
+  # alone; decide's bound is the workflows' pace), as before the proxy.
+  reserved_concurrency = {
+    for f in keys(local.db_pool) : f => (
+      !var.reserve_concurrency ? -1 :
+      var.db_proxy ? (f == "relay" ? 1 : f == "decide" ? var.decide_max_concurrency : -1) :
+      local.concurrency[f]
+    )
   }
 
   zip = { for f in local.function_names : f => "${var.artifacts_dir}/${f}/bootstrap.zip" }
@@ -81,7 +115,7 @@ locals {
       timeout              = 10
       vpc                  = true
       config_layer         = true
-      reserved_concurrency = -1
+      reserved_concurrency = local.reserved_concurrency.ingest
       environment          = merge(local.store_env, { HELIOS_SOURCE_SECRETS_ARN = aws_secretsmanager_secret.sources.arn })
       statements = [
         local.db_connect,
@@ -99,7 +133,7 @@ locals {
       timeout              = 10
       vpc                  = true
       config_layer         = true
-      reserved_concurrency = -1
+      reserved_concurrency = local.reserved_concurrency.query
       environment          = merge(local.store_env, local.workflows_env)
       statements = [
         local.db_connect,
@@ -114,7 +148,7 @@ locals {
       timeout              = 10
       vpc                  = true
       config_layer         = true
-      reserved_concurrency = -1
+      reserved_concurrency = local.reserved_concurrency.ack
       environment          = merge(local.store_env, local.workflows_env)
       statements = [
         local.db_connect,
@@ -129,7 +163,7 @@ locals {
       timeout              = 60
       vpc                  = true
       config_layer         = true
-      reserved_concurrency = var.reserve_concurrency ? 1 : -1
+      reserved_concurrency = local.reserved_concurrency.relay
       environment          = local.store_env
       statements           = [local.db_connect, local.publish_events]
     }
@@ -140,7 +174,7 @@ locals {
       timeout              = local.consumer_timeout.decide
       vpc                  = true
       config_layer         = true
-      reserved_concurrency = var.reserve_concurrency ? var.decide_max_concurrency : -1
+      reserved_concurrency = local.reserved_concurrency.decide
       environment          = merge(local.store_env, local.workflows_env, local.rules_env)
       statements = [
         local.db_connect,
@@ -156,7 +190,7 @@ locals {
       timeout              = local.consumer_timeout.expect
       vpc                  = true
       config_layer         = true
-      reserved_concurrency = -1
+      reserved_concurrency = local.reserved_concurrency.expect
       environment          = merge(local.store_env, local.workflows_env, local.rules_env)
       statements = [
         local.db_connect,
@@ -188,7 +222,7 @@ locals {
       timeout              = 10
       vpc                  = true
       config_layer         = true
-      reserved_concurrency = -1
+      reserved_concurrency = local.reserved_concurrency.record
       environment          = local.store_env
       statements           = [local.db_connect]
     }
@@ -199,7 +233,7 @@ locals {
       timeout              = 20
       vpc                  = true
       config_layer         = true
-      reserved_concurrency = -1
+      reserved_concurrency = local.reserved_concurrency.advise
       environment          = merge(local.store_env, var.bedrock_model_id == "" ? {} : { HELIOS_BEDROCK_MODEL_ID = var.bedrock_model_id })
       statements = concat([local.db_connect], var.bedrock_model_id == "" ? [] : [{
         actions = ["bedrock:InvokeModel"]
@@ -219,11 +253,21 @@ locals {
       vpc                  = true
       config_layer         = true
       reserved_concurrency = -1
+      # The instance itself, never the proxy: the master user is not the proxy's.
       environment = merge(
         { for k, v in local.store_env : k => v if k != "HELIOS_DB_IAM_USER" },
-        { HELIOS_DB_SECRET_ARN = local.db_secret_arn, HELIOS_DB_APP_ROLE = local.db_app_user },
+        {
+          HELIOS_DB_HOST       = module.database.host
+          HELIOS_DB_CA_FILE    = "/opt/rds-ca.pem"
+          HELIOS_DB_SECRET_ARN = local.db_secret_arn
+          HELIOS_DB_APP_ROLE   = local.db_app_user
+        },
+        var.db_proxy ? { HELIOS_DB_APP_PASSWORD_SECRET_ARN = module.database.app_secret_arn } : {},
       )
-      statements = [local.read_db_secret]
+      statements = [{
+        actions   = local.read_db_secret.actions
+        resources = concat(local.read_db_secret.resources, var.db_proxy ? [module.database.app_secret_arn] : [])
+      }]
     }
   }
 }
@@ -239,6 +283,7 @@ module "network" {
   cidr                            = var.vpc_cidr
   az_count                        = var.az_count
   interface_endpoints_in_every_az = var.interface_endpoints_in_every_az
+  proxy                           = var.db_proxy
   gateway_resources = {
     s3       = [module.storage.bucket_arn, "${module.storage.bucket_arn}/*"]
     dynamodb = [module.storage.table_arn]
@@ -273,6 +318,9 @@ module "messaging" {
 
 module "database" {
   source                = "./modules/database"
+  proxy                 = var.db_proxy
+  proxy_security_group  = module.network.proxy_security_group_id
+  app_user              = local.db_app_user
   name                  = var.name
   subnet_ids            = module.network.private_subnet_ids
   security_group_id     = module.network.database_security_group_id
@@ -298,10 +346,43 @@ resource "aws_lambda_layer_version" "config" {
 
 # `migrate` first, on its own: it is made and invoked before any other function is made or
 # changed (module.functions waits on its invocation), so new code never meets an old schema.
+# Each function with its pool size (HELIOS_DB_POOL) when it reaches the database.
+locals {
+  deployed_functions = {
+    for k, f in local.functions : k => merge(f, {
+      environment = merge(f.environment, contains(keys(local.db_pool), k) ? { HELIOS_DB_POOL = tostring(local.db_pool[k]) } : {})
+    })
+  }
+}
+
+# Without RDS Proxy, the functions' connections must fit the database's: refused at plan
+# with the arithmetic when they cannot.
+resource "terraform_data" "connection_budget" {
+  input = {
+    max_connections = local.db_max_connections
+    for_functions   = local.db_connections_for_functions
+    used            = local.db_connections_used
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.db_proxy || !var.reserve_concurrency || local.db_connections_used <= local.db_connections_for_functions
+      error_message = "The functions could open ${local.db_connections_used} database connections (the sum of function_concurrency × pool, docs/deploy.md), and ${var.db_instance_class} leaves them ${local.db_connections_for_functions} (max_connections ${local.db_max_connections}, less 11 reserved). Lower function_concurrency or decide_max_concurrency, take a larger instance class, or set db_proxy = true."
+    }
+  }
+}
+
+check "connections_are_bounded" {
+  assert {
+    condition     = var.db_proxy || var.reserve_concurrency
+    error_message = "Neither reserve_concurrency nor db_proxy is set: nothing bounds the functions' database connections, and under load the database refuses new ones (too many clients). Set db_proxy = true (docs/deploy.md, Connections)."
+  }
+}
+
 module "migrate" {
   source             = "./modules/functions"
   name               = var.name
-  functions          = { migrate = local.functions.migrate }
+  functions          = { migrate = local.deployed_functions.migrate }
   architecture       = var.architecture
   config_layer_arn   = aws_lambda_layer_version.config.arn
   kms_key_arn        = module.encryption.key_arn
@@ -315,7 +396,7 @@ module "migrate" {
 module "functions" {
   source             = "./modules/functions"
   name               = var.name
-  functions          = { for k, f in local.functions : k => f if k != "migrate" }
+  functions          = { for k, f in local.deployed_functions : k => f if k != "migrate" }
   architecture       = var.architecture
   config_layer_arn   = aws_lambda_layer_version.config.arn
   kms_key_arn        = module.encryption.key_arn
@@ -425,7 +506,7 @@ resource "aws_lambda_event_source_mapping" "queue" {
   function_response_types            = ["ReportBatchItemFailures"]
 
   scaling_config {
-    maximum_concurrency = each.key == "decide" ? max(2, var.decide_max_concurrency) : 2
+    maximum_concurrency = max(2, local.concurrency[each.key])
   }
 }
 

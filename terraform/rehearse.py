@@ -321,6 +321,8 @@ def main():
     ap.add_argument("--moto-server", default=os.environ.get("HELIOS_MOTO_SERVER") or shutil.which("moto_server"))
     ap.add_argument("--plugin-dir", default=os.environ.get("HELIOS_TF_PLUGIN_DIR"))
     ap.add_argument("--keep", action="store_true", help="keep the working copy (printed)")
+    ap.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                    help="a variable beside the rehearsal's own (VALUE as JSON when it parses), e.g. --var db_proxy=true")
     args = ap.parse_args()
     # Stopped from outside (the test command ending early): clean up as on any exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -354,6 +356,13 @@ def main():
         placeholder_zips(artifacts)
         with open(os.path.join(copy, "rehearsal_override.tf"), "w") as f:
             f.write(provider_override(endpoint))
+        extra = {}
+        for v in args.var:
+            name, _, value = v.partition("=")
+            try:
+                extra[name] = json.loads(value)
+            except ValueError:
+                extra[name] = value
         with open(os.path.join(copy, "rehearsal.auto.tfvars.json"), "w") as f:
             json.dump(
                 {
@@ -364,7 +373,8 @@ def main():
                     "notify_emails": ["team@example.com"],
                     "notify_channels": json.dumps({"ops": {"url": "https://hooks.example.com/x", "secret": "s"}}),
                     "bedrock_model_id": "eu.anthropic.claude-3-5-haiku-20241022-v1:0",
-                },
+                }
+                | extra,
                 f,
             )
 

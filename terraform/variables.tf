@@ -146,13 +146,13 @@ variable "max_receives" {
 }
 
 variable "reserve_concurrency" {
-  description = "Reserve concurrency for decide and relay. A new account whose concurrency limit is 10 cannot reserve any: set false there."
+  description = "Reserve each database function's concurrency (function_concurrency, decide_max_concurrency), which bounds the database connections they can open. The account must keep 100 unreserved: a new account whose concurrency limit is still 10 cannot reserve any, so set false there and db_proxy = true (or ask AWS to raise the limit)."
   type        = bool
   default     = true
 }
 
 variable "decide_max_concurrency" {
-  description = "At most this many decide invocations at once (each holds up to 4 database connections)."
+  description = "At most this many decide invocations at once (each holds up to 2 database connections)."
   type        = number
   default     = 5
 }
@@ -198,4 +198,45 @@ variable "tags" {
   description = "Tags on every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "db_proxy" {
+  description = "RDS Proxy in front of the database: the functions log in to the proxy with IAM authentication, the proxy pools their connections, so no function's concurrency need be reserved for the database's sake. Costs per vCPU-hour of the instance, at least two vCPUs' worth (docs/deploy.md)."
+  type        = bool
+  default     = false
+}
+
+variable "db_max_connections" {
+  description = "The database's max_connections. 0: RDS's default for the instance class, LEAST(DBInstanceClassMemory/9531392, 5000), estimated from the class's memory (docs/deploy.md); set it to what `SHOW max_connections` answers when the estimate is off or the class is not known."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.db_max_connections == 0 || var.db_max_connections >= 25
+    error_message = "db_max_connections: 0 (estimate it from the instance class) or at least 25."
+  }
+}
+
+variable "function_concurrency" {
+  description = "The most invocations at once of each function that reaches the database (decide's is decide_max_concurrency), reserved when reserve_concurrency is set. Without RDS Proxy, the sum of each one's concurrency times its pool must stay under the database's connections (checked at plan; docs/deploy.md shows the arithmetic)."
+  type        = map(number)
+  default = {
+    ingest = 20
+    query  = 8
+    ack    = 4
+    relay  = 1
+    expect = 2
+    record = 8
+    advise = 4
+  }
+
+  validation {
+    condition     = alltrue([for f in ["ingest", "query", "ack", "relay", "expect", "record", "advise"] : contains(keys(var.function_concurrency), f) && var.function_concurrency[f] >= 1])
+    error_message = "function_concurrency: a number, 1 or more, for each of ingest, query, ack, relay, expect, record and advise."
+  }
+
+  validation {
+    condition     = lookup(var.function_concurrency, "expect", 2) >= 2
+    error_message = "function_concurrency.expect: at least 2 (the least an SQS event source mapping runs)."
+  }
 }

@@ -201,7 +201,9 @@ impl PgTls {
     /// From `HELIOS_DB_CA_FILE`, when set.
     pub fn from_env() -> PgTls {
         PgTls {
-            ca_file: std::env::var_os("HELIOS_DB_CA_FILE").map(Into::into),
+            ca_file: std::env::var_os("HELIOS_DB_CA_FILE")
+                .filter(|f| !f.is_empty())
+                .map(Into::into),
         }
     }
 

@@ -46,6 +46,20 @@ variable "log_retention_days" {
   type = number
 }
 
+variable "proxy" {
+  description = "RDS Proxy in front: the functions log in to it as app_user with IAM authentication; it logs in to the database as app_user with the password of a secret made here (migrate sets it on the role)."
+  type        = bool
+}
+
+variable "proxy_security_group" {
+  type = string
+}
+
+variable "app_user" {
+  description = "The functions' database role."
+  type        = string
+}
+
 locals {
   family = "postgres${split(".", var.engine_version)[0]}"
 }
@@ -189,6 +203,134 @@ output "name" {
 
 output "secret_arn" {
   value = aws_db_instance.this.master_user_secret[0].secret_arn
+}
+
+# ---- RDS Proxy (var.proxy) ----------------------------------------------------------------
+
+# The password the proxy logs in to the database with, as the functions' role: made here
+# once, then kept; migrate sets it on the role (as its SCRAM verifier).
+data "aws_secretsmanager_random_password" "app" {
+  count               = var.proxy ? 1 : 0
+  password_length     = 40
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "app" {
+  # checkov:skip=CKV2_AWS_57: migrate sets the role's password from this secret on every deploy; a rotation Lambda for it would be a second migrate (docs/deploy.md: rotate by changing the value, then apply)
+  count       = var.proxy ? 1 : 0
+  name_prefix = "${var.name}-db-${var.app_user}-"
+  description = "Helios: the password RDS Proxy logs in to the database with, as ${var.app_user}"
+  kms_key_id  = var.kms_key_arn
+}
+
+resource "aws_secretsmanager_secret_version" "app" {
+  count     = var.proxy ? 1 : 0
+  secret_id = aws_secretsmanager_secret.app[0].id
+  secret_string = jsonencode({
+    username = var.app_user
+    password = data.aws_secretsmanager_random_password.app[0].random_password
+  })
+
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
+data "aws_iam_policy_document" "proxy_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["rds.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "proxy" {
+  count = var.proxy ? 1 : 0
+  statement {
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.app[0].arn]
+  }
+  statement {
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "proxy" {
+  count              = var.proxy ? 1 : 0
+  name               = "${var.name}-rds-proxy"
+  assume_role_policy = data.aws_iam_policy_document.proxy_assume.json
+}
+
+resource "aws_iam_role_policy" "proxy" {
+  count  = var.proxy ? 1 : 0
+  role   = aws_iam_role.proxy[0].id
+  policy = data.aws_iam_policy_document.proxy[0].json
+}
+
+resource "aws_db_proxy" "this" {
+  count                  = var.proxy ? 1 : 0
+  name                   = var.name
+  engine_family          = "POSTGRESQL"
+  require_tls            = true
+  idle_client_timeout    = 1800
+  role_arn               = aws_iam_role.proxy[0].arn
+  vpc_subnet_ids         = var.subnet_ids
+  vpc_security_group_ids = [var.proxy_security_group]
+
+  auth {
+    auth_scheme = "SECRETS"
+    description = "The functions' role, ${var.app_user}"
+    iam_auth    = "REQUIRED"
+    secret_arn  = aws_secretsmanager_secret.app[0].arn
+  }
+
+  depends_on = [aws_iam_role_policy.proxy, aws_secretsmanager_secret_version.app]
+}
+
+# The proxy may take most of the instance's connections; the rest are for migrate (which
+# connects to the instance itself) and for people.
+resource "aws_db_proxy_default_target_group" "this" {
+  count         = var.proxy ? 1 : 0
+  db_proxy_name = aws_db_proxy.this[0].name
+
+  connection_pool_config {
+    max_connections_percent      = 85
+    max_idle_connections_percent = 40
+    connection_borrow_timeout    = 30
+  }
+}
+
+resource "aws_db_proxy_target" "this" {
+  count                  = var.proxy ? 1 : 0
+  db_proxy_name          = aws_db_proxy.this[0].name
+  target_group_name      = aws_db_proxy_default_target_group.this[0].name
+  db_instance_identifier = aws_db_instance.this.identifier
+}
+
+output "proxy_endpoint" {
+  value = var.proxy ? aws_db_proxy.this[0].endpoint : ""
+}
+
+# What IAM authentication to the proxy names: arn:…:rds-db:…:dbuser:prx-…/<user>.
+output "proxy_resource_id" {
+  value = var.proxy ? element(split(":", aws_db_proxy.this[0].arn), 6) : ""
+}
+
+output "app_secret_arn" {
+  value = var.proxy ? aws_secretsmanager_secret.app[0].arn : ""
 }
 
 # What IAM database authentication names: arn:…:rds-db:…:dbuser:<resource id>/<user>.

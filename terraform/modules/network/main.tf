@@ -24,6 +24,11 @@ variable "interface_services" {
   type        = list(string)
 }
 
+variable "proxy" {
+  description = "Whether RDS Proxy stands between the functions and the database (its security group, and the rules to and from it)."
+  type        = bool
+}
+
 variable "gateway_resources" {
   description = "What the functions may reach through each gateway endpoint (s3, dynamodb): the endpoint policy allows these resources, to principals of this account, and nothing else."
   type        = map(list(string))
@@ -288,6 +293,59 @@ output "private_subnet_ids" {
 
 output "functions_security_group_id" {
   value = aws_security_group.functions.id
+}
+
+# RDS Proxy, when there is one: from the functions, to the database.
+resource "aws_security_group" "proxy" {
+  # checkov:skip=CKV2_AWS_5: attached to the proxy (modules/database, vpc_security_group_ids)
+  count       = var.proxy ? 1 : 0
+  name        = "${var.name}-proxy"
+  description = "Helios RDS Proxy: PostgreSQL from the Helios functions, to the database"
+  vpc_id      = aws_vpc.this.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_to_proxy" {
+  count                        = var.proxy ? 1 : 0
+  security_group_id            = aws_security_group.functions.id
+  description                  = "PostgreSQL through RDS Proxy"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.proxy[0].id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "proxy_from_functions" {
+  count                        = var.proxy ? 1 : 0
+  security_group_id            = aws_security_group.proxy[0].id
+  description                  = "PostgreSQL from the Helios functions"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.functions.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "proxy_to_database" {
+  count                        = var.proxy ? 1 : 0
+  security_group_id            = aws_security_group.proxy[0].id
+  description                  = "PostgreSQL to the database"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.database.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_from_proxy" {
+  count                        = var.proxy ? 1 : 0
+  security_group_id            = aws_security_group.database.id
+  description                  = "PostgreSQL from RDS Proxy"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.proxy[0].id
+}
+
+output "proxy_security_group_id" {
+  value = var.proxy ? aws_security_group.proxy[0].id : ""
 }
 
 output "database_security_group_id" {
