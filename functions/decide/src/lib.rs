@@ -15,7 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use helios_ports::{Clock, Condition, KeyValue, PortError, Workflows, Written};
+use helios_ports::update::{update, Change, UpdateError};
+use helios_ports::{Clock, Condition, KeyValue, PortError, Workflows};
 use helios_rules::decide::{DecideError, Inputs};
 use helios_rules::window::WindowState;
 use helios_rules::RuleSet;
@@ -51,13 +52,16 @@ pub enum DecideFailure {
     Store(#[from] StoreError),
     #[error("a window at `{0}` kept changing under concurrent writes")]
     Contended(String),
+    /// A window's stored state is not one: counting again from zero would forget it.
+    #[error("the window at `{0}` cannot be read: {1}")]
+    Unreadable(String, String),
 }
 
 impl DecideFailure {
     /// Whether a later delivery may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            DecideFailure::NotAnEvent(_) => false,
+            DecideFailure::NotAnEvent(_) | DecideFailure::Unreadable(..) => false,
             DecideFailure::Port(e) => e.is_retryable(),
             DecideFailure::Store(_) | DecideFailure::Contended(_) => true,
         }
@@ -218,25 +222,27 @@ impl Decider {
         touch: &helios_rules::window::Touch,
     ) -> Result<WindowState, DecideFailure> {
         let ttl = Some(Duration::from_secs(touch.ttl_seconds));
-        for _ in 0..WINDOW_RETRIES {
-            let (mut state, condition) = match self.kv.get(&touch.key).await? {
-                Some(item) => (
-                    serde_json::from_value::<WindowState>(item.value).unwrap_or_default(),
-                    Condition::VersionIs(item.version),
-                ),
-                None => (WindowState::default(), Condition::NotExists),
-            };
-            if !state.record(touch) {
-                return Ok(state); // this event is already counted
-            }
-            let value = serde_json::to_value(&state)
-                .map_err(|e| DecideFailure::NotAnEvent(format!("window state: {e}")))?;
-            match self.kv.put(&touch.key, value, condition, ttl).await? {
-                Written::Yes { .. } => return Ok(state),
-                Written::ConditionFailed => continue,
-            }
-        }
-        Err(DecideFailure::Contended(touch.key.clone()))
+        update(
+            self.kv.as_ref(),
+            &touch.key,
+            ttl,
+            WINDOW_RETRIES,
+            |state: Option<WindowState>| {
+                let mut state = state.unwrap_or_default();
+                Ok::<_, std::convert::Infallible>(if state.record(touch) {
+                    Change::Write(state.clone(), state)
+                } else {
+                    Change::Keep(state) // this event is already counted
+                })
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            UpdateError::Port(e) => DecideFailure::Port(e),
+            UpdateError::Contended(key) => DecideFailure::Contended(key),
+            UpdateError::Unreadable { key, error } => DecideFailure::Unreadable(key, error),
+            UpdateError::Change(never) => match never {},
+        })
     }
 }
 

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use helios_ports::{Clock, Condition, KeyValue, PortError, TaskFailure, Workflows, Written};
+use helios_ports::update::{update, Change, UpdateError};
+use helios_ports::{Clock, KeyValue, PortError, TaskFailure, Workflows};
 use helios_rules::expect::{
     check, instance_of, state_key, Applied, CheckError, ExpectState, Watcher,
 };
@@ -65,12 +66,16 @@ pub enum ExpectFailure {
     Port(#[from] PortError),
     #[error("the state at `{0}` kept changing under concurrent writes")]
     Contended(String),
+    /// An expectation's stored state is not one: starting again from empty would forget
+    /// what it counted and who watches it.
+    #[error("the expectation state at `{0}` cannot be read: {1}")]
+    Unreadable(String, String),
 }
 
 impl ExpectFailure {
     pub fn is_retryable(&self) -> bool {
         match self {
-            ExpectFailure::NotAnEvent(_) => false,
+            ExpectFailure::NotAnEvent(_) | ExpectFailure::Unreadable(..) => false,
             ExpectFailure::Port(e) => e.is_retryable(),
             ExpectFailure::Contended(_) => true,
         }
@@ -123,30 +128,28 @@ impl Observer {
         &self,
         o: &helios_rules::expect::Observation,
     ) -> Result<Applied, ExpectFailure> {
-        for _ in 0..RETRIES {
-            let (mut state, condition) = match self.kv.get(&o.state_key).await? {
-                Some(item) => (
-                    serde_json::from_value::<ExpectState>(item.value).unwrap_or_default(),
-                    Condition::VersionIs(item.version),
-                ),
-                None => (ExpectState::default(), Condition::NotExists),
-            };
-            let applied = state.apply(o);
-            if !applied.changed {
-                return Ok(applied);
-            }
-            let value = serde_json::to_value(&state)
-                .map_err(|e| ExpectFailure::NotAnEvent(format!("expectation state: {e}")))?;
-            match self
-                .kv
-                .put(&o.state_key, value, condition, Some(STATE_TTL))
-                .await?
-            {
-                Written::Yes { .. } => return Ok(applied),
-                Written::ConditionFailed => continue,
-            }
-        }
-        Err(ExpectFailure::Contended(o.state_key.clone()))
+        update(
+            self.kv.as_ref(),
+            &o.state_key,
+            Some(STATE_TTL),
+            RETRIES,
+            |state: Option<ExpectState>| {
+                let mut state = state.unwrap_or_default();
+                let applied = state.apply(o);
+                Ok::<_, std::convert::Infallible>(if applied.changed {
+                    Change::Write(state, applied)
+                } else {
+                    Change::Keep(applied)
+                })
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            UpdateError::Port(e) => ExpectFailure::Port(e),
+            UpdateError::Contended(key) => ExpectFailure::Contended(key),
+            UpdateError::Unreadable { key, error } => ExpectFailure::Unreadable(key, error),
+            UpdateError::Change(never) => match never {},
+        })
     }
 }
 
@@ -164,54 +167,48 @@ impl Checker {
         let bad = |e: String| TaskFailure::of(helios_ports::TaskError::BadRequest, e);
         let skey = state_key(id, key);
         let watcher = input.get("watcher").and_then(Value::as_str);
-        for _ in 0..RETRIES {
-            let item = self
-                .kv
-                .get(&skey)
-                .await
-                .map_err(|e| retryable(e.to_string()))?;
-            let version = item.as_ref().map(|i| i.version);
-            let state = item.and_then(|i| serde_json::from_value::<ExpectState>(i.value).ok());
-            let now = self.clock.now().timestamp_millis();
-            let c = match check(&self.rules, input, state.as_ref(), now) {
-                Ok(c) => c,
-                Err(e @ CheckError::Early { .. }) => return Err(retryable(e.to_string())),
-                Err(e) => return Err(bad(e.to_string())),
-            };
-            // Only the instance's own watcher moves it (an execution started before watchers
-            // existed, or one presumed lost and replaced, leaves it alone).
-            let (Some(mut st), Some(version)) = (state, version) else {
-                return Ok(c);
-            };
-            if st.watching.as_ref().map(|w| w.execution.as_str()) != watcher || watcher.is_none() {
-                return Ok(c);
-            }
-            st.watching = match c.next.as_ref().and_then(|n| n.get("deadline")) {
-                Some(Value::String(d)) => {
-                    let until_ms = chrono::DateTime::parse_from_rfc3339(d)
-                        .map_err(|e| bad(format!("the next deadline {d}: {e}")))?
-                        .timestamp_millis();
-                    st.watching.take().map(|w| Watcher {
-                        execution: w.execution,
-                        until_ms,
-                    })
+        let now = self.clock.now().timestamp_millis();
+        let outcome = update(
+            self.kv.as_ref(),
+            &skey,
+            Some(STATE_TTL),
+            RETRIES,
+            |state: Option<ExpectState>| {
+                let c = check(&self.rules, input, state.as_ref(), now)?;
+                // Only the instance's own watcher moves it (an execution started before
+                // watchers existed, or one presumed lost and replaced, leaves it alone).
+                let Some(mut st) = state else {
+                    return Ok(Change::Keep(c));
+                };
+                if st.watching.as_ref().map(|w| w.execution.as_str()) != watcher
+                    || watcher.is_none()
+                {
+                    return Ok(Change::Keep(c));
                 }
-                _ => None,
-            };
-            let value = serde_json::to_value(&st).map_err(|e| bad(e.to_string()))?;
-            match self
-                .kv
-                .put(&skey, value, Condition::VersionIs(version), Some(STATE_TTL))
-                .await
-                .map_err(|e| retryable(e.to_string()))?
-            {
-                Written::Yes { .. } => return Ok(c),
-                Written::ConditionFailed => continue,
-            }
-        }
-        Err(retryable(format!(
-            "the state at `{skey}` kept changing under concurrent writes"
-        )))
+                st.watching = match c.next.as_ref().and_then(|n| n.get("deadline")) {
+                    Some(Value::String(d)) => {
+                        let until_ms = chrono::DateTime::parse_from_rfc3339(d)
+                            .map_err(|e| {
+                                CheckError::BadInput(format!("the next deadline {d}: {e}"))
+                            })?
+                            .timestamp_millis();
+                        st.watching.take().map(|w| Watcher {
+                            execution: w.execution,
+                            until_ms,
+                        })
+                    }
+                    _ => None,
+                };
+                Ok(Change::Write(st, c))
+            },
+        )
+        .await;
+        outcome.map_err(|e| match e {
+            UpdateError::Change(e @ CheckError::Early { .. }) => retryable(e.to_string()),
+            UpdateError::Change(e) => bad(e.to_string()),
+            e if e.is_retryable() => retryable(e.to_string()),
+            e => bad(e.to_string()),
+        })
     }
 }
 

@@ -1,5 +1,6 @@
-//! Secrets from AWS Secrets Manager, read once at a function's init: the database password
-//! (the secret RDS manages for its master user), the hook secrets, the notify channels.
+//! Secrets from AWS Secrets Manager, read at a function's init: the hook secrets, the notify
+//! channels; and the master user's database password (the secret RDS manages and rotates),
+//! read again whenever a new connection needs it.
 //! A secret's value is never logged and never put in an environment variable.
 
 use helios_ports::PortError;
@@ -7,6 +8,7 @@ use serde_json::Value;
 
 use crate::unavailable;
 
+#[derive(Clone)]
 pub struct Secrets {
     client: aws_sdk_secretsmanager::Client,
 }

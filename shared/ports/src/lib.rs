@@ -18,6 +18,7 @@ pub mod filter;
 pub mod local;
 #[cfg(feature = "suite")]
 pub mod suite;
+pub mod update;
 
 pub use filter::{FilterError, FilterPolicy};
 

@@ -197,9 +197,15 @@ impl KeyValue for NotHanded {
 
 /// How a function reaches PostgreSQL in AWS.
 enum Database {
-    /// A URL with its password: `DATABASE_URL`, or the master user's from the secret RDS
-    /// keeps (`HELIOS_DB_SECRET_ARN`): `migrate` alone connects so.
+    /// A URL with its password: `DATABASE_URL`.
     Url(String),
+    /// The master user, whose password is read from the secret RDS keeps and rotates
+    /// (`HELIOS_DB_SECRET_ARN`), again whenever the database rejects it: `migrate` alone
+    /// connects so.
+    Secret {
+        url: String,
+        password: SecretPassword,
+    },
     /// As `HELIOS_DB_IAM_USER`, with IAM authentication tokens for passwords: the role
     /// `migrate` grants reading and writing rows and nothing else.
     Iam {
@@ -249,9 +255,46 @@ async fn database(
         .json(&arn)
         .await
         .context("reading the database secret")?;
-    Ok(Database::Url(helios_aws::database_url(
-        &secret, &host, port, &name,
-    )?))
+    let user = secret
+        .get("username")
+        .and_then(|u| u.as_str())
+        .filter(|u| !u.is_empty())
+        .context("the database secret has no `username` (an RDS-managed secret has it)")?;
+    let enc = |s: &str| urlencoding::encode(s).into_owned();
+    Ok(Database::Secret {
+        url: format!(
+            "postgres://{}@{host}:{port}/{}?sslmode=require",
+            enc(user),
+            enc(&name)
+        ),
+        password: SecretPassword {
+            secrets: secrets.clone(),
+            arn,
+        },
+    })
+}
+
+/// The password of a secret's `password` field, read when a connection needs it.
+struct SecretPassword {
+    secrets: helios_aws::Secrets,
+    arn: String,
+}
+
+#[async_trait::async_trait]
+impl helios_store::PasswordSource for SecretPassword {
+    async fn password(&self) -> Result<String, String> {
+        let secret = self
+            .secrets
+            .json(&self.arn)
+            .await
+            .map_err(|e| format!("reading the database secret: {e}"))?;
+        secret
+            .get("password")
+            .and_then(|p| p.as_str())
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .ok_or_else(|| "the database secret has no `password`".to_string())
+    }
 }
 
 /// IAM authentication tokens as the store's password source.
@@ -323,17 +366,18 @@ pub async fn store_from_env() -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// PostgreSQL as a Lambda uses it ([`database`]), with a pool of `size`: IAM tokens made as
-/// connections need them, or a secret's password, and then the process ended when a
-/// rotated password is rejected.
+/// connections need them, or a secret's password, read again when it is rejected.
 async fn pg_store(
     config: &aws_config::SdkConfig,
     secrets: &helios_aws::Secrets,
     size: usize,
 ) -> anyhow::Result<PgStore> {
     Ok(match database(config, secrets).await? {
-        Database::Url(url) => PgStore::connect(&url, size)
-            .context("connecting to PostgreSQL")?
-            .exit_on_rejected_password(),
+        Database::Url(url) => PgStore::connect(&url, size).context("connecting to PostgreSQL")?,
+        Database::Secret { url, password } => {
+            PgStore::connect_with_password(&url, size, Arc::new(password))
+                .context("connecting to PostgreSQL")?
+        }
         Database::Iam { url, auth } => {
             PgStore::connect_with_password(&url, size, Arc::new(IamPassword(*auth)))
                 .context("connecting to PostgreSQL")?

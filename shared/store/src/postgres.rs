@@ -43,7 +43,6 @@ fn to_decision(r: &Row) -> Result<StoredDecision, StoreError> {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
-    exit_on_rejected_password: bool,
     /// The password of new connections, when it is made rather than given (an IAM
     /// authentication token): refreshed before a connection may be needed.
     password: Option<std::sync::Arc<RotatingPassword>>,
@@ -73,6 +72,11 @@ impl RotatingPassword {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map(|(p, _)| p.clone())
+    }
+
+    /// Drops the current password, so that the next connection makes a fresh one.
+    fn forget(&self) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Makes a fresh password when there is none or it is older than [`PASSWORD_REFRESH`].
@@ -310,11 +314,7 @@ impl PgStore {
             .max_size(size)
             .build()
             .map_err(unavailable)?;
-        Ok(PgStore {
-            pool,
-            exit_on_rejected_password: false,
-            password,
-        })
+        Ok(PgStore { pool, password })
     }
 
     /// Gives `role` what the functions need and nothing more: it may log in, read and write
@@ -373,25 +373,18 @@ impl PgStore {
         })
     }
 
-    /// Ends the process when the server rejects the password of a new connection. For a
-    /// Lambda whose password comes from a secret RDS rotates: the pool cannot learn the new
-    /// password, and a fresh process (Lambda starts one) reads it at init. The invocation
-    /// under way fails and is retried as after any crash.
-    pub fn exit_on_rejected_password(mut self) -> PgStore {
-        self.exit_on_rejected_password = true;
-        self
-    }
-
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         if let Some(p) = &self.password {
             p.refresh().await?;
         }
         self.pool.get().await.map_err(|e| {
-            if self.exit_on_rejected_password && password_rejected(&e) {
-                tracing::error!(
-                    "the database rejected the password (rotated?): exiting, so that a fresh process reads the current one"
-                );
-                std::process::exit(75);
+            // A rejected password that is made (a token, a secret RDS rotates) is made
+            // afresh for the next connection; this call fails, and is retried as any other.
+            if password_rejected(&e) {
+                if let Some(p) = &self.password {
+                    tracing::warn!("the database rejected the password (rotated, or a token expired): a fresh one is made for the next connection");
+                    p.forget();
+                }
             }
             // The cause (a refused certificate, say) is in the chain, not the top error.
             StoreError::Unavailable(chain(&e))
@@ -886,5 +879,41 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct Counting(Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl PasswordSource for Counting {
+        async fn password(&self) -> Result<String, String> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(format!("password-{n}"))
+        }
+    }
+
+    /// A made password is kept for new connections until it is stale or rejected; a
+    /// rejected one is made afresh (a rotated secret, an expired token), so no process
+    /// needs to end for it.
+    #[tokio::test]
+    async fn a_rejected_password_is_made_afresh_for_the_next_connection() {
+        let made = Arc::new(AtomicUsize::new(0));
+        let p = RotatingPassword {
+            source: Arc::new(Counting(made.clone())),
+            current: std::sync::Mutex::new(None),
+        };
+        p.refresh().await.unwrap();
+        p.refresh().await.unwrap();
+        assert_eq!(p.current().as_deref(), Some("password-1"));
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        p.forget();
+        p.refresh().await.unwrap();
+        assert_eq!(p.current().as_deref(), Some("password-2"));
     }
 }
