@@ -45,16 +45,11 @@ async fn app_login() -> anyhow::Result<helios_store::Login> {
     match std::env::var("HELIOS_DB_APP_PASSWORD_SECRET_ARN") {
         Ok(arn) if !arn.is_empty() => {
             let secrets = helios_aws::Secrets::new(&helios_aws::sdk_config().await);
-            let secret = secrets
-                .json(&arn)
+            let password = helios_runtime::lambda::secret_password(&secrets, &arn)
                 .await
-                .context("reading the functions' database password")?;
-            let password = secret
-                .get("password")
-                .and_then(|p| p.as_str())
-                .filter(|p| !p.is_empty())
-                .context("the functions' database secret has no `password`")?;
-            Ok(helios_store::Login::Password(password.to_string()))
+                .map_err(anyhow::Error::msg)
+                .context("the functions' database password")?;
+            Ok(helios_store::Login::Password(password))
         }
         _ => Ok(helios_store::Login::Iam),
     }

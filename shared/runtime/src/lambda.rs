@@ -283,18 +283,23 @@ struct SecretPassword {
 #[async_trait::async_trait]
 impl helios_store::PasswordSource for SecretPassword {
     async fn password(&self) -> Result<String, String> {
-        let secret = self
-            .secrets
-            .json(&self.arn)
-            .await
-            .map_err(|e| format!("reading the database secret: {e}"))?;
-        secret
-            .get("password")
-            .and_then(|p| p.as_str())
-            .filter(|p| !p.is_empty())
-            .map(String::from)
-            .ok_or_else(|| "the database secret has no `password`".to_string())
+        secret_password(&self.secrets, &self.arn).await
     }
+}
+
+/// The `password` field of a database secret (RDS's for its master user, or the one RDS
+/// Proxy logs in with).
+pub async fn secret_password(secrets: &helios_aws::Secrets, arn: &str) -> Result<String, String> {
+    let secret = secrets
+        .json(arn)
+        .await
+        .map_err(|e| format!("reading the database secret {arn}: {e}"))?;
+    secret
+        .get("password")
+        .and_then(|p| p.as_str())
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .ok_or_else(|| format!("the database secret {arn} has no `password`"))
 }
 
 /// IAM authentication tokens as the store's password source.
