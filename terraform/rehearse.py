@@ -94,6 +94,7 @@ class StandIn(BaseHTTPRequestHandler):
     sqs_kept = {}  # queue URL → {attribute: value}
     lock = threading.Lock()
     calls = None  # a file: one line per call, for following a run that hangs
+    lambda_order = []  # ("create", name) and ("invoke", name), in the order moto got them
 
 
     def log_message(self, *args):
@@ -110,6 +111,12 @@ class StandIn(BaseHTTPRequestHandler):
             with self.lock:
                 self.calls.write(f"{time.strftime('%H:%M:%S')} {self.command} {self.path[:80]} {action}\n")
                 self.calls.flush()
+        if self.command == "POST" and self.path.startswith("/2015-03-31/functions"):
+            with self.lock:
+                if self.path.rstrip("/") == "/2015-03-31/functions" and body:
+                    self.lambda_order.append(("create", json.loads(body).get("FunctionName", "")))
+                elif "/invocations" in self.path:
+                    self.lambda_order.append(("invoke", self.path.split("/")[3]))
         if target in STANDIN_TARGETS:
             with self.lock:
                 self.answered[target] = self.answered.get(target, 0) + 1
@@ -412,6 +419,18 @@ def main():
         blocked = sorted(missing - gap_addresses)
         for a in blocked:
             print(f"  not created, waits on a gap: {a}")
+
+        # The order that keeps new code from meeting an old schema: migrate is made and invoked
+        # before any other function is made.
+        order = StandIn.lambda_order
+        invoked = next((i for i, (what, name) in enumerate(order) if what == "invoke" and name.endswith("-migrate")), None)
+        early = [name for i, (what, name) in enumerate(order)
+                 if what == "create" and not name.endswith("-migrate") and (invoked is None or i < invoked)]
+        if invoked is None:
+            fail("terraform apply never invoked migrate")
+        if early:
+            fail(f"functions made before migrate was invoked (new code would meet an old schema): {early}")
+        print(f"rehearsal: migrate was invoked before the other {sum(1 for w, _ in order if w == 'create') - 1} functions were made")
 
         # 2. plan again: nothing but what was not created
         r = terraform(copy, ["plan", "-input=false", "-lock=false", "-out=again.plan"], check=False, capture=True)

@@ -315,24 +315,38 @@ async fn a_credential_speaks_only_for_its_own_sources() {
         answer["events"][0]["source"],
         "/subscriptions/x/resourceGroups/rg"
     );
-    // An API key, even the admin's, may not speak for Helios nor for a hook's sources.
-    for source in [
-        "helios/expect",
-        "github",
-        "gcp.pubsub/p/s",
-        "/subscriptions/x",
-    ] {
-        let e = json!({"id": "x-1", "source": source, "type": "t",
-            "time": "2026-12-01T00:00:00Z", "data": {}});
-        let (status, _, problem) = post_json(&dev, API_KEY, e.to_string().into_bytes()).await;
+    // No API key, not even the admin's, may speak for Helios.
+    let event = |source: &str| {
+        json!({"id": "x-1", "source": source, "type": "t",
+            "time": "2026-12-01T00:00:00Z", "data": {}})
+        .to_string()
+        .into_bytes()
+    };
+    let (status, _, problem) = post_json(&dev, API_KEY, event("helios/expect")).await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(problem["type"], "urn:helios:problem:source-not-allowed");
+    // A sender's key may not speak for a hook's sources, unless its list names them.
+    let sender = create_key(dir.path(), "sender", "ingest", None);
+    let relay = create_key(dir.path(), "relay", "ingest", Some("github"));
+    for source in ["github", "gcp.pubsub/p/s", "/subscriptions/x"] {
+        let (status, _, problem) = post_json(&dev, &sender, event(source)).await;
         assert_eq!(status, 403, "{source}: {problem}");
         assert_eq!(problem["type"], "urn:helios:problem:source-not-allowed");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("hook"),
+            "{problem}"
+        );
     }
+    let (status, _, answer) = post_json(&dev, &relay, event("github")).await;
+    assert_eq!(status, 202, "a key whose list names github: {answer}");
+    // The operator's admin key may (a backfill, a relay that verified GitHub itself).
+    let backfill = json!({"id": "x-2", "source": "gcp.pubsub/p/s", "type": "t",
+        "time": "2026-12-01T00:00:00Z", "data": {}});
+    let (status, _, answer) = post_json(&dev, API_KEY, backfill.to_string().into_bytes()).await;
+    assert_eq!(status, 202, "the admin key: {answer}");
     let events = list_all(&dev).await;
     assert!(
-        events
-            .iter()
-            .all(|e| e["source"] != "github" && e["source"] != "helios/expect"),
+        events.iter().all(|e| e["source"] != "helios/expect"),
         "{events:?}"
     );
 }
@@ -621,6 +635,23 @@ async fn an_unreadable_outbox_row_left_by_a_crash_is_parked_and_the_others_are_r
         "time": now, "subject": "svc-4", "data": {"environment": "staging", "status": "failed"}});
     let (status, _, _) = post_json(&dev, API_KEY, later.to_string().into_bytes()).await;
     assert_eq!(status, 202);
+}
+
+/// Makes an API key with `helios keys create` on the data folder of a running `helios dev`.
+fn create_key(data_dir: &std::path::Path, name: &str, role: &str, sources: Option<&str>) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_helios"));
+    cmd.args(["keys", "create", "--name", name, "--role", role, "--json"]);
+    if let Some(s) = sources {
+        cmd.args(["--sources", s]);
+    }
+    let out = cmd.arg("--data-dir").arg(data_dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    created["key"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]

@@ -381,7 +381,9 @@ impl Ingest {
             }
             Normalised::Events(events) => events,
         };
-        helios_events::sources::check(speaker, &events)?;
+        helios_events::sources::check(speaker, &events, |source| {
+            key.is_some_and(|k| k.may_use_hook_source(source))
+        })?;
         // A key with an allow-list speaks for those sources only.
         if let Some(k) = key {
             if let Some(e) = events.iter().find(|e| !k.may_speak_for(&e.source)) {

@@ -15,6 +15,11 @@
 //!   publisher's own `source`: `contoso/items` becomes `eventgrid:contoso/items`);
 //! - every other source to API keys (`/v1/events`, the EventBridge and CloudEvents hooks).
 //!
+//! An API key may still speak for a hook's namespace when the operator says so: an admin
+//! key (backfills, replays, a relay that forwards GitHub's deliveries it verified itself), or
+//! a key whose source allow-list names that namespace (`helios keys create --sources
+//! github`). Never for Helios'.
+//!
 //! Without this, holding only the Event Grid token one could post `source: github` past the
 //! HMAC check, take a native `(source, id)` first so that the real event is answered
 //! "duplicate", or page people with `helios/expect` `helios.expectation.missed`.
@@ -78,16 +83,28 @@ pub(crate) fn eventgrid_source(source: &str) -> String {
     }
 }
 
-/// Refuses an event whose source belongs to another credential than `speaker`'s.
-pub fn check(speaker: Speaker, events: &[Event]) -> Result<(), NormaliseError> {
+/// Refuses an event whose source belongs to another credential than `speaker`'s. An API key
+/// for which `key_may_use_hook_source` answers yes may also speak for hooks' sources (see
+/// the module's documentation).
+pub fn check(
+    speaker: Speaker,
+    events: &[Event],
+    key_may_use_hook_source: impl Fn(&str) -> bool,
+) -> Result<(), NormaliseError> {
     for (i, e) in events.iter().enumerate() {
         let owner = owner(&e.source);
-        if owner == speaker {
+        if owner == speaker
+            || (speaker == Speaker::ApiKey
+                && matches!(owner, Speaker::Hook(_))
+                && key_may_use_hook_source(&e.source))
+        {
             continue;
         }
         let whose = match owner {
             Speaker::Helios => "Helios itself (the `helios/` sources are reserved)".to_string(),
-            Speaker::Hook(f) => format!("the {f} hook, which verifies its sender"),
+            Speaker::Hook(f) => format!(
+                "the {f} hook, which verifies its sender (an admin key, or a key whose sources name it, may speak for it too)"
+            ),
             Speaker::ApiKey => "API keys".to_string(),
         };
         let by = match speaker {

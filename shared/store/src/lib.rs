@@ -177,6 +177,19 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// Whether this key may speak for a source a hook owns (`github`, …): an admin key, or
+    /// one whose allow-list names it (a bare `*` does not).
+    pub fn may_use_hook_source(&self, source: &str) -> bool {
+        self.role == Role::Admin
+            || self.sources.as_ref().is_some_and(|allowed| {
+                allowed.iter().any(|p| match p.strip_suffix('*') {
+                    Some("") => false,
+                    Some(prefix) => source.starts_with(prefix),
+                    None => source == p,
+                })
+            })
+    }
+
     /// Whether this key may send events of `source` (beside the namespaces no key may use).
     pub fn may_speak_for(&self, source: &str) -> bool {
         self.sources.as_ref().is_none_or(|allowed| {
