@@ -483,56 +483,84 @@ impl Store for PgStore {
         Ok(applied)
     }
 
+    /// One statement for the whole batch, whatever its size: the facts go in as arrays
+    /// (in the batch's order, so their `seq` follows it), those inserted get their outbox
+    /// rows in the same statement, and a fact whose `(source, id)` is already stored, or is
+    /// repeated earlier in the batch, is skipped by the unique constraint.
     async fn record_facts(&self, facts: &[NewFact]) -> Result<Vec<Recorded>, StoreError> {
+        if facts.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(unavailable)?;
         let insert = tx
             .prepare_cached(
-                "INSERT INTO facts (helios_id, source, source_id, type, subject, time, received_at, event, raw_key, raw_index)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT DO NOTHING RETURNING seq",
+                "WITH input AS (
+                   SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                        $6::timestamptz[], $7::timestamptz[], $8::json[], $9::text[], $10::int[])
+                     WITH ORDINALITY AS t(helios_id, source, source_id, type, subject, time, received_at, event, raw_key, raw_index, ord)
+                 ), inserted AS (
+                   INSERT INTO facts (helios_id, source, source_id, type, subject, time, received_at, event, raw_key, raw_index)
+                   SELECT helios_id, source, source_id, type, subject, time, received_at, event, raw_key, raw_index
+                   FROM input ORDER BY ord
+                   ON CONFLICT DO NOTHING
+                   RETURNING seq, helios_id, received_at
+                 ), outboxed AS (
+                   INSERT INTO outbox (helios_id, seq, created_at)
+                   SELECT helios_id, seq, received_at FROM inserted
+                 )
+                 SELECT helios_id FROM inserted",
             )
             .await
             .map_err(unavailable)?;
-        let outbox = tx
-            .prepare_cached("INSERT INTO outbox (helios_id, seq, created_at) VALUES ($1, $2, $3)")
+        let ids: Vec<&str> = facts.iter().map(|f| f.event.helios_id.as_str()).collect();
+        let sources: Vec<&str> = facts.iter().map(|f| f.event.source.as_str()).collect();
+        let source_ids: Vec<&str> = facts.iter().map(|f| f.event.id.as_str()).collect();
+        let types: Vec<&str> = facts.iter().map(|f| f.event.event_type.as_str()).collect();
+        let subjects: Vec<Option<&str>> =
+            facts.iter().map(|f| f.event.subject.as_deref()).collect();
+        let times: Vec<DateTime<Utc>> = facts.iter().map(|f| f.event.time).collect();
+        let received: Vec<DateTime<Utc>> = facts.iter().map(|f| f.event.received_at).collect();
+        let events: Vec<Json<&helios_events::Event>> =
+            facts.iter().map(|f| Json(&f.event)).collect();
+        let raw_keys: Vec<&str> = facts.iter().map(|f| f.raw.key.as_str()).collect();
+        let raw_indexes: Vec<i32> = facts.iter().map(|f| f.raw.index as i32).collect();
+        let inserted: std::collections::HashSet<String> = tx
+            .query(
+                &insert,
+                &[
+                    &ids,
+                    &sources,
+                    &source_ids,
+                    &types,
+                    &subjects,
+                    &times,
+                    &received,
+                    &events,
+                    &raw_keys,
+                    &raw_indexes,
+                ],
+            )
             .await
-            .map_err(unavailable)?;
-        let mut out = Vec::with_capacity(facts.len());
-        for f in facts {
-            let e = &f.event;
-            let index = f.raw.index as i32;
-            let row = tx
-                .query_opt(
-                    &insert,
-                    &[
-                        &e.helios_id,
-                        &e.source,
-                        &e.id,
-                        &e.event_type,
-                        &e.subject,
-                        &e.time,
-                        &e.received_at,
-                        &Json(e),
-                        &f.raw.key,
-                        &index,
-                    ],
-                )
-                .await
-                .map_err(unavailable)?;
-            match row {
-                Some(r) => {
-                    let seq: i64 = r.get(0);
-                    tx.execute(&outbox, &[&e.helios_id, &seq, &e.received_at])
-                        .await
-                        .map_err(unavailable)?;
-                    out.push(Recorded::Accepted);
-                }
-                None => out.push(Recorded::Duplicate),
-            }
-        }
+            .map_err(unavailable)?
+            .iter()
+            .map(|r| r.try_get::<_, String>(0).map_err(unavailable))
+            .collect::<Result<_, _>>()?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(out)
+        // The first of the batch with an inserted id is the one inserted; a repeat of it
+        // later in the batch is a duplicate, as is every fact whose id was not inserted.
+        let mut seen = std::collections::HashSet::new();
+        Ok(facts
+            .iter()
+            .map(|f| {
+                let id = f.event.helios_id.as_str();
+                if inserted.contains(id) && seen.insert(id) {
+                    Recorded::Accepted
+                } else {
+                    Recorded::Duplicate
+                }
+            })
+            .collect())
     }
 
     async fn pending_outbox(
