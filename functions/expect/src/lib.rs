@@ -42,13 +42,13 @@ impl Emit for helios_ingest::Ingest {
     async fn emit(&self, event: &Value) -> Result<&'static str, TaskFailure> {
         let recorded = helios_ingest::Ingest::emit(self, std::slice::from_ref(event))
             .await
-            .map_err(|p| {
-                let error = if p.status >= 500 {
-                    helios_ports::TaskError::Retryable.name()
+            .map_err(|e| {
+                let error = if e.is_retryable() {
+                    helios_ports::TaskError::Retryable
                 } else {
-                    helios_ports::TaskError::BadRequest.name()
+                    helios_ports::TaskError::BadRequest
                 };
-                TaskFailure::new(error, p.detail)
+                TaskFailure::of(error, e.to_string())
             })?;
         Ok(match recorded.first() {
             Some((_, helios_store::Recorded::Accepted)) => "accepted",

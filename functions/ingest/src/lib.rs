@@ -315,34 +315,49 @@ impl Ingest {
         Ok(((key.id.clone(), key.rate_per_second), Some(key)))
     }
 
-    /// Records events Helios itself emits (a missed expectation, …) through the same path as
-    /// a posted native envelope: normalised, archived, recorded with their outbox rows,
-    /// published. `events` are native envelopes; their (source, id) keeps each once.
-    pub async fn emit(&self, events: &[Value]) -> Result<Vec<(String, Recorded)>, Problem> {
+    /// Records and publishes events Helios emits itself (a missed expectation, a
+    /// reconciliation), each a native event as JSON: checked as `/v1/events` checks them,
+    /// under Helios' own sources, archived as emitted. No HTTP request is made up for it.
+    pub async fn emit(&self, events: &[Value]) -> Result<Vec<(String, Recorded)>, EmitError> {
+        let received_at = self.clock.now();
+        let ctx = Context {
+            received_at,
+            secrets: &self.secrets,
+            limits: &self.limits,
+        };
+        let events: Vec<Event> = events
+            .iter()
+            .map(|v| helios_events::native_event(v, &ctx))
+            .collect::<Result<_, _>>()
+            .map_err(|e| EmitError::Invalid(e.to_string()))?;
+        let Some(first) = events.first() else {
+            return Ok(Vec::new());
+        };
+        helios_events::sources::check(helios_events::sources::Speaker::Helios, &events, |_| false)
+            .map_err(|e| EmitError::Invalid(e.to_string()))?;
         let body = serde_json::to_vec(&json!({ "events": events }))
-            .map_err(|e| Problem::internal(e.to_string()))?;
-        let req = http::Request::post("/v1/events")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Bytes::from(body))
-            .map_err(|e| Problem::internal(e.to_string()))?;
-        match self
-            .accept(
-                &req,
+            .map_err(|e| EmitError::Invalid(e.to_string()))?;
+        let raw_key = self
+            .archive_envelope(
+                &body,
                 Format::Native,
-                helios_events::sources::Speaker::Helios,
-                None,
+                first,
+                json!({"emitted_by": "helios"}),
             )
-            .await?
-        {
-            Accepted::Handshake(_) | Accepted::Replay { .. } => Err(Problem::internal(
-                "a native envelope is neither a handshake nor a replay",
-            )),
-            Accepted::Facts(facts, recorded) => Ok(facts
-                .into_iter()
-                .map(|f| f.event.helios_id)
-                .zip(recorded)
-                .collect()),
-        }
+            .await
+            .map_err(|e| EmitError::Unavailable(e.to_string()))?;
+        let (facts, recorded) = self
+            .record(events, &raw_key, Format::Native)
+            .await
+            .map_err(|e| match e {
+                helios_store::StoreError::Unavailable(e) => EmitError::Unavailable(e),
+                e => EmitError::Invalid(e.to_string()),
+            })?;
+        Ok(facts
+            .into_iter()
+            .map(|f| f.event.helios_id)
+            .zip(recorded)
+            .collect())
     }
 
     /// Everything after authentication: normalise, check that `speaker` may speak for the
@@ -411,13 +426,25 @@ impl Ingest {
         }
 
         let raw_key = self.archive(req, format, &events[0]).await?;
+        let (facts, recorded) = self.record(events, &raw_key, format).await?;
+        Ok(Accepted::Facts(facts, recorded))
+    }
+
+    /// Records facts of `events`, whose raw form is archived at `raw_key`, and publishes
+    /// those accepted (inline, or through the background publisher).
+    async fn record(
+        &self,
+        events: Vec<Event>,
+        raw_key: &str,
+        format: Format,
+    ) -> Result<(Vec<NewFact>, Vec<Recorded>), helios_store::StoreError> {
         let facts: Vec<NewFact> = events
             .into_iter()
             .enumerate()
             .map(|(i, event)| NewFact {
                 event,
                 raw: RawRef {
-                    key: raw_key.clone(),
+                    key: raw_key.to_string(),
                     index: i as u32,
                 },
             })
@@ -450,7 +477,7 @@ impl Ingest {
                 }
             }
         }
-        Ok(Accepted::Facts(facts, recorded))
+        Ok((facts, recorded))
     }
 
     /// Archives the request as received (credentials removed), so that a normalisation bug
@@ -462,14 +489,6 @@ impl Ingest {
         format: Format,
         first: &Event,
     ) -> Result<String, Problem> {
-        let body = req.body();
-        let digest = hex::encode(Sha256::digest(body));
-        let key = format!(
-            "raw/{}/{}/{}.json",
-            first.received_at.format("%Y/%m/%d"),
-            format,
-            digest
-        );
         let headers: serde_json::Map<String, Value> = req
             .headers()
             .iter()
@@ -487,14 +506,43 @@ impl Ingest {
                 .collect::<Vec<_>>()
                 .join("&")
         });
-        let mut envelope = json!({
-            "format": format,
-            "received_at": helios_events::format_time(&first.received_at),
+        let request = json!({
             "method": req.method().as_str(),
             "path": req.uri().path(),
             "query": query.filter(|q| !q.is_empty()),
             "headers": headers,
         });
+        self.archive_envelope(req.body(), format, first, request)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "raw archive failed");
+                Problem::unavailable("the raw archive is unavailable; nothing was stored, retry")
+            })
+    }
+
+    /// Archives `body` with what else is known of how it came (`about`: the request's
+    /// method, path and headers, or who emitted it), under a key addressed by its content.
+    async fn archive_envelope(
+        &self,
+        body: &[u8],
+        format: Format,
+        first: &Event,
+        about: Value,
+    ) -> Result<String, helios_ports::PortError> {
+        let digest = hex::encode(Sha256::digest(body));
+        let key = format!(
+            "raw/{}/{}/{}.json",
+            first.received_at.format("%Y/%m/%d"),
+            format,
+            digest
+        );
+        let mut envelope = json!({
+            "format": format,
+            "received_at": helios_events::format_time(&first.received_at),
+        });
+        if let (Value::Object(e), Value::Object(a)) = (&mut envelope, about) {
+            e.extend(a);
+        }
         match std::str::from_utf8(body) {
             Ok(text) => envelope["body"] = Value::String(text.to_string()),
             Err(_) => {
@@ -502,14 +550,11 @@ impl Ingest {
                 envelope["body_base64"] = Value::String(base64_engine::STANDARD.encode(body))
             }
         }
-        let bytes = serde_json::to_vec(&envelope).map_err(|e| Problem::internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(&envelope)
+            .map_err(|e| helios_ports::PortError::Invalid(e.to_string()))?;
         self.blobs
             .put(&key, Bytes::from(bytes), "application/json")
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "raw archive failed");
-                Problem::unavailable("the raw archive is unavailable; nothing was stored, retry")
-            })?;
+            .await?;
         Ok(key)
     }
 }
@@ -517,6 +562,22 @@ impl Ingest {
 mod base64_engine {
     pub use base64::engine::general_purpose::STANDARD;
     pub use base64::Engine;
+}
+
+/// Why emitting failed: the events themselves (retrying cannot help), or a port that may
+/// answer later.
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl EmitError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EmitError::Unavailable(_))
+    }
 }
 
 /// The message published for a fact: the canonical event, with the attributes that

@@ -232,6 +232,15 @@ pub fn normalise(
     Ok(out)
 }
 
+/// One native event given as JSON rather than in a request: what Helios emits itself (a
+/// missed expectation, a reconciliation). Checked as `/v1/events` checks each event.
+pub fn native_event(value: &serde_json::Value, ctx: &Context<'_>) -> Result<Event, NormaliseError> {
+    let e = native::one(value, "", ctx)?;
+    check_key_chars(&e.source, "source", 0, 1)?;
+    check_key_chars(&e.id, "id", 0, 1)?;
+    Ok(e)
+}
+
 /// Refuses a control character in a source or an id: the pair is the idempotency key and
 /// is hashed as `source ‖ 0x00 ‖ id`, so a NUL inside either could make two events one.
 fn check_key_chars(

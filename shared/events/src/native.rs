@@ -59,7 +59,11 @@ pub(crate) fn normalise(
     Ok(Normalised::Events(vec![one(&body, "", ctx)?]))
 }
 
-fn one(v: &Value, path: &str, ctx: &Context<'_>) -> Result<crate::Event, NormaliseError> {
+pub(crate) fn one(
+    v: &Value,
+    path: &str,
+    ctx: &Context<'_>,
+) -> Result<crate::Event, NormaliseError> {
     let obj = as_object(v, path)?;
     if let Some(key) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(unknown_field(path, key));
