@@ -17,7 +17,7 @@ use std::sync::Arc;
 use base64::Engine;
 use helios_api::{query_param, ApiKeyAuth, Problem, RateLimiter, Request, Response};
 use helios_ports::{Clock, Executions};
-use helios_store::{DecisionQuery, FactQuery, Role, StatsQuery, Store};
+use helios_store::{DecisionQuery, FactQuery, ReadModel, Role, StatsQuery};
 use serde_json::json;
 
 /// The most events one page may hold.
@@ -26,7 +26,8 @@ pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 100;
 
 pub struct Query {
-    pub store: Arc<dyn Store>,
+    /// The store's read side only ([`helios_store::read_only`]).
+    pub store: Arc<dyn ReadModel>,
     pub auth: Arc<ApiKeyAuth>,
     /// Per-key rate limits (shared with ingest where both run in one process).
     pub limiter: Arc<RateLimiter>,

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
     let query = Arc::new(Query {
         auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
         limiter: Arc::new(RateLimiter::new(100)),
-        store: d.store,
+        store: helios_store::read_only(d.store),
         clock: d.clock,
         executions,
     });

@@ -199,7 +199,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         body_timeout: serve_limits.body_timeout,
         ingest,
         query: Arc::new(Query {
-            store: d.store.clone(),
+            store: helios_store::read_only(d.store.clone()),
             auth,
             limiter,
             clock: d.clock.clone(),

@@ -388,6 +388,47 @@ pub trait Store: Send + Sync {
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
 }
 
+/// What the read side of Helios may do with the store, and nothing else: the query API
+/// and the read routes are handed this, so a write does not compile there.
+#[async_trait]
+pub trait ReadModel: Send + Sync {
+    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError>;
+    async fn list_facts(&self, query: &FactQuery) -> Result<FactPage, StoreError>;
+    async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError>;
+    async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
+    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError>;
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
+}
+
+/// A store seen through its [`ReadModel`] only.
+pub fn read_only(store: std::sync::Arc<dyn Store>) -> std::sync::Arc<dyn ReadModel> {
+    std::sync::Arc::new(ReadOnly(store))
+}
+
+struct ReadOnly(std::sync::Arc<dyn Store>);
+
+#[async_trait]
+impl ReadModel for ReadOnly {
+    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError> {
+        self.0.get_fact(helios_id).await
+    }
+    async fn list_facts(&self, query: &FactQuery) -> Result<FactPage, StoreError> {
+        self.0.list_facts(query).await
+    }
+    async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError> {
+        self.0.get_decision(id).await
+    }
+    async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {
+        self.0.list_decisions(query).await
+    }
+    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
+        self.0.list_outcomes(decision_id).await
+    }
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError> {
+        self.0.stats(query).await
+    }
+}
+
 /// Times as SQLite keeps them: fixed-width, so that text order is time order.
 pub(crate) fn fixed_time(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()

@@ -1,0 +1,165 @@
+//! The architecture's rules that the compiler does not check by itself, over `cargo
+//! metadata` and the sources (issue 15 adds to these as the core is redesigned):
+//!
+//! - the pure engines (`helios-events`, `helios-rules`, `helios-states`) depend on no I/O
+//!   crate: no database, no AWS SDK, no HTTP server or client, no async runtime;
+//! - the query API holds the store's read model only, so a write does not compile there;
+//! - no library ends the process.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every package of the workspace and, for each, the names of everything it depends on
+/// (normal dependencies, transitively), from `cargo metadata`.
+fn dependency_closure() -> BTreeMap<String, BTreeSet<String>> {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(root())
+        .output()
+        .expect("running cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name_of: BTreeMap<String, String> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Normal (not dev, not build) edges of the resolved graph.
+    let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for node in meta["resolve"]["nodes"].as_array().unwrap() {
+        let id = node["id"].as_str().unwrap().to_string();
+        let deps = node["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["dep_kinds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|k| k["kind"].is_null())
+            })
+            .map(|d| d["pkg"].as_str().unwrap().to_string())
+            .collect();
+        edges.insert(id, deps);
+    }
+    let mut out = BTreeMap::new();
+    for member in meta["workspace_members"].as_array().unwrap() {
+        let start = member.as_str().unwrap().to_string();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![start.clone()];
+        while let Some(id) = todo.pop() {
+            for d in edges.get(&id).into_iter().flatten() {
+                if seen.insert(d.clone()) {
+                    todo.push(d.clone());
+                }
+            }
+        }
+        out.insert(
+            name_of[&start].clone(),
+            seen.iter().map(|id| name_of[id].clone()).collect(),
+        );
+    }
+    out
+}
+
+#[test]
+fn the_pure_engines_depend_on_no_io_crate() {
+    let closure = dependency_closure();
+    // The closure is read right: the runtime does reach tokio and the SDK.
+    assert!(closure["helios-runtime"].contains("tokio"));
+    assert!(closure["helios-runtime"].contains("aws-config"));
+    let io = [
+        "tokio",
+        "tokio-postgres",
+        "rusqlite",
+        "hyper",
+        "axum",
+        "reqwest",
+        "aws-config",
+        "aws-smithy-runtime",
+        "lambda_runtime",
+        "deadpool-postgres",
+        "mio",
+    ];
+    for engine in ["helios-events", "helios-rules", "helios-states"] {
+        let deps = closure
+            .get(engine)
+            .unwrap_or_else(|| panic!("{engine} is not a workspace member"));
+        let found: Vec<&str> = io.iter().copied().filter(|c| deps.contains(*c)).collect();
+        assert!(
+            found.is_empty(),
+            "{engine} depends (directly or not) on the I/O crates {found:?}"
+        );
+    }
+}
+
+fn rust_sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(rust_sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_query_api_holds_the_read_model_only() {
+    for (path, text) in rust_sources(&root().join("functions/query/src")) {
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or_default();
+            assert!(
+                !(code.contains("dyn Store")
+                    || code.contains("Store}")
+                    || code.contains("Store,")
+                    || code.contains("::Store;")),
+                "{}: `{}` names the writable store; the query API takes `dyn ReadModel`",
+                path.display(),
+                line.trim()
+            );
+        }
+    }
+}
+
+#[test]
+fn no_library_ends_the_process() {
+    let mut offenders = Vec::new();
+    for dir in ["shared", "functions"] {
+        for (path, text) in rust_sources(&root().join(dir)) {
+            let p = path.to_string_lossy();
+            // Binaries may end their own process; tests and the CLI's main too.
+            if p.ends_with("/main.rs")
+                || p.contains("/bin/")
+                || p.contains("/tests/")
+                || p.contains("/cli/")
+            {
+                continue;
+            }
+            if text.contains("process::exit") {
+                offenders.push(p.to_string());
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "libraries that call process::exit: {offenders:?}"
+    );
+}
