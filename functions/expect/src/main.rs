@@ -4,13 +4,10 @@
 //! failures are Lambda errors named for the workflow's `Retry` (`Helios.Retryable`, …).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_expect::{Checker, Observer};
 use helios_ingest::Ingest;
 use helios_runtime::lambda::{sqs_batch, FunctionPorts, Port};
-use helios_runtime::EVENTS_TOPIC;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -32,19 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let rules = std::env::var("HELIOS_RULES").unwrap_or_else(|_| "rules".into());
     let rules = Arc::new(helios_runtime::rules::load_rule_set(rules.as_ref())?);
     // Misses are emitted through the ingress path: archived, recorded, published.
-    let ingest = Arc::new(Ingest {
-        auth: Arc::new(ApiKeyAuth::new(ports.store.clone(), Duration::from_secs(5))),
-        limiter: Arc::new(RateLimiter::new(100)),
-        store: ports.store.clone(),
-        blobs: ports.blobs.clone(),
-        publisher: ports.publisher.clone(),
-        kv: ports.kv.clone(),
-        clock: ports.clock.clone(),
-        secrets: ports.secrets.clone(),
-        limits: Default::default(),
-        topic: EVENTS_TOPIC.to_string(),
-        publish: helios_ingest::PublishMode::Inline,
-    });
+    let ingest = Arc::new(Ingest::in_lambda(&ports));
     let observer = Observer {
         rules: rules.clone(),
         kv: ports.kv.clone(),

@@ -37,6 +37,29 @@ pub struct Ingest {
     pub publish: PublishMode,
 }
 
+impl Ingest {
+    /// The ingress path as a Lambda runs it (the ingest function, and expect, which emits
+    /// through it): the function's ports, publishing before answering.
+    pub fn in_lambda(p: &helios_runtime::lambda::FunctionPorts) -> Ingest {
+        Ingest {
+            auth: Arc::new(ApiKeyAuth::new(
+                p.store.clone(),
+                helios_api::LAMBDA_KEY_CACHE,
+            )),
+            limiter: Arc::new(RateLimiter::new(helios_api::LAMBDA_DEFAULT_RATE)),
+            store: p.store.clone(),
+            blobs: p.blobs.clone(),
+            publisher: p.publisher.clone(),
+            kv: p.kv.clone(),
+            clock: p.clock.clone(),
+            secrets: p.secrets.clone(),
+            limits: Default::default(),
+            topic: helios_runtime::EVENTS_TOPIC.to_string(),
+            publish: PublishMode::Inline,
+        }
+    }
+}
+
 /// When accepted facts are published. Either way the outbox row is written first, so a
 /// publish that never happens loses nothing: `relay` does it.
 #[derive(Clone, Debug)]

@@ -1,12 +1,9 @@
 //! The ingest Lambda: API Gateway HTTP API (payload format 2.0) → the ingest handler.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_ingest::Ingest;
 use helios_runtime::lambda::{FunctionPorts, Port};
-use helios_runtime::EVENTS_TOPIC;
 use lambda_http::Error;
 
 /// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
@@ -23,19 +20,7 @@ const PORTS: &[Port] = &[
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
     let d = FunctionPorts::from_env(PORTS).await?;
-    let ingest = Arc::new(Ingest {
-        auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
-        limiter: Arc::new(RateLimiter::new(100)),
-        store: d.store,
-        blobs: d.blobs,
-        publisher: d.publisher,
-        kv: d.kv,
-        clock: d.clock,
-        secrets: d.secrets,
-        limits: Default::default(),
-        topic: EVENTS_TOPIC.to_string(),
-        publish: helios_ingest::PublishMode::Inline,
-    });
+    let ingest = Arc::new(Ingest::in_lambda(&d));
     helios_api::lambda::serve(move |req| {
         let ingest = ingest.clone();
         async move { ingest.handle(req).await }

@@ -1,7 +1,6 @@
 //! The query Lambda: API Gateway HTTP API (GET routes) → the query handler.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_query::Query;
@@ -26,8 +25,11 @@ async fn main() -> Result<(), Error> {
         }),
     };
     let query = Arc::new(Query {
-        auth: Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(5))),
-        limiter: Arc::new(RateLimiter::new(100)),
+        auth: Arc::new(ApiKeyAuth::new(
+            d.store.clone(),
+            helios_api::LAMBDA_KEY_CACHE,
+        )),
+        limiter: Arc::new(RateLimiter::new(helios_api::LAMBDA_DEFAULT_RATE)),
         store: helios_store::read_only(d.store),
         clock: d.clock,
         executions,

@@ -37,6 +37,13 @@ impl ClientAddr {
 /// kept apart from every key's and every hook's own budget.
 pub const UNAUTHENTICATED_PER_SECOND: u32 = 10;
 
+/// How long an HTTP Lambda caches its API key lookups: a revoked key stops working
+/// within this.
+pub const LAMBDA_KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The rate (requests per second) of a key without its own, in an HTTP Lambda.
+pub const LAMBDA_DEFAULT_RATE: u32 = 100;
+
 /// What to answer a request whose authentication failed with `p` (a 401): `p` itself, or
 /// 429 once the client address has spent its budget of unauthenticated requests. Either way
 /// the failure is charged to the client, never to a key's or a hook's own budget.

@@ -3,7 +3,6 @@
 //! Functions (`SendTaskSuccess`) and records the acknowledgement as an outcome.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use helios_api::ApiKeyAuth;
 use helios_record::ack::Acknowledge;
@@ -18,7 +17,10 @@ async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
     let ports = FunctionPorts::from_env(PORTS).await?;
     let ack = Arc::new(Acknowledge {
-        auth: Arc::new(ApiKeyAuth::new(ports.store.clone(), Duration::from_secs(5))),
+        auth: Arc::new(ApiKeyAuth::new(
+            ports.store.clone(),
+            helios_api::LAMBDA_KEY_CACHE,
+        )),
         workflows: ports.workflows()?,
         store: ports.store,
         clock: ports.clock,
