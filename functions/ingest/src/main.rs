@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use helios_ingest::Ingest;
 use helios_runtime::lambda::{FunctionPorts, Port};
-use lambda_http::Error;
+use lambda_runtime::Error;
 
 /// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
 const PORTS: &[Port] = &[

@@ -1,5 +1,5 @@
 //! The HTTP edge every Helios function shares, whether it runs behind API Gateway (through
-//! `lambda_http`) or in `helios dev` (through axum): requests and responses are plain
+//! `lambda_runtime`, from the HTTP API event) or in `helios dev` (through axum): requests and responses are plain
 //! `http` types with a `Bytes` body; errors are RFC 9457 problem+json, built here and
 //! nowhere else; API keys are checked here, hashed, with a role each and a rate limit.
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use helios_api::ApiKeyAuth;
 use helios_record::ack::Acknowledge;
 use helios_runtime::lambda::{FunctionPorts, Port};
-use lambda_http::Error;
+use lambda_runtime::Error;
 
 /// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
 const PORTS: &[Port] = &[Port::Rows, Port::AnswerTasks];
