@@ -373,3 +373,104 @@ fn each_function_is_granted_exactly_what_its_ports_call() {
     }
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
 }
+
+/// The errors a task function raises that a state invoking it lets fail the execution, on
+/// purpose: (machine, state, error) and why. Anything else a function raises must be
+/// retried or caught by every Task state that invokes it.
+const FAILS_THE_EXECUTION: &[(&str, &str, &str, &str)] = &[
+    ("decision", "Record", "Helios.BadRequest", "a record request the function cannot read is a bug in the workflow: the execution fails, and the failed-executions alarm says so"),
+    ("decision", "AwaitAck", "Helios.BadRequest", "as Record's"),
+    ("expectation", "Check", "Helios.BadRequest", "an input that is no expectation's: the execution fails and its alarm fires"),
+    ("expectation", "Check", "Helios.Internal", "a bug: the execution fails and its alarm fires"),
+    ("expectation", "Emit", "Helios.BadRequest", "a missed event Helios cannot record (an invalid one): the execution fails and its alarm fires"),
+    ("expectation", "Emit", "Helios.Internal", "a bug: the execution fails and its alarm fires"),
+];
+
+/// The Task states of a machine, nested ones included: (name, state).
+fn task_states(
+    states: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for (name, s) in states {
+        if s["Type"] == "Task" {
+            out.push((name.clone(), s.clone()));
+        }
+        for b in s["Branches"].as_array().into_iter().flatten() {
+            out.extend(task_states(b["States"].as_object().unwrap()));
+        }
+        for key in ["ItemProcessor", "Iterator"] {
+            if let Some(inner) = s[key]["States"].as_object() {
+                out.extend(task_states(inner));
+            }
+        }
+    }
+    out
+}
+
+/// Every error a task function raises is handled where it is invoked: retried or caught
+/// by each Task state that invokes the function (`States.ALL` and `States.TaskFailed`
+/// catch them all), or listed in `FAILS_THE_EXECUTION` with the reason. A listed one that
+/// is handled after all, or no longer raised, is stale and fails too.
+#[test]
+fn every_error_a_task_function_raises_is_handled_where_it_is_invoked() {
+    let variant = Regex::new(r"TaskError::([A-Za-z]+)").unwrap();
+    let placeholder = Regex::new(r"\$\{([A-Za-z]+)FunctionArn\}").unwrap();
+    let raised_by = |function: &str| -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (_, text) in files(&format!("functions/{function}/src"), ".rs") {
+            for c in variant.captures_iter(&text) {
+                out.insert(format!("Helios.{}", &c[1]));
+            }
+        }
+        out
+    };
+    let mut unhandled = Vec::new();
+    let mut used = BTreeSet::new();
+    let mut invoked = 0;
+    for (machine, text) in files("statemachines", ".asl.json") {
+        let asl: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for (state, s) in task_states(asl["States"].as_object().unwrap()) {
+            let text = s.to_string();
+            let Some(c) = placeholder.captures(&text) else {
+                continue;
+            };
+            invoked += 1;
+            let function = c[1].to_lowercase();
+            let handled: BTreeSet<String> = ["Retry", "Catch"]
+                .iter()
+                .flat_map(|k| s[*k].as_array().cloned().unwrap_or_default())
+                .flat_map(|r| r["ErrorEquals"].as_array().cloned().unwrap_or_default())
+                .filter_map(|e| e.as_str().map(String::from))
+                .collect();
+            if handled.contains("States.ALL") || handled.contains("States.TaskFailed") {
+                continue;
+            }
+            for error in raised_by(&function) {
+                if handled.contains(&error) {
+                    continue;
+                }
+                match FAILS_THE_EXECUTION
+                    .iter()
+                    .position(|(m, st, e, _)| *m == machine && *st == state && *e == error)
+                {
+                    Some(i) => {
+                        used.insert(i);
+                    }
+                    None => unhandled.push(format!("{machine}.{state} invokes {function}, which raises {error}: neither retried nor caught")),
+                }
+            }
+        }
+    }
+    assert!(invoked > 0, "no Task state invokes a function");
+    assert!(unhandled.is_empty(), "\n{}", unhandled.join("\n"));
+    let stale: Vec<_> = FAILS_THE_EXECUTION
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used.contains(i))
+        .map(|(_, (m, st, e, _))| format!("{m}.{st} {e}"))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "FAILS_THE_EXECUTION lists what is handled after all, or no longer raised: {stale:?}"
+    );
+}
