@@ -389,44 +389,54 @@ async fn decided(
     })
     .await?;
     let mut waits: Vec<f64> = Vec::with_capacity(acked.len());
+    let mut seen = std::collections::HashSet::new();
     let mut last = first_post;
-    let mut after = None;
     let give_up = Instant::now() + Duration::from_secs(b.decided_timeout);
-    while waits.len() < acked.len() {
-        let page = store
-            .list_decisions(&helios_store::DecisionQuery {
-                since: Some(first_post - chrono::Duration::seconds(1)),
-                after,
-                limit: 1000,
-                ..Default::default()
-            })
-            .await?;
-        for d in &page.decisions {
-            if let Some(at) = acked.get(&d.decision.event_id) {
-                waits.push(
-                    (d.decision.decided_at - *at)
-                        .num_microseconds()
-                        .unwrap_or(0) as f64
-                        / 1000.0,
-                );
-                last = last.max(d.decision.decided_at);
+    // Each round reads every decision since the first POST again, not on from the last one
+    // seen: on PostgreSQL, concurrent transactions commit out of `seq` order, so a decision
+    // can appear below a cursor that has already gone past it.
+    loop {
+        let mut after = None;
+        loop {
+            let page = store
+                .list_decisions(&helios_store::DecisionQuery {
+                    since: Some(first_post - chrono::Duration::seconds(1)),
+                    after,
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await?;
+            for d in &page.decisions {
+                if let Some(at) = acked.get(&d.decision.event_id) {
+                    if seen.insert(d.decision.event_id.clone()) {
+                        waits.push(
+                            (d.decision.decided_at - *at)
+                                .num_microseconds()
+                                .unwrap_or(0) as f64
+                                / 1000.0,
+                        );
+                        last = last.max(d.decision.decided_at);
+                    }
+                }
+            }
+            match (page.next, page.decisions.last()) {
+                (Some(_), Some(d)) => after = Some(d.seq),
+                _ => break,
             }
         }
-        if let Some(d) = page.decisions.last() {
-            after = Some(d.seq);
+        if seen.len() >= acked.len() {
+            break;
         }
-        if page.next.is_none() {
-            anyhow::ensure!(
-                Instant::now() < give_up,
-                "{} of {} events decided after {} s",
-                waits.len(),
-                acked.len(),
-                b.decided_timeout
-            );
-            // The times come from the store, so polling seldom costs no accuracy and leaves
-            // the cores to the server.
-            tokio::time::sleep(Duration::from_millis(1000)).await;
-        }
+        anyhow::ensure!(
+            Instant::now() < give_up,
+            "{} of {} events decided after {} s",
+            seen.len(),
+            acked.len(),
+            b.decided_timeout
+        );
+        // The times come from the store, so polling seldom costs no accuracy and leaves
+        // the cores to the server.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
     }
     waits.sort_by(f64::total_cmp);
     let span = (last - first_post).num_milliseconds() as f64 / 1000.0;
