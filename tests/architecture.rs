@@ -4,7 +4,8 @@
 //! - the pure engines (`helios-events`, `helios-rules`, `helios-states`) depend on no I/O
 //!   crate: no database, no AWS SDK, no HTTP server or client, no async runtime;
 //! - the query API holds the store's read model only, so a write does not compile there;
-//! - no library ends the process.
+//! - no library ends the process;
+//! - the API key types are the domain's, not the persistence crate's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -162,4 +163,21 @@ fn no_library_ends_the_process() {
         offenders.is_empty(),
         "libraries that call process::exit: {offenders:?}"
     );
+}
+
+/// The API key types are the domain's (`helios_ports::keys`), not the persistence crate's:
+/// the store persists them and defines none.
+#[test]
+fn domain_types_live_outside_the_store() {
+    for (path, text) in rust_sources(&root().join("shared/store/src")) {
+        for def in ["pub enum Role", "pub struct ApiKey"] {
+            assert!(
+                !text.contains(def),
+                "{} defines `{def}`: it belongs in helios_ports::keys",
+                path.display()
+            );
+        }
+    }
+    let keys = std::fs::read_to_string(root().join("shared/ports/src/keys.rs")).unwrap();
+    assert!(keys.contains("pub enum Role") && keys.contains("pub struct ApiKey"));
 }

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 pub mod filter;
+pub mod keys;
 pub mod local;
 #[cfg(feature = "suite")]
 pub mod suite;
