@@ -27,7 +27,7 @@ pub use bedrock::BedrockModel;
 pub use dynamo::DynamoKeyValue;
 pub use rds::{rds_auth_token, RdsAuth, RDS_TOKEN_LIFETIME};
 pub use s3::S3Blobs;
-pub use secrets::{database_url, Secrets};
+pub use secrets::Secrets;
 pub use sfn::StepFunctions;
 pub use sns::{mail_subject, SnsMailer, SnsPublisher};
 pub use sqs::{Redriven, SqsQueues};

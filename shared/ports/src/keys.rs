@@ -70,21 +70,62 @@ impl ApiKey {
     pub fn may_use_hook_source(&self, source: &str) -> bool {
         self.role == Role::Admin
             || self.sources.as_ref().is_some_and(|allowed| {
-                allowed.iter().any(|p| match p.strip_suffix('*') {
-                    Some("") => false,
-                    Some(prefix) => source.starts_with(prefix),
-                    None => source == p,
-                })
+                allowed
+                    .iter()
+                    .any(|p| p.as_str() != "*" && source_matches(p, source))
             })
     }
 
     /// Whether this key may send events of `source` (beside the namespaces no key may use).
     pub fn may_speak_for(&self, source: &str) -> bool {
-        self.sources.as_ref().is_none_or(|allowed| {
-            allowed.iter().any(|p| match p.strip_suffix('*') {
-                Some(prefix) => source.starts_with(prefix),
-                None => source == p,
-            })
-        })
+        self.sources
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|p| source_matches(p, source)))
+    }
+}
+
+/// Whether `source` is what a key's source `pattern` names: itself, or, with a trailing
+/// `*`, every source that starts with what comes before it.
+fn source_matches(pattern: &str, source: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => source.starts_with(prefix),
+        None => source == pattern,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(role: Role, sources: Option<&[&str]>) -> ApiKey {
+        ApiKey {
+            id: "k".into(),
+            name: "k".into(),
+            role,
+            hash: String::new(),
+            rate_per_second: None,
+            created_at: Utc::now(),
+            revoked_at: None,
+            sources: sources.map(|s| s.iter().map(|p| p.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_list_names_sources_exactly_or_by_prefix() {
+        let k = key(Role::Ingest, Some(&["ci/*", "deploy/prod"]));
+        assert!(k.may_speak_for("ci/buildkite") && k.may_speak_for("deploy/prod"));
+        assert!(!k.may_speak_for("deploy/prod2") && !k.may_speak_for("cix"));
+        assert!(key(Role::Ingest, None).may_speak_for("anything"));
+    }
+
+    /// A hook's source is open to an admin key, or to a list that names it; a bare `*`
+    /// or no list at all does not.
+    #[test]
+    fn a_hook_source_needs_the_admin_or_a_list_naming_it() {
+        assert!(key(Role::Admin, None).may_use_hook_source("github"));
+        assert!(key(Role::Ingest, Some(&["github"])).may_use_hook_source("github"));
+        assert!(key(Role::Ingest, Some(&["gcp.pubsub/*"])).may_use_hook_source("gcp.pubsub/p/s"));
+        assert!(!key(Role::Ingest, Some(&["*"])).may_use_hook_source("github"));
+        assert!(!key(Role::Ingest, None).may_use_hook_source("github"));
     }
 }

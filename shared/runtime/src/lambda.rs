@@ -135,66 +135,6 @@ fn env(name: &str) -> anyhow::Result<String> {
         .with_context(|| format!("{name} is not set (terraform sets it on every function)"))
 }
 
-/// Stands where a port that was not declared would be: every call is refused by the
-/// [`crate::port`] wrapper in front of it before it gets here.
-struct NotHanded;
-
-#[async_trait::async_trait]
-impl BlobStore for NotHanded {
-    async fn put(&self, _: &str, _: bytes::Bytes, _: &str) -> Result<(), helios_ports::PortError> {
-        Err(helios_ports::PortError::Invalid(
-            "no archive was handed to this function".into(),
-        ))
-    }
-    async fn get(&self, _: &str) -> Result<Option<bytes::Bytes>, helios_ports::PortError> {
-        Err(helios_ports::PortError::Invalid(
-            "no archive was handed to this function".into(),
-        ))
-    }
-    fn locate(&self, key: &str) -> String {
-        key.to_string()
-    }
-}
-
-#[async_trait::async_trait]
-impl KeyValue for NotHanded {
-    async fn get(&self, _: &str) -> Result<Option<helios_ports::Item>, helios_ports::PortError> {
-        Err(helios_ports::PortError::Invalid(
-            "no key-value table was handed to this function".into(),
-        ))
-    }
-    async fn put(
-        &self,
-        _: &str,
-        _: serde_json::Value,
-        _: helios_ports::Condition,
-        _: Option<std::time::Duration>,
-    ) -> Result<helios_ports::Written, helios_ports::PortError> {
-        Err(helios_ports::PortError::Invalid(
-            "no key-value table was handed to this function".into(),
-        ))
-    }
-    async fn delete(
-        &self,
-        _: &str,
-        _: helios_ports::Condition,
-    ) -> Result<helios_ports::Written, helios_ports::PortError> {
-        Err(helios_ports::PortError::Invalid(
-            "no key-value table was handed to this function".into(),
-        ))
-    }
-    async fn increment(
-        &self,
-        _: &str,
-        _: i64,
-        _: Option<std::time::Duration>,
-    ) -> Result<i64, helios_ports::PortError> {
-        Err(helios_ports::PortError::Invalid(
-            "no key-value table was handed to this function".into(),
-        ))
-    }
-}
-
 /// How a function reaches PostgreSQL in AWS.
 enum Database {
     /// A URL with its password: `DATABASE_URL`.
@@ -239,13 +179,8 @@ async fn database(
     let port = db_port()?;
     let name = std::env::var("HELIOS_DB_NAME").unwrap_or_else(|_| "helios".into());
     if let Ok(user) = env("HELIOS_DB_IAM_USER") {
-        let enc = |s: &str| urlencoding::encode(s).into_owned();
         return Ok(Database::Iam {
-            url: format!(
-                "postgres://{}@{host}:{port}/{}?sslmode=require",
-                enc(&user),
-                enc(&name)
-            ),
+            url: helios_store::tls_url(&user, &host, port, &name),
             auth: Box::new(helios_aws::RdsAuth::new(config, &host, port, &user)),
         });
     }
@@ -260,13 +195,8 @@ async fn database(
         .and_then(|u| u.as_str())
         .filter(|u| !u.is_empty())
         .context("the database secret has no `username` (an RDS-managed secret has it)")?;
-    let enc = |s: &str| urlencoding::encode(s).into_owned();
     Ok(Database::Secret {
-        url: format!(
-            "postgres://{}@{host}:{port}/{}?sslmode=require",
-            enc(user),
-            enc(&name)
-        ),
+        url: helios_store::tls_url(user, &host, port, &name),
         password: SecretPassword {
             secrets: secrets.clone(),
             arn,
@@ -418,9 +348,9 @@ fn db_pool_size() -> anyhow::Result<usize> {
 /// The ports a function declared, each adapter limited to them ([`crate::port`]).
 fn handed(
     ports: &[Port],
-    blobs: Arc<dyn BlobStore>,
+    blobs: Option<Arc<dyn BlobStore>>,
     publisher: Option<Arc<dyn Publisher>>,
-    kv: Arc<dyn KeyValue>,
+    kv: Option<Arc<dyn KeyValue>>,
 ) -> (Arc<dyn BlobStore>, Arc<dyn Publisher>, Arc<dyn KeyValue>) {
     let has = |p: Port| ports.contains(&p);
     (
@@ -454,9 +384,9 @@ impl FunctionPorts {
             let d = crate::Deployment::from_env().await?;
             let (blobs, publisher, kv) = handed(
                 ports,
-                d.blobs,
+                Some(d.blobs),
                 Some(Arc::new(d.services.clone())),
-                Arc::new(d.services),
+                Some(Arc::new(d.services)),
             );
             return Ok(FunctionPorts {
                 store: d.store,
@@ -487,14 +417,15 @@ impl FunctionPorts {
         } else {
             SourceSecrets::default()
         };
-        let blobs: Arc<dyn BlobStore> = if has(Port::ArchiveWrite) || has(Port::ArchiveRead) {
-            Arc::new(helios_aws::S3Blobs::new(
+        let blobs: Option<Arc<dyn BlobStore>> = if has(Port::ArchiveWrite) || has(Port::ArchiveRead)
+        {
+            Some(Arc::new(helios_aws::S3Blobs::new(
                 &config,
                 &env("HELIOS_BUCKET")?,
                 path_style,
-            ))
+            )))
         } else {
-            Arc::new(NotHanded)
+            None
         };
         let publisher: Option<Arc<dyn Publisher>> = if has(Port::Publish) {
             Some(Arc::new(helios_aws::SnsPublisher::new(
@@ -507,18 +438,14 @@ impl FunctionPorts {
         } else {
             None
         };
-        let kv: Arc<dyn KeyValue> = if has(Port::KvRead) || has(Port::KvWrite) {
-            Arc::new(helios_aws::DynamoKeyValue::new(
+        let kv: Option<Arc<dyn KeyValue>> = if has(Port::KvRead) || has(Port::KvWrite) {
+            Some(Arc::new(helios_aws::DynamoKeyValue::new(
                 &config,
                 &env("HELIOS_TABLE")?,
                 clock.clone(),
-            ))
+            )))
         } else {
-            Arc::new(HandedKv {
-                inner: Arc::new(NotHanded),
-                read: false,
-                write: false,
-            })
+            None
         };
         let (blobs, publisher, kv) = handed(ports, blobs, publisher, kv);
         let steps =

@@ -118,9 +118,9 @@ fn not_handed(what: &str, port: Port) -> PortError {
     ))
 }
 
-/// The archive, as far as the ports handed allow.
+/// The archive, as far as the ports handed allow (`inner` is `None` when neither was).
 pub struct HandedBlobs {
-    pub inner: Arc<dyn BlobStore>,
+    pub inner: Option<Arc<dyn BlobStore>>,
     pub write: bool,
     pub read: bool,
 }
@@ -128,37 +128,48 @@ pub struct HandedBlobs {
 #[async_trait]
 impl BlobStore for HandedBlobs {
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), PortError> {
-        if !self.write {
-            return Err(not_handed("writing the archive", Port::ArchiveWrite));
+        match &self.inner {
+            Some(b) if self.write => b.put(key, body, content_type).await,
+            _ => Err(not_handed("writing the archive", Port::ArchiveWrite)),
         }
-        self.inner.put(key, body, content_type).await
     }
     async fn get(&self, key: &str) -> Result<Option<Bytes>, PortError> {
-        if !self.read {
-            return Err(not_handed("reading the archive", Port::ArchiveRead));
+        match &self.inner {
+            Some(b) if self.read => b.get(key).await,
+            _ => Err(not_handed("reading the archive", Port::ArchiveRead)),
         }
-        self.inner.get(key).await
     }
     fn locate(&self, key: &str) -> String {
-        self.inner.locate(key)
+        match &self.inner {
+            Some(b) => b.locate(key),
+            None => key.to_string(),
+        }
     }
 }
 
-/// The key-value table, as far as the ports handed allow. Deleting is no port's: no
-/// function deletes (items expire).
+/// The key-value table, as far as the ports handed allow (`inner` is `None` when neither
+/// was). Deleting is no port's: no function deletes (items expire).
 pub struct HandedKv {
-    pub inner: Arc<dyn KeyValue>,
+    pub inner: Option<Arc<dyn KeyValue>>,
     pub read: bool,
     pub write: bool,
+}
+
+impl HandedKv {
+    fn with(&self, allowed: bool, what: &str, port: Port) -> Result<&dyn KeyValue, PortError> {
+        match &self.inner {
+            Some(kv) if allowed => Ok(kv.as_ref()),
+            _ => Err(not_handed(what, port)),
+        }
+    }
 }
 
 #[async_trait]
 impl KeyValue for HandedKv {
     async fn get(&self, key: &str) -> Result<Option<Item>, PortError> {
-        if !self.read {
-            return Err(not_handed("reading the key-value table", Port::KvRead));
-        }
-        self.inner.get(key).await
+        self.with(self.read, "reading the key-value table", Port::KvRead)?
+            .get(key)
+            .await
     }
     async fn put(
         &self,
@@ -167,10 +178,9 @@ impl KeyValue for HandedKv {
         condition: Condition,
         ttl: Option<Duration>,
     ) -> Result<Written, PortError> {
-        if !self.write {
-            return Err(not_handed("writing the key-value table", Port::KvWrite));
-        }
-        self.inner.put(key, value, condition, ttl).await
+        self.with(self.write, "writing the key-value table", Port::KvWrite)?
+            .put(key, value, condition, ttl)
+            .await
     }
     async fn delete(&self, _key: &str, _condition: Condition) -> Result<Written, PortError> {
         Err(PortError::Invalid(
@@ -183,10 +193,9 @@ impl KeyValue for HandedKv {
         delta: i64,
         ttl: Option<Duration>,
     ) -> Result<i64, PortError> {
-        if !self.write {
-            return Err(not_handed("counting in the key-value table", Port::KvWrite));
-        }
-        self.inner.increment(key, delta, ttl).await
+        self.with(self.write, "counting in the key-value table", Port::KvWrite)?
+            .increment(key, delta, ttl)
+            .await
     }
 }
 
@@ -217,7 +226,7 @@ mod tests {
         let files: Arc<dyn BlobStore> =
             Arc::new(helios_ports::local::FileBlobStore::open(dir.path()).unwrap());
         let write_only = HandedBlobs {
-            inner: files.clone(),
+            inner: Some(files.clone()),
             write: true,
             read: false,
         };
@@ -229,7 +238,7 @@ mod tests {
         assert!(refused.contains("Port::ArchiveRead"), "{refused}");
         assert!(!refused.is_empty() && !PortError::Invalid(refused.clone()).is_retryable());
         let read_only = HandedBlobs {
-            inner: files,
+            inner: Some(files),
             write: false,
             read: true,
         };

@@ -16,7 +16,7 @@ mod migrations;
 pub mod postgres;
 pub mod sqlite;
 
-pub use postgres::{Login, PasswordSource, PgStore, PgTls, PASSWORD_REFRESH};
+pub use postgres::{tls_url, Login, PasswordSource, PgStore, PgTls, PASSWORD_REFRESH};
 pub use sqlite::SqliteStore;
 
 /// Why a store operation failed.

@@ -142,6 +142,18 @@ where
     }
 }
 
+/// The URL of database `database` at `host:port` for `user`, without a password (a
+/// [`PasswordSource`] gives it), always with `sslmode=require`: the connection is encrypted
+/// and the server's certificate verified.
+pub fn tls_url(user: &str, host: &str, port: u16, database: &str) -> String {
+    let enc = |s: &str| urlencoding::encode(s).into_owned();
+    format!(
+        "postgres://{}@{host}:{port}/{}?sslmode=require",
+        enc(user),
+        enc(database)
+    )
+}
+
 /// How the functions' role logs in ([`PgStore::grant_dml`]).
 #[derive(Clone, Debug)]
 pub enum Login {
@@ -913,6 +925,22 @@ impl Store for PgStore {
 #[cfg(test)]
 mod password_tests {
     use super::*;
+
+    #[test]
+    fn the_url_encodes_the_user_and_always_requires_tls() {
+        let url = tls_url("app user@x", "db.internal", 5432, "helios");
+        assert_eq!(
+            url,
+            "postgres://app%20user%40x@db.internal:5432/helios?sslmode=require"
+        );
+        let parsed: tokio_postgres::Config = url.parse().unwrap();
+        assert_eq!(parsed.get_user(), Some("app user@x"));
+        assert_eq!(parsed.get_password(), None);
+        assert_eq!(
+            parsed.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
