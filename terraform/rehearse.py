@@ -463,6 +463,18 @@ def main():
         if state:
             fail("after destroy the state still holds:\n  " + "\n  ".join(state))
         print("rehearsal: destroy: everything went")
+
+        # 4. A configuration whose functions could open more connections than the database
+        # takes is refused at plan, with the arithmetic (and the proxy lets it through).
+        over = ["plan", "-input=false", "-lock=false", "-no-color", "-var", "db_max_connections=40"]
+        r = terraform(copy, over, check=False, capture=True)
+        said = " ".join((r.stdout + r.stderr).replace("│", " ").split())
+        if r.returncode == 0 or "could open 59 database connections" not in said:
+            fail("a plan whose connections exceed max_connections was not refused with the arithmetic:\n" + (r.stdout + r.stderr)[-3000:])
+        r = terraform(copy, over + ["-var", "db_proxy=true"], check=False, capture=True)
+        if r.returncode != 0:
+            fail("the same plan with db_proxy = true was refused:\n" + (r.stdout + r.stderr)[-3000:])
+        print("rehearsal: connections over the database's are refused at plan (db_max_connections=40), and let through behind the proxy")
         for target, n in sorted(StandIn.answered.items()):
             print(f"  answered by the stand-in (moto lacks it): {target} x{n}")
         print(f"rehearsal: passed in {time.time() - started:.0f} s")
