@@ -4,6 +4,9 @@
 //! - the pure engines (`helios-events`, `helios-rules`, `helios-states`) depend on no I/O
 //!   crate: no database, no AWS SDK, no HTTP server or client, no async runtime;
 //! - the query API holds the store's read model only, so a write does not compile there;
+//! - functions are mains: no function crate has a library or depends on another, and the
+//!   CLI depends on none (both build the use cases of `helios-app`);
+//! - the application crate speaks no HTTP and knows no adapter;
 //! - no library ends the process;
 //! - the API key types are the domain's, not the persistence crate's.
 
@@ -14,9 +17,8 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Every package of the workspace and, for each, the names of everything it depends on
-/// (normal dependencies, transitively), from `cargo metadata`.
-fn dependency_closure() -> BTreeMap<String, BTreeSet<String>> {
+/// `cargo metadata` of the workspace.
+fn metadata() -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(root())
@@ -27,7 +29,42 @@ fn dependency_closure() -> BTreeMap<String, BTreeSet<String>> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The workspace's packages under `functions/`, by name, with their target kinds.
+fn function_packages() -> BTreeMap<String, BTreeSet<String>> {
+    let meta = metadata();
+    let functions = root().join("functions").canonicalize().unwrap();
+    let members: BTreeSet<&str> = meta["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| members.contains(p["id"].as_str().unwrap()))
+        .filter(|p| Path::new(p["manifest_path"].as_str().unwrap()).starts_with(&functions))
+        .map(|p| {
+            let kinds = p["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|t| t["kind"].as_array().unwrap().iter())
+                .map(|k| k.as_str().unwrap().to_string())
+                .collect();
+            (p["name"].as_str().unwrap().to_string(), kinds)
+        })
+        .collect()
+}
+
+/// Every package of the workspace and, for each, the names of everything it depends on
+/// (normal dependencies, transitively), from `cargo metadata`.
+fn dependency_closure() -> BTreeMap<String, BTreeSet<String>> {
+    let meta = metadata();
     let name_of: BTreeMap<String, String> = meta["packages"]
         .as_array()
         .unwrap()
@@ -109,7 +146,69 @@ fn the_pure_engines_depend_on_no_io_crate() {
     }
 }
 
+#[test]
+fn functions_are_mains_that_depend_on_no_other_function() {
+    let functions = function_packages();
+    assert!(functions.len() >= 9, "{functions:?}");
+    let closure = dependency_closure();
+    for (name, kinds) in &functions {
+        assert!(
+            kinds.iter().all(|k| k == "bin"),
+            "{name} has targets {kinds:?}: a function is a main; its use case belongs in helios-app"
+        );
+        let others: Vec<&String> = functions
+            .keys()
+            .filter(|f| *f != name && closure[name].contains(*f))
+            .collect();
+        assert!(
+            others.is_empty(),
+            "{name} depends on the functions {others:?}"
+        );
+    }
+    let cli: Vec<&String> = functions
+        .keys()
+        .filter(|f| closure["helios-cli"].contains(*f))
+        .collect();
+    assert!(cli.is_empty(), "the CLI depends on the functions {cli:?}");
+    assert!(closure["helios-cli"].contains("helios-app"));
+}
+
+#[test]
+fn the_application_speaks_no_http_and_knows_no_adapter() {
+    let closure = dependency_closure();
+    let app = &closure["helios-app"];
+    assert!(app.contains("helios-ports") && app.contains("helios-rules"));
+    let found: Vec<&str> = [
+        "axum",
+        "lambda_runtime",
+        "lambda_http",
+        "aws_lambda_events",
+        "aws-config",
+        "aws-smithy-runtime",
+        "helios-api",
+        "helios-runtime",
+        "helios-aws",
+    ]
+    .into_iter()
+    .filter(|c| app.contains(*c))
+    .collect();
+    assert!(found.is_empty(), "helios-app depends on {found:?}");
+    for (path, text) in rust_sources(&root().join("shared/app/src")) {
+        for name in ["Problem", "http::Response", "StatusCode", "axum::"] {
+            assert!(
+                !text.contains(name),
+                "{} names `{name}`: HTTP belongs in helios-api",
+                path.display()
+            );
+        }
+    }
+}
+
+/// The Rust files under `dir` (or `dir` itself, a file) with their text.
 fn rust_sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    if dir.is_file() {
+        return vec![(dir.to_path_buf(), std::fs::read_to_string(dir).unwrap())];
+    }
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
@@ -124,7 +223,11 @@ fn rust_sources(dir: &Path) -> Vec<(PathBuf, String)> {
 
 #[test]
 fn the_query_api_holds_the_read_model_only() {
-    for (path, text) in rust_sources(&root().join("functions/query/src")) {
+    let sources = [
+        rust_sources(&root().join("shared/api/src/query.rs")),
+        rust_sources(&root().join("functions/query/src")),
+    ];
+    for (path, text) in sources.into_iter().flatten() {
         for line in text.lines() {
             let code = line.split("//").next().unwrap_or_default();
             assert!(

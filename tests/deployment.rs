@@ -159,7 +159,7 @@ fn every_state_machine_is_deployed_and_invokes_only_deployed_functions() {
             );
         }
     }
-    let expect = read("functions/expect/src/lib.rs");
+    let expect = read("shared/app/src/expect.rs");
     let machine = Regex::new(r#"pub const MACHINE: &str = "([a-z]+)";"#)
         .unwrap()
         .captures(&expect)
@@ -211,10 +211,15 @@ fn sources(dir: &Path) -> String {
 #[test]
 fn the_environment_terraform_sets_is_read_by_the_code() {
     let main = read("terraform/main.tf");
-    let code = ["shared/runtime/src", "shared/store/src", "functions"]
-        .iter()
-        .map(|d| sources(&root().join(d)))
-        .collect::<String>();
+    let code = [
+        "shared/runtime/src",
+        "shared/store/src",
+        "shared/app/src",
+        "functions",
+    ]
+    .iter()
+    .map(|d| sources(&root().join(d)))
+    .collect::<String>();
     let names: BTreeSet<String> = Regex::new(r"\b(HELIOS_[A-Z_]+) *=")
         .unwrap()
         .captures_iter(&main)
@@ -254,18 +259,17 @@ fn every_helios_error_a_workflow_matches_is_one_the_task_functions_raise() {
     assert!(matched > 0, "the workflows retry and catch Helios errors");
     // And the code names them through the enum only.
     let literal = Regex::new(r#""Helios\.[A-Za-z]+""#).unwrap();
-    for dir in std::fs::read_dir(root().join("functions"))
+    let mut dirs: Vec<String> = std::fs::read_dir(root().join("functions"))
         .unwrap()
         .flatten()
-    {
-        for (file, text) in files(
-            &format!("functions/{}/src", dir.file_name().to_string_lossy()),
-            ".rs",
-        ) {
+        .map(|d| format!("functions/{}/src", d.file_name().to_string_lossy()))
+        .collect();
+    dirs.push("shared/app/src".into());
+    for dir in dirs {
+        for (file, text) in files(&dir, ".rs") {
             assert!(
                 !literal.is_match(&text),
-                "functions/{}/src/{file}.rs spells a Helios error name: use helios_ports::TaskError",
-                dir.file_name().to_string_lossy()
+                "{dir}/{file}.rs spells a Helios error name: use helios_ports::TaskError"
             );
         }
     }
@@ -415,9 +419,16 @@ fn task_states(
 fn every_error_a_task_function_raises_is_handled_where_it_is_invoked() {
     let variant = Regex::new(r"TaskError::([A-Za-z]+)").unwrap();
     let placeholder = Regex::new(r"\$\{([A-Za-z]+)FunctionArn\}").unwrap();
+    // A function raises what its main and its use case (shared/app/src/<function>.rs) do.
     let raised_by = |function: &str| -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for (_, text) in files(&format!("functions/{function}/src"), ".rs") {
+        let use_case = files("shared/app/src", ".rs")
+            .into_iter()
+            .filter(|(module, _)| module == function);
+        for (_, text) in files(&format!("functions/{function}/src"), ".rs")
+            .into_iter()
+            .chain(use_case)
+        {
             for c in variant.captures_iter(&text) {
                 out.insert(format!("Helios.{}", &c[1]));
             }

@@ -2,7 +2,6 @@
 //! a decision. The workflow catches every failure of it, so it can never block a decision.
 //! `HELIOS_BEDROCK_MODEL_ID` set: Amazon Bedrock writes the note from the summary.
 
-use helios_advise::Advisor;
 use helios_runtime::lambda::{FunctionPorts, Port};
 
 /// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
@@ -23,11 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }
             _ => None,
         };
-    let advisor = Advisor {
-        store: ports.store,
-        clock: ports.clock,
-        model,
-    };
+    let advisor = helios_runtime::wire::advisor(&ports, model);
     let advisor = &advisor;
     helios_runtime::lambda::serve_task(|payload| advisor.handle(payload)).await
 }

@@ -1,12 +1,11 @@
 //! The decide Lambda: SQS batches from the `decide` queue (the fan-out of the `events`
-//! topic), each message decided by the library handler; failed messages are reported as
-//! partial batch failures, so only they come back. The rule set is read once at init from
-//! `HELIOS_RULES` (a folder, shipped as a layer by terraform; default `rules`).
+//! topic), each message decided by [`helios_app::decide::Decider`]; failed messages are
+//! reported as partial batch failures, so only they come back. The rule set is read once at
+//! init from `HELIOS_RULES` (a folder, shipped as a layer by terraform; default `rules`).
 
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use helios_decide::Decider;
 use helios_runtime::lambda::{sqs_batch, FunctionPorts, Port};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -23,24 +22,13 @@ const PORTS: &[Port] = &[
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
     let ports = FunctionPorts::from_env(PORTS).await?;
-    let rules = std::env::var("HELIOS_RULES").unwrap_or_else(|_| "rules".into());
-    let decider = Arc::new(Decider {
-        rules: Arc::new(helios_runtime::rules::load_rule_set(rules.as_ref())?),
-        kv: ports.kv.clone(),
-        store: ports.store.clone(),
-        workflows: ports.workflows()?,
-        clock: ports.clock.clone(),
-    });
+    let rules = Arc::new(helios_runtime::rules::load_from_env()?);
+    let decider = helios_runtime::wire::decider(&ports, rules, ports.workflows()?);
     let decider = &decider;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(
             sqs_batch(event.payload, |m| async move {
-                let done = decider
-                    .decide_delivery(&m.body, &m.attributes)
-                    .await
-                    .map_err(|e| (e.to_string(), e.is_retryable()))?;
-                tracing::info!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
-                Ok(())
+                decider.handle_message(&m).await
             })
             .await,
         )

@@ -1,13 +1,14 @@
 //! The expect Lambda, with two triggers: SQS batches from the `expect` queue (each fact
-//! observed by the [`Observer`], failures reported as partial batch failures), and the
-//! `expectation` workflow's task payloads (`check`, `emit_missed`) for the [`Checker`], whose
-//! failures are Lambda errors named for the workflow's `Retry` (`Helios.Retryable`, …).
+//! observed by [`helios_app::expect::Observer`], failures reported as partial batch
+//! failures), and the `expectation` workflow's task payloads (`check`, `emit_missed`) for the
+//! [`helios_app::expect::Checker`], whose failures are Lambda errors named for the workflow's
+//! `Retry` (`Helios.Retryable`, …).
 
 use std::sync::Arc;
 
-use helios_expect::{Checker, Observer};
-use helios_ingest::Ingest;
+use helios_app::outbox::PublishMode;
 use helios_runtime::lambda::{sqs_batch, FunctionPorts, Port};
+use helios_runtime::wire;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -26,21 +27,11 @@ const PORTS: &[Port] = &[
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);
     let ports = FunctionPorts::from_env(PORTS).await?;
-    let rules = std::env::var("HELIOS_RULES").unwrap_or_else(|_| "rules".into());
-    let rules = Arc::new(helios_runtime::rules::load_rule_set(rules.as_ref())?);
+    let rules = Arc::new(helios_runtime::rules::load_from_env()?);
     // Misses are emitted through the ingress path: archived, recorded, published.
-    let ingest = Arc::new(Ingest::in_lambda(&ports));
-    let observer = Observer {
-        rules: rules.clone(),
-        kv: ports.kv.clone(),
-        workflows: ports.workflows()?,
-    };
-    let checker = Checker {
-        rules,
-        kv: ports.kv.clone(),
-        clock: ports.clock.clone(),
-        emitter: ingest,
-    };
+    let intake = Arc::new(wire::intake(&ports, PublishMode::Inline));
+    let observer = wire::observer(&ports, rules.clone(), ports.workflows()?);
+    let checker = wire::checker(&ports, rules, intake);
     let (observer, checker) = (&observer, &checker);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         if event.payload.get("Records").is_some() {
@@ -48,14 +39,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 error_type: helios_ports::TaskError::BadRequest.name().into(),
                 error_message: format!("not an SQS event: {e}"),
             })?;
-            let response = sqs_batch(batch, |m| async move {
-                observer
-                    .observe_message(&m.body)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| (e.to_string(), e.is_retryable()))
-            })
-            .await;
+            let response =
+                sqs_batch(batch, |m| async move { observer.handle_message(&m).await }).await;
             return serde_json::to_value(response).map_err(|e| Diagnostic {
                 error_type: helios_ports::TaskError::Internal.name().into(),
                 error_message: e.to_string(),

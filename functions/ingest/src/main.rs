@@ -1,8 +1,8 @@
-//! The ingest Lambda: API Gateway HTTP API (payload format 2.0) → the ingest handler.
+//! The ingest Lambda: API Gateway HTTP API (payload format 2.0) → the ingest routes.
 
 use std::sync::Arc;
 
-use helios_ingest::Ingest;
+use helios_app::outbox::PublishMode;
 use helios_runtime::lambda::{FunctionPorts, Port};
 use lambda_runtime::Error;
 
@@ -19,11 +19,15 @@ const PORTS: &[Port] = &[
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
-    let d = FunctionPorts::from_env(PORTS).await?;
-    let ingest = Arc::new(Ingest::in_lambda(&d));
+    let ports = FunctionPorts::from_env(PORTS).await?;
+    let api = Arc::new(helios_api::ingest::IngestApi {
+        intake: Arc::new(helios_runtime::wire::intake(&ports, PublishMode::Inline)),
+        auth: helios_api::lambda_key_auth(&ports.store),
+        limiter: helios_api::lambda_limiter(),
+    });
     helios_api::lambda::serve(move |req| {
-        let ingest = ingest.clone();
-        async move { ingest.handle(req).await }
+        let api = api.clone();
+        async move { api.handle(req).await }
     })
     .await
 }

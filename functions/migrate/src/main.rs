@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use helios_migrate::{AppRole, Migrate};
+use helios_app::migrate::{AppRole, Migrate};
 
 /// What this function is handed; its IAM policy is derived from these (tests/deployment.rs)
 /// (it connects as the master user, whose password is in the secret RDS keeps).

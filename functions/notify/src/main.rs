@@ -4,7 +4,7 @@
 //! Lambda error whose type is its name (`Helios.Retryable`, …), which Step Functions reports
 //! as the task's error for `Retry` and `Catch`.
 
-use helios_notify::Notifier;
+use helios_app::notify::Notifier;
 
 /// What this function is handed; its IAM policy is derived from these (tests/deployment.rs)
 /// (it builds its adapters itself: the channels secret and, for the `email` channel, the notifications topic).

@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use helios_api::{ApiKeyAuth, RateLimiter};
-use helios_query::Query;
+use helios_api::query::Query;
 use helios_runtime::lambda::{FunctionPorts, Port};
 use lambda_runtime::Error;
 
@@ -25,11 +24,8 @@ async fn main() -> Result<(), Error> {
         }),
     };
     let query = Arc::new(Query {
-        auth: Arc::new(ApiKeyAuth::new(
-            d.store.clone(),
-            helios_api::LAMBDA_KEY_CACHE,
-        )),
-        limiter: Arc::new(RateLimiter::new(helios_api::LAMBDA_DEFAULT_RATE)),
+        auth: helios_api::lambda_key_auth(&d.store),
+        limiter: helios_api::lambda_limiter(),
         store: helios_store::read_only(d.store),
         clock: d.clock,
         executions,

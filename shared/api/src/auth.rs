@@ -6,37 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use helios_app::keys;
+pub use helios_app::keys::{IssueError, IssuedKey};
 use helios_store::{ApiKey, Role, Store};
-use sha2::{Digest, Sha256};
 
 use crate::Problem;
-
-/// A key just made: the secret is shown once and never stored.
-#[derive(Clone, Debug)]
-pub struct IssuedKey {
-    pub secret: String,
-    pub key: ApiKey,
-}
-
-/// Why a key could not be issued.
-#[derive(Debug)]
-pub enum IssueError {
-    /// The request is wrong (or the machine has no randomness): retrying will not help.
-    Invalid(String),
-    /// The store failed; the caller may retry.
-    Store(helios_store::StoreError),
-}
-
-impl std::fmt::Display for IssueError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IssueError::Invalid(e) => write!(f, "{e}"),
-            IssueError::Store(e) => write!(f, "storing the key: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for IssueError {}
 
 /// Checks API keys against the store, caching look-ups for a few seconds so that a burst
 /// of requests costs one query (a revocation takes effect within that time).
@@ -44,12 +18,6 @@ pub struct ApiKeyAuth {
     store: Arc<dyn Store>,
     cache: Mutex<HashMap<String, (Option<ApiKey>, Instant)>>,
     ttl: Duration,
-}
-
-fn random_hex(bytes: usize) -> Result<String, String> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| format!("no randomness available: {e}"))?;
-    Ok(hex::encode(buf))
 }
 
 impl ApiKeyAuth {
@@ -61,26 +29,12 @@ impl ApiKeyAuth {
         }
     }
 
-    /// The stored form of a key.
+    /// The stored form of a key ([`keys::hash`]).
     pub fn hash(secret: &str) -> String {
-        hex::encode(Sha256::digest(secret.as_bytes()))
+        keys::hash(secret)
     }
 
-    /// Makes a new key (not yet stored).
-    pub fn generate(
-        name: &str,
-        role: Role,
-        rate_per_second: Option<u32>,
-        now: DateTime<Utc>,
-    ) -> Result<IssuedKey, String> {
-        let secret = format!("hk_{}", random_hex(20)?);
-        Ok(IssuedKey {
-            key: Self::key_for(&secret, name, role, rate_per_second, now)?,
-            secret,
-        })
-    }
-
-    /// Makes a new key and stores its record; the secret is in the answer only.
+    /// Makes a new key and stores its record ([`keys::issue`]).
     pub async fn issue(
         store: &dyn Store,
         name: &str,
@@ -88,16 +42,10 @@ impl ApiKeyAuth {
         rate_per_second: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<IssuedKey, IssueError> {
-        let issued =
-            Self::generate(name, role, rate_per_second, now).map_err(IssueError::Invalid)?;
-        store
-            .create_api_key(&issued.key)
-            .await
-            .map_err(IssueError::Store)?;
-        Ok(issued)
+        keys::issue(store, name, role, rate_per_second, now).await
     }
 
-    /// The record of a key whose secret is chosen by the operator (`HELIOS_API_KEY`).
+    /// The record of a key whose secret is chosen by the operator ([`keys::key_for`]).
     pub fn key_for(
         secret: &str,
         name: &str,
@@ -105,19 +53,7 @@ impl ApiKeyAuth {
         rate_per_second: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<ApiKey, String> {
-        if secret.len() < 16 {
-            return Err("an API key must be at least 16 characters long".into());
-        }
-        Ok(ApiKey {
-            id: format!("key_{}", random_hex(6)?),
-            name: name.to_string(),
-            role,
-            hash: Self::hash(secret),
-            rate_per_second,
-            created_at: now,
-            revoked_at: None,
-            sources: None,
-        })
+        keys::key_for(secret, name, role, rate_per_second, now)
     }
 
     /// The key presented by a request, if any.
@@ -228,7 +164,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
         helios_store::Store::migrate(&store).await.unwrap();
         let store: Arc<dyn Store> = Arc::new(store);
-        let issued = ApiKeyAuth::generate("ci", Role::Ingest, None, Utc::now()).unwrap();
+        let issued = keys::generate("ci", Role::Ingest, None, Utc::now()).unwrap();
         assert!(issued.secret.starts_with("hk_") && issued.secret.len() == 43);
         assert_ne!(issued.key.hash, issued.secret, "only the hash is stored");
         store.create_api_key(&issued.key).await.unwrap();

@@ -3,10 +3,13 @@
 //! `http` types with a `Bytes` body; errors are RFC 9457 problem+json, built here and
 //! nowhere else; API keys are checked here, hashed, with a role each and a rate limit.
 
+pub mod ack;
 pub mod auth;
+pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod problem;
+pub mod query;
 pub mod ratelimit;
 
 pub use auth::{ApiKeyAuth, IssueError, IssuedKey};
@@ -43,6 +46,18 @@ pub const LAMBDA_KEY_CACHE: std::time::Duration = std::time::Duration::from_secs
 
 /// The rate (requests per second) of a key without its own, in an HTTP Lambda.
 pub const LAMBDA_DEFAULT_RATE: u32 = 100;
+
+/// The API key check of an HTTP Lambda, over its store ([`LAMBDA_KEY_CACHE`]).
+pub fn lambda_key_auth(
+    store: &std::sync::Arc<dyn helios_store::Store>,
+) -> std::sync::Arc<ApiKeyAuth> {
+    std::sync::Arc::new(ApiKeyAuth::new(store.clone(), LAMBDA_KEY_CACHE))
+}
+
+/// The rate limiter of an HTTP Lambda ([`LAMBDA_DEFAULT_RATE`]).
+pub fn lambda_limiter() -> std::sync::Arc<RateLimiter> {
+    std::sync::Arc::new(RateLimiter::new(LAMBDA_DEFAULT_RATE))
+}
 
 /// What to answer a request whose authentication failed with `p` (a 401): `p` itself, or
 /// 429 once the client address has spent its budget of unauthenticated requests. Either way

@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::extract::State;
 use clap::Args;
+use helios_api::ack::AckApi;
+use helios_api::ingest::IngestApi;
+use helios_api::query::Query;
 use helios_api::{ApiKeyAuth, Problem, RateLimiter};
-use helios_ingest::Ingest;
-use helios_query::Query;
-use helios_runtime::{Deployment, EVENTS_TOPIC};
+use helios_runtime::{wire, Deployment, EVENTS_TOPIC};
 use helios_store::Role;
 
 use crate::StoreArgs;
@@ -81,9 +82,9 @@ pub const ADMIN_KEY_FILE: &str = "dev-admin-key";
 
 #[derive(Clone)]
 struct App {
-    ingest: Arc<Ingest>,
+    ingest: Arc<IngestApi>,
     query: Arc<Query>,
-    ack: Option<Arc<helios_record::ack::Acknowledge>>,
+    ack: Option<Arc<AckApi>>,
     max_body: usize,
     body_timeout: Duration,
     executions: helios_runtime::workflows::ExecutionIndex,
@@ -105,22 +106,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let limits = helios_events::Limits::default();
     let max_body = limits.max_body_bytes;
     let limiter = Arc::new(RateLimiter::new(args.rate_limit));
-    let ingest = Arc::new(Ingest {
-        store: d.store.clone(),
-        blobs: d.blobs.clone(),
-        publisher: Arc::new(d.services.clone()),
-        kv: Arc::new(d.services.clone()),
-        clock: d.clock.clone(),
+    let ports = d.ports();
+    let intake = Arc::new(wire::intake(&ports, wire::background_publisher(&ports)));
+    let ingest = Arc::new(IngestApi {
+        intake: intake.clone(),
         auth: auth.clone(),
         limiter: limiter.clone(),
-        secrets: d.secrets.clone(),
-        limits,
-        topic: EVENTS_TOPIC.into(),
-        publish: helios_ingest::PublishMode::Background(helios_ingest::BackgroundPublisher::spawn(
-            d.store.clone(),
-            Arc::new(d.services.clone()),
-            EVENTS_TOPIC.into(),
-        )),
     });
     let rules = if args.rules.exists() {
         let rules = Arc::new(helios_runtime::rules::load_rule_set(&args.rules)?);
@@ -147,12 +138,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             .subscribe(EVENTS_TOPIC, "expect", interest.filter_policy())
             .await?;
     }
-    let checker = rules.as_ref().map(|rules| helios_expect::Checker {
-        rules: rules.clone(),
-        kv: Arc::new(d.services.clone()),
-        clock: d.clock.clone(),
-        emitter: ingest.clone(),
-    });
+    let checker = rules
+        .as_ref()
+        .map(|rules| wire::checker(&ports, rules.clone(), intake.clone()));
     // Built from the folder once, before serving; kept by the runner after.
     let executions = helios_runtime::workflows::ExecutionIndex::load(&d.data_dir);
     let workflows = if args.statemachines.is_dir() {
@@ -185,11 +173,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         None
     };
     let ack = workflows.as_ref().map(|runner| {
-        Arc::new(helios_record::ack::Acknowledge {
-            store: d.store.clone(),
-            workflows: runner.clone(),
+        Arc::new(AckApi {
+            ack: Arc::new(wire::acknowledge(&ports, runner.clone())),
             auth: auth.clone(),
-            clock: d.clock.clone(),
         })
     });
     let app = App {
@@ -220,46 +206,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut consumers = Vec::new();
     match (&workflows, &rules) {
         (Some(runner), Some(rules)) => {
-            let decider = Arc::new(helios_decide::Decider {
-                rules: rules.clone(),
-                kv: Arc::new(d.services.clone()),
-                store: d.store.clone(),
-                workflows: runner.clone(),
-                clock: d.clock.clone(),
-            });
+            let decider = Arc::new(wire::decider(&ports, rules.clone(), runner.clone()));
             let decide = move |m: helios_ports::Received| {
                 let decider = decider.clone();
-                async move {
-                    let done = decider
-                        .decide_delivery(&m.body, &m.attributes)
-                        .await
-                        .map_err(|e| (e.to_string(), e.is_retryable()))?;
-                    tracing::debug!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
-                    Ok(())
-                }
+                async move { decider.handle_message(&m).await }
             };
             // Several pollers, as Lambda runs several batches at once: while one waits on
             // the store, another decides.
             for _ in 0..DECIDE_POLLERS {
                 consumers.push(tokio::spawn(consume(d.clone(), "decide", decide.clone())));
             }
-            let observer = Arc::new(helios_expect::Observer {
-                rules: rules.clone(),
-                kv: Arc::new(d.services.clone()),
-                workflows: runner.clone(),
-            });
+            let observer = Arc::new(wire::observer(&ports, rules.clone(), runner.clone()));
             consumers.push(tokio::spawn(consume(d.clone(), "expect", move |m| {
                 let observer = observer.clone();
-                async move {
-                    let done = observer
-                        .observe_message(&m.body)
-                        .await
-                        .map_err(|e| (e.to_string(), e.is_retryable()))?;
-                    if !done.instances.is_empty() {
-                        tracing::debug!(instances = ?done.instances, started = done.started, "observed");
-                    }
-                    Ok(())
-                }
+                async move { observer.handle_message(&m).await }
             })));
         }
         _ => tracing::warn!("no rule set or no state machines: decisions and expectations are off"),
@@ -305,28 +265,22 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 /// `HELIOS_CHANNELS` or `<data>/channels.json` (`{"chat": {"url": …, "secret": …}}`).
 fn task_functions(
     d: &Deployment,
-    checker: Option<helios_expect::Checker>,
+    checker: Option<helios_app::expect::Checker>,
 ) -> anyhow::Result<std::collections::HashMap<String, helios_runtime::workflows::Function>> {
     let file = d.data_dir.join("channels.json");
     let channels = match std::env::var("HELIOS_CHANNELS") {
-        Ok(text) => helios_notify::Notifier::channels_from_json(&text)
+        Ok(text) => helios_app::notify::Notifier::channels_from_json(&text)
             .map_err(|e| anyhow::anyhow!("HELIOS_CHANNELS: {e}"))?,
         Err(_) if file.exists() => {
-            helios_notify::Notifier::channels_from_json(&std::fs::read_to_string(&file)?)
+            helios_app::notify::Notifier::channels_from_json(&std::fs::read_to_string(&file)?)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
         }
         Err(_) => Default::default(),
     };
-    let notifier = Arc::new(helios_notify::Notifier::new(channels)?);
-    let recorder = Arc::new(helios_record::Recorder {
-        store: d.store.clone(),
-        clock: d.clock.clone(),
-    });
-    let advisor = Arc::new(helios_advise::Advisor {
-        store: d.store.clone(),
-        clock: d.clock.clone(),
-        model: None,
-    });
+    let notifier = Arc::new(helios_app::notify::Notifier::new(channels)?);
+    let ports = d.ports();
+    let recorder = Arc::new(wire::recorder(&ports));
+    let advisor = Arc::new(wire::advisor(&ports, None));
     let mut functions = std::collections::HashMap::new();
     let mut add = |name: &str, f: helios_runtime::workflows::Function| {
         // By the name, and by the placeholder terraform fills in (`NotifyFunctionArn`).
@@ -429,20 +383,12 @@ fn private_folder(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 async fn relay_loop(d: Deployment) {
+    let ports = d.ports();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
         // On the first tick this publishes what a killed process left in the outbox.
-        if let Err(e) = helios_relay::relay_once(
-            d.store.as_ref(),
-            &d.services,
-            d.clock.as_ref(),
-            EVENTS_TOPIC,
-            Duration::from_secs(2),
-            500,
-        )
-        .await
-        {
+        if let Err(e) = wire::relay(&ports, wire::DEV_RELAY_GRACE).await {
             tracing::warn!(error = %e, "relay run failed");
         }
     }
@@ -455,7 +401,7 @@ async fn relay_loop(d: Deployment) {
 async fn consume<F, Fut>(d: Deployment, queue: &'static str, handle: F)
 where
     F: Fn(helios_ports::Received) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(), (String, bool)>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), helios_ports::MessageFailed>> + Send + 'static,
 {
     use helios_ports::Queue as _;
     loop {
@@ -486,7 +432,7 @@ where
                             tracing::warn!(queue, error = %e, "cannot delete a handled message");
                         }
                     }
-                    Err((error, retryable)) => tracing::warn!(
+                    Err(helios_ports::MessageFailed { error, retryable }) => tracing::warn!(
                         queue,
                         error,
                         retryable,
@@ -563,11 +509,11 @@ async fn handle(State(app): State<App>, req: axum::extract::Request) -> axum::re
 fn allowed_methods(path: &str) -> Option<&'static str> {
     if path == "/healthz" {
         Some("GET, HEAD")
-    } else if helios_record::ack::route(path).is_some() {
+    } else if helios_api::ack::route(path).is_some() {
         Some("POST")
     } else if path == "/v1/events" {
         Some("GET, HEAD, POST")
-    } else if helios_query::serves(path) {
+    } else if helios_api::query::serves(path) {
         Some("GET, HEAD")
     } else if let Some(source) = path.strip_prefix("/v1/hooks/") {
         match helios_events::Format::from_hook(source)? {
@@ -598,9 +544,9 @@ async fn dispatch(app: &App, req: helios_api::Request) -> helios_api::Response {
             &serde_json::json!({"status": "ok", "executions": app.executions.counts()}),
         );
     }
-    if let (Some(ack), Some(_)) = (&app.ack, helios_record::ack::route(path)) {
+    if let (Some(ack), Some(_)) = (&app.ack, helios_api::ack::route(path)) {
         ack.handle(req).await
-    } else if helios_query::serves(path) && is_read {
+    } else if helios_api::query::serves(path) && is_read {
         app.query.handle(req).await
     } else if path == "/v1/events" || path.starts_with("/v1/hooks/") {
         app.ingest.handle(req).await

@@ -1,7 +1,6 @@
 //! `helios keys create|list|revoke`: API keys, managed directly in the store.
 
 use clap::{Args, Subcommand};
-use helios_api::ApiKeyAuth;
 use helios_runtime::Deployment;
 use helios_store::Role;
 
@@ -50,7 +49,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             rate,
             sources,
         } => {
-            let mut issued = ApiKeyAuth::generate(&name, role, rate, chrono::Utc::now())
+            let mut issued = helios_app::keys::generate(&name, role, rate, chrono::Utc::now())
                 .map_err(anyhow::Error::msg)?;
             let sources: Option<Vec<String>> = sources.map(|s| {
                 s.into_iter()

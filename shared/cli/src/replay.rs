@@ -55,7 +55,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             .await?;
         let mut messages = Vec::with_capacity(page.facts.len());
         for f in &page.facts {
-            let mut m = helios_ingest::fact_message(&f.event)?;
+            let mut m = helios_app::outbox::fact_message(&f.event)?;
             m.attributes.insert("replay".into(), "true".into());
             m.attributes
                 .insert("redecide".into(), args.redecide.to_string());

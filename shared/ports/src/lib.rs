@@ -366,6 +366,16 @@ pub struct Received {
     pub receive_count: u32,
 }
 
+/// Why a queue message was not handled. Either way it is not deleted: it comes back after
+/// its visibility timeout, and lands in the dead-letter queue after the queue's receive
+/// limit; `retryable` says whether another try can help (it is logged, for the operator).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct MessageFailed {
+    pub error: String,
+    pub retryable: bool,
+}
+
 /// Queues with visibility timeouts and dead-letter queues (SQS in AWS).
 #[async_trait]
 pub trait Queue: Send + Sync {

@@ -21,7 +21,7 @@ use tracing::Instrument as _;
 pub async fn sqs_batch<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
 where
     F: Fn(Received) -> Fut,
-    Fut: Future<Output = Result<(), (String, bool)>>,
+    Fut: Future<Output = Result<(), helios_ports::MessageFailed>>,
 {
     let work = event.records.into_iter().map(|r| {
         let id = r.message_id.clone().unwrap_or_default();
@@ -46,7 +46,7 @@ where
         async move {
             match running.await {
                 Ok(()) => None,
-                Err((error, retryable)) => {
+                Err(helios_ports::MessageFailed { error, retryable }) => {
                     tracing::warn!(error, retryable, "message failed; SQS delivers it again");
                     Some(id)
                 }

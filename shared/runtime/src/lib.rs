@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod port;
 pub mod rules;
+pub mod wire;
 pub mod workflows;
 
 use std::path::{Path, PathBuf};

@@ -103,3 +103,10 @@ pub fn read_rule_tests(dir: &Path) -> Result<Vec<SourceFile>, RuleSetError> {
     walk(&tests, false, &mut files)?;
     files.iter().map(|f| read(f, dir)).collect()
 }
+
+/// The rule set a function decides with: the folder (or file) `HELIOS_RULES` names, which
+/// terraform ships as a layer; `rules` when it is not set.
+pub fn load_from_env() -> Result<RuleSet, RuleSetError> {
+    let path = std::env::var("HELIOS_RULES").unwrap_or_else(|_| "rules".into());
+    load_rule_set(path.as_ref())
+}

@@ -43,8 +43,14 @@ async fn failed_records_and_only_they_are_reported() {
         async move {
             match m.body.as_str() {
                 "ok" => Ok(()),
-                "fail" => Err(("the store is unavailable".to_string(), true)),
-                _ => Err(("not a canonical event".to_string(), false)),
+                "fail" => Err(helios_ports::MessageFailed {
+                    error: "the store is unavailable".into(),
+                    retryable: true,
+                }),
+                _ => Err(helios_ports::MessageFailed {
+                    error: "not a canonical event".into(),
+                    retryable: false,
+                }),
             }
         }
     })

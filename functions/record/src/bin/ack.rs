@@ -1,11 +1,9 @@
-//! The ack Lambda: API Gateway HTTP API `POST /v1/decisions/{id}/ack` → the acknowledgement
-//! handler of the record crate, which answers the workflow waiting for it through Step
-//! Functions (`SendTaskSuccess`) and records the acknowledgement as an outcome.
+//! The ack Lambda: API Gateway HTTP API `POST /v1/decisions/{id}/ack` → the acknowledgement,
+//! which answers the workflow waiting for it through Step Functions (`SendTaskSuccess`) and
+//! records the acknowledgement as an outcome.
 
 use std::sync::Arc;
 
-use helios_api::ApiKeyAuth;
-use helios_record::ack::Acknowledge;
 use helios_runtime::lambda::{FunctionPorts, Port};
 use lambda_runtime::Error;
 
@@ -16,18 +14,16 @@ const PORTS: &[Port] = &[Port::Rows, Port::AnswerTasks];
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
     let ports = FunctionPorts::from_env(PORTS).await?;
-    let ack = Arc::new(Acknowledge {
-        auth: Arc::new(ApiKeyAuth::new(
-            ports.store.clone(),
-            helios_api::LAMBDA_KEY_CACHE,
+    let api = Arc::new(helios_api::ack::AckApi {
+        ack: Arc::new(helios_runtime::wire::acknowledge(
+            &ports,
+            ports.workflows()?,
         )),
-        workflows: ports.workflows()?,
-        store: ports.store,
-        clock: ports.clock,
+        auth: helios_api::lambda_key_auth(&ports.store),
     });
     helios_api::lambda::serve(move |req| {
-        let ack = ack.clone();
-        async move { ack.handle(req).await }
+        let api = api.clone();
+        async move { api.handle(req).await }
     })
     .await
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use helios_notify::{signature, Endpoint, Format, Notifier, Request, BREAKER_FAILURES};
+use helios_app::notify::{signature, Endpoint, Format, Notifier, Request, BREAKER_FAILURES};
 use serde_json::{json, Value};
 
 /// A request the hook received: its headers and body.

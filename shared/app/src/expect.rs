@@ -38,9 +38,9 @@ pub trait Emit: Send + Sync {
 }
 
 #[async_trait]
-impl Emit for helios_ingest::Ingest {
+impl Emit for crate::intake::Intake {
     async fn emit(&self, event: &Value) -> Result<&'static str, TaskFailure> {
-        let recorded = helios_ingest::Ingest::emit(self, std::slice::from_ref(event))
+        let recorded = crate::intake::Intake::emit(self, std::slice::from_ref(event))
             .await
             .map_err(|e| {
                 let error = if e.is_retryable() {
@@ -98,6 +98,25 @@ pub struct Observer {
 }
 
 impl Observer {
+    /// Observes one message of the `expect` queue, for a queue consumer (SQS in Lambda, the
+    /// local queue in `helios dev`).
+    pub async fn handle_message(
+        &self,
+        m: &helios_ports::Received,
+    ) -> Result<(), helios_ports::MessageFailed> {
+        let done =
+            self.observe_message(&m.body)
+                .await
+                .map_err(|e| helios_ports::MessageFailed {
+                    error: e.to_string(),
+                    retryable: e.is_retryable(),
+                })?;
+        if !done.instances.is_empty() {
+            tracing::debug!(instances = ?done.instances, started = done.started, "observed");
+        }
+        Ok(())
+    }
+
     pub async fn observe_message(&self, body: &str) -> Result<Observed, ExpectFailure> {
         let event: Value =
             serde_json::from_str(body).map_err(|e| ExpectFailure::NotAnEvent(e.to_string()))?;

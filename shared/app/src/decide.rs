@@ -84,6 +84,23 @@ impl Decider {
     /// Decides a delivered message. A replayed one (attribute `replay=true`) whose event was
     /// already decided, by whatever rules, is not decided again unless `redecide=true`: a
     /// replay re-publishes facts without changing what was decided, except where asked.
+    /// Decides one message of the `decide` queue, for a queue consumer (SQS in Lambda, the
+    /// local queue in `helios dev`).
+    pub async fn handle_message(
+        &self,
+        m: &helios_ports::Received,
+    ) -> Result<(), helios_ports::MessageFailed> {
+        let done = self
+            .decide_delivery(&m.body, &m.attributes)
+            .await
+            .map_err(|e| helios_ports::MessageFailed {
+                error: e.to_string(),
+                retryable: e.is_retryable(),
+            })?;
+        tracing::info!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
+        Ok(())
+    }
+
     pub async fn decide_delivery(
         &self,
         body: &str,

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use helios_app::record::Recorder;
 use helios_ports::ManualClock;
-use helios_record::Recorder;
 use helios_store::{SqliteStore, Store};
 use serde_json::json;
 

@@ -1,5 +1,5 @@
 //! `POST /v1/decisions/{id}/ack`: a person acknowledges a decision whose workflow waits for it
-//! (`.waitForTaskToken`). The workflow's task gets `{"acked_by", "note", "at"}` and goes on.
+//! ([`helios_app::ack`]).
 //!
 //! Answers `202` when the workflow was answered, `200` when it already was (an
 //! acknowledgement counts once), `404` for an unknown decision, `409` when the decision
@@ -8,16 +8,15 @@
 
 use std::sync::Arc;
 
-use helios_api::{ApiKeyAuth, Problem, Request, Response};
-use helios_ports::{Clock, Workflows};
-use helios_store::{Outcome, Recorded, Role, Store};
+use helios_app::ack::{AckError, Acked, Acknowledge};
+use helios_store::Role;
 use serde_json::{json, Value};
 
-pub struct Acknowledge {
-    pub store: Arc<dyn Store>,
-    pub workflows: Arc<dyn Workflows>,
+use crate::{ApiKeyAuth, Problem, Request, Response};
+
+pub struct AckApi {
+    pub ack: Arc<Acknowledge>,
     pub auth: Arc<ApiKeyAuth>,
-    pub clock: Arc<dyn Clock>,
 }
 
 /// The decision id of an ack route, `/v1/decisions/{id}/ack`.
@@ -27,7 +26,24 @@ pub fn route(path: &str) -> Option<&str> {
         .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
-impl Acknowledge {
+impl From<AckError> for Problem {
+    fn from(e: AckError) -> Problem {
+        match e {
+            AckError::UnknownDecision(_) => Problem::not_found(e.to_string()),
+            AckError::NotAwaiting(_) => Problem::new(
+                409,
+                "not-awaiting-ack",
+                "Nothing to acknowledge",
+                e.to_string(),
+            ),
+            AckError::NoTaskToken => Problem::internal(e.to_string()),
+            AckError::Store(e) => e.into(),
+            AckError::Workflow(_) => Problem::unavailable(e.to_string()),
+        }
+    }
+}
+
+impl AckApi {
     pub async fn handle(&self, req: Request) -> Response {
         let path = req.uri().path().to_string();
         match self.ack(&req).await {
@@ -61,8 +77,8 @@ impl Acknowledge {
             }
         };
         let note = match body.get("note") {
-            None | Some(Value::Null) => Value::Null,
-            Some(Value::String(s)) if s.len() <= 2000 => Value::String(s.clone()),
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.len() <= 2000 => Some(s.as_str()),
             Some(_) => {
                 return Err(Problem::bad_request(
                     "invalid-body",
@@ -70,50 +86,15 @@ impl Acknowledge {
                 ))
             }
         };
-        if self.store.get_decision(id).await?.is_none() {
-            return Err(Problem::not_found(format!("no decision has the id `{id}`")));
-        }
-        let outcomes = self.store.list_outcomes(id).await?;
-        let Some(waiting) = outcomes.iter().rev().find(|o| o.kind == "awaiting_ack") else {
-            return Err(Problem::new(
-                409,
-                "not-awaiting-ack",
-                "Nothing to acknowledge",
-                format!("decision `{id}` does not wait for an acknowledgement"),
-            ));
-        };
-        let token = waiting
-            .body
-            .get("task_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Problem::internal("the awaited acknowledgement has no task token"))?;
-        let now = self.clock.now();
-        let answer = json!({"acked_by": by, "note": note, "at": now});
-        let recorded = self
-            .store
-            .record_outcome(&Outcome {
-                decision_id: id.to_string(),
-                execution: waiting.execution.clone(),
-                kind: "acknowledged".into(),
-                recorded_at: now,
-                body: answer.clone(),
-            })
-            .await?;
-        if recorded == Recorded::Duplicate {
-            return Ok(helios_api::json(
+        Ok(match self.ack.acknowledge(id, &by, note).await? {
+            Acked::Already => crate::json(
                 200,
                 &json!({"decision": id, "status": "already acknowledged"}),
-            ));
-        }
-        self.workflows
-            .send_task_success(token, &answer)
-            .await
-            .map_err(|e| {
-                Problem::unavailable(format!("the workflow could not be answered: {e}"))
-            })?;
-        Ok(helios_api::json(
-            202,
-            &json!({"decision": id, "status": "acknowledged", "acked_by": by}),
-        ))
+            ),
+            Acked::Answered => crate::json(
+                202,
+                &json!({"decision": id, "status": "acknowledged", "acked_by": by}),
+            ),
+        })
     }
 }

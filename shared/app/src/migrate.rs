@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use helios_api::{ApiKeyAuth, IssueError};
+use crate::keys::{self, IssueError};
 use helios_ports::{Clock, TaskFailure};
 use helios_store::{PgStore, Role, Store};
 use serde::Deserialize;
@@ -93,7 +93,7 @@ impl Migrate {
         let Some(k) = request.create_key else {
             return Ok(answer);
         };
-        let issued = ApiKeyAuth::issue(
+        let issued = keys::issue(
             self.store.as_ref(),
             &k.name,
             k.role,

@@ -2,10 +2,8 @@
 //! named and store nothing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use helios_api::ApiKeyAuth;
-use helios_migrate::Migrate;
+use helios_app::migrate::Migrate;
 use helios_ports::SystemClock;
 use helios_store::{Role, SqliteStore, Store};
 use serde_json::json;
@@ -44,10 +42,12 @@ async fn the_first_key_of_a_deployment_authenticates_with_its_role() {
         .unwrap();
     assert_eq!(out["role"], "admin");
     let secret = out["key"].as_str().unwrap();
-    let mut headers = http::HeaderMap::new();
-    headers.insert("x-api-key", secret.parse().unwrap());
-    let auth = ApiKeyAuth::new(store.clone(), Duration::from_secs(1));
-    let key = auth.require(&headers, Role::Admin).await.unwrap();
+    let key = store
+        .find_api_key(&helios_app::keys::hash(secret))
+        .await
+        .unwrap()
+        .expect("the key is stored by its hash");
+    assert_eq!(key.role, Role::Admin);
     assert_eq!(key.name, "ops");
     assert_eq!(key.rate_per_second, Some(20));
     assert_eq!(key.id, out["id"].as_str().unwrap());
@@ -80,7 +80,7 @@ async fn on_postgres_the_functions_role_is_granted_on_every_run() {
     let m = Migrate {
         store: Arc::new(pg.clone()),
         clock: Arc::new(SystemClock),
-        app_role: Some(helios_migrate::AppRole {
+        app_role: Some(helios_app::migrate::AppRole {
             name: "helios_app".into(),
             login: helios_store::Login::Iam,
             store: pg,

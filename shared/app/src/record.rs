@@ -7,8 +7,6 @@
 //!
 //! Each is written once per (decision, execution, kind): a retried task writes nothing new.
 
-pub mod ack;
-
 use std::sync::Arc;
 
 use helios_ports::Clock;

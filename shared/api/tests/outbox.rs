@@ -8,8 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::TimeZone;
+use helios_api::ingest::IngestApi;
 use helios_api::{ApiKeyAuth, RateLimiter};
-use helios_ingest::{Ingest, PublishMode};
+use helios_app::intake::{Intake, PublishMode};
 use helios_ports::local::{FileBlobStore, LocalServices, QueueConfig};
 use helios_ports::{Clock, ManualClock, Message, PortError, Publisher, Queue};
 use helios_store::{Role, SqliteStore, Store};
@@ -63,18 +64,20 @@ async fn an_event_acknowledged_while_publishing_fails_is_relayed_once() {
     )
     .unwrap();
     store.create_api_key(&key).await.unwrap();
-    let ingest = Ingest {
-        store: store.clone(),
-        blobs: Arc::new(FileBlobStore::open(dir.path().join("blobs")).unwrap()),
-        publisher: publisher.clone(),
-        kv: Arc::new(services.clone()),
-        clock: clock.clone(),
+    let ingest = IngestApi {
+        intake: Arc::new(Intake {
+            store: store.clone(),
+            blobs: Arc::new(FileBlobStore::open(dir.path().join("blobs")).unwrap()),
+            publisher: publisher.clone(),
+            kv: Arc::new(services.clone()),
+            clock: clock.clone(),
+            secrets: Default::default(),
+            limits: Default::default(),
+            topic: "events".into(),
+            publish: PublishMode::Inline,
+        }),
         auth: Arc::new(ApiKeyAuth::new(store.clone(), Duration::ZERO)),
         limiter: Arc::new(RateLimiter::new(100)),
-        secrets: Default::default(),
-        limits: Default::default(),
-        topic: "events".into(),
-        publish: PublishMode::Inline,
     };
     let body =
         r#"{"id":"o-1","source":"app","type":"t","time":"2026-11-20T09:00:00Z","data":{"n":1}}"#;
@@ -101,7 +104,7 @@ async fn an_event_acknowledged_while_publishing_fails_is_relayed_once() {
     let run = |p: Arc<Flaky>| {
         let (store, clock) = (store.clone(), clock.clone());
         async move {
-            helios_relay::relay_once(
+            helios_app::outbox::relay_once(
                 store.as_ref(),
                 p.as_ref(),
                 clock.as_ref(),
@@ -224,7 +227,7 @@ async fn an_outbox_row_that_cannot_be_read_back_is_parked_and_the_later_ones_go_
     clock.advance(Duration::from_secs(60));
 
     // WHEN the relay runs
-    let report = helios_relay::relay_once(
+    let report = helios_app::outbox::relay_once(
         &store,
         &services,
         clock.as_ref(),
@@ -243,7 +246,7 @@ async fn an_outbox_row_that_cannot_be_read_back_is_parked_and_the_later_ones_go_
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].0, broken);
     assert!(parked[0].1.contains("fact"), "{}", parked[0].1);
-    let again = helios_relay::relay_once(
+    let again = helios_app::outbox::relay_once(
         &store,
         &services,
         clock.as_ref(),
@@ -253,5 +256,5 @@ async fn an_outbox_row_that_cannot_be_read_back_is_parked_and_the_later_ones_go_
     )
     .await
     .unwrap();
-    assert_eq!(again, helios_relay::RelayReport::default());
+    assert_eq!(again, helios_app::outbox::RelayReport::default());
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use helios_decide::Decider;
+use helios_app::decide::Decider;
 use helios_ports::local::LocalServices;
 use helios_ports::local::RecordedWorkflows;
 use helios_ports::ManualClock;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use helios_advise::Advisor;
+use helios_app::advise::Advisor;
 use helios_ports::ManualClock;
 use helios_store::{NewDecision, Outcome, SqliteStore, Store};
 use serde_json::{json, Value};
@@ -218,7 +218,7 @@ async fn a_model_writes_the_note_from_the_summary() {
         .starts_with("First decision of `ci-failing-on-main`"));
     let prompts = model.prompts.lock().unwrap();
     let (system, prompt) = &prompts[0];
-    assert_eq!(system, helios_advise::MODEL_INSTRUCTIONS);
+    assert_eq!(system, helios_app::advise::MODEL_INSTRUCTIONS);
     assert!(prompt.contains("\"ci-failing-on-main\""), "{prompt}");
     assert!(prompt.contains("acme/web"), "{prompt}");
     assert!(prompt.contains("First decision of"), "{prompt}");
@@ -232,7 +232,7 @@ async fn a_failing_or_slow_model_leaves_the_summary() {
         .as_str()
         .unwrap()
         .starts_with("First decision of"));
-    assert_eq!(note["method"], helios_advise::METHOD);
+    assert_eq!(note["method"], helios_app::advise::METHOD);
     assert!(
         note["model_error"].as_str().unwrap().contains("throttled"),
         "{note}"
@@ -240,7 +240,7 @@ async fn a_failing_or_slow_model_leaves_the_summary() {
 
     let (note, _) = advised_by(
         Ok("too late"),
-        helios_advise::MODEL_TIMEOUT + std::time::Duration::from_secs(1),
+        helios_app::advise::MODEL_TIMEOUT + std::time::Duration::from_secs(1),
     )
     .await;
     assert!(note["summary"]

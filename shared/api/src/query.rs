@@ -14,8 +14,8 @@
 
 use std::sync::Arc;
 
+use crate::{query_param, ApiKeyAuth, Problem, RateLimiter, Request, Response};
 use base64::Engine;
-use helios_api::{query_param, ApiKeyAuth, Problem, RateLimiter, Request, Response};
 use helios_ports::{Clock, Executions};
 use helios_store::{DecisionQuery, FactQuery, ReadModel, Role, StatsQuery};
 use serde_json::json;
@@ -74,9 +74,7 @@ impl Query {
         // failures of unauthenticated requests per client address.
         let key = match self.auth.require(req.headers(), Role::Read).await {
             Ok(key) => key,
-            Err(p) if p.status == 401 => {
-                return Err(helios_api::unauthenticated(&self.limiter, req, p))
-            }
+            Err(p) if p.status == 401 => return Err(crate::unauthenticated(&self.limiter, req, p)),
             Err(p) => return Err(p),
         };
         self.limiter
@@ -122,7 +120,7 @@ impl Query {
         };
         let page = self.store.list_facts(&q).await?;
         let events: Vec<_> = page.facts.iter().map(|f| &f.event).collect();
-        Ok(helios_api::json(
+        Ok(crate::json(
             200,
             &json!({ "events": events, "next": page.next.map(encode_cursor) }),
         ))
@@ -153,7 +151,7 @@ impl Query {
                 })
             })
             .collect();
-        Ok(helios_api::json(
+        Ok(crate::json(
             200,
             &json!({ "decisions": decisions, "next": page.next.map(encode_cursor) }),
         ))
@@ -215,7 +213,7 @@ impl Query {
             _ => 2,
         };
         items.sort_by(|a, b| a.0.cmp(&b.0).then(rank(&a.1).cmp(&rank(&b.1))));
-        Ok(helios_api::json(
+        Ok(crate::json(
             200,
             &json!({
                 "subject": subject,
@@ -238,7 +236,7 @@ impl Query {
             .into_iter()
             .partition(|o| o.kind == "advice");
         let d = &stored.decision;
-        Ok(helios_api::json(
+        Ok(crate::json(
             200,
             &json!({
                 "decision": d.body,
@@ -330,7 +328,7 @@ impl Query {
             };
             target[r.key.as_str()] = json!(r.count);
         }
-        Ok(helios_api::json(
+        Ok(crate::json(
             200,
             &json!({
                 "since": helios_events::format_time(&since),
@@ -360,10 +358,7 @@ impl Query {
             .await
             .map_err(|e| Problem::unavailable(format!("executions cannot be read: {e}")))?;
         let next = more.then(|| encode_cursor((offset + p.limit) as i64));
-        Ok(helios_api::json(
-            200,
-            &json!({"executions": page, "next": next}),
-        ))
+        Ok(crate::json(200, &json!({"executions": page, "next": next})))
     }
 
     async fn get_execution(&self, name: &str) -> Result<Response, Problem> {
@@ -373,7 +368,7 @@ impl Query {
             .await
             .map_err(|e| Problem::unavailable(format!("executions cannot be read: {e}")))?;
         match found {
-            Some(e) => Ok(helios_api::json(200, &e)),
+            Some(e) => Ok(crate::json(200, &e)),
             None => Err(Problem::not_found(format!(
                 "no execution is named `{name}`"
             ))),
@@ -386,7 +381,7 @@ impl Query {
             .get_fact(id)
             .await?
             .ok_or_else(|| Problem::not_found(format!("no event has the id `{id}`")))?;
-        Ok(helios_api::json(
+        Ok(crate::json(
             200,
             &json!({
                 "event": fact.event,

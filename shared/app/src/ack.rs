@@ -1,0 +1,81 @@
+//! Acknowledging a decision whose workflow waits for it (`.waitForTaskToken`): the
+//! workflow's task gets `{"acked_by", "note", "at"}` and goes on. An acknowledgement counts
+//! once: the outcome is recorded first, and only the first one answers the workflow.
+
+use std::sync::Arc;
+
+use helios_ports::{Clock, Workflows};
+use helios_store::{Outcome, Recorded, Store, StoreError};
+use serde_json::{json, Value};
+
+pub struct Acknowledge {
+    pub store: Arc<dyn Store>,
+    pub workflows: Arc<dyn Workflows>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Acked {
+    /// The workflow was answered.
+    Answered,
+    /// It had been acknowledged before; nothing was done.
+    Already,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    #[error("no decision has the id `{0}`")]
+    UnknownDecision(String),
+    #[error("decision `{0}` does not wait for an acknowledgement")]
+    NotAwaiting(String),
+    #[error("the awaited acknowledgement has no task token")]
+    NoTaskToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the workflow could not be answered: {0}")]
+    Workflow(String),
+}
+
+impl Acknowledge {
+    /// Acknowledges decision `id` for `by`, with an optional note.
+    pub async fn acknowledge(
+        &self,
+        id: &str,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<Acked, AckError> {
+        if self.store.get_decision(id).await?.is_none() {
+            return Err(AckError::UnknownDecision(id.to_string()));
+        }
+        let outcomes = self.store.list_outcomes(id).await?;
+        let Some(waiting) = outcomes.iter().rev().find(|o| o.kind == "awaiting_ack") else {
+            return Err(AckError::NotAwaiting(id.to_string()));
+        };
+        let token = waiting
+            .body
+            .get("task_token")
+            .and_then(Value::as_str)
+            .ok_or(AckError::NoTaskToken)?;
+        let now = self.clock.now();
+        let answer = json!({"acked_by": by, "note": note, "at": now});
+        let recorded = self
+            .store
+            .record_outcome(&Outcome {
+                decision_id: id.to_string(),
+                execution: waiting.execution.clone(),
+                kind: "acknowledged".into(),
+                recorded_at: now,
+                body: answer.clone(),
+            })
+            .await?;
+        if recorded == Recorded::Duplicate {
+            return Ok(Acked::Already);
+        }
+        self.workflows
+            .send_task_success(token, &answer)
+            .await
+            .map_err(|e| AckError::Workflow(e.to_string()))?;
+        Ok(Acked::Answered)
+    }
+}

@@ -1,0 +1,136 @@
+//! Builds each use case of `helios-app` from a process's ports: one place, for the Lambda
+//! functions ([`FunctionPorts::from_env`]) and for `helios dev` ([`Deployment::ports`]) alike,
+//! so that the two run the same thing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helios_app::{
+    ack::Acknowledge, advise::Advisor, decide::Decider, expect, intake::Intake,
+    outbox::PublishMode, record::Recorder,
+};
+use helios_ports::{TextModel, Workflows};
+use helios_rules::RuleSet;
+
+use crate::lambda::FunctionPorts;
+use crate::{Deployment, EVENTS_TOPIC};
+
+/// How long a fact may wait in the outbox before the relay publishes it in Lambda, where the
+/// ingest function publishes inline; younger ones are still being published by it.
+pub const LAMBDA_RELAY_GRACE: Duration = Duration::from_secs(30);
+/// How long `helios dev`'s relay leaves a fact to its background publisher.
+pub const DEV_RELAY_GRACE: Duration = Duration::from_secs(2);
+/// Facts read from the outbox at a time by the relay.
+pub const RELAY_BATCH: usize = 500;
+
+impl Deployment {
+    /// The ports of a local deployment, as a function would have them (workflows run inside
+    /// `helios dev`, not through these ports).
+    pub fn ports(&self) -> FunctionPorts {
+        FunctionPorts {
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            publisher: Arc::new(self.services.clone()),
+            kv: Arc::new(self.services.clone()),
+            clock: self.clock.clone(),
+            secrets: self.secrets.clone(),
+            workflows: None,
+        }
+    }
+}
+
+/// Accepting events: publishing inline in Lambda (work left after the answer may be frozen
+/// with the execution environment), in the background on a long-running server.
+pub fn intake(p: &FunctionPorts, publish: PublishMode) -> Intake {
+    Intake {
+        store: p.store.clone(),
+        blobs: p.blobs.clone(),
+        publisher: p.publisher.clone(),
+        kv: p.kv.clone(),
+        clock: p.clock.clone(),
+        secrets: p.secrets.clone(),
+        limits: Default::default(),
+        topic: EVENTS_TOPIC.to_string(),
+        publish,
+    }
+}
+
+/// The background publisher of a long-running server's intake.
+pub fn background_publisher(p: &FunctionPorts) -> PublishMode {
+    PublishMode::Background(helios_app::outbox::BackgroundPublisher::spawn(
+        p.store.clone(),
+        p.publisher.clone(),
+        EVENTS_TOPIC.to_string(),
+    ))
+}
+
+pub fn decider(p: &FunctionPorts, rules: Arc<RuleSet>, workflows: Arc<dyn Workflows>) -> Decider {
+    Decider {
+        rules,
+        kv: p.kv.clone(),
+        store: p.store.clone(),
+        workflows,
+        clock: p.clock.clone(),
+    }
+}
+
+pub fn observer(
+    p: &FunctionPorts,
+    rules: Arc<RuleSet>,
+    workflows: Arc<dyn Workflows>,
+) -> expect::Observer {
+    expect::Observer {
+        rules,
+        kv: p.kv.clone(),
+        workflows,
+    }
+}
+
+/// The expectation workflow's task; misses are emitted through `intake`.
+pub fn checker(p: &FunctionPorts, rules: Arc<RuleSet>, intake: Arc<Intake>) -> expect::Checker {
+    expect::Checker {
+        rules,
+        kv: p.kv.clone(),
+        clock: p.clock.clone(),
+        emitter: intake,
+    }
+}
+
+pub fn recorder(p: &FunctionPorts) -> Recorder {
+    Recorder {
+        store: p.store.clone(),
+        clock: p.clock.clone(),
+    }
+}
+
+pub fn advisor(p: &FunctionPorts, model: Option<Arc<dyn TextModel>>) -> Advisor {
+    Advisor {
+        store: p.store.clone(),
+        clock: p.clock.clone(),
+        model,
+    }
+}
+
+pub fn acknowledge(p: &FunctionPorts, workflows: Arc<dyn Workflows>) -> Acknowledge {
+    Acknowledge {
+        store: p.store.clone(),
+        workflows,
+        clock: p.clock.clone(),
+    }
+}
+
+/// One run of the outbox relay over `p`'s store and topic.
+pub async fn relay(
+    p: &FunctionPorts,
+    grace: Duration,
+) -> Result<helios_app::outbox::RelayReport, helios_store::StoreError> {
+    helios_app::outbox::relay_once(
+        p.store.as_ref(),
+        p.publisher.as_ref(),
+        p.clock.as_ref(),
+        EVENTS_TOPIC,
+        grace,
+        RELAY_BATCH,
+    )
+    .await
+}
