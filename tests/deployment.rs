@@ -171,27 +171,86 @@ fn every_state_machine_is_deployed_and_invokes_only_deployed_functions() {
     );
 }
 
+/// The `routes = { "METHOD /path" = "function" }` map of terraform/main.tf.
+fn terraform_routes(main: &str) -> Vec<(String, String, String)> {
+    let start = main
+        .find("\n  routes = {\n")
+        .expect("terraform/main.tf has `routes = {`");
+    let body = &main[start..];
+    let end = body.find("\n  }\n").expect("the routes map ends");
+    Regex::new(r#"(?m)^\s*"([A-Z]+) ([^"]+)"\s*=\s*"([a-z]+)"$"#)
+        .unwrap()
+        .captures_iter(&body[..end])
+        .map(|c| (c[1].to_string(), c[2].to_string(), c[3].to_string()))
+        .collect()
+}
+
+/// Whether API Gateway's route path `pattern` (`{name}` one segment, `{name+}` the rest)
+/// matches the router's path template `path`.
+fn gateway_matches(pattern: &str, path: &str) -> bool {
+    let (p, t): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+    for (i, seg) in p.iter().enumerate() {
+        if seg.starts_with('{') && seg.ends_with("+}") {
+            return t.len() > i;
+        }
+        match t.get(i) {
+            Some(s) if seg.starts_with('{') => {
+                if !s.starts_with('{') && s.is_empty() {
+                    return false;
+                }
+            }
+            Some(s) if s == seg => {}
+            _ => return false,
+        }
+    }
+    p.len() == t.len()
+}
+
+/// API Gateway sends each route of the one router (`helios_api::router::ROUTES`) to the
+/// function that serves it, and has no route the router lacks. Where two gateway routes
+/// match, API Gateway takes the most specific, which is the one without a greedy `{x+}`.
 #[test]
-fn the_api_routes_reach_every_http_handler() {
-    let main = read("terraform/main.tf");
-    for (route, function) in [
-        ("POST /v1/events", "ingest"),
-        ("POST /v1/hooks/{source}", "ingest"),
-        ("OPTIONS /v1/hooks/{source}", "ingest"),
-        ("GET /v1/{proxy+}", "query"),
-        ("POST /v1/decisions/{id}/ack", "ack"),
-    ] {
-        let line = Regex::new(&format!(
-            r#""{}"\s*=\s*"{}""#,
-            regex::escape(route),
-            function
-        ))
-        .unwrap();
-        assert!(
-            line.is_match(&main),
-            "terraform routes `{route}` to `{function}`"
+fn terraform_routes_are_the_routers_routes() {
+    use helios_api::router::{Function, ROUTES};
+    let gateway = terraform_routes(&read("terraform/main.tf"));
+    assert!(gateway.len() >= 5, "{gateway:?}");
+    for r in ROUTES.iter().filter(|r| r.function != Function::Local) {
+        let mut matching: Vec<&(String, String, String)> = gateway
+            .iter()
+            .filter(|(m, p, _)| *m == r.method && gateway_matches(p, r.path))
+            .collect();
+        matching.sort_by_key(|(_, p, _)| p.contains("+}"));
+        let Some((_, pattern, function)) = matching.first() else {
+            panic!(
+                "terraform has no API Gateway route for {} {}",
+                r.method, r.path
+            );
+        };
+        assert_eq!(
+            function,
+            r.function.name(),
+            "{} {} is served by {}, but terraform's `{pattern}` sends it to {function}",
+            r.method,
+            r.path,
+            r.function.name()
         );
     }
+    for (method, pattern, function) in &gateway {
+        assert!(
+            ROUTES.iter().any(|r| r.method == *method
+                && r.function.name() == function
+                && gateway_matches(pattern, r.path)),
+            "terraform routes {method} {pattern} to {function}, which serves no such route"
+        );
+    }
+    // The matcher itself.
+    assert!(gateway_matches("/v1/{proxy+}", "/v1/events/{id}"));
+    assert!(gateway_matches(
+        "/v1/decisions/{id}/ack",
+        "/v1/decisions/{id}/ack"
+    ));
+    assert!(!gateway_matches("/v1/events", "/v1/events/{id}"));
+    assert!(!gateway_matches("/v1/hooks/{source}", "/v1/events"));
 }
 
 /// The text of every Rust source file under `dir`.

@@ -1,4 +1,5 @@
-//! The ingest Lambda: API Gateway HTTP API (payload format 2.0) → the ingest routes.
+//! The ingest Lambda: API Gateway HTTP API (payload format 2.0) → the ingest routes of the
+//! one router (`helios_api::router`).
 
 use std::sync::Arc;
 
@@ -20,14 +21,15 @@ const PORTS: &[Port] = &[
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
     let ports = FunctionPorts::from_env(PORTS).await?;
-    let api = Arc::new(helios_api::ingest::IngestApi {
+    let api = helios_api::ingest::IngestApi {
         intake: Arc::new(helios_runtime::wire::intake(&ports, PublishMode::Inline)),
         auth: helios_api::lambda_key_auth(&ports.store),
         limiter: helios_api::lambda_limiter(),
-    });
-    helios_api::lambda::serve(move |req| {
-        let api = api.clone();
-        async move { api.handle(req).await }
-    })
-    .await
+    };
+    let handlers = helios_api::router::Handlers {
+        ingest: Some(Arc::new(api)),
+        ..Default::default()
+    };
+    helios_api::lambda::serve_router(helios_api::router::router(&handlers, Default::default()))
+        .await
 }

@@ -30,9 +30,10 @@ async fn main() -> Result<(), Error> {
         clock: d.clock,
         executions,
     });
-    helios_api::lambda::serve(move |req| {
-        let query = query.clone();
-        async move { query.handle(req).await }
-    })
-    .await
+    let handlers = helios_api::router::Handlers {
+        query: Some(query),
+        ..Default::default()
+    };
+    helios_api::lambda::serve_router(helios_api::router::router(&handlers, Default::default()))
+        .await
 }

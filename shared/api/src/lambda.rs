@@ -47,6 +47,17 @@ where
     .await
 }
 
+/// Runs the Lambda runtime loop, answering every request through `router` ([`crate::router`]),
+/// the same router `helios dev` serves.
+pub async fn serve_router(router: axum::Router) -> Result<(), Error> {
+    let router = Arc::new(router);
+    serve(move |req| {
+        let router = router.clone();
+        async move { crate::router::call(&router, req).await }
+    })
+    .await
+}
+
 /// The request an API Gateway HTTP API event describes: its method, raw path and raw query
 /// string, headers (cookies folded into `Cookie`), body (base64-decoded when API Gateway
 /// encoded it), and the caller's address. A request whose target or body cannot be

@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod problem;
 pub mod query;
 pub mod ratelimit;
+pub mod router;
 
 pub use auth::{ApiKeyAuth, IssueError, IssuedKey};
 pub use problem::Problem;

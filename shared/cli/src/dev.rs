@@ -1,4 +1,4 @@
-//! `helios dev`: the ingest and query handlers served on 127.0.0.1 with axum, on the same
+//! `helios dev`: the one router of the HTTP API (`helios_api::router`) served on 127.0.0.1, the same
 //! routes as API Gateway, with the local adapters, and the relay on a one-second schedule.
 
 use std::net::SocketAddr;
@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::State;
+
 use clap::Args;
 use helios_api::ack::AckApi;
 use helios_api::ingest::IngestApi;
 use helios_api::query::Query;
-use helios_api::{ApiKeyAuth, Problem, RateLimiter};
+use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_runtime::{wire, Deployment, EVENTS_TOPIC};
 use helios_store::Role;
 
@@ -80,16 +80,6 @@ const DECIDE_POLLERS: usize = 3;
 /// The file in the data folder that keeps the admin key `helios dev` made.
 pub const ADMIN_KEY_FILE: &str = "dev-admin-key";
 
-#[derive(Clone)]
-struct App {
-    ingest: Arc<IngestApi>,
-    query: Arc<Query>,
-    ack: Option<Arc<AckApi>>,
-    max_body: usize,
-    body_timeout: Duration,
-    executions: helios_runtime::workflows::ExecutionIndex,
-}
-
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     helios_runtime::init_tracing(args.json_logs);
     let serve_limits = args.serve_limits()?;
@@ -103,8 +93,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let d = Deployment::open_local(&args.store.local_options()).await?;
     let admin_key = ensure_admin_key(&d).await?;
     let auth = Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(2)));
-    let limits = helios_events::Limits::default();
-    let max_body = limits.max_body_bytes;
     let limiter = Arc::new(RateLimiter::new(args.rate_limit));
     let ports = d.ports();
     let intake = Arc::new(wire::intake(&ports, wire::background_publisher(&ports)));
@@ -178,25 +166,31 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             auth: auth.clone(),
         })
     });
-    let app = App {
-        executions: executions.clone(),
-        ack,
-        max_body,
-        body_timeout: serve_limits.body_timeout,
-        ingest,
-        query: Arc::new(Query {
-            store: helios_store::read_only(d.store.clone()),
-            auth,
-            limiter,
-            clock: d.clock.clone(),
-            executions: workflows.as_ref().map(|_| {
-                Arc::new(helios_runtime::workflows::ExecutionFiles {
-                    data_dir: d.data_dir.clone(),
-                    index: Some(executions.clone()),
-                }) as Arc<dyn helios_ports::Executions>
-            }),
+    let query = Query {
+        store: helios_store::read_only(d.store.clone()),
+        auth,
+        limiter,
+        clock: d.clock.clone(),
+        executions: workflows.as_ref().map(|_| {
+            Arc::new(helios_runtime::workflows::ExecutionFiles {
+                data_dir: d.data_dir.clone(),
+                index: Some(executions.clone()),
+            }) as Arc<dyn helios_ports::Executions>
         }),
     };
+    let handlers = helios_api::router::Handlers {
+        ingest: Some(ingest),
+        query: Some(Arc::new(query)),
+        ack: ack.map(|a| a as Arc<dyn helios_api::router::Handle>),
+        local: Some(Arc::new(Health(executions.clone()))),
+    };
+    let router = helios_api::router::router(
+        &handlers,
+        helios_api::router::BodyLimits {
+            max_bytes: helios_events::Limits::default().max_body_bytes,
+            timeout: serve_limits.body_timeout,
+        },
+    );
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
         .await
@@ -250,7 +244,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         );
     }
 
-    let router = axum::Router::new().fallback(handle).with_state(app);
     crate::serve::serve(listener, router, serve_limits, shutdown()).await;
     relay.abort();
     for c in consumers {
@@ -462,96 +455,15 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-async fn handle(State(app): State<App>, req: axum::extract::Request) -> axum::response::Response {
-    let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let resp = match declared {
-        Some(n) if n > app.max_body => {
-            Problem::too_large(n, app.max_body).into_response_for(Some(&path))
-        }
-        _ => match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, app.max_body))
-            .await
-        {
-            Err(_) => Problem::new(
-                408,
-                "request-timeout",
-                "Request timeout",
-                format!(
-                    "the body did not arrive within {} s",
-                    app.body_timeout.as_secs_f64()
-                ),
-            )
-            .with_header("connection", "close")
-            .into_response_for(Some(&path)),
-            Ok(Err(_)) => Problem::new(
-                413,
-                "body-too-large",
-                "Request body too large",
-                format!("the body is over the limit of {} bytes", app.max_body),
-            )
-            .into_response_for(Some(&path)),
-            Ok(Ok(bytes)) => {
-                let req = http::Request::from_parts(parts, bytes);
-                dispatch(&app, req).await
-            }
-        },
-    };
-    let (parts, body) = resp.into_parts();
-    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
-}
+/// `GET /healthz` of `helios dev`: up, and how many executions are in which state.
+struct Health(helios_runtime::workflows::ExecutionIndex);
 
-/// The methods a known route answers, `None` for an unknown path.
-fn allowed_methods(path: &str) -> Option<&'static str> {
-    if path == "/healthz" {
-        Some("GET, HEAD")
-    } else if helios_api::ack::route(path).is_some() {
-        Some("POST")
-    } else if path == "/v1/events" {
-        Some("GET, HEAD, POST")
-    } else if helios_api::query::serves(path) {
-        Some("GET, HEAD")
-    } else if let Some(source) = path.strip_prefix("/v1/hooks/") {
-        match helios_events::Format::from_hook(source)? {
-            helios_events::Format::Eventgrid | helios_events::Format::Cloudevents => {
-                Some("POST, OPTIONS")
-            }
-            _ => Some("POST"),
-        }
-    } else {
-        None
-    }
-}
-
-/// The routes of the HTTP API, as API Gateway maps them to functions.
-async fn dispatch(app: &App, req: helios_api::Request) -> helios_api::Response {
-    let path = req.uri().path();
-    let is_read = req.method() == http::Method::GET || req.method() == http::Method::HEAD;
-    // A known route asked with a method it does not answer: 405 with `Allow`, not 404.
-    if let Some(allowed) = allowed_methods(path) {
-        if !allowed.split(", ").any(|m| m == req.method().as_str()) {
-            let path = path.to_string();
-            return Problem::method_not_allowed(allowed).into_response_for(Some(&path));
-        }
-    }
-    if path == "/healthz" {
-        return helios_api::json(
+#[async_trait::async_trait]
+impl helios_api::router::Handle for Health {
+    async fn handle(&self, _: helios_api::Request) -> helios_api::Response {
+        helios_api::json(
             200,
-            &serde_json::json!({"status": "ok", "executions": app.executions.counts()}),
-        );
-    }
-    if let (Some(ack), Some(_)) = (&app.ack, helios_api::ack::route(path)) {
-        ack.handle(req).await
-    } else if helios_api::query::serves(path) && is_read {
-        app.query.handle(req).await
-    } else if path == "/v1/events" || path.starts_with("/v1/hooks/") {
-        app.ingest.handle(req).await
-    } else {
-        let path = path.to_string();
-        Problem::not_found(format!("no route {path}")).into_response_for(Some(&path))
+            &serde_json::json!({"status": "ok", "executions": self.0.counts()}),
+        )
     }
 }
