@@ -25,6 +25,8 @@ pub fn secrets() -> SourceSecrets {
 pub struct Dev {
     child: Child,
     pub url: String,
+    /// Where `helios dev` writes each answer the OpenAPI description does not describe.
+    openapi_log: std::path::PathBuf,
 }
 
 impl Dev {
@@ -43,6 +45,9 @@ impl Dev {
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
+        // Every answer the tests receive is checked against the OpenAPI description.
+        let openapi_log = data_dir.with_extension("openapi-violations.log");
+        cmd.env("HELIOS_OPENAPI_CHECK", &openapi_log);
         cmd.args(args).envs(env.iter().copied());
         let s = secrets();
         cmd.env("HELIOS_API_KEY", API_KEY)
@@ -74,7 +79,11 @@ impl Dev {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Dev { child, url }
+        Dev {
+            child,
+            url,
+            openapi_log,
+        }
     }
 
     pub fn kill(mut self) {
@@ -87,6 +96,13 @@ impl Drop for Dev {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Each answer of this process that the OpenAPI description does not describe fails
+        // the test (unless it is failing already).
+        let violations = std::fs::read_to_string(&self.openapi_log).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.openapi_log);
+        if !violations.trim().is_empty() && !std::thread::panicking() {
+            panic!("answers that shared/api/openapi/openapi.json does not describe:\n{violations}");
+        }
     }
 }
 

@@ -8,12 +8,18 @@ pub mod auth;
 pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(feature = "openapi-check")]
+pub mod openapi;
 pub mod problem;
 pub mod query;
 pub mod ratelimit;
 pub mod router;
 
 pub use auth::{ApiKeyAuth, IssueError, IssuedKey};
+
+/// The OpenAPI 3.1 description of the HTTP API, served at `/v1/openapi.json`; its paths are
+/// the router's [`router::ROUTES`] (checked both ways in `router`'s tests).
+pub const OPENAPI: &str = include_str!("../openapi/openapi.json");
 pub use problem::Problem;
 pub use ratelimit::RateLimiter;
 

@@ -51,6 +51,7 @@ pub fn serves(path: &str) -> bool {
         || collection("/v1/executions")
         || path == "/v1/timeline"
         || path == "/v1/stats"
+        || path == "/v1/openapi.json"
 }
 
 impl Query {
@@ -69,6 +70,16 @@ impl Query {
         }
         if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
             return Err(Problem::method_not_allowed("GET"));
+        }
+        // The description of the API is public: it holds no data.
+        if path == "/v1/openapi.json" {
+            return Ok(http::Response::builder()
+                .status(200)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(bytes::Bytes::from_static(crate::OPENAPI.as_bytes()))
+                .unwrap_or_else(|_| {
+                    Problem::internal("could not build the response").into_response()
+                }));
         }
         // Read routes are limited as ingest is: per key once authenticated, and the
         // failures of unauthenticated requests per client address.

@@ -75,6 +75,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/executions/{name}", Function::Query),
     route("GET", "/v1/timeline", Function::Query),
     route("GET", "/v1/stats", Function::Query),
+    route("GET", "/v1/openapi.json", Function::Query),
     route("GET", "/healthz", Function::Local),
 ];
 
@@ -465,6 +466,32 @@ mod tests {
         ] {
             assert_eq!(get(&r, "GET", target).status(), 200, "{target}");
         }
+    }
+
+    /// The OpenAPI description and the route table say the same: every route is an
+    /// operation of the document, and every operation a route.
+    #[test]
+    fn the_openapi_paths_are_the_routes() {
+        let spec: serde_json::Value = serde_json::from_str(crate::OPENAPI).unwrap();
+        assert_eq!(spec["openapi"], "3.1.0");
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, _) in item.as_object().unwrap() {
+                if ["get", "post", "put", "delete", "patch", "options", "head"]
+                    .contains(&method.as_str())
+                {
+                    documented.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        let routed: std::collections::BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_string(), r.path.to_string()))
+            .collect();
+        assert_eq!(
+            documented, routed,
+            "OpenAPI operations (left) and ROUTES (right) differ"
+        );
     }
 
     #[test]

@@ -184,13 +184,19 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ack: ack.map(|a| a as Arc<dyn helios_api::router::Handle>),
         local: Some(Arc::new(Health(executions.clone()))),
     };
-    let router = helios_api::router::router(
+    let mut router = helios_api::router::router(
         &handlers,
         helios_api::router::BodyLimits {
             max_bytes: helios_events::Limits::default().max_body_bytes,
             timeout: serve_limits.body_timeout,
         },
     );
+    // Every answer checked against the OpenAPI description, what it does not describe
+    // written to this file (the end-to-end tests set it, and fail on any line).
+    if let Some(log) = std::env::var_os("HELIOS_OPENAPI_CHECK").filter(|v| !v.is_empty()) {
+        tracing::warn!(log = ?log, "checking every answer against the OpenAPI description");
+        router = helios_api::openapi::checked(router, log.into());
+    }
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
         .await
