@@ -7,6 +7,7 @@
 //! - functions are mains: no function crate has a library or depends on another, and the
 //!   CLI depends on none (both build the use cases of `helios-app`);
 //! - the application crate speaks no HTTP and knows no adapter;
+//! - the ports hold no adapter (the local ones are `helios-local`);
 //! - no library ends the process;
 //! - the API key types are the domain's, not the persistence crate's.
 
@@ -205,6 +206,27 @@ fn the_application_speaks_no_http_and_knows_no_adapter() {
 }
 
 /// The Rust files under `dir` (or `dir` itself, a file) with their text.
+/// The ports are traits and the domain's types: no adapter, no SQLite, no runtime.
+#[test]
+fn the_ports_hold_no_adapter() {
+    let closure = dependency_closure();
+    let ports = &closure["helios-ports"];
+    let found: Vec<&str> = [
+        "rusqlite",
+        "tokio",
+        "tokio-postgres",
+        "aws-config",
+        "hyper",
+        "reqwest",
+        "lambda_runtime",
+    ]
+    .into_iter()
+    .filter(|c| ports.contains(*c))
+    .collect();
+    assert!(found.is_empty(), "helios-ports depends on {found:?}");
+    assert!(closure["helios-local"].contains("rusqlite"));
+}
+
 fn rust_sources(dir: &Path) -> Vec<(PathBuf, String)> {
     if dir.is_file() {
         return vec![(dir.to_path_buf(), std::fs::read_to_string(dir).unwrap())];

@@ -433,7 +433,7 @@ async fn sigkill_right_after_the_last_acknowledgement_loses_nothing_and_duplicat
     assert_eq!(got, want);
 
     // Whatever the kill left unpublished, the relay publishes after the restart.
-    let services = helios_ports::local::LocalServices::open(
+    let services = helios_local::LocalServices::open(
         &dir.path().join("local.db"),
         std::sync::Arc::new(helios_ports::SystemClock),
     )

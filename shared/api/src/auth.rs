@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use helios_app::keys;
 pub use helios_app::keys::{IssueError, IssuedKey};
 use helios_store::{ApiKey, Role, Store};
 
@@ -27,33 +25,6 @@ impl ApiKeyAuth {
             cache: Mutex::new(HashMap::new()),
             ttl,
         }
-    }
-
-    /// The stored form of a key ([`keys::hash`]).
-    pub fn hash(secret: &str) -> String {
-        keys::hash(secret)
-    }
-
-    /// Makes a new key and stores its record ([`keys::issue`]).
-    pub async fn issue(
-        store: &dyn Store,
-        name: &str,
-        role: Role,
-        rate_per_second: Option<u32>,
-        now: DateTime<Utc>,
-    ) -> Result<IssuedKey, IssueError> {
-        keys::issue(store, name, role, rate_per_second, now).await
-    }
-
-    /// The record of a key whose secret is chosen by the operator ([`keys::key_for`]).
-    pub fn key_for(
-        secret: &str,
-        name: &str,
-        role: Role,
-        rate_per_second: Option<u32>,
-        now: DateTime<Utc>,
-    ) -> Result<ApiKey, String> {
-        keys::key_for(secret, name, role, rate_per_second, now)
     }
 
     /// The key presented by a request, if any.
@@ -86,7 +57,7 @@ impl ApiKeyAuth {
         let secret = secret.ok_or_else(|| {
             Problem::unauthenticated("this route needs an API key, in `Authorization: Bearer <key>` or `x-api-key: <key>`")
         })?;
-        let hash = Self::hash(secret);
+        let hash = helios_app::keys::hash(secret);
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             cache
@@ -148,6 +119,8 @@ impl ApiKeyAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
+    use helios_app::keys;
     use helios_store::SqliteStore;
 
     fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {

@@ -210,11 +210,17 @@ impl Query {
                     "rules": d.rules, "severity": d.severity, "explanation": explanation(&d.body),
                 }),
             ));
-            for o in self.store.list_outcomes(&d.id).await? {
-                items.push((o.recorded_at, json!({
-                    "at": o.recorded_at, "kind": o.kind, "decision": o.decision_id, "execution": o.execution,
-                })));
-            }
+        }
+        // The outcomes of every decision of the page, in one query.
+        let ids: Vec<String> = decisions
+            .decisions
+            .iter()
+            .map(|d| d.decision.id.clone())
+            .collect();
+        for o in self.store.outcomes_of(&ids).await? {
+            items.push((o.recorded_at, json!({
+                "at": o.recorded_at, "kind": o.kind, "decision": o.decision_id, "execution": o.execution,
+            })));
         }
         // Time order; at the same instant an event comes before its decision, and that
         // before what its workflow did.

@@ -12,7 +12,7 @@ use helios_api::query::Query;
 use helios_api::router::{router, BodyLimits, Handlers};
 use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_app::intake::{Intake, PublishMode};
-use helios_ports::local::{FileBlobStore, LocalServices};
+use helios_local::{FileBlobStore, LocalServices};
 use helios_ports::{Clock, SystemClock};
 use helios_store::{Role, SqliteStore, Store};
 use serde_json::{json, Value};
@@ -76,7 +76,7 @@ async fn api_gateway_events_are_answered_by_the_one_router() {
     let store: Arc<dyn Store> = Arc::new(store);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let services = LocalServices::open(&dir.path().join("local.db"), clock.clone()).unwrap();
-    let key = ApiKeyAuth::key_for(KEY, "t", Role::Admin, None, clock.now()).unwrap();
+    let key = helios_app::keys::key_for(KEY, "t", Role::Admin, None, clock.now()).unwrap();
     store.create_api_key(&key).await.unwrap();
     let auth = Arc::new(ApiKeyAuth::new(store.clone(), Duration::ZERO));
     let limiter = Arc::new(RateLimiter::new(1000));

@@ -11,7 +11,7 @@ use chrono::TimeZone;
 use helios_api::ingest::IngestApi;
 use helios_api::{ApiKeyAuth, RateLimiter};
 use helios_app::intake::{Intake, PublishMode};
-use helios_ports::local::{FileBlobStore, LocalServices, QueueConfig};
+use helios_local::{FileBlobStore, LocalServices, QueueConfig};
 use helios_ports::{Clock, ManualClock, Message, PortError, Publisher, Queue};
 use helios_store::{Role, SqliteStore, Store};
 
@@ -55,7 +55,7 @@ async fn an_event_acknowledged_while_publishing_fails_is_relayed_once() {
         up: AtomicBool::new(false),
         inner: services.clone(),
     });
-    let key = ApiKeyAuth::key_for(
+    let key = helios_app::keys::key_for(
         "hk_outbox_test_key_000",
         "t",
         Role::Ingest,

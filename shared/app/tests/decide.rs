@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_app::decide::Decider;
-use helios_ports::local::LocalServices;
-use helios_ports::local::RecordedWorkflows;
+use helios_local::LocalServices;
+use helios_local::RecordedWorkflows;
 use helios_ports::ManualClock;
 use helios_store::{DecisionQuery, Recorded, SqliteStore, Store};
 use serde_json::{json, Value};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_app::expect::{Checker, Emit, Observer, MACHINE};
-use helios_ports::local::{LocalServices, RecordedWorkflows};
+use helios_local::{LocalServices, RecordedWorkflows};
 use helios_ports::{ManualClock, TaskFailure};
 use serde_json::{json, Value};
 

@@ -343,11 +343,11 @@ async fn ensure_admin_key(d: &Deployment) -> anyhow::Result<AdminKey> {
         .filter(|k| !k.is_empty())
     {
         if d.store
-            .find_api_key(&ApiKeyAuth::hash(&secret))
+            .find_api_key(&helios_app::keys::hash(&secret))
             .await?
             .is_none()
         {
-            let key = ApiKeyAuth::key_for(
+            let key = helios_app::keys::key_for(
                 &secret,
                 "dev-admin (HELIOS_API_KEY)",
                 Role::Admin,
@@ -362,13 +362,18 @@ async fn ensure_admin_key(d: &Deployment) -> anyhow::Result<AdminKey> {
     let path = d.data_dir.join(ADMIN_KEY_FILE);
     if let Ok(secret) = std::fs::read_to_string(&path) {
         let secret = secret.trim().to_string();
-        if let Some(k) = d.store.find_api_key(&ApiKeyAuth::hash(&secret)).await? {
+        if let Some(k) = d
+            .store
+            .find_api_key(&helios_app::keys::hash(&secret))
+            .await?
+        {
             if k.revoked_at.is_none() {
                 return Ok(AdminKey::Saved(secret, path.display().to_string()));
             }
         }
     }
-    let issued = ApiKeyAuth::issue(d.store.as_ref(), "dev-admin", Role::Admin, None, now).await?;
+    let issued =
+        helios_app::keys::issue(d.store.as_ref(), "dev-admin", Role::Admin, None, now).await?;
     helios_runtime::write_private(&path, &issued.secret)?;
     Ok(AdminKey::Saved(issued.secret, path.display().to_string()))
 }

@@ -141,7 +141,7 @@ async fn admin_key(data_dir: &Path) -> anyhow::Result<String> {
         database_url: None,
     })
     .await?;
-    let issued = helios_api::ApiKeyAuth::issue(
+    let issued = helios_app::keys::issue(
         store.as_ref(),
         "bench",
         helios_store::Role::Admin,

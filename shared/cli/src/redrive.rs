@@ -54,7 +54,7 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let dir = &args.store.data_dir;
-    let services = helios_ports::local::LocalServices::open(
+    let services = helios_local::LocalServices::open(
         &dir.join("local.db"),
         Arc::new(helios_ports::SystemClock),
     )?;

@@ -1,11 +1,12 @@
 //! The ports of Helios: the small capability traits its handlers depend on (a blob store, a
 //! key-value store with conditional writes, counters and TTL, a publisher with topic → queue
-//! fan-out, queues with visibility timeouts and dead-letter queues, and a clock), with the
-//! adapters that run them on one machine for `helios dev`.
+//! fan-out, queues with visibility timeouts and dead-letter queues, and a clock). No adapter
+//! lives here and nothing here does I/O.
 //!
 //! Handlers never construct a client: they take these traits. Each port has a local adapter
-//! here (durable across restarts, safe against SIGKILL) and an AWS adapter; the same
-//! behaviour suite runs against both. Adapters never leak their SDK types through a trait.
+//! (`helios-local`: durable across restarts, safe against SIGKILL) and an AWS adapter
+//! (`helios-aws`); the same behaviour suite (`suite`) runs against both. Adapters never leak
+//! their SDK types through a trait.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,7 +17,6 @@ use chrono::{DateTime, Utc};
 
 pub mod filter;
 pub mod keys;
-pub mod local;
 #[cfg(feature = "suite")]
 pub mod suite;
 pub mod update;
@@ -32,12 +32,6 @@ pub enum PortError {
     /// The request itself is wrong (bad key, unknown queue, …); retrying will not help.
     #[error("{0}")]
     Invalid(String),
-}
-
-impl From<rusqlite::Error> for PortError {
-    fn from(e: rusqlite::Error) -> PortError {
-        PortError::unavailable("local services", e)
-    }
 }
 
 impl PortError {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use helios_events::SourceSecrets;
-use helios_ports::local::{FileBlobStore, LocalServices, QueueConfig};
+use helios_local::{FileBlobStore, LocalServices, QueueConfig};
 use helios_ports::{BlobStore, Clock, SystemClock};
 use helios_store::{PgStore, SqliteStore, Store};
 

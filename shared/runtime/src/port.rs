@@ -224,7 +224,7 @@ mod tests {
     async fn what_was_not_handed_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let files: Arc<dyn BlobStore> =
-            Arc::new(helios_ports::local::FileBlobStore::open(dir.path()).unwrap());
+            Arc::new(helios_local::FileBlobStore::open(dir.path()).unwrap());
         let write_only = HandedBlobs {
             inner: Some(files.clone()),
             write: true,

@@ -301,7 +301,12 @@ pub trait Store: Send + Sync {
     async fn record_outcome(&self, outcome: &Outcome) -> Result<Recorded, StoreError>;
 
     /// A decision's outcomes, in the order they were recorded.
-    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError>;
+    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
+        self.outcomes_of(&[decision_id.to_string()]).await
+    }
+
+    /// The outcomes of several decisions in one query, in the order they were recorded.
+    async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError>;
 
     /// Counts of events, decisions and outcomes in `[since, until)`, per time bucket.
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
@@ -315,7 +320,11 @@ pub trait ReadModel: Send + Sync {
     async fn list_facts(&self, query: &FactQuery) -> Result<FactPage, StoreError>;
     async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError>;
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
-    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError>;
+    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
+        self.outcomes_of(&[decision_id.to_string()]).await
+    }
+    /// The outcomes of several decisions in one query, in the order they were recorded.
+    async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError>;
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
 }
 
@@ -340,8 +349,8 @@ impl ReadModel for ReadOnly {
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {
         self.0.list_decisions(query).await
     }
-    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
-        self.0.list_outcomes(decision_id).await
+    async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError> {
+        self.0.outcomes_of(decision_ids).await
     }
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError> {
         self.0.stats(query).await

@@ -847,13 +847,16 @@ impl Store for PgStore {
         })
     }
 
-    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
+    async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError> {
+        if decision_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let c = self.client().await?;
         let rows = c
             .query(
                 "SELECT decision_id, execution, kind, recorded_at, body FROM outcomes
-                 WHERE decision_id = $1 ORDER BY seq",
-                &[&decision_id],
+                 WHERE decision_id = ANY($1) ORDER BY seq",
+                &[&decision_ids],
             )
             .await
             .map_err(unavailable)?;

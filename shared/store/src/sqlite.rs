@@ -71,7 +71,7 @@ fn to_decision(r: StoredRow) -> Result<StoredDecision, StoreError> {
 /// The store in one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    db: helios_ports::local::sqlite::SqliteFile,
+    db: helios_local::sqlite::SqliteFile,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -84,7 +84,7 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("{}: {e}", dir.display())))?;
         }
-        let db = helios_ports::local::sqlite::SqliteFile::open(path, |c| {
+        let db = helios_local::sqlite::SqliteFile::open(path, |c| {
             c.execute_batch("PRAGMA foreign_keys=ON;")
         })
         .map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
@@ -573,17 +573,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
-        let id = decision_id.to_string();
+    async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError> {
+        if decision_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids =
+            serde_json::to_string(decision_ids).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.with(move |c| {
             let mut st = c
                 .prepare_cached(
                     "SELECT decision_id, execution, kind, recorded_at, body FROM outcomes
-                     WHERE decision_id = ?1 ORDER BY seq",
+                     WHERE decision_id IN (SELECT value FROM json_each(?1)) ORDER BY seq",
                 )
                 .map_err(unavailable)?;
             let rows = st
-                .query_map(params![id], |r| {
+                .query_map(params![ids], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,

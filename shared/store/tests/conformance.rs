@@ -556,6 +556,25 @@ async fn records_outcomes_once_per_kind(s: &dyn Store) {
         vec![o("awaiting_ack", "dec_9-0", 0), o("outcome", "dec_9-0", 5)]
     );
     assert!(s.list_outcomes("dec_none").await.unwrap().is_empty());
+    // Several decisions in one query, in the order recorded, and only theirs.
+    let other = Outcome {
+        decision_id: "dec_8".into(),
+        ..o("outcome", "dec_8-0", 7)
+    };
+    s.record_outcome(&other).await.unwrap();
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        s.outcomes_of(&ids(&["dec_8", "dec_9", "dec_none"]))
+            .await
+            .unwrap(),
+        vec![
+            o("awaiting_ack", "dec_9-0", 0),
+            o("outcome", "dec_9-0", 5),
+            other.clone()
+        ]
+    );
+    assert_eq!(s.outcomes_of(&ids(&["dec_8"])).await.unwrap(), vec![other]);
+    assert!(s.outcomes_of(&[]).await.unwrap().is_empty());
 }
 
 async fn counts_per_time_bucket(s: &dyn Store) {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::{PortError, Workflows};
+use helios_ports::{PortError, Workflows};
 
 /// Keeps each started execution (machine, name, input), starts a name once, and keeps each
 /// task-token answer.

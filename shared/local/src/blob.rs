@@ -3,7 +3,7 @@ use std::path::{Component, Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{BlobStore, PortError};
+use helios_ports::{BlobStore, PortError};
 
 /// Blobs as files under a root folder; written to a temporary name and renamed, so a reader
 /// (or a restart after SIGKILL) sees a whole object or none.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::{
+use helios_ports::{
     Clock, Condition, FilterPolicy, Item, KeyValue, Message, PortError, Publisher, Queue, Received,
     Written,
 };
@@ -90,6 +90,21 @@ fn db_err(e: impl std::fmt::Display) -> PortError {
     PortError::unavailable("local services", e)
 }
 
+/// Why the file could not be opened: SQLite's error, or a schema this build does not know.
+struct OpenError(PortError);
+
+impl From<rusqlite::Error> for OpenError {
+    fn from(e: rusqlite::Error) -> OpenError {
+        OpenError(db_err(e))
+    }
+}
+
+impl From<PortError> for OpenError {
+    fn from(e: PortError) -> OpenError {
+        OpenError(e)
+    }
+}
+
 impl LocalServices {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<LocalServices, PortError> {
@@ -97,19 +112,21 @@ impl LocalServices {
             std::fs::create_dir_all(dir).map_err(db_err)?;
         }
         let shown = path.display().to_string();
-        let db = super::sqlite::SqliteFile::open(path, |conn| -> Result<(), PortError> {
+        let db = super::sqlite::SqliteFile::open(path, |conn| -> Result<(), OpenError> {
             let version: i64 = conn
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(db_err)?;
             if version > SCHEMA_VERSION {
-                return Err(PortError::Invalid(format!(
+                return Err(OpenError(PortError::Invalid(format!(
                     "{shown} was written by a newer Helios (local schema {version}, this build knows {SCHEMA_VERSION})"
-                )));
+                ))));
             }
             conn.execute_batch(SCHEMA).map_err(db_err)?;
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
-                .map_err(db_err)
-        })?;
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .map_err(|e| e.0)?;
         Ok(LocalServices { db, clock })
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use helios_ports::local::{FileBlobStore, LocalServices, QueueConfig};
+use helios_local::{FileBlobStore, LocalServices, QueueConfig};
 use helios_ports::{suite, Clock, ManualClock, Message, Publisher, Queue};
 
 fn clock() -> Arc<ManualClock> {
