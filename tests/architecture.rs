@@ -189,6 +189,10 @@ fn the_application_speaks_no_http_and_knows_no_adapter() {
         "helios-api",
         "helios-runtime",
         "helios-aws",
+        "helios-store",
+        "helios-local",
+        "rusqlite",
+        "tokio-postgres",
     ]
     .into_iter()
     .filter(|c| app.contains(*c))

@@ -441,7 +441,7 @@ async fn sigkill_right_after_the_last_acknowledgement_loses_nothing_and_duplicat
     let store = helios_store::SqliteStore::open(&dir.path().join("helios.db")).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let pending = helios_store::Store::pending_outbox(
+        let pending = helios_store::Outbox::pending_outbox(
             &store,
             chrono::Utc::now() + chrono::Duration::days(1),
             1000,

@@ -24,12 +24,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         (Ok(name), Some(store)) if !name.is_empty() => Some(AppRole {
             name,
             login: app_login().await?,
-            store,
+            store: Arc::new(store),
         }),
         _ => None,
     };
     let migrate = Migrate {
-        store,
+        keys: store.clone(),
+        schema: store,
         clock: Arc::new(helios_ports::SystemClock),
         app_role,
     };

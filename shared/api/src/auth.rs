@@ -6,20 +6,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use helios_app::keys::{IssueError, IssuedKey};
-use helios_store::{ApiKey, Role, Store};
+use helios_store::{ApiKey, ApiKeys, Role};
 
 use crate::Problem;
 
 /// Checks API keys against the store, caching look-ups for a few seconds so that a burst
 /// of requests costs one query (a revocation takes effect within that time).
 pub struct ApiKeyAuth {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ApiKeys>,
     cache: Mutex<HashMap<String, (Option<ApiKey>, Instant)>>,
     ttl: Duration,
 }
 
 impl ApiKeyAuth {
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> ApiKeyAuth {
+    pub fn new(store: Arc<dyn ApiKeys>, ttl: Duration) -> ApiKeyAuth {
         ApiKeyAuth {
             store,
             cache: Mutex::new(HashMap::new()),
@@ -135,8 +135,8 @@ mod tests {
     async fn keys_authenticate_by_either_header_and_roles_are_enforced() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
-        helios_store::Store::migrate(&store).await.unwrap();
-        let store: Arc<dyn Store> = Arc::new(store);
+        helios_store::Schema::migrate(&store).await.unwrap();
+        let store: Arc<dyn helios_store::Store> = Arc::new(store);
         let issued = keys::generate("ci", Role::Ingest, None, Utc::now()).unwrap();
         assert!(issued.secret.starts_with("hk_") && issued.secret.len() == 43);
         assert_ne!(issued.key.hash, issued.secret, "only the hash is stored");

@@ -2,6 +2,7 @@
 //! turned into requests and answered by the same router `helios dev` serves
 //! (`helios_api::router`), over a real embedded store.
 
+use helios_store::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,7 +84,8 @@ async fn api_gateway_events_are_answered_by_the_one_router() {
     let handlers = Handlers {
         ingest: Some(Arc::new(IngestApi {
             intake: Arc::new(Intake {
-                store: store.clone(),
+                facts: store.clone(),
+                outbox: store.clone(),
                 blobs: Arc::new(FileBlobStore::open(dir.path().join("blobs")).unwrap()),
                 publisher: Arc::new(services.clone()),
                 kv: Arc::new(services.clone()),

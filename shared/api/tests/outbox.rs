@@ -1,6 +1,7 @@
 //! The transactional outbox end to end: an event acknowledged while publishing fails is
 //! published later by the relay, once.
 
+use helios_store::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,7 +67,8 @@ async fn an_event_acknowledged_while_publishing_fails_is_relayed_once() {
     store.create_api_key(&key).await.unwrap();
     let ingest = IngestApi {
         intake: Arc::new(Intake {
-            store: store.clone(),
+            facts: store.clone(),
+            outbox: store.clone(),
             blobs: Arc::new(FileBlobStore::open(dir.path().join("blobs")).unwrap()),
             publisher: publisher.clone(),
             kv: Arc::new(services.clone()),

@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
+use helios_ports::store::{Decisions, Outcome, Outcomes, Recorded, StoreError};
 use helios_ports::{Clock, Workflows};
-use helios_store::{Outcome, Recorded, Store, StoreError};
 use serde_json::{json, Value};
 
 pub struct Acknowledge {
-    pub store: Arc<dyn Store>,
+    pub decisions: Arc<dyn Decisions>,
+    pub outcomes: Arc<dyn Outcomes>,
     pub workflows: Arc<dyn Workflows>,
     pub clock: Arc<dyn Clock>,
 }
@@ -45,10 +46,10 @@ impl Acknowledge {
         by: &str,
         note: Option<&str>,
     ) -> Result<Acked, AckError> {
-        if self.store.get_decision(id).await?.is_none() {
+        if self.decisions.get_decision(id).await?.is_none() {
             return Err(AckError::UnknownDecision(id.to_string()));
         }
-        let outcomes = self.store.list_outcomes(id).await?;
+        let outcomes = self.outcomes.list_outcomes(id).await?;
         let Some(waiting) = outcomes.iter().rev().find(|o| o.kind == "awaiting_ack") else {
             return Err(AckError::NotAwaiting(id.to_string()));
         };
@@ -60,7 +61,7 @@ impl Acknowledge {
         let now = self.clock.now();
         let answer = json!({"acked_by": by, "note": note, "at": now});
         let recorded = self
-            .store
+            .outcomes
             .record_outcome(&Outcome {
                 decision_id: id.to_string(),
                 execution: waiting.execution.clone(),

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use helios_ports::store::{DecisionQuery, Decisions, Outcome, Outcomes, Recorded, StoreError};
 use helios_ports::{Clock, TaskFailure, TextModel};
-use helios_store::{DecisionQuery, Outcome, Recorded, Store, StoreError};
 use serde_json::{json, Value};
 
 /// How far back similar decisions are looked for.
@@ -42,7 +42,8 @@ the facts given; say plainly when they are too few to suggest anything. Suggest 
 or do first, in the light of how similar past decisions ended.";
 
 pub struct Advisor {
-    pub store: Arc<dyn Store>,
+    pub decisions: Arc<dyn Decisions>,
+    pub outcomes: Arc<dyn Outcomes>,
     pub clock: Arc<dyn Clock>,
     /// Writes the note from the summary when set (Bedrock in AWS).
     pub model: Option<Arc<dyn TextModel>>,
@@ -68,7 +69,7 @@ impl Advisor {
         let execution = field("execution")?;
         let advice = self.advise(decision_id).await?;
         let recorded = self
-            .store
+            .outcomes
             .record_outcome(&Outcome {
                 decision_id: decision_id.to_string(),
                 execution: execution.to_string(),
@@ -81,7 +82,7 @@ impl Advisor {
         if recorded == Recorded::Duplicate {
             // A retried task: the note first written stands.
             if let Some(o) = self
-                .store
+                .outcomes
                 .list_outcomes(decision_id)
                 .await
                 .map_err(retryable)?
@@ -107,9 +108,9 @@ impl Advisor {
     async fn summarise(
         &self,
         decision_id: &str,
-    ) -> Result<(Value, helios_store::NewDecision), TaskFailure> {
+    ) -> Result<(Value, helios_ports::store::NewDecision), TaskFailure> {
         let stored = self
-            .store
+            .decisions
             .get_decision(decision_id)
             .await
             .map_err(retryable)?
@@ -128,7 +129,7 @@ impl Advisor {
             return Ok((note, d));
         };
         let page = self
-            .store
+            .decisions
             .list_decisions(&DecisionQuery {
                 rule: Some(rule.clone()),
                 since: Some(d.decided_at - chrono::Duration::days(LOOKBACK_DAYS)),
@@ -154,7 +155,11 @@ impl Advisor {
         let same_subject = similar.iter().filter(|s| s.subject == d.subject).count();
         let mut endings: BTreeMap<&str, usize> = BTreeMap::new();
         for s in similar.iter().take(MAX_OUTCOMES_READ) {
-            let outcomes = self.store.list_outcomes(&s.id).await.map_err(retryable)?;
+            let outcomes = self
+                .outcomes
+                .list_outcomes(&s.id)
+                .await
+                .map_err(retryable)?;
             let ending = if outcomes.iter().any(|o| o.kind == "acknowledged") {
                 "acknowledged"
             } else if outcomes
@@ -197,7 +202,7 @@ impl Advisor {
 }
 
 /// The prompt for a decision: what it is, and the summary of its history.
-pub fn model_prompt(d: &helios_store::NewDecision, summary: &str) -> String {
+pub fn model_prompt(d: &helios_ports::store::NewDecision, summary: &str) -> String {
     let explanations: Vec<&str> = d.body["fired"]
         .as_array()
         .map(|f| f.iter().filter_map(|x| x["explanation"].as_str()).collect())
@@ -222,7 +227,7 @@ pub fn model_prompt(d: &helios_store::NewDecision, summary: &str) -> String {
 async fn with_model(
     model: &dyn TextModel,
     mut note: Value,
-    d: &helios_store::NewDecision,
+    d: &helios_ports::store::NewDecision,
 ) -> Value {
     let summary = note["summary"].as_str().unwrap_or_default().to_string();
     let prompt = model_prompt(d, &summary);

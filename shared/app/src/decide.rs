@@ -15,18 +15,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use helios_ports::store::{Decisions, NewDecision, Recorded, StoreError};
 use helios_ports::update::{update, Change, UpdateError};
 use helios_ports::{Clock, Condition, KeyValue, PortError, Workflows};
 use helios_rules::decide::{DecideError, Inputs};
 use helios_rules::window::WindowState;
 use helios_rules::RuleSet;
-use helios_store::{NewDecision, Recorded, Store, StoreError};
 use serde_json::{json, Value};
 
 pub struct Decider {
     pub rules: Arc<RuleSet>,
     pub kv: Arc<dyn KeyValue>,
-    pub store: Arc<dyn Store>,
+    pub decisions: Arc<dyn Decisions>,
     pub workflows: Arc<dyn Workflows>,
     pub clock: Arc<dyn Clock>,
 }
@@ -116,8 +116,8 @@ impl Decider {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let earlier = self
-                .store
-                .list_decisions(&helios_store::DecisionQuery {
+                .decisions
+                .list_decisions(&helios_ports::store::DecisionQuery {
                     event_id: Some(id.to_string()),
                     limit: 1,
                     ..Default::default()
@@ -195,12 +195,12 @@ impl Decider {
             decided_at: now,
             body,
         };
-        let recorded = self.store.record_decision(&new).await?;
+        let recorded = self.decisions.record_decision(&new).await?;
         // Start from what is stored: after a redelivery, the first delivery's decision (read
         // back only then; a new decision is the one just written).
         let stored = match recorded {
             Recorded::Accepted => new,
-            Recorded::Duplicate => match self.store.get_decision(&decision.id).await? {
+            Recorded::Duplicate => match self.decisions.get_decision(&decision.id).await? {
                 Some(s) => s.decision,
                 None => new,
             },

@@ -51,7 +51,7 @@ impl Emit for crate::intake::Intake {
                 TaskFailure::of(error, e.to_string())
             })?;
         Ok(match recorded.first() {
-            Some((_, helios_store::Recorded::Accepted)) => "accepted",
+            Some((_, helios_ports::store::Recorded::Accepted)) => "accepted",
             _ => "duplicate",
         })
     }

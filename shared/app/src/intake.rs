@@ -14,8 +14,8 @@ use helios_events::sources::Speaker;
 use helios_events::{
     normalise, Context, Event, Format, Handshake, Limits, NormaliseError, Normalised, SourceSecrets,
 };
+use helios_ports::store::{ApiKey, Facts, NewFact, Outbox, RawRef, Recorded, StoreError};
 use helios_ports::{BlobStore, Clock, Condition, KeyValue, Publisher, Written};
-use helios_store::{ApiKey, NewFact, RawRef, Recorded, Store, StoreError};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -24,7 +24,8 @@ pub use crate::outbox::{BackgroundPublisher, PublishMode};
 /// Everything accepting events depends on, built once per process.
 #[derive(Clone)]
 pub struct Intake {
-    pub store: Arc<dyn Store>,
+    pub facts: Arc<dyn Facts>,
+    pub outbox: Arc<dyn Outbox>,
     pub blobs: Arc<dyn BlobStore>,
     pub publisher: Arc<dyn Publisher>,
     /// Remembers the bodies of GitHub deliveries for [`GITHUB_REPLAY_WINDOW`].
@@ -261,7 +262,7 @@ impl Intake {
     /// under it: still not recorded (the first one stands), but said, and logged, because a
     /// sender reusing ids for different events loses the later ones.
     pub async fn conflicts(&self, event: &Event) -> bool {
-        let stored = match self.store.get_fact(&event.helios_id).await {
+        let stored = match self.facts.get_fact(&event.helios_id).await {
             Ok(Some(f)) => f.event,
             // Recorded a moment ago by another request of the batch, or unreadable: the
             // duplicate answer stands.
@@ -300,7 +301,7 @@ impl Intake {
                 },
             })
             .collect();
-        let recorded = self.store.record_facts(&facts).await?;
+        let recorded = self.facts.record_facts(&facts).await?;
 
         let accepted: Vec<&Event> = facts
             .iter()
@@ -316,7 +317,7 @@ impl Intake {
             match &self.publish {
                 PublishMode::Inline => {
                     crate::outbox::publish_and_clear(
-                        self.store.as_ref(),
+                        self.outbox.as_ref(),
                         self.publisher.as_ref(),
                         &self.topic,
                         &accepted,

@@ -2,7 +2,7 @@
 //! (a fast hash is the right one for random secrets) with a role.
 
 use chrono::{DateTime, Utc};
-use helios_store::{ApiKey, Role, Store};
+use helios_ports::store::{ApiKey, ApiKeys, Role};
 use sha2::{Digest, Sha256};
 
 /// A key just made: the secret is shown once and never stored.
@@ -18,7 +18,7 @@ pub enum IssueError {
     /// The request is wrong (or the machine has no randomness): retrying will not help.
     Invalid(String),
     /// The store failed; the caller may retry.
-    Store(helios_store::StoreError),
+    Store(helios_ports::store::StoreError),
 }
 
 impl std::fmt::Display for IssueError {
@@ -59,7 +59,7 @@ pub fn generate(
 
 /// Makes a new key and stores its record; the secret is in the answer only.
 pub async fn issue(
-    store: &dyn Store,
+    store: &dyn ApiKeys,
     name: &str,
     role: Role,
     rate_per_second: Option<u32>,

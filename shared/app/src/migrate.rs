@@ -18,8 +18,8 @@
 use std::sync::Arc;
 
 use crate::keys::{self, IssueError};
+use helios_ports::store::{ApiKeys, Role, RowAccess, Schema};
 use helios_ports::{Clock, TaskFailure};
-use helios_store::{PgStore, Role, Store};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -40,7 +40,8 @@ struct KeyRequest {
 }
 
 pub struct Migrate {
-    pub store: Arc<dyn Store>,
+    pub keys: Arc<dyn ApiKeys>,
+    pub schema: Arc<dyn Schema>,
     pub clock: Arc<dyn Clock>,
     /// The role to grant row access to, on the PostgreSQL store; none locally.
     pub app_role: Option<AppRole>,
@@ -49,8 +50,8 @@ pub struct Migrate {
 /// The functions' database role, how it logs in, and the PostgreSQL store to grant it on.
 pub struct AppRole {
     pub name: String,
-    pub login: helios_store::Login,
-    pub store: PgStore,
+    pub login: helios_ports::store::Login,
+    pub store: Arc<dyn RowAccess>,
 }
 
 impl Migrate {
@@ -69,7 +70,7 @@ impl Migrate {
                 ),
             )
         })?;
-        let applied = self.store.migrate().await.map_err(|e| {
+        let applied = self.schema.migrate().await.map_err(|e| {
             TaskFailure::of(
                 helios_ports::TaskError::Retryable,
                 format!("migrating: {e}"),
@@ -82,7 +83,7 @@ impl Migrate {
                 .grant_dml(&role.name, &role.login)
                 .await
                 .map_err(|e| match e {
-                    helios_store::StoreError::Invalid(e) => {
+                    helios_ports::store::StoreError::Invalid(e) => {
                         TaskFailure::of(helios_ports::TaskError::BadRequest, e)
                     }
                     e => TaskFailure::of(helios_ports::TaskError::Retryable, e.to_string()),
@@ -94,7 +95,7 @@ impl Migrate {
             return Ok(answer);
         };
         let issued = keys::issue(
-            self.store.as_ref(),
+            self.keys.as_ref(),
             &k.name,
             k.role,
             k.rate,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use helios_events::Event;
+use helios_ports::store::{Outbox, Outboxed};
 use helios_ports::{Clock, Message, Publisher};
-use helios_store::{Outboxed, Store};
 
 /// What one run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -23,17 +23,17 @@ pub struct RelayReport {
 /// Publishes the facts that have waited in the outbox longer than `grace` (younger ones are
 /// still being published inline by ingest), `batch` at a time, until none is left.
 pub async fn relay_once(
-    store: &dyn Store,
+    outbox: &dyn Outbox,
     publisher: &dyn Publisher,
     clock: &dyn Clock,
     topic: &str,
     grace: Duration,
     batch: usize,
-) -> Result<RelayReport, helios_store::StoreError> {
+) -> Result<RelayReport, helios_ports::store::StoreError> {
     let before = clock.now() - chrono::Duration::from_std(grace).unwrap_or_default();
     let mut report = RelayReport::default();
     loop {
-        let pending = store.pending_outbox(before, batch).await?;
+        let pending = outbox.pending_outbox(before, batch).await?;
         if pending.is_empty() {
             break;
         }
@@ -54,7 +54,7 @@ pub async fn relay_once(
             })
             .collect();
         if !unreadable.is_empty() {
-            store.park_outbox(&unreadable, clock.now()).await?;
+            outbox.park_outbox(&unreadable, clock.now()).await?;
             report.parked += unreadable.len();
         }
         let events: Vec<_> = pending
@@ -71,7 +71,7 @@ pub async fn relay_once(
         match publish_facts(publisher, topic, &events).await {
             Ok(()) => {
                 let ids: Vec<String> = events.iter().map(|e| e.helios_id.clone()).collect();
-                store.mark_published(&ids).await?;
+                outbox.mark_published(&ids).await?;
                 report.published += ids.len();
                 tracing::info!(count = ids.len(), "relayed facts from the outbox");
             }
@@ -112,7 +112,7 @@ impl BackgroundPublisher {
 
     /// Starts the task on the current runtime; it ends when every handle is dropped.
     pub fn spawn(
-        store: Arc<dyn Store>,
+        outbox: Arc<dyn Outbox>,
         publisher: Arc<dyn Publisher>,
         topic: String,
     ) -> BackgroundPublisher {
@@ -121,7 +121,7 @@ impl BackgroundPublisher {
             let mut batch = Vec::with_capacity(Self::MAX_BATCH);
             while rx.recv_many(&mut batch, Self::MAX_BATCH).await > 0 {
                 let refs: Vec<&Event> = batch.iter().collect();
-                publish_and_clear(store.as_ref(), publisher.as_ref(), &topic, &refs).await;
+                publish_and_clear(outbox.as_ref(), publisher.as_ref(), &topic, &refs).await;
                 batch.clear();
             }
         });
@@ -175,7 +175,7 @@ pub async fn publish_facts(
 /// Publishes accepted facts and takes them out of the outbox. A failure here loses nothing:
 /// the facts stay in the outbox and `relay` publishes them.
 pub(crate) async fn publish_and_clear(
-    store: &dyn Store,
+    outbox: &dyn Outbox,
     publisher: &dyn Publisher,
     topic: &str,
     events: &[&Event],
@@ -183,7 +183,7 @@ pub(crate) async fn publish_and_clear(
     match publish_facts(publisher, topic, events).await {
         Ok(()) => {
             let ids: Vec<String> = events.iter().map(|e| e.helios_id.clone()).collect();
-            if let Err(e) = store.mark_published(&ids).await {
+            if let Err(e) = outbox.mark_published(&ids).await {
                 tracing::warn!(error = %e, "published, but the outbox was not cleared; relay will publish again");
             }
         }

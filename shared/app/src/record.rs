@@ -9,12 +9,12 @@
 
 use std::sync::Arc;
 
+use helios_ports::store::{Outcome, Outcomes, Recorded, StoreError};
 use helios_ports::Clock;
-use helios_store::{Outcome, Recorded, Store, StoreError};
 use serde_json::{json, Value};
 
 pub struct Recorder {
-    pub store: Arc<dyn Store>,
+    pub outcomes: Arc<dyn Outcomes>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -53,7 +53,7 @@ impl Recorder {
             body,
         };
         let recorded = self
-            .store
+            .outcomes
             .record_outcome(&outcome)
             .await
             .map_err(|e| Failure {

@@ -66,7 +66,8 @@ async fn the_note_summarises_similar_decisions_and_is_stored_once_beside_the_dec
     )
     .await;
     let advisor = Advisor {
-        store: store.clone(),
+        decisions: store.clone(),
+        outcomes: store.clone(),
         clock: Arc::new(ManualClock::new(t0())),
         model: None,
     };
@@ -127,7 +128,8 @@ async fn a_first_decision_and_bad_payloads_are_answered() {
         .await
         .unwrap();
     let advisor = Advisor {
-        store,
+        decisions: store.clone(),
+        outcomes: store.clone(),
         clock: Arc::new(ManualClock::new(t0())),
         model: None,
     };
@@ -195,7 +197,8 @@ async fn advised_by(
         prompts: Default::default(),
     });
     let advisor = Advisor {
-        store,
+        decisions: store.clone(),
+        outcomes: store.clone(),
         clock: Arc::new(ManualClock::new(t0())),
         model: Some(model.clone()),
     };

@@ -43,7 +43,7 @@ async fn decider(
     let d = Decider {
         rules: Arc::new(rules),
         kv,
-        store: store.clone(),
+        decisions: store.clone(),
         workflows: started.clone(),
         clock: clock.clone(),
     };

@@ -12,7 +12,8 @@ fn migrate(dir: &tempfile::TempDir) -> (Migrate, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("helios.db")).unwrap());
     (
         Migrate {
-            store: store.clone(),
+            keys: store.clone(),
+            schema: store.clone(),
             clock: Arc::new(SystemClock),
             app_role: None,
         },
@@ -78,12 +79,13 @@ async fn on_postgres_the_functions_role_is_granted_on_every_run() {
     let url = cluster.create_database("migrate").unwrap();
     let pg = helios_store::PgStore::connect(&url, 1).unwrap();
     let m = Migrate {
-        store: Arc::new(pg.clone()),
+        keys: Arc::new(pg.clone()),
+        schema: Arc::new(pg.clone()),
         clock: Arc::new(SystemClock),
         app_role: Some(helios_app::migrate::AppRole {
             name: "helios_app".into(),
             login: helios_store::Login::Iam,
-            store: pg,
+            store: Arc::new(pg),
         }),
     };
     let first = m.handle(json!({})).await.unwrap();

@@ -12,7 +12,7 @@ async fn records_the_ack_token_and_the_outcome_once() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("h.db")).unwrap());
     store.migrate().await.unwrap();
     let r = Recorder {
-        store: store.clone(),
+        outcomes: store.clone(),
         clock: Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
         )),

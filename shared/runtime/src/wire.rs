@@ -43,7 +43,8 @@ impl Deployment {
 /// with the execution environment), in the background on a long-running server.
 pub fn intake(p: &FunctionPorts, publish: PublishMode) -> Intake {
     Intake {
-        store: p.store.clone(),
+        facts: p.store.clone(),
+        outbox: p.store.clone(),
         blobs: p.blobs.clone(),
         publisher: p.publisher.clone(),
         kv: p.kv.clone(),
@@ -68,7 +69,7 @@ pub fn decider(p: &FunctionPorts, rules: Arc<RuleSet>, workflows: Arc<dyn Workfl
     Decider {
         rules,
         kv: p.kv.clone(),
-        store: p.store.clone(),
+        decisions: p.store.clone(),
         workflows,
         clock: p.clock.clone(),
     }
@@ -98,14 +99,15 @@ pub fn checker(p: &FunctionPorts, rules: Arc<RuleSet>, intake: Arc<Intake>) -> e
 
 pub fn recorder(p: &FunctionPorts) -> Recorder {
     Recorder {
-        store: p.store.clone(),
+        outcomes: p.store.clone(),
         clock: p.clock.clone(),
     }
 }
 
 pub fn advisor(p: &FunctionPorts, model: Option<Arc<dyn TextModel>>) -> Advisor {
     Advisor {
-        store: p.store.clone(),
+        decisions: p.store.clone(),
+        outcomes: p.store.clone(),
         clock: p.clock.clone(),
         model,
     }
@@ -113,7 +115,8 @@ pub fn advisor(p: &FunctionPorts, model: Option<Arc<dyn TextModel>>) -> Advisor 
 
 pub fn acknowledge(p: &FunctionPorts, workflows: Arc<dyn Workflows>) -> Acknowledge {
     Acknowledge {
-        store: p.store.clone(),
+        decisions: p.store.clone(),
+        outcomes: p.store.clone(),
         workflows,
         clock: p.clock.clone(),
     }

@@ -6,12 +6,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::Json;
 use tokio_postgres::{NoTls, Row};
 
-use crate::Outboxed;
 use crate::{
     migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery, Fact,
     FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
-    StatsQuery, Store, StoreError, StoredDecision,
+    StatsQuery, StoreError, StoredDecision,
 };
+use crate::{ApiKeys, Decisions, Facts, Login, Outbox, Outboxed, Outcomes, Schema, Stats};
 
 const DECISION_COLUMNS: &str =
     "seq, id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body";
@@ -152,15 +152,6 @@ pub fn tls_url(user: &str, host: &str, port: u16, database: &str) -> String {
         enc(user),
         enc(database)
     )
-}
-
-/// How the functions' role logs in ([`PgStore::grant_dml`]).
-#[derive(Clone, Debug)]
-pub enum Login {
-    /// With IAM authentication tokens (RDS's `rds_iam`).
-    Iam,
-    /// With this password (RDS Proxy logs in with it, from a secret).
-    Password(String),
 }
 
 /// A PostgreSQL role name Helios may put in a statement: lower-case letters, digits and
@@ -335,7 +326,7 @@ impl PgStore {
     /// IAM authentication tokens (on RDS it is granted `rds_iam`, which turns its password
     /// off) or with a password (for RDS Proxy, which logs in to the database with a secret
     /// on the functions' behalf). Idempotent: `migrate` runs it on every deploy.
-    pub async fn grant_dml(&self, role: &str, login: &Login) -> Result<(), StoreError> {
+    async fn grant_dml_to(&self, role: &str, login: &Login) -> Result<(), StoreError> {
         let role = role_name(role)?;
         let c = self.client().await?;
         let login_sql = match login {
@@ -450,7 +441,7 @@ const FACT_COLUMNS: &str = "seq, event, raw_key, raw_index";
 const KEY_COLUMNS: &str = "id, name, role, hash, rate_per_second, created_at, revoked_at, sources";
 
 #[async_trait]
-impl Store for PgStore {
+impl Schema for PgStore {
     async fn migrate(&self) -> Result<usize, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(unavailable)?;
@@ -494,7 +485,10 @@ impl Store for PgStore {
         tx.commit().await.map_err(unavailable)?;
         Ok(applied)
     }
+}
 
+#[async_trait]
+impl Facts for PgStore {
     /// One statement for the whole batch, whatever its size: the facts go in as arrays
     /// (in the batch's order, so their `seq` follows it), those inserted get their outbox
     /// rows in the same statement, and a fact whose `(source, id)` is already stored, or is
@@ -575,6 +569,44 @@ impl Store for PgStore {
             .collect())
     }
 
+    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError> {
+        let c = self.client().await?;
+        c.query_opt(
+            &format!("SELECT {FACT_COLUMNS} FROM facts WHERE helios_id = $1"),
+            &[&helios_id],
+        )
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(to_fact)
+        .transpose()
+    }
+
+    async fn list_facts(&self, q: &FactQuery) -> Result<FactPage, StoreError> {
+        let c = self.client().await?;
+        let after = q.after.unwrap_or(0);
+        let limit = q.limit as i64 + 1;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {FACT_COLUMNS} FROM facts
+                     WHERE seq > $1 AND ($2::TEXT IS NULL OR source = $2) AND ($3::TEXT IS NULL OR type = $3)
+                       AND ($4::TIMESTAMPTZ IS NULL OR time >= $4) AND ($5::TIMESTAMPTZ IS NULL OR time < $5)
+                       AND ($7::TEXT IS NULL OR subject = $7)
+                     ORDER BY seq LIMIT $6"
+                ),
+                &[&after, &q.source, &q.event_type, &q.since, &q.until, &limit, &q.subject],
+            )
+            .await
+            .map_err(unavailable)?;
+        let mut facts = rows.iter().map(to_fact).collect::<Result<Vec<_>, _>>()?;
+        let next = crate::cut_page(&mut facts, q.limit, |f| f.seq);
+        Ok(FactPage { facts, next })
+    }
+}
+
+#[async_trait]
+impl Outbox for PgStore {
     async fn pending_outbox(
         &self,
         before: DateTime<Utc>,
@@ -601,6 +633,17 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM outbox WHERE helios_id = ANY($1)",
+            &[&helios_ids],
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn park_outbox(
@@ -644,53 +687,10 @@ impl Store for PgStore {
             })
             .collect()
     }
+}
 
-    async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        c.execute(
-            "DELETE FROM outbox WHERE helios_id = ANY($1)",
-            &[&helios_ids],
-        )
-        .await
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError> {
-        let c = self.client().await?;
-        c.query_opt(
-            &format!("SELECT {FACT_COLUMNS} FROM facts WHERE helios_id = $1"),
-            &[&helios_id],
-        )
-        .await
-        .map_err(unavailable)?
-        .as_ref()
-        .map(to_fact)
-        .transpose()
-    }
-
-    async fn list_facts(&self, q: &FactQuery) -> Result<FactPage, StoreError> {
-        let c = self.client().await?;
-        let after = q.after.unwrap_or(0);
-        let limit = q.limit as i64 + 1;
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT {FACT_COLUMNS} FROM facts
-                     WHERE seq > $1 AND ($2::TEXT IS NULL OR source = $2) AND ($3::TEXT IS NULL OR type = $3)
-                       AND ($4::TIMESTAMPTZ IS NULL OR time >= $4) AND ($5::TIMESTAMPTZ IS NULL OR time < $5)
-                       AND ($7::TEXT IS NULL OR subject = $7)
-                     ORDER BY seq LIMIT $6"
-                ),
-                &[&after, &q.source, &q.event_type, &q.since, &q.until, &limit, &q.subject],
-            )
-            .await
-            .map_err(unavailable)?;
-        let mut facts = rows.iter().map(to_fact).collect::<Result<Vec<_>, _>>()?;
-        let next = crate::cut_page(&mut facts, q.limit, |f| f.seq);
-        Ok(FactPage { facts, next })
-    }
-
+#[async_trait]
+impl ApiKeys for PgStore {
     async fn create_api_key(&self, k: &ApiKey) -> Result<(), StoreError> {
         let c = self.client().await?;
         let rate = k.rate_per_second.map(|r| r as i32);
@@ -755,7 +755,10 @@ impl Store for PgStore {
             .map_err(unavailable)?;
         Ok(n > 0)
     }
+}
 
+#[async_trait]
+impl Decisions for PgStore {
     async fn record_decision(&self, d: &NewDecision) -> Result<Recorded, StoreError> {
         let c = self.client().await?;
         let n = c
@@ -823,7 +826,10 @@ impl Store for PgStore {
         let next = crate::cut_page(&mut decisions, q.limit, |d| d.seq);
         Ok(DecisionPage { decisions, next })
     }
+}
 
+#[async_trait]
+impl Outcomes for PgStore {
     async fn record_outcome(&self, o: &Outcome) -> Result<Recorded, StoreError> {
         let c = self.client().await?;
         let n = c
@@ -876,7 +882,10 @@ impl Store for PgStore {
             })
             .collect()
     }
+}
 
+#[async_trait]
+impl Stats for PgStore {
     async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatRow>, StoreError> {
         let c = self.client().await?;
         let b = q.bucket_seconds.max(1);
@@ -922,6 +931,13 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+}
+
+#[async_trait]
+impl crate::RowAccess for PgStore {
+    async fn grant_dml(&self, role: &str, login: &Login) -> Result<(), StoreError> {
+        self.grant_dml_to(role, login).await
     }
 }
 

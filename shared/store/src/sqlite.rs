@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::Outboxed;
 use crate::{
     fixed_time, migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery,
     Fact, FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
-    StatsQuery, Store, StoreError, StoredDecision,
+    StatsQuery, StoreError, StoredDecision,
 };
+use crate::{ApiKeys, Decisions, Facts, Outbox, Outboxed, Outcomes, Schema, Stats};
 
 const DECISION_COLUMNS: &str =
     "seq, id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body";
@@ -165,7 +165,7 @@ fn to_key(
 const KEY_COLUMNS: &str = "id, name, role, hash, rate_per_second, created_at, revoked_at, sources";
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Schema for SqliteStore {
     async fn migrate(&self) -> Result<usize, StoreError> {
         self.with(|c| {
             c.execute_batch(
@@ -194,7 +194,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Facts for SqliteStore {
     async fn record_facts(&self, facts: &[NewFact]) -> Result<Vec<Recorded>, StoreError> {
         let rows = facts
             .iter()
@@ -239,95 +242,6 @@ impl Store for SqliteStore {
                 }
             }
             Ok(out)
-        })
-        .await
-    }
-
-    async fn pending_outbox(
-        &self,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Outboxed>, StoreError> {
-        let before = fixed_time(&before);
-        self.with(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT f.seq, f.event, f.raw_key, f.raw_index, o.helios_id FROM outbox o JOIN facts f ON f.helios_id = o.helios_id
-                     WHERE o.created_at < ?1 ORDER BY o.seq LIMIT ?2",
-                )
-                .map_err(unavailable)?;
-            let rows = st
-                .query_map(params![before, limit as i64], |r| {
-                    Ok((fact_row(r)?, r.get::<_, String>(4)?))
-                })
-                .map_err(unavailable)?;
-            rows.map(|r| {
-                let (row, helios_id) = r.map_err(unavailable)?;
-                let seq = row.0;
-                Ok(match to_fact(row) {
-                    Ok(f) => Outboxed::Ready(f),
-                    Err(e) => Outboxed::Unreadable {
-                        helios_id,
-                        seq,
-                        problem: e.to_string(),
-                    },
-                })
-            })
-            .collect()
-        })
-        .await
-    }
-
-    async fn park_outbox(
-        &self,
-        parked: &[(String, String)],
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let parked = parked.to_vec();
-        let at = fixed_time(&at);
-        // Each piece of work runs in its own savepoint of the owner's transaction: the moves
-        // are kept together or not at all.
-        self.with(move |c| {
-            for (id, reason) in &parked {
-                c.execute(
-                    "INSERT OR IGNORE INTO outbox_parked (helios_id, seq, parked_at, reason)
-                     SELECT helios_id, seq, ?2, ?3 FROM outbox WHERE helios_id = ?1",
-                    params![id, at, reason],
-                )
-                .map_err(unavailable)?;
-                c.execute("DELETE FROM outbox WHERE helios_id = ?1", [id])
-                    .map_err(unavailable)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn parked_outbox(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
-        self.with(move |c| {
-            let mut st = c
-                .prepare_cached("SELECT helios_id, reason FROM outbox_parked ORDER BY seq LIMIT ?1")
-                .map_err(unavailable)?;
-            let rows = st
-                .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(unavailable)?;
-            rows.map(|r| r.map_err(unavailable)).collect()
-        })
-        .await
-    }
-
-    async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {
-        let ids = helios_ids.to_vec();
-        self.with(move |c| {
-            {
-                let mut st = c
-                    .prepare_cached("DELETE FROM outbox WHERE helios_id = ?1")
-                    .map_err(unavailable)?;
-                for id in &ids {
-                    st.execute([id]).map_err(unavailable)?;
-                }
-            }
-            Ok(())
         })
         .await
     }
@@ -385,7 +299,102 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Outbox for SqliteStore {
+    async fn pending_outbox(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Outboxed>, StoreError> {
+        let before = fixed_time(&before);
+        self.with(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT f.seq, f.event, f.raw_key, f.raw_index, o.helios_id FROM outbox o JOIN facts f ON f.helios_id = o.helios_id
+                     WHERE o.created_at < ?1 ORDER BY o.seq LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map(params![before, limit as i64], |r| {
+                    Ok((fact_row(r)?, r.get::<_, String>(4)?))
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| {
+                let (row, helios_id) = r.map_err(unavailable)?;
+                let seq = row.0;
+                Ok(match to_fact(row) {
+                    Ok(f) => Outboxed::Ready(f),
+                    Err(e) => Outboxed::Unreadable {
+                        helios_id,
+                        seq,
+                        problem: e.to_string(),
+                    },
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {
+        let ids = helios_ids.to_vec();
+        self.with(move |c| {
+            {
+                let mut st = c
+                    .prepare_cached("DELETE FROM outbox WHERE helios_id = ?1")
+                    .map_err(unavailable)?;
+                for id in &ids {
+                    st.execute([id]).map_err(unavailable)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn park_outbox(
+        &self,
+        parked: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let parked = parked.to_vec();
+        let at = fixed_time(&at);
+        // Each piece of work runs in its own savepoint of the owner's transaction: the moves
+        // are kept together or not at all.
+        self.with(move |c| {
+            for (id, reason) in &parked {
+                c.execute(
+                    "INSERT OR IGNORE INTO outbox_parked (helios_id, seq, parked_at, reason)
+                     SELECT helios_id, seq, ?2, ?3 FROM outbox WHERE helios_id = ?1",
+                    params![id, at, reason],
+                )
+                .map_err(unavailable)?;
+                c.execute("DELETE FROM outbox WHERE helios_id = ?1", [id])
+                    .map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn parked_outbox(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(move |c| {
+            let mut st = c
+                .prepare_cached("SELECT helios_id, reason FROM outbox_parked ORDER BY seq LIMIT ?1")
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)).collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ApiKeys for SqliteStore {
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         let k = key.clone();
         self.with(move |c| {
@@ -460,7 +469,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Decisions for SqliteStore {
     async fn record_decision(&self, d: &NewDecision) -> Result<Recorded, StoreError> {
         let d = d.clone();
         let body =
@@ -545,7 +557,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Outcomes for SqliteStore {
     async fn record_outcome(&self, o: &Outcome) -> Result<Recorded, StoreError> {
         let o = o.clone();
         let body =
@@ -615,7 +630,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Stats for SqliteStore {
     async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatRow>, StoreError> {
         let (since, until, b) = (
             fixed_time(&q.since),

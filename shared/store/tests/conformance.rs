@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_events::{helios_id, Event, Format};
+use helios_store::prelude::*;
 use helios_store::{
     ApiKey, DecisionQuery, FactQuery, NewDecision, NewFact, Outboxed, Outcome, PgStore, RawRef,
     Recorded, Role, SqliteStore, StatsQuery, Store,

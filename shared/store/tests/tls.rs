@@ -1,7 +1,8 @@
 //! PostgreSQL over TLS, as RDS requires it: `sslmode=require` connects only to a server whose
 //! certificate the given CA file vouches for, host name included.
 
-use helios_store::{PgStore, PgTls, Store};
+use helios_store::prelude::*;
+use helios_store::{PgStore, PgTls};
 
 #[tokio::test]
 async fn tls_is_verified_against_the_ca_file() {

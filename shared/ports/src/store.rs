@@ -1,0 +1,367 @@
+//! The store's ports and the domain's records: facts (canonical events, unique by
+//! `(source, id)`), the transactional outbox, API keys, decisions and their outcomes, split by
+//! concern; the adapters are `helios-store` (PostgreSQL, SQLite).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use helios_events::Event;
+use serde::{Deserialize, Serialize};
+
+pub use crate::keys::{ApiKey, Role};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or failed; the caller may retry.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A migration could not be applied.
+    #[error("migration {version} ({name}) failed: {message}")]
+    Migration {
+        version: i64,
+        name: String,
+        message: String,
+    },
+    /// What the store holds cannot be read back (a bug, or a hand-edited database).
+    #[error("the store holds a row it cannot read: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where the raw payload of a fact is: the archived request body, and the position of the
+/// event in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawRef {
+    pub key: String,
+    pub index: u32,
+}
+
+/// A fact to record.
+#[derive(Clone, Debug)]
+pub struct NewFact {
+    pub event: Event,
+    pub raw: RawRef,
+}
+
+/// A recorded fact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fact {
+    /// Position in the order facts were recorded; the cursor of listings.
+    pub seq: i64,
+    pub event: Event,
+    pub raw: RawRef,
+}
+
+/// A fact waiting in the outbox, or one whose stored event cannot be read back (the relay
+/// parks it rather than stall every fact recorded after it).
+#[derive(Clone, Debug, PartialEq)]
+// Nearly every entry is `Ready`: boxing the fact would cost an allocation for each.
+#[allow(clippy::large_enum_variant)]
+pub enum Outboxed {
+    Ready(Fact),
+    Unreadable {
+        helios_id: String,
+        seq: i64,
+        problem: String,
+    },
+}
+
+impl Outboxed {
+    /// The fact, when it could be read.
+    pub fn fact(&self) -> Option<&Fact> {
+        match self {
+            Outboxed::Ready(f) => Some(f),
+            Outboxed::Unreadable { .. } => None,
+        }
+    }
+}
+
+/// What recording one fact did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recorded {
+    Accepted,
+    /// A fact with the same `(source, id)` was already recorded; nothing was written.
+    Duplicate,
+}
+
+/// A filter over facts. `since` is inclusive and `until` exclusive, both on the event time.
+#[derive(Clone, Debug, Default)]
+pub struct FactQuery {
+    pub source: Option<String>,
+    pub event_type: Option<String>,
+    pub subject: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Only facts recorded after this `seq` (the cursor of the previous page).
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
+/// One page of facts, in the order they were recorded.
+#[derive(Clone, Debug)]
+pub struct FactPage {
+    pub facts: Vec<Fact>,
+    /// The cursor of the next page, when there may be one.
+    pub next: Option<i64>,
+}
+
+// The API key types are the domain's, not the store's: they live beside the ports.
+
+/// A decision to record: its index fields and the whole decision (trace included) as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewDecision {
+    /// `dec_…`, derived from the event and the rule set's content.
+    pub id: String,
+    /// The `helios_id` of the decided fact.
+    pub event_id: String,
+    /// `name@version` of the rule set.
+    pub ruleset: String,
+    pub ruleset_hash: String,
+    pub subject: Option<String>,
+    pub severity: Option<String>,
+    pub score: f64,
+    /// The ids of the rules that fired, in priority order.
+    pub rules: Vec<String>,
+    pub decided_at: DateTime<Utc>,
+    pub body: serde_json::Value,
+}
+
+/// A recorded decision.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredDecision {
+    /// Position in the order decisions were recorded; the cursor of listings.
+    pub seq: i64,
+    #[serde(flatten)]
+    pub decision: NewDecision,
+}
+
+/// A filter over decisions; `since` inclusive and `until` exclusive, on `decided_at`.
+#[derive(Clone, Debug, Default)]
+pub struct DecisionQuery {
+    /// Decisions of this fact (`helios_id`).
+    pub event_id: Option<String>,
+    pub subject: Option<String>,
+    /// Decisions in which this rule fired.
+    pub rule: Option<String>,
+    pub severity: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
+/// One page of decisions, in the order they were recorded.
+#[derive(Clone, Debug)]
+pub struct DecisionPage {
+    pub decisions: Vec<StoredDecision>,
+    pub next: Option<i64>,
+}
+
+/// What a decision's workflow did: written by the `record` task.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Outcome {
+    pub decision_id: String,
+    /// The execution's name.
+    pub execution: String,
+    /// `outcome` (the end of the workflow), `awaiting_ack`, …
+    pub kind: String,
+    pub recorded_at: DateTime<Utc>,
+    pub body: serde_json::Value,
+}
+
+/// Counts over time buckets, for `GET /v1/stats`.
+#[derive(Clone, Debug)]
+pub struct StatsQuery {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// The bucket width, in seconds (> 0); buckets start at multiples of it since the epoch.
+    pub bucket_seconds: i64,
+}
+
+/// One count: in the bucket starting at `bucket` (seconds since the epoch), `count` items
+/// of `series` had the value `key`. Series: `source` and `type` (events, by their time),
+/// `rule` and `severity` (decisions, by when they were made; a decision that fired no rule is
+/// counted under rule `""`), `outcome` (outcomes by kind, `escalated` for an outcome that
+/// escalated).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatRow {
+    pub bucket: i64,
+    pub series: String,
+    pub key: String,
+    pub count: i64,
+}
+
+/// The schema: its versioned migrations.
+#[async_trait]
+pub trait Schema: Send + Sync {
+    /// Applies the migrations not yet applied; returns how many were.
+    async fn migrate(&self) -> Result<usize, StoreError>;
+}
+
+/// Facts: recorded once per `(source, id)`, each with its outbox row in the same transaction.
+#[async_trait]
+pub trait Facts: Send + Sync {
+    /// Records facts and their outbox rows in one transaction: all of them or none. A fact
+    /// whose `(source, id)` is already recorded, or repeated within `facts`, is a duplicate.
+    async fn record_facts(&self, facts: &[NewFact]) -> Result<Vec<Recorded>, StoreError>;
+
+    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError>;
+
+    async fn list_facts(&self, query: &FactQuery) -> Result<FactPage, StoreError>;
+}
+
+/// The transactional outbox: facts recorded but not yet published.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Facts still in the outbox that were recorded before `before`, oldest first; a row
+    /// whose event cannot be read back is answered as [`Outboxed::Unreadable`], never as an
+    /// error of the whole call.
+    async fn pending_outbox(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Outboxed>, StoreError>;
+
+    /// Takes published facts out of the outbox.
+    async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError>;
+
+    /// Moves outbox rows that cannot be published, `(helios id, reason)`, to the parked
+    /// outbox, in one transaction; the facts stay.
+    async fn park_outbox(
+        &self,
+        parked: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The parked outbox rows, `(helios id, reason)`, oldest first.
+    async fn parked_outbox(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// API keys, stored by the hash of their secret.
+#[async_trait]
+pub trait ApiKeys: Send + Sync {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+
+    /// The key with this hash, revoked or not.
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Revokes a key; false when no live key has this id.
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// Decisions, one per event and rule-set content.
+#[async_trait]
+pub trait Decisions: Send + Sync {
+    /// Records a decision once: a decision of the same event by the same rule-set content (or
+    /// with the same id) is a duplicate, and nothing is written.
+    async fn record_decision(&self, decision: &NewDecision) -> Result<Recorded, StoreError>;
+
+    async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError>;
+
+    async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
+}
+
+/// What the workflows of decisions reported.
+#[async_trait]
+pub trait Outcomes: Send + Sync {
+    /// Records an outcome once per (decision, execution, kind); a repeat is a duplicate.
+    async fn record_outcome(&self, outcome: &Outcome) -> Result<Recorded, StoreError>;
+
+    /// A decision's outcomes, in the order they were recorded.
+    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
+        self.outcomes_of(&[decision_id.to_string()]).await
+    }
+
+    /// The outcomes of several decisions in one query, in the order they were recorded.
+    async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError>;
+}
+
+/// Counts over time, for the read model.
+#[async_trait]
+pub trait Stats: Send + Sync {
+    /// Counts of events, decisions and outcomes in `[since, until)`, per time bucket.
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
+}
+
+/// How the functions' database role logs in ([`RowAccess::grant_dml`]).
+#[derive(Clone, Debug)]
+pub enum Login {
+    /// With IAM authentication tokens (RDS's `rds_iam`).
+    Iam,
+    /// With this password (RDS Proxy logs in with it, from a secret).
+    Password(String),
+}
+
+/// Granting a database role reading and writing rows, and nothing else (PostgreSQL; the
+/// embedded store has no roles).
+#[async_trait]
+pub trait RowAccess: Send + Sync {
+    /// Makes `role` (created if missing) able to log in as `login` and to read and write the
+    /// rows of every table, now and after later migrations; never to change the schema.
+    async fn grant_dml(&self, role: &str, login: &Login) -> Result<(), StoreError>;
+}
+
+/// The whole store, as an adapter implements it (PostgreSQL, SQLite). A use case takes the
+/// narrow ports it needs ([`Facts`], [`Outbox`], [`Decisions`], …), to which an
+/// `Arc<dyn Store>` coerces.
+pub trait Store: Schema + Facts + Outbox + ApiKeys + Decisions + Outcomes + Stats {}
+
+impl<T: Schema + Facts + Outbox + ApiKeys + Decisions + Outcomes + Stats + ?Sized> Store for T {}
+
+/// What the read side of Helios may do with the store, and nothing else: the query API
+/// and the read routes are handed this, so a write does not compile there.
+#[async_trait]
+pub trait ReadModel: Send + Sync {
+    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError>;
+    async fn list_facts(&self, query: &FactQuery) -> Result<FactPage, StoreError>;
+    async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError>;
+    async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
+    async fn list_outcomes(&self, decision_id: &str) -> Result<Vec<Outcome>, StoreError> {
+        self.outcomes_of(&[decision_id.to_string()]).await
+    }
+    /// The outcomes of several decisions in one query, in the order they were recorded.
+    async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError>;
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
+}
+
+/// A store seen through its [`ReadModel`] only.
+pub fn read_only(store: std::sync::Arc<dyn Store>) -> std::sync::Arc<dyn ReadModel> {
+    std::sync::Arc::new(ReadOnly(store))
+}
+
+struct ReadOnly(std::sync::Arc<dyn Store>);
+
+#[async_trait]
+impl ReadModel for ReadOnly {
+    async fn get_fact(&self, helios_id: &str) -> Result<Option<Fact>, StoreError> {
+        self.0.get_fact(helios_id).await
+    }
+    async fn list_facts(&self, query: &FactQuery) -> Result<FactPage, StoreError> {
+        self.0.list_facts(query).await
+    }
+    async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError> {
+        self.0.get_decision(id).await
+    }
+    async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {
+        self.0.list_decisions(query).await
+    }
+    async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError> {
+        self.0.outcomes_of(decision_ids).await
+    }
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError> {
+        self.0.stats(query).await
+    }
+}
+
+/// Every store trait in scope, to call their methods on a concrete adapter
+/// (`use helios_store::prelude::*;`); an `Arc<dyn Store>` needs none.
+pub mod prelude {
+    pub use super::{
+        ApiKeys as _, Decisions as _, Facts as _, Outbox as _, Outcomes as _, RowAccess as _,
+        Schema as _, Stats as _,
+    };
+}
