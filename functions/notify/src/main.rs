@@ -21,7 +21,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let channels = Notifier::channels_from_json(
         &helios_runtime::lambda::secret_setting(&config, "HELIOS_CHANNELS", "{}").await?,
     )?;
-    let mut notifier = Notifier::new(channels)?;
+    let mut notifier = Notifier::new(
+        channels,
+        std::sync::Arc::new(helios_runtime::outbound::HttpClient::new()?),
+        std::sync::Arc::new(helios_ports::SystemClock),
+    );
     if notifier.has_mail_channels() {
         notifier = notifier.with_mailer(std::sync::Arc::new(helios_aws::SnsMailer::new(&config)));
     }

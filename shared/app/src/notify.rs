@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -100,11 +100,12 @@ pub const BREAKER_COOL_DOWN: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 struct Breaker {
     failures: u32,
-    open_until: Option<Instant>,
+    open_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub struct Notifier {
-    client: reqwest::Client,
+    http: Arc<dyn helios_ports::Outbound>,
+    clock: Arc<dyn helios_ports::Clock>,
     channels: HashMap<String, Endpoint>,
     mail: HashMap<String, MailChannel>,
     mailer: Option<Arc<dyn helios_ports::Mailer>>,
@@ -160,17 +161,22 @@ pub fn mail(req: &Request) -> (String, String) {
 }
 
 impl Notifier {
-    pub fn new(channels: impl Into<Channels>) -> Result<Notifier, reqwest::Error> {
+    /// Posts to the webhook channels through `http`; signs with the time of `clock`, which
+    /// the circuit breakers count on too.
+    pub fn new(
+        channels: impl Into<Channels>,
+        http: Arc<dyn helios_ports::Outbound>,
+        clock: Arc<dyn helios_ports::Clock>,
+    ) -> Notifier {
         let channels = channels.into();
-        Ok(Notifier {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
+        Notifier {
+            http,
+            clock,
             channels: channels.webhooks,
             mail: channels.mail,
             mailer: None,
             breakers: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Sends the mail channels' mails through `mailer` (SNS in AWS).
@@ -231,37 +237,35 @@ impl Notifier {
         self.admit(&endpoint.url)?;
         let body = serde_json::to_vec(&payload(req, endpoint.format))
             .map_err(|e| Failure::new(helios_ports::TaskError::BadRequest.name(), e.to_string()))?;
-        let mut post = self
-            .client
-            .post(&endpoint.url)
-            .timeout(Duration::from_millis(endpoint.timeout_ms))
-            .header("content-type", "application/json")
-            .header("x-helios-decision", &req.decision_id);
+        let timeout = Duration::from_millis(endpoint.timeout_ms);
+        let mut headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            ("x-helios-decision".to_string(), req.decision_id.clone()),
+        ];
         if let Some(secret) = &endpoint.secret {
-            let unix = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            post = post.header("x-helios-signature", signature(secret, unix, &body));
+            let unix = u64::try_from(self.clock.now().timestamp()).unwrap_or_default();
+            headers.push((
+                "x-helios-signature".to_string(),
+                signature(secret, unix, &body),
+            ));
         }
-        let outcome = match post.body(body).send().await {
-            Ok(r) => {
-                let s = r.status();
-                if s.is_success() {
-                    Ok(s.as_u16())
-                } else if s.as_u16() == 429 || s.is_server_error() {
-                    Err(Failure::new(
-                        helios_ports::TaskError::Retryable.name(),
-                        format!("{} answered {s}", endpoint.url),
-                    ))
-                } else {
-                    Err(Failure::new(
-                        helios_ports::TaskError::EndpointRejected.name(),
-                        format!("{} answered {s}", endpoint.url),
-                    ))
-                }
-            }
-            Err(e) if e.is_timeout() => Err(Failure::new(
+        let post = helios_ports::Post {
+            url: endpoint.url.clone(),
+            headers,
+            body,
+            timeout,
+        };
+        let outcome = match self.http.post(post).await {
+            Ok(s) if (200..300).contains(&s) => Ok(s),
+            Ok(s) if s == 429 || s >= 500 => Err(Failure::new(
+                helios_ports::TaskError::Retryable.name(),
+                format!("{} answered {s}", endpoint.url),
+            )),
+            Ok(s) => Err(Failure::new(
+                helios_ports::TaskError::EndpointRejected.name(),
+                format!("{} answered {s}", endpoint.url),
+            )),
+            Err(helios_ports::PostError::Timeout(_)) => Err(Failure::new(
                 helios_ports::TaskError::Retryable.name(),
                 format!(
                     "{} did not answer within {} ms",
@@ -311,13 +315,14 @@ impl Notifier {
             return Ok(());
         };
         let b = breakers.entry(url.to_string()).or_default();
+        let now = self.clock.now();
         match b.open_until {
-            Some(until) if Instant::now() < until => Err(Failure::new(
+            Some(until) if now < until => Err(Failure::new(
                 helios_ports::TaskError::CircuitOpen.name(),
                 format!(
                     "{url} failed {} times in a row; not trying again for {} s",
                     b.failures,
-                    until.saturating_duration_since(Instant::now()).as_secs()
+                    (until - now).num_seconds()
                 ),
             )),
             Some(_) => {
@@ -340,7 +345,9 @@ impl Notifier {
         } else {
             b.failures += 1;
             if b.failures >= BREAKER_FAILURES {
-                b.open_until = Some(Instant::now() + BREAKER_COOL_DOWN);
+                b.open_until = chrono::Duration::from_std(BREAKER_COOL_DOWN)
+                    .ok()
+                    .map(|d| self.clock.now() + d);
                 tracing::warn!(url, failures = b.failures, "circuit open");
             }
         }

@@ -51,6 +51,15 @@ fn request(channel: &str) -> Request {
 }
 
 fn notifier(url: &str, secret: Option<&str>, timeout_ms: u64) -> Notifier {
+    notifier_at(url, secret, timeout_ms, Arc::new(helios_ports::SystemClock))
+}
+
+fn notifier_at(
+    url: &str,
+    secret: Option<&str>,
+    timeout_ms: u64,
+    clock: Arc<dyn helios_ports::Clock>,
+) -> Notifier {
     let mut channels = HashMap::new();
     channels.insert(
         "chat".to_string(),
@@ -61,7 +70,12 @@ fn notifier(url: &str, secret: Option<&str>, timeout_ms: u64) -> Notifier {
             timeout_ms,
         },
     );
-    Notifier::new(channels).unwrap()
+    Notifier::new(channels, http(), clock)
+}
+
+/// The outbound HTTP adapter the functions use.
+fn http() -> Arc<dyn helios_ports::Outbound> {
+    Arc::new(helios_runtime::outbound::HttpClient::new().unwrap())
 }
 
 #[tokio::test]
@@ -132,9 +146,11 @@ fn first_headers(hook: &Hook) -> HeaderMap {
 }
 
 #[tokio::test]
-async fn the_circuit_opens_after_consecutive_failures() {
+async fn the_circuit_opens_after_consecutive_failures_and_lets_a_trial_through_after_its_cool_down()
+{
     let (url, hook) = serve().await;
-    let n = notifier(&url, None, 2_000);
+    let clock = Arc::new(helios_ports::ManualClock::new(chrono::Utc::now()));
+    let n = notifier_at(&url, None, 2_000, clock.clone());
     *hook.answer.lock().unwrap() = (500, 0);
     for _ in 0..BREAKER_FAILURES {
         assert_eq!(
@@ -150,6 +166,18 @@ async fn the_circuit_opens_after_consecutive_failures() {
         posts,
         "an open circuit does not post"
     );
+    // On the notifier's clock, not the wall's: after the cool-down one trial goes through,
+    // and a success closes the circuit.
+    clock.advance(helios_app::notify::BREAKER_COOL_DOWN - Duration::from_secs(1));
+    assert_eq!(
+        n.notify(&request("chat")).await.unwrap_err().error,
+        "Helios.CircuitOpen"
+    );
+    clock.advance(Duration::from_secs(2));
+    *hook.answer.lock().unwrap() = (200, 0);
+    assert_eq!(n.notify(&request("chat")).await.unwrap(), 200);
+    assert_eq!(hook.seen.lock().unwrap().len(), posts + 1);
+    assert_eq!(n.notify(&request("chat")).await.unwrap(), 200);
 }
 
 /// A mailer that keeps what it was asked to send, or fails as told.
@@ -208,9 +236,12 @@ async fn a_mail_channel_publishes_the_decision_as_a_mail() {
     )
     .unwrap();
     let mails = Arc::new(Mails::default());
-    let n = Notifier::new(channels.clone())
-        .unwrap()
-        .with_mailer(mails.clone());
+    let n = Notifier::new(
+        channels.clone(),
+        http(),
+        Arc::new(helios_ports::SystemClock),
+    )
+    .with_mailer(mails.clone());
     let out = n
         .handle(serde_json::to_value(request("email")).unwrap())
         .await
@@ -233,7 +264,7 @@ async fn a_mail_channel_publishes_the_decision_as_a_mail() {
     assert_eq!(e.error, "Helios.Retryable", "{}", e.cause);
 
     // Without SNS (helios dev), a mail channel says why it cannot send.
-    let local = Notifier::new(channels).unwrap();
+    let local = Notifier::new(channels, http(), Arc::new(helios_ports::SystemClock));
     let e = local.notify(&request("email")).await.unwrap_err();
     assert_eq!(e.error, "Helios.ChannelUnavailable", "{}", e.cause);
 }

@@ -276,7 +276,11 @@ fn task_functions(
         }
         Err(_) => Default::default(),
     };
-    let notifier = Arc::new(helios_app::notify::Notifier::new(channels)?);
+    let notifier = Arc::new(helios_app::notify::Notifier::new(
+        channels,
+        Arc::new(helios_runtime::outbound::HttpClient::new()?),
+        d.clock.clone(),
+    ));
     let ports = d.ports();
     let recorder = Arc::new(wire::recorder(&ports));
     let advisor = Arc::new(wire::advisor(&ports, None));

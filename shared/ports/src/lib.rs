@@ -424,3 +424,31 @@ pub async fn redrive(
         }
     }
 }
+
+// ---- outbound HTTP -------------------------------------------------------------------------
+
+/// A POST to a URL outside Helios (a channel's webhook).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Post {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The whole exchange, from connecting to the end of the answer's headers.
+    pub timeout: Duration,
+}
+
+/// Why a POST got no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    #[error("no answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Outbound HTTP (the same client in AWS and locally); redirects are not followed.
+#[async_trait]
+pub trait Outbound: Send + Sync {
+    /// Sends `post`; the answer's status.
+    async fn post(&self, post: Post) -> Result<u16, PostError>;
+}

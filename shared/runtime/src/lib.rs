@@ -9,6 +9,7 @@
 
 pub mod lambda;
 pub mod metrics;
+pub mod outbound;
 pub mod port;
 pub mod rules;
 pub mod wire;
