@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let executions: Option<Arc<dyn helios_ports::Executions>> = match &d.workflows {
         Some(sfn) => Some(sfn.clone()),
         None => std::env::var("HELIOS_DATA_DIR").ok().map(|dir| {
-            Arc::new(helios_runtime::workflows::ExecutionFiles {
+            Arc::new(helios_local::workflows::ExecutionFiles {
                 data_dir: dir.into(),
                 index: None,
             }) as Arc<dyn helios_ports::Executions>

@@ -77,6 +77,9 @@ impl DevArgs {
 /// How many batches of the decide queue are handled at once.
 const DECIDE_POLLERS: usize = 3;
 
+/// The file in the data folder where the mails of mail channels go (JSON lines).
+pub const MAIL_FILE: &str = "mail.jsonl";
+
 /// The file in the data folder that keeps the admin key `helios dev` made.
 pub const ADMIN_KEY_FILE: &str = "dev-admin-key";
 
@@ -130,13 +133,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|rules| wire::checker(&ports, rules.clone(), intake.clone()));
     // Built from the folder once, before serving; kept by the runner after.
-    let executions = helios_runtime::workflows::ExecutionIndex::load(&d.data_dir);
+    let executions = helios_local::workflows::ExecutionIndex::load(&d.data_dir);
     let workflows = if args.statemachines.is_dir() {
-        let runner = helios_runtime::workflows::Runner::start(
+        let runner = helios_local::workflows::Runner::start(
             args.statemachines.clone(),
             &d.data_dir,
             task_functions(&d, checker)?,
-            helios_runtime::workflows::RunnerOptions {
+            helios_local::workflows::RunnerOptions {
                 index: executions.clone(),
                 max_running: args.max_executions,
                 park_after_ms: match args.park_waits_over.as_str() {
@@ -172,7 +175,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         limiter,
         clock: d.clock.clone(),
         executions: workflows.as_ref().map(|_| {
-            Arc::new(helios_runtime::workflows::ExecutionFiles {
+            Arc::new(helios_local::workflows::ExecutionFiles {
                 data_dir: d.data_dir.clone(),
                 index: Some(executions.clone()),
             }) as Arc<dyn helios_ports::Executions>
@@ -265,7 +268,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 fn task_functions(
     d: &Deployment,
     checker: Option<helios_app::expect::Checker>,
-) -> anyhow::Result<std::collections::HashMap<String, helios_runtime::workflows::Function>> {
+) -> anyhow::Result<std::collections::HashMap<String, helios_local::workflows::Function>> {
     let file = d.data_dir.join("channels.json");
     let channels = match std::env::var("HELIOS_CHANNELS") {
         Ok(text) => helios_app::notify::Notifier::channels_from_json(&text)
@@ -276,16 +279,23 @@ fn task_functions(
         }
         Err(_) => Default::default(),
     };
-    let notifier = Arc::new(helios_app::notify::Notifier::new(
-        channels,
-        Arc::new(helios_runtime::outbound::HttpClient::new()?),
-        d.clock.clone(),
-    ));
+    // Mail channels write to a file of the data folder: helios dev has no SNS.
+    let notifier = Arc::new(
+        helios_app::notify::Notifier::new(
+            channels,
+            Arc::new(helios_runtime::outbound::HttpClient::new()?),
+            d.clock.clone(),
+        )
+        .with_mailer(Arc::new(helios_local::MailFile::new(
+            d.data_dir.join(MAIL_FILE),
+            d.clock.clone(),
+        ))),
+    );
     let ports = d.ports();
     let recorder = Arc::new(wire::recorder(&ports));
     let advisor = Arc::new(wire::advisor(&ports, None));
     let mut functions = std::collections::HashMap::new();
-    let mut add = |name: &str, f: helios_runtime::workflows::Function| {
+    let mut add = |name: &str, f: helios_local::workflows::Function| {
         // By the name, and by the placeholder terraform fills in (`NotifyFunctionArn`).
         let mut placeholder = name[..1].to_uppercase() + &name[1..];
         placeholder.push_str("FunctionArn");
@@ -316,7 +326,7 @@ fn task_functions(
 }
 
 /// A task function of the workflows from a handler and how to call it.
-fn task<T, F, Fut>(handler: Arc<T>, call: F) -> helios_runtime::workflows::Function
+fn task<T, F, Fut>(handler: Arc<T>, call: F) -> helios_local::workflows::Function
 where
     T: Send + Sync + 'static,
     F: Fn(Arc<T>, serde_json::Value) -> Fut + Send + Sync + 'static,
@@ -471,7 +481,7 @@ async fn shutdown() {
 }
 
 /// `GET /healthz` of `helios dev`: up, and how many executions are in which state.
-struct Health(helios_runtime::workflows::ExecutionIndex);
+struct Health(helios_local::workflows::ExecutionIndex);
 
 #[async_trait::async_trait]
 impl helios_api::router::Handle for Health {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use helios_runtime::workflows::ExecutionFiles;
+use helios_local::workflows::ExecutionFiles;
 use serde_json::Value;
 
 #[derive(Args, Debug)]

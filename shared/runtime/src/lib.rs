@@ -13,7 +13,6 @@ pub mod outbound;
 pub mod port;
 pub mod rules;
 pub mod wire;
-pub mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
