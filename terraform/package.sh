@@ -31,10 +31,15 @@ mkdir -p "$out"
 
 # Every Lambda binary of functions/ (terraform's functions map has the same names).
 functions=( ingest query ack relay decide expect notify record advise migrate )
-bins=()
-for f in "${functions[@]}"; do bins+=(--bin "$f"); done
-echo "== building ${functions[*]} (${arch[*]:-x86_64})"
-cargo lambda build --profile lambda --output-format zip "${arch[@]}" "${bins[@]}"
+# One build per function, not one for all: Cargo unifies the features of the packages a
+# build selects, so only a build of its own package leaves out the SDKs (and the local
+# adapters) a function does not use (tests/deployment.rs checks what each links).
+for f in "${functions[@]}"; do
+  pkg="helios-$f"
+  [ "$f" = ack ] && pkg=helios-record
+  echo "== building $f ($pkg, ${arch[*]:-x86_64})"
+  cargo lambda build --profile lambda --output-format zip "${arch[@]}" -p "$pkg" --bin "$f"
+done
 for f in "${functions[@]}"; do
   [ -f "$out/$f/bootstrap.zip" ] || need "cargo lambda made no $out/$f/bootstrap.zip"
 done

@@ -544,3 +544,71 @@ fn every_error_a_task_function_raises_is_handled_where_it_is_invoked() {
         "FAILS_THE_EXECUTION lists what is handled after all, or no longer raised: {stale:?}"
     );
 }
+
+/// Lean Lambdas: built alone (as `terraform/package.sh` builds each), a function links the
+/// AWS SDKs of the ports its `main.rs` declares and no other, and never the embedded store
+/// (SQLite), the local adapters or the ASL interpreter. Read from `cargo tree -p`, which
+/// resolves features for that package alone.
+#[test]
+fn each_lambda_links_only_the_sdks_of_its_ports() {
+    use helios_runtime::lambda::Port;
+    let sdk_of = |p: &Port| -> Option<&'static str> {
+        match p {
+            Port::ArchiveWrite | Port::ArchiveRead => Some("aws-sdk-s3"),
+            Port::Publish | Port::Mail => Some("aws-sdk-sns"),
+            Port::KvRead | Port::KvWrite => Some("aws-sdk-dynamodb"),
+            Port::StartExecutions | Port::ReadExecutions | Port::AnswerTasks => Some("aws-sdk-sfn"),
+            Port::Model => Some("aws-sdk-bedrockruntime"),
+            _ => None,
+        }
+    };
+    let mut by_crate: std::collections::BTreeMap<String, BTreeSet<&'static str>> =
+        Default::default();
+    for (function, ports) in declared_ports() {
+        let krate = if function == "ack" {
+            "record".to_string()
+        } else {
+            function
+        };
+        let sdks = by_crate.entry(krate).or_default();
+        // Every function reads secrets (the database's, the hooks') and signs RDS tokens;
+        // aws-config brings STS for its credential chain.
+        sdks.extend(["aws-sdk-secretsmanager", "aws-sdk-sts"]);
+        sdks.extend(ports.iter().filter_map(sdk_of));
+    }
+    assert!(by_crate.len() >= 9, "{by_crate:?}");
+    for (krate, wanted) in by_crate {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["tree", "--locked", "-e", "normal", "--prefix", "none", "-p"])
+            .arg(format!("helios-{krate}"))
+            .current_dir(root())
+            .output()
+            .expect("running cargo tree");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let linked: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect();
+        let sdks: BTreeSet<&str> = linked
+            .iter()
+            .map(String::as_str)
+            .filter(|c| c.starts_with("aws-sdk-"))
+            .collect();
+        assert_eq!(
+            sdks, wanted,
+            "helios-{krate} links these AWS SDKs (left); its ports need (right)"
+        );
+        for never in [
+            "rusqlite",
+            "helios-local",
+            "helios-states",
+            "libsqlite3-sys",
+        ] {
+            assert!(!linked.contains(never), "helios-{krate} links {never}");
+        }
+    }
+}

@@ -16,12 +16,7 @@ async fn main() -> Result<(), Error> {
     // Step Functions in AWS; the files of `helios dev` beside a local data folder.
     let executions: Option<Arc<dyn helios_ports::Executions>> = match &d.workflows {
         Some(sfn) => Some(sfn.clone()),
-        None => std::env::var("HELIOS_DATA_DIR").ok().map(|dir| {
-            Arc::new(helios_local::workflows::ExecutionFiles {
-                data_dir: dir.into(),
-                index: None,
-            }) as Arc<dyn helios_ports::Executions>
-        }),
+        None => local_executions(),
     };
     let query = Arc::new(Query {
         auth: helios_api::lambda_key_auth(&d.store),
@@ -36,4 +31,20 @@ async fn main() -> Result<(), Error> {
     };
     helios_api::lambda::serve_router(helios_api::router::router(&handlers, Default::default()))
         .await
+}
+
+/// The execution files of `helios dev` beside a local data folder (`HELIOS_DATA_DIR`).
+#[cfg(feature = "local")]
+fn local_executions() -> Option<Arc<dyn helios_ports::Executions>> {
+    std::env::var("HELIOS_DATA_DIR").ok().map(|dir| {
+        Arc::new(helios_local::workflows::ExecutionFiles {
+            data_dir: dir.into(),
+            index: None,
+        }) as Arc<dyn helios_ports::Executions>
+    })
+}
+
+#[cfg(not(feature = "local"))]
+fn local_executions() -> Option<Arc<dyn helios_ports::Executions>> {
+    None
 }

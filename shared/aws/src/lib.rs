@@ -13,23 +13,40 @@
 //! `AWS_ENDPOINT_URL` is set, which the SDK reads itself. Every adapter passes the behaviour
 //! suite of `helios_ports::suite`, run against an emulator by `tests/moto.rs`.
 
+//! Each service is a Cargo feature (`s3`, `sns`, `sqs`, `dynamodb`, `sfn`, `bedrock`; all by
+//! default), so that a Lambda links the SDKs of the ports it is handed and no other;
+//! Secrets Manager and the RDS token signer are always there (every function reaches the
+//! database).
+
+#[cfg(feature = "bedrock")]
 mod bedrock;
+#[cfg(feature = "dynamodb")]
 mod dynamo;
 pub mod iam;
 mod rds;
+#[cfg(feature = "s3")]
 mod s3;
 mod secrets;
+#[cfg(feature = "sfn")]
 mod sfn;
+#[cfg(feature = "sns")]
 mod sns;
+#[cfg(feature = "sqs")]
 mod sqs;
 
+#[cfg(feature = "bedrock")]
 pub use bedrock::BedrockModel;
+#[cfg(feature = "dynamodb")]
 pub use dynamo::DynamoKeyValue;
 pub use rds::{rds_auth_token, RdsAuth, RDS_TOKEN_LIFETIME};
+#[cfg(feature = "s3")]
 pub use s3::S3Blobs;
 pub use secrets::Secrets;
+#[cfg(feature = "sfn")]
 pub use sfn::StepFunctions;
+#[cfg(feature = "sns")]
 pub use sns::{mail_subject, SnsMailer, SnsPublisher};
+#[cfg(feature = "sqs")]
 pub use sqs::{Redriven, SqsQueues};
 
 use helios_ports::PortError;
@@ -57,5 +74,5 @@ pub(crate) fn unavailable<E>(port: &'static str, e: E) -> PortError
 where
     E: std::error::Error + 'static,
 {
-    PortError::unavailable(port, aws_sdk_s3::error::DisplayErrorContext(e))
+    PortError::unavailable(port, aws_sdk_secretsmanager::error::DisplayErrorContext(e))
 }

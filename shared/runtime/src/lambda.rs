@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use helios_events::SourceSecrets;
-use helios_ports::{BlobStore, Clock, KeyValue, Publisher, Received, SystemClock, Workflows};
+use helios_ports::{BlobStore, Clock, KeyValue, Publisher, Received, SystemClock};
 use helios_store::{PgStore, Store};
 
 pub use crate::port::Port;
@@ -125,7 +125,16 @@ pub struct FunctionPorts {
     pub clock: Arc<dyn Clock>,
     pub secrets: SourceSecrets,
     /// Step Functions in AWS; `None` locally, where workflows run inside `helios dev`.
+    #[cfg(feature = "sfn")]
     pub workflows: Option<Arc<helios_aws::StepFunctions>>,
+    #[cfg(not(feature = "sfn"))]
+    pub workflows: Option<std::convert::Infallible>,
+}
+
+/// Why a declared port has no adapter: this build left its SDK out.
+#[allow(dead_code)]
+fn not_built(port: &str, feature: &str) -> String {
+    format!("{port} is declared, but this build has no adapter for it: build with the `{feature}` feature of helios-runtime")
 }
 
 fn env(name: &str) -> anyhow::Result<String> {
@@ -288,6 +297,7 @@ pub async fn secret_setting(
 /// `HELIOS_DATA_DIR`, PostgreSQL from the environment otherwise. Not migrated: that is
 /// `migrate`'s work.
 pub async fn store_from_env() -> anyhow::Result<Arc<dyn Store>> {
+    #[cfg(feature = "local")]
     if let Ok(dir) = std::env::var("HELIOS_DATA_DIR") {
         return crate::Deployment::open_store(&crate::LocalOptions {
             data_dir: dir.into(),
@@ -380,6 +390,7 @@ impl FunctionPorts {
             has(Port::Rows),
             "a function with FunctionPorts reads the store: declare Port::Rows"
         );
+        #[cfg(feature = "local")]
         if std::env::var_os("HELIOS_DATA_DIR").is_some() {
             let d = crate::Deployment::from_env().await?;
             let (blobs, publisher, kv) = handed(
@@ -419,37 +430,64 @@ impl FunctionPorts {
         };
         let blobs: Option<Arc<dyn BlobStore>> = if has(Port::ArchiveWrite) || has(Port::ArchiveRead)
         {
-            Some(Arc::new(helios_aws::S3Blobs::new(
-                &config,
-                &env("HELIOS_BUCKET")?,
-                path_style,
-            )))
+            #[cfg(feature = "s3")]
+            {
+                Some(Arc::new(helios_aws::S3Blobs::new(
+                    &config,
+                    &env("HELIOS_BUCKET")?,
+                    path_style,
+                )))
+            }
+            #[cfg(not(feature = "s3"))]
+            {
+                let _ = path_style;
+                anyhow::bail!(not_built("the archive", "s3"))
+            }
         } else {
             None
         };
         let publisher: Option<Arc<dyn Publisher>> = if has(Port::Publish) {
-            Some(Arc::new(helios_aws::SnsPublisher::new(
-                &config,
-                HashMap::from([(
-                    crate::EVENTS_TOPIC.to_string(),
-                    env("HELIOS_EVENTS_TOPIC_ARN")?,
-                )]),
-            )))
+            #[cfg(feature = "sns")]
+            {
+                Some(Arc::new(helios_aws::SnsPublisher::new(
+                    &config,
+                    HashMap::from([(
+                        crate::EVENTS_TOPIC.to_string(),
+                        env("HELIOS_EVENTS_TOPIC_ARN")?,
+                    )]),
+                )))
+            }
+            #[cfg(not(feature = "sns"))]
+            anyhow::bail!(not_built("the events topic", "sns"))
         } else {
             None
         };
         let kv: Option<Arc<dyn KeyValue>> = if has(Port::KvRead) || has(Port::KvWrite) {
-            Some(Arc::new(helios_aws::DynamoKeyValue::new(
-                &config,
-                &env("HELIOS_TABLE")?,
-                clock.clone(),
-            )))
+            #[cfg(feature = "dynamodb")]
+            {
+                Some(Arc::new(helios_aws::DynamoKeyValue::new(
+                    &config,
+                    &env("HELIOS_TABLE")?,
+                    clock.clone(),
+                )))
+            }
+            #[cfg(not(feature = "dynamodb"))]
+            anyhow::bail!(not_built("the key-value table", "dynamodb"))
         } else {
             None
         };
         let (blobs, publisher, kv) = handed(ports, blobs, publisher, kv);
         let steps =
             has(Port::StartExecutions) || has(Port::ReadExecutions) || has(Port::AnswerTasks);
+        #[cfg(feature = "sfn")]
+        let workflows = (steps && !machines.is_empty())
+            .then(|| Arc::new(helios_aws::StepFunctions::new(&config, machines)));
+        #[cfg(not(feature = "sfn"))]
+        let workflows = {
+            anyhow::ensure!(!steps, not_built("Step Functions", "sfn"));
+            let _ = machines;
+            None
+        };
         Ok(FunctionPorts {
             store,
             blobs,
@@ -457,13 +495,13 @@ impl FunctionPorts {
             kv,
             clock,
             secrets: hook_secrets,
-            workflows: (steps && !machines.is_empty())
-                .then(|| Arc::new(helios_aws::StepFunctions::new(&config, machines))),
+            workflows,
         })
     }
 
     /// Step Functions, for the functions that start or answer workflows.
-    pub fn workflows(&self) -> anyhow::Result<Arc<dyn Workflows>> {
+    #[cfg(feature = "sfn")]
+    pub fn workflows(&self) -> anyhow::Result<Arc<dyn helios_ports::Workflows>> {
         match &self.workflows {
             Some(w) => Ok(w.clone()),
             None => anyhow::bail!(

@@ -9,19 +9,28 @@
 
 pub mod lambda;
 pub mod metrics;
+#[cfg(feature = "outbound")]
 pub mod outbound;
 pub mod port;
 pub mod rules;
 pub mod wire;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(feature = "local")]
+use std::path::PathBuf;
+#[cfg(feature = "local")]
 use std::sync::Arc;
+#[cfg(feature = "local")]
 use std::time::Duration;
 
 use anyhow::Context as _;
+#[cfg(feature = "local")]
 use helios_events::SourceSecrets;
+#[cfg(feature = "local")]
 use helios_local::{FileBlobStore, LocalServices, QueueConfig};
+#[cfg(feature = "local")]
 use helios_ports::{BlobStore, Clock, SystemClock};
+#[cfg(feature = "local")]
 use helios_store::{PgStore, SqliteStore, Store};
 
 /// The topic every accepted fact is published to.
@@ -31,6 +40,7 @@ pub const EVENT_QUEUES: [&str; 2] = ["decide", "expect"];
 /// Receives before a message goes to its dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
 
+#[cfg(feature = "local")]
 /// Where a local deployment keeps its state.
 #[derive(Clone, Debug)]
 pub struct LocalOptions {
@@ -39,6 +49,7 @@ pub struct LocalOptions {
     pub database_url: Option<String>,
 }
 
+#[cfg(feature = "local")]
 /// A deployment's store and adapters.
 #[derive(Clone)]
 pub struct Deployment {
@@ -50,6 +61,7 @@ pub struct Deployment {
     pub data_dir: PathBuf,
 }
 
+#[cfg(feature = "local")]
 impl Deployment {
     /// Opens the store alone (for `helios keys`), migrated.
     pub async fn open_store(opts: &LocalOptions) -> anyhow::Result<Arc<dyn Store>> {
@@ -122,6 +134,7 @@ impl Deployment {
     }
 }
 
+#[cfg(feature = "local")]
 #[derive(serde::Serialize, serde::Deserialize)]
 struct SecretsFile {
     github: String,
@@ -129,6 +142,7 @@ struct SecretsFile {
     eventgrid: String,
 }
 
+#[cfg(feature = "local")]
 /// The hook secrets: from `HELIOS_GITHUB_SECRET`, `HELIOS_PUBSUB_TOKEN` and
 /// `HELIOS_EVENTGRID_TOKEN` when set, otherwise made once and kept in `secrets.json` of the
 /// data folder (mode 0600), so that a restart keeps them.

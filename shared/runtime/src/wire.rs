@@ -13,7 +13,9 @@ use helios_ports::{TextModel, Workflows};
 use helios_rules::RuleSet;
 
 use crate::lambda::FunctionPorts;
-use crate::{Deployment, EVENTS_TOPIC};
+#[cfg(feature = "local")]
+use crate::Deployment;
+use crate::EVENTS_TOPIC;
 
 /// How long a fact may wait in the outbox before the relay publishes it in Lambda, where the
 /// ingest function publishes inline; younger ones are still being published by it.
@@ -23,6 +25,7 @@ pub const DEV_RELAY_GRACE: Duration = Duration::from_secs(2);
 /// Facts read from the outbox at a time by the relay.
 pub const RELAY_BATCH: usize = 500;
 
+#[cfg(feature = "local")]
 impl Deployment {
     /// The ports of a local deployment, as a function would have them (workflows run inside
     /// `helios dev`, not through these ports).

@@ -7,13 +7,16 @@
 //! runs against both. Schema changes are versioned SQL files under `migrations/`, applied
 //! by [`Store::migrate`], never by hand.
 
+#[cfg(feature = "sqlite")]
 use chrono::{DateTime, Utc};
 
 mod migrations;
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use postgres::{tls_url, PasswordSource, PgStore, PgTls, PASSWORD_REFRESH};
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 pub use helios_ports::store::*;
@@ -57,6 +60,7 @@ pub(crate) fn rules_from_column(s: &str) -> Vec<String> {
 }
 
 /// Times as SQLite keeps them: fixed-width, so that text order is time order.
+#[cfg(feature = "sqlite")]
 pub(crate) fn fixed_time(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }

@@ -8,6 +8,7 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
+#[cfg(feature = "sqlite")]
 pub(crate) const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
