@@ -1,17 +1,21 @@
 //! The application core of Helios: its use cases, between the pure engines (`helios-events`,
 //! `helios-rules`, `helios-states`) and the outside world.
 //!
-//! Each use case is a struct of the ports it needs (`helios-ports`), built once per process
-//! by whoever runs it: a Lambda's `main`, or `helios dev`. Nothing here speaks HTTP or knows
-//! which adapter stands behind a port; the HTTP side (routes, authentication, problem
-//! responses) is `helios-api`, the adapters are `helios-runtime` and `helios-aws`.
+//! Each use case is a struct of the narrow ports it needs (`helios-ports`: the store's split
+//! by concern, key-value, publisher, workflows, blobs, clock, mailer, text model, outbound
+//! HTTP), built in one place (`helios_runtime::wire`) for a Lambda's `main` and for
+//! `helios dev` alike. Nothing here speaks HTTP or knows which adapter stands behind a port
+//! (tests/architecture.rs): the HTTP side (routes, authentication, problem responses) is
+//! `helios-api`; the adapters are `helios-store`, `helios-local`, `helios-aws` and
+//! `helios-runtime`.
 //!
 //! - [`intake`]: accept events (after authentication) and emit Helios's own;
 //! - [`outbox`]: publish accepted facts, and relay what the inline publish left;
 //! - [`decide`]: decide one fact with the rule set, record it, start its workflows;
 //! - [`expect`]: observe facts for the expectations, and check them at their deadline;
 //! - [`record`], [`ack`]: what workflows report, and a person's acknowledgement;
-//! - [`advise`], [`notify`]: the other task functions of the workflows.
+//! - [`advise`], [`notify`]: the other task functions of the workflows;
+//! - [`keys`], [`migrate`]: issuing API keys, and what `migrate` does on deploy.
 
 pub mod ack;
 pub mod advise;

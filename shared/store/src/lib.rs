@@ -1,11 +1,12 @@
-//! The Helios store: facts (canonical events, unique by `(source, id)`), the transactional
-//! outbox that guarantees every acknowledged fact is published, and API keys.
+//! The adapters of the store's ports (`helios_ports::store`, re-exported here): facts
+//! (canonical events, unique by `(source, id)`), the transactional outbox that guarantees
+//! every acknowledged fact is published, API keys, decisions and outcomes.
 //!
-//! Two implementations behind one [`Store`] trait: PostgreSQL (RDS in AWS, or
-//! `helios dev --database-url postgres://…`) and an embedded SQLite file, the default of
-//! `helios dev`, so that a fresh machine needs nothing installed. One conformance suite
-//! runs against both. Schema changes are versioned SQL files under `migrations/`, applied
-//! by [`Store::migrate`], never by hand.
+//! Two implementations of every port: PostgreSQL (RDS in AWS, or
+//! `helios dev --database-url postgres://…`) and, with the `sqlite` feature, an embedded
+//! SQLite file, the default of `helios dev`, so that a fresh machine needs nothing
+//! installed. One conformance suite runs against both. Schema changes are versioned SQL
+//! files under `migrations/`, applied by [`Schema::migrate`], never by hand.
 
 #[cfg(feature = "sqlite")]
 use chrono::{DateTime, Utc};
