@@ -203,16 +203,28 @@ pub fn init_tracing(json: bool) {
         env("AWS_LAMBDA_LOG_FORMAT").as_deref(),
         json,
     );
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // `try_init` also forwards the `log` records of dependencies.
+    let _ = subscriber(&filter, json, std::io::stderr).try_init();
+}
+
+/// The subscriber of [`init_tracing`], writing to `writer`. In JSON each line carries the
+/// spans it was logged in, so inside a Lambda invocation the `Lambda runtime invoke` span of
+/// `lambda_runtime` puts its `requestId` and `xrayTraceId` on every line.
+fn subscriber<W>(filter: &str, json: bool, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
+        .with_writer(writer);
+    if json {
+        Box::new(builder.json().flatten_event(true).finish())
     } else {
-        builder.compact().try_init()
-    };
+        Box::new(builder.compact().finish())
+    }
 }
 
 /// The log filter and whether logs are JSON: `RUST_LOG` when set; otherwise the
@@ -248,7 +260,53 @@ fn log_settings(
 
 #[cfg(test)]
 mod log_tests {
-    use super::log_settings;
+    use super::{log_settings, subscriber};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A JSON line logged inside a Lambda invocation names its request and its trace, from
+    /// the span `lambda_runtime` opens around each invocation (its fields, as it names them).
+    #[test]
+    fn json_lines_carry_the_request_id_and_the_trace_id() {
+        let lines = Lines::default();
+        let out = lines.clone();
+        let sub = subscriber("info", true, move || out.clone());
+        tracing::subscriber::with_default(sub, || {
+            let span = tracing::info_span!(
+                "Lambda runtime invoke",
+                requestId = "8476a536-e9f4-11e8-9739-2dfe598c3fcd",
+                xrayTraceId =
+                    "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
+            );
+            let _in = span.enter();
+            tracing::info!(decision = "dec_1", "decided");
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line["message"], "decided");
+        assert_eq!(line["decision"], "dec_1");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(
+            line["span"]["requestId"],
+            "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+        );
+        assert!(line["span"]["xrayTraceId"]
+            .as_str()
+            .unwrap()
+            .starts_with("Root=1-5bef4de7"));
+    }
 
     #[test]
     fn lambda_advanced_logging_controls_set_the_level_and_the_format() {
