@@ -100,19 +100,21 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
 }
 
 /// Percent-decodes a query value; a `%` not followed by two hex digits is kept as it is,
-/// and bytes that do not form UTF-8 become U+FFFD. Works on bytes, never on string offsets,
-/// so no input can split a character.
+/// and bytes that do not form UTF-8 become U+FFFD.
 fn percent_decode(s: &str) -> String {
+    String::from_utf8_lossy(&percent_bytes(s).0).into_owned()
+}
+
+/// The bytes `s` percent-decodes to, and whether every `%` began two hex digits (a `%` that
+/// does not is kept as it is). Works on bytes, never on string offsets, so no input can split
+/// a character.
+pub(crate) fn percent_bytes(s: &str) -> (Vec<u8>, bool) {
     fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
+        (b as char).to_digit(16).map(|d| d as u8)
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
+    let mut well_formed = true;
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
@@ -124,11 +126,12 @@ fn percent_decode(s: &str) -> String {
                 i += 3;
                 continue;
             }
+            well_formed = false;
         }
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    (out, well_formed)
 }
 
 #[cfg(test)]

@@ -195,6 +195,14 @@ impl Conformance {
 /// described is logged and appended as a line to `log` (the end-to-end tests fail on any).
 pub fn checked(router: axum::Router, log: std::path::PathBuf) -> axum::Router {
     let conformance = std::sync::Arc::new(Conformance::new());
+    // Made now, empty: that it exists says the check is on.
+    if let Err(e) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+    {
+        tracing::error!(log = %log.display(), error = %e, "the OpenAPI check cannot write its log");
+    }
     router.layer(axum::middleware::from_fn(
         move |req: axum::extract::Request, next: axum::middleware::Next| {
             let (conformance, log) = (conformance.clone(), log.clone());

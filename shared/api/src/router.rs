@@ -144,7 +144,6 @@ impl Default for BodyLimits {
 pub fn router(handlers: &Handlers, limits: BodyLimits) -> axum::Router {
     let mut r = axum::Router::new();
     let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
-    paths.dedup();
     paths.sort_unstable();
     paths.dedup();
     for path in paths {
@@ -312,30 +311,17 @@ pub fn check_target(uri: &http::Uri) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Percent-decodes `s` to bytes that must be UTF-8.
+/// Whether `s` percent-decodes, every escape well formed, to UTF-8. A text without `%` is
+/// UTF-8 already (it is a `&str`): nothing to decode on the common path.
 fn decode(s: &str) -> Result<(), &'static str> {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
+    if !s.contains('%') {
+        return Ok(());
     }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let (Some(h), Some(l)) = (
-                b.get(i + 1).copied().and_then(hex),
-                b.get(i + 2).copied().and_then(hex),
-            ) else {
-                return Err("a `%` is not followed by two hex digits");
-            };
-            out.push(h * 16 + l);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    let (bytes, well_formed) = crate::percent_bytes(s);
+    if !well_formed {
+        return Err("a `%` is not followed by two hex digits");
     }
-    std::str::from_utf8(&out)
+    std::str::from_utf8(&bytes)
         .map(|_| ())
         .map_err(|_| "the decoded bytes are not UTF-8")
 }
