@@ -181,14 +181,19 @@ pub async fn post_json(dev: &Dev, key: &str, body: Vec<u8>) -> (u16, http::Heade
 
 /// Every event, following the cursor to the end.
 pub async fn list_all(dev: &Dev) -> Vec<Value> {
+    list_every(dev, "events").await
+}
+
+/// Every item of a listing (`events`, `decisions`), following the cursor to the end.
+pub async fn list_every(dev: &Dev, what: &str) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut path = "/v1/events?limit=1000".to_string();
+    let mut path = format!("/v1/{what}?limit=1000");
     loop {
         let (status, page) = get(dev, &path, API_KEY).await;
         assert_eq!(status, 200, "{page}");
-        out.extend(page["events"].as_array().unwrap().iter().cloned());
+        out.extend(page[what].as_array().unwrap().iter().cloned());
         match page["next"].as_str() {
-            Some(c) => path = format!("/v1/events?limit=1000&cursor={c}"),
+            Some(c) => path = format!("/v1/{what}?limit=1000&cursor={c}"),
             None => break,
         }
     }

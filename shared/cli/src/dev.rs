@@ -185,7 +185,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ingest: Some(ingest),
         query: Some(Arc::new(query)),
         ack: ack.map(|a| a as Arc<dyn helios_api::router::Handle>),
-        local: Some(Arc::new(Health(executions.clone()))),
+        local: Some(Arc::new(Health {
+            executions: executions.clone(),
+            d: d.clone(),
+        })),
     };
     let mut router = helios_api::router::router(
         &handlers,
@@ -480,15 +483,58 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// `GET /healthz` of `helios dev`: up, and how many executions are in which state.
-struct Health(helios_local::workflows::ExecutionIndex);
+/// `GET /healthz` of `helios dev`: up; how many executions are in which state; and the
+/// backlog (facts not yet published, messages of each event queue and its dead-letter
+/// queue), which is how a script knows the server has caught up.
+struct Health {
+    executions: helios_local::workflows::ExecutionIndex,
+    d: Deployment,
+}
+
+impl Health {
+    async fn backlog(&self) -> Result<serde_json::Value, String> {
+        use helios_ports::Queue as _;
+        let outbox = self
+            .d
+            .store
+            .outbox_backlog()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut queues = serde_json::Map::new();
+        for q in helios_runtime::EVENT_QUEUES {
+            for name in [q.to_string(), format!("{q}-dlq")] {
+                let (visible, in_flight) = self
+                    .d
+                    .services
+                    .depth(&name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                queues.insert(
+                    name,
+                    serde_json::json!({"visible": visible, "in_flight": in_flight}),
+                );
+            }
+        }
+        Ok(serde_json::json!({"outbox": outbox, "queues": queues}))
+    }
+}
 
 #[async_trait::async_trait]
 impl helios_api::router::Handle for Health {
     async fn handle(&self, _: helios_api::Request) -> helios_api::Response {
-        helios_api::json(
-            200,
-            &serde_json::json!({"status": "ok", "executions": self.0.counts()}),
-        )
+        match self.backlog().await {
+            Ok(backlog) => helios_api::json(
+                200,
+                &serde_json::json!({
+                    "status": "ok",
+                    "executions": self.executions.counts(),
+                    "backlog": backlog,
+                }),
+            ),
+            Err(e) => helios_api::problem::Problem::unavailable(format!(
+                "the backlog cannot be read: {e}"
+            ))
+            .into_response(),
+        }
     }
 }

@@ -237,6 +237,9 @@ pub trait Outbox: Send + Sync {
 
     /// The parked outbox rows, `(helios id, reason)`, oldest first.
     async fn parked_outbox(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// How many facts wait in the outbox to be published (parked ones not counted).
+    async fn outbox_backlog(&self) -> Result<u64, StoreError>;
 }
 
 /// API keys, stored by the hash of their secret.

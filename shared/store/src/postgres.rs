@@ -637,12 +637,13 @@ impl Outbox for PgStore {
 
     async fn mark_published(&self, helios_ids: &[String]) -> Result<(), StoreError> {
         let c = self.client().await?;
-        c.execute(
-            "DELETE FROM outbox WHERE helios_id = ANY($1)",
-            &[&helios_ids],
-        )
-        .await
-        .map_err(unavailable)?;
+        let delete = c
+            .prepare_cached("DELETE FROM outbox WHERE helios_id = ANY($1)")
+            .await
+            .map_err(unavailable)?;
+        c.execute(&delete, &[&helios_ids])
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -687,6 +688,15 @@ impl Outbox for PgStore {
             })
             .collect()
     }
+
+    async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one("SELECT count(*) FROM outbox", &[])
+            .await
+            .map_err(unavailable)?;
+        Ok(row.try_get::<_, i64>(0).map_err(unavailable)? as u64)
+    }
 }
 
 #[async_trait]
@@ -721,15 +731,18 @@ impl ApiKeys for PgStore {
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let c = self.client().await?;
-        c.query_opt(
-            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"),
-            &[&hash],
-        )
-        .await
-        .map_err(unavailable)?
-        .as_ref()
-        .map(to_key)
-        .transpose()
+        let select = c
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"
+            ))
+            .await
+            .map_err(unavailable)?;
+        c.query_opt(&select, &[&hash])
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(to_key)
+            .transpose()
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
@@ -761,10 +774,16 @@ impl ApiKeys for PgStore {
 impl Decisions for PgStore {
     async fn record_decision(&self, d: &NewDecision) -> Result<Recorded, StoreError> {
         let c = self.client().await?;
-        let n = c
-            .execute(
+        let insert = c
+            .prepare_cached(
                 "INSERT INTO decisions (id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(unavailable)?;
+        let n = c
+            .execute(
+                &insert,
                 &[
                     &d.id,
                     &d.event_id,
@@ -832,10 +851,16 @@ impl Decisions for PgStore {
 impl Outcomes for PgStore {
     async fn record_outcome(&self, o: &Outcome) -> Result<Recorded, StoreError> {
         let c = self.client().await?;
-        let n = c
-            .execute(
+        let insert = c
+            .prepare_cached(
                 "INSERT INTO outcomes (decision_id, execution, kind, recorded_at, body)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(unavailable)?;
+        let n = c
+            .execute(
+                &insert,
                 &[
                     &o.decision_id,
                     &o.execution,

@@ -391,6 +391,15 @@ impl Outbox for SqliteStore {
         })
         .await
     }
+
+    async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(unavailable)
+        })
+        .await
+    }
 }
 
 #[async_trait]
