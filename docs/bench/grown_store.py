@@ -13,11 +13,15 @@ names, which must be empty), then, for each size in turn:
 2. ingest: `--ingest-events` (20,000) in batches of 100, 4 clients, closed loop: events/s and
    the request p99; then waits for the backlog;
 3. decisions: `--decide-events` (60,000) posted the same way; decisions/s is the events
-   divided by the time from the first POST to the empty backlog (read every 50 ms);
+   divided by the time from the first POST until the outbox and the `decide` queue read
+   empty (every 50 ms; a message leaves the queue once its decision is stored); then waits
+   for the `expect` queue too;
 4. latency: single events at `--rate` (500) requests/s for `--seconds` (30), open loop, while
    the server decides them: p50/p99/max of the requests; then waits for the backlog;
-5. bytes on disk: the data folder (`du`), plus the database with `--database-url`
-   (`pg_database_size`, read with `psql`), divided by the stored events.
+5. bytes on disk, by part, divided by the stored events: what each event keeps (the store:
+   `helios.db`, or with `--database-url` the database's `pg_database_size` read with `psql`;
+   the raw archive) and in all (with the WAL files and the local queues' file, whose sizes
+   do not grow with the stored events).
 
 Each step's own events count toward the next size. Every figure is one line of JSON on
 stdout (and in `--out`); a table in the form of docs/benchmarks.md follows at the end.
@@ -70,15 +74,14 @@ def main():
     def health():
         return json.load(urllib.request.urlopen(f"{endpoint}/healthz", timeout=30))
 
-    def backlog():
+    def backlog(queues):
         b = health()["backlog"]
-        return b["outbox"] + sum(b["queues"][q]["visible"] + b["queues"][q]["in_flight"]
-                                 for q in ("decide", "expect"))
+        return b["outbox"] + sum(b["queues"][q]["visible"] + b["queues"][q]["in_flight"] for q in queues)
 
-    def drained(limit=3600, every=0.05):
-        """Seconds until the backlog reads empty."""
+    def drained(limit=3600, every=0.05, queues=("decide", "expect")):
+        """Seconds until the backlog of these queues (and the outbox) reads empty."""
         t0 = time.time()
-        while backlog() > 0:
+        while backlog(queues) > 0:
             if time.time() - t0 > limit:
                 sys.exit(f"the backlog did not empty in {limit} s: {health()['backlog']}")
             time.sleep(every)
@@ -97,18 +100,29 @@ def main():
         return report
 
     def disk():
-        total = 0
+        """Bytes on disk by part: what each stored event keeps (the store's file or database,
+        the raw archive) and what stays the same size however many are stored (the WAL files,
+        bounded; the local queues' file, as large as the largest backlog it has held)."""
+        parts = {"store": 0, "archive": 0, "wal": 0, "queues": 0, "executions": 0, "other": 0}
         for d, _, files in os.walk(data):
             for f in files:
+                p = os.path.join(d, f)
                 try:
-                    total += os.lstat(os.path.join(d, f)).st_blocks * 512
+                    size = os.lstat(p).st_blocks * 512
                 except FileNotFoundError:
-                    pass
-        db = 0
+                    continue
+                rel = os.path.relpath(p, data)
+                part = ("archive" if rel.startswith("blobs") else
+                        "executions" if rel.startswith("executions") else
+                        "wal" if f.endswith(("-wal", "-shm")) else
+                        "store" if f == "helios.db" else
+                        "queues" if f == "local.db" else "other")
+                parts[part] += size
         if a.database_url:
-            db = int(subprocess.run(["psql", "-Atc", "SELECT pg_database_size(current_database())", a.database_url],
-                                    capture_output=True, text=True, check=True).stdout.strip())
-        return total, db
+            parts["store"] += int(subprocess.run(
+                ["psql", "-Atc", "SELECT pg_database_size(current_database())", a.database_url],
+                capture_output=True, text=True, check=True).stdout.strip())
+        return parts
 
     try:
         for _ in range(300):
@@ -130,9 +144,11 @@ def main():
                 print(f"# grown to {stored} stored events ({r['events_accepted_per_s']:.0f} events/s, "
                       f"{caught_up:.1f} s to catch up, {time.time() - t:.0f} s)", file=sys.stderr, flush=True)
             at = stored
-            files, db = disk()
-            emit({"stored": at, "what": "disk", "data_dir_bytes": files, "database_bytes": db,
-                  "bytes_per_event": round((files + db) / at) if at else None})
+            parts = disk()
+            kept = parts["store"] + parts["archive"]
+            emit({"stored": at, "what": "disk", **{f"{k}_bytes": v for k, v in parts.items()},
+                  "kept_bytes_per_event": round(kept / at) if at else None,
+                  "bytes_per_event": round(sum(parts.values()) / at) if at else None})
 
             r = bench("--batch", 100, "--concurrency", 4, "--requests", a.ingest_events // 100)
             stored += a.ingest_events
@@ -143,7 +159,8 @@ def main():
             first = time.time()
             r = bench("--batch", 100, "--concurrency", 4, "--requests", a.decide_events // 100)
             stored += a.decide_events
-            end, _ = drained()
+            end, _ = drained(queues=("decide",))
+            drained()
             emit({"stored": at, "what": "decisions, sustained", "events": a.decide_events,
                   "decisions_per_s": round(a.decide_events / (end - first)),
                   "posting_events_per_s": r["events_accepted_per_s"]})
@@ -164,14 +181,14 @@ def main():
         if not a.data_dir:
             shutil.rmtree(data, ignore_errors=True)
 
-    print(f"\n| store | stored events | bytes on disk per event | events/s (batches of 100) | request p99 "
+    print(f"\n| store | stored events | bytes on disk per event, kept / in all | events/s (batches of 100) | request p99 "
           f"| decisions/s | single-event p50 / p99 / max | load average |")
     print("|---|---|---|---|---|---|---|---|")
     for at in sizes:
         by = {r["what"].split(",")[0].split(" at")[0]: r for r in rows if r["stored"] == at}
         d, i, s = by.get("disk", {}), by.get("ingest", {}), by.get("decisions", {})
         l = next((r for r in rows if r["stored"] == at and r["what"].startswith("single")), {})
-        print(f"| {store} | {at:,} | {d.get('bytes_per_event') or '–'} | {i.get('events_per_s', 0):,.0f} "
+        print(f"| {store} | {at:,} | {d.get('kept_bytes_per_event') or '–'} / {d.get('bytes_per_event') or '–'} | {i.get('events_per_s', 0):,.0f} "
               f"| {i.get('request_p99_ms')} ms | {s.get('decisions_per_s', 0):,} "
               f"| {l.get('p50_ms')} / {l.get('p99_ms')} / {l.get('max_ms')} ms "
               f"| {min(r['loadavg'] for r in rows if r['stored'] == at):.1f}–{max(r['loadavg'] for r in rows if r['stored'] == at):.1f} |")

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::keys::{ApiKey, Role};
 
 /// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or failed; the caller may retry.
     #[error("the store is unavailable: {0}")]

@@ -46,7 +46,27 @@ pub struct PgStore {
     /// The password of new connections, when it is made rather than given (an IAM
     /// authentication token): refreshed before a connection may be needed.
     password: Option<std::sync::Arc<RotatingPassword>>,
+    /// Decisions waiting to be inserted together (see [`PgStore::record_decision`]).
+    decisions: std::sync::Arc<std::sync::Mutex<DecisionGroup>>,
 }
+
+/// A decision waiting for its group's insert, and where its answer goes.
+type PendingDecision = (
+    NewDecision,
+    tokio::sync::oneshot::Sender<Result<Recorded, StoreError>>,
+);
+
+/// Group commit of decisions: calls that arrive while a group is being inserted wait and
+/// go in together, in the next group.
+#[derive(Default)]
+struct DecisionGroup {
+    pending: Vec<PendingDecision>,
+    /// Whether a task is inserting groups (it takes every pending decision when it is done).
+    inserting: bool,
+}
+
+/// The most decisions inserted by one statement.
+const DECISION_GROUP: usize = 256;
 
 /// Where the password of a new connection comes from when it is not in the URL: an RDS IAM
 /// authentication token, made for a few minutes at a time.
@@ -177,6 +197,15 @@ fn role_name(role: &str) -> Result<&str, StoreError> {
 /// and the server's message (`permission denied for schema public`) is the source's.
 fn unavailable(e: impl std::error::Error) -> StoreError {
     StoreError::Unavailable(chain(&e))
+}
+
+/// A value the database refuses (SQLSTATE class 22, data exception: a NUL character in a
+/// text, say) is invalid, and retrying it cannot help; any other failure is unavailability.
+fn refused_or_unavailable(e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(code) if code.code().starts_with("22") => StoreError::Invalid(chain(&e)),
+        _ => unavailable(e),
+    }
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -317,7 +346,11 @@ impl PgStore {
             .max_size(size)
             .build()
             .map_err(unavailable)?;
-        Ok(PgStore { pool, password })
+        Ok(PgStore {
+            pool,
+            password,
+            decisions: Default::default(),
+        })
     }
 
     /// Gives `role` what the functions need and nothing more: it may log in, read and write
@@ -374,6 +407,96 @@ impl PgStore {
                     .unwrap_or_else(|| e.to_string())
             ))
         })
+    }
+
+    /// Inserts pending decisions a group at a time until none is left.
+    async fn insert_decision_groups(&self) {
+        loop {
+            let group: Vec<PendingDecision> = {
+                let mut g = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+                if g.pending.is_empty() {
+                    g.inserting = false;
+                    return;
+                }
+                let n = g.pending.len().min(DECISION_GROUP);
+                g.pending.drain(..n).collect()
+            };
+            let decisions: Vec<&NewDecision> = group.iter().map(|(d, _)| d).collect();
+            let answers = match self.insert_decisions(&decisions).await {
+                Ok(answers) => answers,
+                // One decision the database refuses must not fail the others with it (they
+                // would come back together, and fail together again): each alone, then.
+                Err(StoreError::Invalid(_)) | Err(StoreError::Corrupt(_)) if group.len() > 1 => {
+                    let mut answers = Vec::with_capacity(group.len());
+                    for d in &decisions {
+                        answers.push(
+                            self.insert_decisions(&[d])
+                                .await
+                                .and_then(|mut a| a.pop().unwrap_or(Ok(Recorded::Duplicate))),
+                        );
+                    }
+                    answers
+                }
+                Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
+            };
+            for ((_, tx), answer) in group.into_iter().zip(answers) {
+                let _ = tx.send(answer); // a caller that stopped waiting needs no answer
+            }
+        }
+    }
+
+    /// One statement for every decision given; each answered as inserted, or as a duplicate
+    /// of one stored (or of one earlier in the same group).
+    async fn insert_decisions(
+        &self,
+        ds: &[&NewDecision],
+    ) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
+        let c = self.client().await?;
+        let insert = c
+            .prepare_cached(
+                "INSERT INTO decisions (id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                      $7::float8[], $8::text[], $9::timestamptz[], $10::json[])
+                 ON CONFLICT DO NOTHING
+                 RETURNING id",
+            )
+            .await
+            .map_err(unavailable)?;
+        let rules: Vec<String> = ds.iter().map(|d| rules_column(&d.rules)).collect();
+        let inserted: std::collections::HashSet<String> = c
+            .query(
+                &insert,
+                &[
+                    &ds.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+                    &ds.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(),
+                    &ds.iter().map(|d| d.ruleset.as_str()).collect::<Vec<_>>(),
+                    &ds.iter()
+                        .map(|d| d.ruleset_hash.as_str())
+                        .collect::<Vec<_>>(),
+                    &ds.iter().map(|d| d.subject.as_deref()).collect::<Vec<_>>(),
+                    &ds.iter().map(|d| d.severity.as_deref()).collect::<Vec<_>>(),
+                    &ds.iter().map(|d| d.score).collect::<Vec<_>>(),
+                    &rules,
+                    &ds.iter().map(|d| d.decided_at).collect::<Vec<_>>(),
+                    &ds.iter().map(|d| Json(&d.body)).collect::<Vec<_>>(),
+                ],
+            )
+            .await
+            .map_err(refused_or_unavailable)?
+            .iter()
+            .map(|r| r.try_get::<_, String>(0).map_err(unavailable))
+            .collect::<Result<_, _>>()?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(ds
+            .iter()
+            .map(|d| {
+                Ok(if inserted.contains(&d.id) && seen.insert(d.id.as_str()) {
+                    Recorded::Accepted
+                } else {
+                    Recorded::Duplicate
+                })
+            })
+            .collect())
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -772,38 +895,25 @@ impl ApiKeys for PgStore {
 
 #[async_trait]
 impl Decisions for PgStore {
+    /// Inserts the decision in a group with those recorded at the same time by other tasks
+    /// (the `decide` batches, which run their messages at once): one statement and one
+    /// commit for the group instead of one each. The first call finds no group under way and
+    /// starts a task that inserts groups until none is pending; the calls meanwhile wait for
+    /// their answer. The task is spawned, so a caller that stops waiting stops no insert.
     async fn record_decision(&self, d: &NewDecision) -> Result<Recorded, StoreError> {
-        let c = self.client().await?;
-        let insert = c
-            .prepare_cached(
-                "INSERT INTO decisions (id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-            )
-            .await
-            .map_err(unavailable)?;
-        let n = c
-            .execute(
-                &insert,
-                &[
-                    &d.id,
-                    &d.event_id,
-                    &d.ruleset,
-                    &d.ruleset_hash,
-                    &d.subject,
-                    &d.severity,
-                    &d.score,
-                    &rules_column(&d.rules),
-                    &d.decided_at,
-                    &Json(&d.body),
-                ],
-            )
-            .await
-            .map_err(unavailable)?;
-        Ok(if n == 1 {
-            Recorded::Accepted
-        } else {
-            Recorded::Duplicate
-        })
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut g = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+            g.pending.push((d.clone(), tx));
+            !std::mem::replace(&mut g.inserting, true)
+        };
+        if start {
+            let store = self.clone();
+            tokio::spawn(async move { store.insert_decision_groups().await });
+        }
+        rx.await.map_err(|_| {
+            StoreError::Unavailable("the decision's insert was abandoned".to_string())
+        })?
     }
 
     async fn get_decision(&self, id: &str) -> Result<Option<StoredDecision>, StoreError> {

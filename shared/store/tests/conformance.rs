@@ -529,6 +529,49 @@ async fn records_decisions_once_and_lists_them(s: &dyn Store) {
     assert_eq!(seen.len(), 7);
 }
 
+/// Decisions recorded at the same time (as a `decide` batch records them, and as the
+/// PostgreSQL store groups them into one insert), each delivered twice: each is stored once,
+/// and exactly one of its two calls is answered as the one that stored it.
+async fn concurrent_decisions_are_each_recorded_once(s: &dyn Store) {
+    let calls: Vec<NewDecision> = (0..40)
+        .map(|n| {
+            decision(
+                n % 20,
+                &format!("c-{}", n % 20),
+                "rs-c",
+                "acme/api",
+                &["r"],
+                5,
+            )
+        })
+        .collect();
+    let answers = futures_util::future::join_all(calls.iter().map(|d| s.record_decision(d))).await;
+    let mut accepted = std::collections::BTreeMap::<String, usize>::new();
+    for (d, a) in calls.iter().zip(&answers) {
+        if *a.as_ref().unwrap() == Recorded::Accepted {
+            *accepted.entry(d.id.clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(accepted.len(), 20, "{answers:?}");
+    assert!(accepted.values().all(|n| *n == 1), "{accepted:?}");
+    let page = s
+        .list_decisions(&DecisionQuery {
+            subject: Some("acme/api".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.decisions.len(), 20);
+    for d in &page.decisions {
+        let n: u32 = d.decision.id["dec_".len()..].parse().unwrap();
+        assert_eq!(
+            d.decision,
+            decision(n, &format!("c-{n}"), "rs-c", "acme/api", &["r"], 5)
+        );
+    }
+}
+
 async fn records_outcomes_once_per_kind(s: &dyn Store) {
     let o = |kind: &str, exec: &str, at: i64| Outcome {
         decision_id: "dec_9".into(),
@@ -689,6 +732,7 @@ macro_rules! every_row_case {
             lists_filter_and_paginate,
             api_keys_are_found_by_hash_and_revoked,
             records_decisions_once_and_lists_them,
+            concurrent_decisions_are_each_recorded_once,
             records_outcomes_once_per_kind,
             counts_per_time_bucket
         )
@@ -729,6 +773,31 @@ async fn postgres_store_conforms() {
         }
     };
     every_case!(make);
+}
+
+/// A decision PostgreSQL refuses (a NUL character in a text column) fails alone: the
+/// decisions grouped into the same insert with it are stored, and it is answered as invalid.
+#[tokio::test]
+async fn postgres_refuses_one_decision_of_a_group_alone() {
+    let cluster = helios_testkit::postgres::Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let s = PgStore::connect(&cluster.create_database("refused").unwrap(), 4).unwrap();
+    s.migrate().await.unwrap();
+    let mut calls: Vec<NewDecision> = (0..12)
+        .map(|n| decision(n, &format!("g-{n}"), "rs-g", "acme/db", &["r"], 9))
+        .collect();
+    calls[5].subject = Some("bad\0subject".into());
+    let answers = futures_util::future::join_all(calls.iter().map(|d| s.record_decision(d))).await;
+    for (n, a) in answers.iter().enumerate() {
+        match n {
+            5 => assert!(
+                matches!(a, Err(helios_store::StoreError::Invalid(m)) if m.contains("0x00")),
+                "{a:?}"
+            ),
+            _ => assert_eq!(a.as_ref().unwrap(), &Recorded::Accepted, "{n}"),
+        }
+    }
+    assert!(s.get_decision("dec_4").await.unwrap().is_some());
+    assert!(s.get_decision("dec_5").await.unwrap().is_none());
 }
 
 /// Counts the passwords it makes (the role logs in under trust authentication here, so the
