@@ -29,6 +29,8 @@ pub struct Decider {
     pub decisions: Arc<dyn Decisions>,
     pub workflows: Arc<dyn Workflows>,
     pub clock: Arc<dyn Clock>,
+    /// The windows this process updates, one update of a window at a time.
+    pub windows: crate::serial::KeySerial,
 }
 
 /// What deciding one event did.
@@ -239,6 +241,7 @@ impl Decider {
         touch: &helios_rules::window::Touch,
     ) -> Result<WindowState, DecideFailure> {
         let ttl = Some(Duration::from_secs(touch.ttl_seconds));
+        let _turn = self.windows.turn(&touch.key).await;
         update(
             self.kv.as_ref(),
             &touch.key,

@@ -27,3 +27,4 @@ pub mod migrate;
 pub mod notify;
 pub mod outbox;
 pub mod record;
+pub mod serial;

@@ -46,6 +46,7 @@ async fn decider(
         decisions: store.clone(),
         workflows: started.clone(),
         clock: clock.clone(),
+        windows: Default::default(),
     };
     (d, started, store, clock)
 }
@@ -150,4 +151,37 @@ async fn a_replay_decides_again_only_when_asked() {
     );
     assert_eq!(new.recorded, Recorded::Accepted);
     assert_eq!(stored_decisions(&*store).await, 2);
+}
+
+/// Many events of one window decided at once (a batch of a hot subject): none fails as
+/// contended, and the window counts every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hot_window_decided_at_once_counts_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _, store, _) = decider(dir.path()).await;
+    let d = Arc::new(d);
+    let mut running = tokio::task::JoinSet::new();
+    for n in 0..60 {
+        let d = d.clone();
+        running.spawn(async move { d.decide(&failed_build(n, 1)).await });
+    }
+    while let Some(done) = running.join_next().await {
+        done.unwrap()
+            .expect("no decision fails on a contended window");
+    }
+    assert_eq!(stored_decisions(&*store).await, 60);
+    let next = d.decide(&failed_build(60, 2)).await.unwrap();
+    let body = store
+        .get_decision(&next.decision_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .decision
+        .body
+        .to_string();
+    // The 61st event's trace: the window held all 61.
+    assert!(
+        body.contains(r#""kind":"window","op":"count over 1h","wanted":3,"found":61"#),
+        "{body}"
+    );
 }

@@ -392,11 +392,16 @@ async fn decided(
     let mut seen = std::collections::HashSet::new();
     let mut last = first_post;
     let give_up = Instant::now() + Duration::from_secs(b.decided_timeout);
-    // Each round reads every decision since the first POST again, not on from the last one
-    // seen: on PostgreSQL, concurrent transactions commit out of `seq` order, so a decision
-    // can appear below a cursor that has already gone past it.
-    loop {
-        let mut after = None;
+    // Each round reads on from where the round before the last began, not from the last
+    // decision seen: on PostgreSQL, concurrent transactions commit out of `seq` order, so a
+    // decision can appear below a cursor that has already gone past it (a second is far
+    // longer than such an insert stays uncommitted). Every tenth round reads everything since
+    // the first POST again, so that none is missed for good; reading it all every round would
+    // take the cores (and, on the embedded store, hold its checkpoints back) from the server.
+    let mut cursors: [Option<i64>; 2] = [None, None];
+    for round in 0usize.. {
+        let mut after = if round % 10 == 9 { None } else { cursors[0] };
+        cursors[0] = cursors[1];
         loop {
             let page = store
                 .list_decisions(&helios_store::DecisionQuery {
@@ -418,6 +423,9 @@ async fn decided(
                         last = last.max(d.decision.decided_at);
                     }
                 }
+            }
+            if let Some(d) = page.decisions.last() {
+                cursors[1] = cursors[1].max(Some(d.seq));
             }
             match (page.next, page.decisions.last()) {
                 (Some(_), Some(d)) => after = Some(d.seq),

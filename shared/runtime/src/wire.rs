@@ -75,6 +75,7 @@ pub fn decider(p: &FunctionPorts, rules: Arc<RuleSet>, workflows: Arc<dyn Workfl
         decisions: p.store.clone(),
         workflows,
         clock: p.clock.clone(),
+        windows: Default::default(),
     }
 }
 
