@@ -531,21 +531,8 @@ async fn read_routes_are_rate_limited_per_key() {
 
 #[tokio::test]
 async fn an_unreadable_outbox_row_left_by_a_crash_is_parked_and_the_others_are_relayed() {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
-    let start = || {
-        Dev::start_with(
-            dir.path(),
-            None,
-            &[
-                "--statemachines".as_ref(),
-                root.join("statemachines").as_os_str(),
-                "--rules".as_ref(),
-                root.join("rules").as_os_str(),
-            ],
-            &[],
-        )
-    };
+    let start = || Dev::start_deciding(dir.path(), &[]);
     let decisions_of = |dev: &Dev| {
         let url = dev.url.clone();
         async move {

@@ -909,21 +909,8 @@ async fn sigkill_in_the_middle_of_a_decided_burst_then_restart_decides_each_even
             .to_string();
     tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
 
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
-    let start = || {
-        Dev::start_with(
-            dir.path(),
-            None,
-            &[
-                "--statemachines".as_ref(),
-                root.join("statemachines").as_os_str(),
-                "--rules".as_ref(),
-                root.join("rules").as_os_str(),
-            ],
-            &[("HELIOS_CHANNELS", &channels)],
-        )
-    };
+    let start = || Dev::start_deciding(dir.path(), &[("HELIOS_CHANNELS", &channels)]);
     let dev = start();
 
     // 400 failed deploys of 400 services (each fires `deploy-failed`, no dedupe between them),
@@ -1078,19 +1065,8 @@ async fn sigkill_in_the_middle_of_a_decided_burst_then_restart_decides_each_even
 /// acknowledged event is still undecided.
 #[tokio::test(flavor = "multi_thread")]
 async fn healthz_reads_an_empty_backlog_only_once_every_event_is_decided() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start_with(
-        dir.path(),
-        None,
-        &[
-            "--statemachines".as_ref(),
-            root.join("statemachines").as_os_str(),
-            "--rules".as_ref(),
-            root.join("rules").as_os_str(),
-        ],
-        &[],
-    );
+    let dev = Dev::start_deciding(dir.path(), &[]);
     let now = chrono::Utc::now().to_rfc3339();
     let mut acked = std::collections::BTreeSet::new();
     for b in 0..4 {

@@ -34,6 +34,22 @@ impl Dev {
         Dev::start_with(data_dir, database_url, &[], &[])
     }
 
+    /// With the checkout's `rules/` and `statemachines/`: deciding, and running workflows.
+    pub fn start_deciding(data_dir: &Path, env: &[(&str, &str)]) -> Dev {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        Dev::start_with(
+            data_dir,
+            None,
+            &[
+                "--statemachines".as_ref(),
+                root.join("statemachines").as_os_str(),
+                "--rules".as_ref(),
+                root.join("rules").as_os_str(),
+            ],
+            env,
+        )
+    }
+
     pub fn start_with(
         data_dir: &Path,
         database_url: Option<&str>,
