@@ -411,11 +411,26 @@ impl PgStore {
 
     /// Inserts pending decisions a group at a time until none is left.
     async fn insert_decision_groups(&self) {
+        // Should this task end before it has emptied the queue (a panic, the runtime
+        // shutting down), the guard lets the next call start another, and answers the
+        // decisions left with an error (the callers retry) rather than never.
+        struct Unfinished<'a>(&'a std::sync::Mutex<DecisionGroup>, bool);
+        impl Drop for Unfinished<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                    g.pending.clear();
+                    g.inserting = false;
+                }
+            }
+        }
+        let mut guard = Unfinished(&self.decisions, false);
         loop {
             let group: Vec<PendingDecision> = {
                 let mut g = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
                 if g.pending.is_empty() {
                     g.inserting = false;
+                    guard.1 = true;
                     return;
                 }
                 let n = g.pending.len().min(DECISION_GROUP);
