@@ -19,7 +19,7 @@ use helios_ports::store::{Decisions, NewDecision, Recorded, StoreError};
 use helios_ports::update::{update, Change, UpdateError};
 use helios_ports::{Clock, Condition, KeyValue, PortError, Workflows};
 use helios_rules::decide::{DecideError, Inputs};
-use helios_rules::window::WindowState;
+use helios_rules::window::{Touch, WindowState};
 use helios_rules::RuleSet;
 use serde_json::{json, Value};
 
@@ -29,8 +29,9 @@ pub struct Decider {
     pub decisions: Arc<dyn Decisions>,
     pub workflows: Arc<dyn Workflows>,
     pub clock: Arc<dyn Clock>,
-    /// The windows this process updates, one update of a window at a time.
-    pub windows: crate::serial::KeySerial,
+    /// The windows this process updates: the updates of one window that come while another
+    /// is under way go together, in one read and one write.
+    pub windows: crate::serial::Combine<Touch, Result<WindowState, DecideFailure>>,
 }
 
 /// What deciding one event did.
@@ -43,7 +44,7 @@ pub struct Decided {
     pub started: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DecideFailure {
     /// The message is not a canonical event: retrying cannot help (it goes to the DLQ).
     #[error("not a canonical event: {0}")]
@@ -235,34 +236,56 @@ impl Decider {
         })
     }
 
-    /// Adds the event to a window with a conditional write on the version read.
-    async fn record_window(
-        &self,
-        touch: &helios_rules::window::Touch,
-    ) -> Result<WindowState, DecideFailure> {
+    /// Adds the event to a window with a conditional write on the version read, together with
+    /// the events of the same window that come meanwhile. Each gets the state as it was right
+    /// after its own entry went in, as if they had been recorded one after the other.
+    async fn record_window(&self, touch: &Touch) -> Result<WindowState, DecideFailure> {
         let ttl = Some(Duration::from_secs(touch.ttl_seconds));
-        let _turn = self.windows.turn(&touch.key).await;
-        update(
-            self.kv.as_ref(),
-            &touch.key,
-            ttl,
-            WINDOW_RETRIES,
-            |state: Option<WindowState>| {
-                let mut state = state.unwrap_or_default();
-                Ok::<_, std::convert::Infallible>(if state.record(touch) {
-                    Change::Write(state.clone(), state)
-                } else {
-                    Change::Keep(state) // this event is already counted
-                })
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            UpdateError::Port(e) => DecideFailure::Port(e),
-            UpdateError::Contended(key) => DecideFailure::Contended(key),
-            UpdateError::Unreadable { key, error } => DecideFailure::Unreadable(key, error),
-            UpdateError::Change(never) => match never {},
-        })
+        let kv = self.kv.as_ref();
+        let key = touch.key.as_str();
+        self.windows
+            .run(key, touch.clone(), |touches| async move {
+                let recorded = update(
+                    kv,
+                    key,
+                    ttl,
+                    WINDOW_RETRIES,
+                    |state: Option<WindowState>| {
+                        let mut state = state.unwrap_or_default();
+                        let mut changed = false;
+                        let mut seen = Vec::with_capacity(touches.len());
+                        for t in &touches {
+                            // False when this event is already counted (a redelivery).
+                            changed |= state.record(t);
+                            seen.push(state.clone());
+                        }
+                        Ok::<_, std::convert::Infallible>(if changed {
+                            Change::Write(state, seen)
+                        } else {
+                            Change::Keep(seen)
+                        })
+                    },
+                )
+                .await;
+                match recorded {
+                    Ok(seen) => seen.into_iter().map(Ok).collect(),
+                    Err(e) => {
+                        let e = match e {
+                            UpdateError::Port(e) => DecideFailure::Port(e),
+                            UpdateError::Contended(key) => DecideFailure::Contended(key),
+                            UpdateError::Unreadable { key, error } => {
+                                DecideFailure::Unreadable(key, error)
+                            }
+                            UpdateError::Change(never) => match never {},
+                        };
+                        vec![Err(e); touches.len()]
+                    }
+                }
+            })
+            .await
+            .map_err(|abandoned| {
+                DecideFailure::Port(PortError::unavailable("windows", abandoned))
+            })?
     }
 }
 

@@ -185,3 +185,95 @@ async fn a_hot_window_decided_at_once_counts_every_event() {
         "{body}"
     );
 }
+
+/// Counts the window writes of the key-value store it wraps, each taking a few milliseconds
+/// (a store across the network), so that updates of one window come while another is under
+/// way.
+struct SlowWindowWrites {
+    kv: Arc<dyn helios_ports::KeyValue>,
+    window_puts: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl helios_ports::KeyValue for SlowWindowWrites {
+    async fn get(&self, key: &str) -> Result<Option<helios_ports::Item>, helios_ports::PortError> {
+        self.kv.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        value: Value,
+        condition: helios_ports::Condition,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<helios_ports::Written, helios_ports::PortError> {
+        if key.starts_with("window/") {
+            self.window_puts
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        self.kv.put(key, value, condition, ttl).await
+    }
+    async fn delete(
+        &self,
+        key: &str,
+        condition: helios_ports::Condition,
+    ) -> Result<helios_ports::Written, helios_ports::PortError> {
+        self.kv.delete(key, condition).await
+    }
+    async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<i64, helios_ports::PortError> {
+        self.kv.increment(key, delta, ttl).await
+    }
+}
+
+/// The events of a hot window that come while its update is under way go in together (far
+/// fewer writes than events), yet each decision sees the window as it was right after its own
+/// event went in: the counts its trace shows are 1 to 60, each once, as if decided one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hot_window_is_written_once_per_group_and_each_event_sees_itself_counted_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _, store, _) = decider(dir.path()).await;
+    let slow = Arc::new(SlowWindowWrites {
+        kv: d.kv.clone(),
+        window_puts: Default::default(),
+    });
+    let d = Arc::new(Decider {
+        kv: slow.clone(),
+        ..d
+    });
+    let mut running = tokio::task::JoinSet::new();
+    for n in 0..60 {
+        let d = d.clone();
+        running.spawn(async move { d.decide(&failed_build(n, 1)).await });
+    }
+    let mut counts = Vec::new();
+    while let Some(done) = running.join_next().await {
+        let decided = done.unwrap().expect("no decision fails on a hot window");
+        let body = store
+            .get_decision(&decided.decision_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .decision
+            .body
+            .to_string();
+        let marker = r#""op":"count over 1h","wanted":3,"found":"#;
+        let at = body.find(marker).expect("the trace shows the window") + marker.len();
+        let digits: String = body[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        counts.push(digits.parse::<u32>().unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=60).collect::<Vec<u32>>());
+    let puts = slow.window_puts.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        puts <= 20,
+        "{puts} writes of the window for 60 events: the updates did not go together"
+    );
+}

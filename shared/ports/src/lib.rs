@@ -25,7 +25,7 @@ pub mod update;
 pub use filter::{FilterError, FilterPolicy};
 
 /// Why a port operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PortError {
     /// The backing service could not be reached or failed; the caller may retry.
     #[error("{0} is unavailable: {1}")]
