@@ -35,6 +35,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "0005_api_key_sources.sql",
         sql: include_str!("../migrations/sqlite/0005_api_key_sources.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_facts_unique_by_helios_id_only.sql",
+        sql: include_str!("../migrations/sqlite/0006_facts_unique_by_helios_id_only.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -62,6 +67,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 5,
         name: "0005_api_key_sources.sql",
         sql: include_str!("../migrations/postgres/0005_api_key_sources.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_facts_unique_by_helios_id_only.sql",
+        sql: include_str!("../migrations/postgres/0006_facts_unique_by_helios_id_only.sql"),
     },
 ];
 

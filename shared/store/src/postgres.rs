@@ -629,8 +629,8 @@ impl Schema for PgStore {
 impl Facts for PgStore {
     /// One statement for the whole batch, whatever its size: the facts go in as arrays
     /// (in the batch's order, so their `seq` follows it), those inserted get their outbox
-    /// rows in the same statement, and a fact whose `(source, id)` is already stored, or is
-    /// repeated earlier in the batch, is skipped by the unique constraint.
+    /// rows in the same statement, and a fact whose `helios_id` (the hash of its `(source, id)`)
+    /// is already stored, or is repeated earlier in the batch, is skipped by its unique index.
     async fn record_facts(&self, facts: &[NewFact]) -> Result<Vec<Recorded>, StoreError> {
         if facts.is_empty() {
             return Ok(Vec::new());

@@ -167,7 +167,14 @@ const KEY_COLUMNS: &str = "id, name, role, hash, rate_per_second, created_at, re
 #[async_trait]
 impl Schema for SqliteStore {
     async fn migrate(&self) -> Result<usize, StoreError> {
-        self.with(|c| {
+        self.migrate_to(i64::MAX).await
+    }
+}
+
+impl SqliteStore {
+    /// Applies the migrations not yet applied, up to version `last`.
+    async fn migrate_to(&self, last: i64) -> Result<usize, StoreError> {
+        self.with(move |c| {
             c.execute_batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
             )
@@ -176,7 +183,10 @@ impl Schema for SqliteStore {
                 .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
                 .map_err(unavailable)?;
             let mut applied = 0;
-            for m in migrations::SQLITE.iter().filter(|m| m.version > current) {
+            for m in migrations::SQLITE
+                .iter()
+                .filter(|m| m.version > current && m.version <= last)
+            {
                 c.execute_batch(m.sql).map_err(|e| StoreError::Migration {
                     version: m.version,
                     name: m.name.into(),
@@ -694,5 +704,135 @@ impl Stats for SqliteStore {
             rows.map(|r| r.map_err(unavailable)).collect()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use helios_events::{helios_id, Event, Format};
+
+    fn fact(id: &str) -> NewFact {
+        let t = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        NewFact {
+            event: Event {
+                helios_id: helios_id("ci", id),
+                id: id.into(),
+                source: "ci".into(),
+                event_type: "build".into(),
+                subject: Some("acme/web".into()),
+                time: t,
+                received_at: t,
+                schema_version: 1,
+                format: Format::Native,
+                extensions: Default::default(),
+                correlation: Default::default(),
+                data: serde_json::json!({"n": id}),
+            },
+            raw: RawRef {
+                key: format!("raw/{id}.json"),
+                index: 0,
+            },
+        }
+    }
+
+    /// A store written before migration 6 (facts unique by `(source, source_id)` as well as
+    /// by `helios_id`) keeps every fact, its outbox and parked rows and its sequence when the
+    /// table is built again without the second index, and still stores each fact once.
+    #[tokio::test]
+    async fn facts_built_again_unique_by_helios_id_keep_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("helios.db")).unwrap();
+        assert_eq!(s.migrate_to(5).await.unwrap(), 5);
+        let written = s
+            .record_facts(&(1..=4).map(|n| fact(&n.to_string())).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert!(written.iter().all(|r| *r == Recorded::Accepted));
+        s.mark_published(&[helios_id("ci", "1")]).await.unwrap();
+        let parked = (helios_id("ci", "2"), "cannot be read".to_string());
+        s.park_outbox(&[parked.clone()], Utc::now()).await.unwrap();
+        // The newest fact gone (as by hand): its `seq` is still never given again.
+        s.with(|c| {
+            c.execute(
+                "DELETE FROM outbox WHERE helios_id = ?1",
+                [helios_id("ci", "4")],
+            )
+            .map_err(unavailable)?;
+            c.execute(
+                "DELETE FROM facts WHERE helios_id = ?1",
+                [helios_id("ci", "4")],
+            )
+            .map_err(unavailable)
+        })
+        .await
+        .unwrap();
+
+        assert_eq!(s.migrate().await.unwrap(), 1);
+        let facts = s
+            .list_facts(&FactQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .facts;
+        assert_eq!(
+            facts
+                .iter()
+                .map(|f| (f.seq, f.event.id.as_str()))
+                .collect::<Vec<_>>(),
+            [(1, "1"), (2, "2"), (3, "3")]
+        );
+        assert_eq!(
+            facts[2].event,
+            fact("3").event,
+            "the fact is kept as written"
+        );
+        let pending = s.pending_outbox(Utc::now(), 10).await.unwrap();
+        assert_eq!(
+            pending
+                .iter()
+                .filter_map(Outboxed::fact)
+                .map(|f| f.event.id.as_str())
+                .collect::<Vec<_>>(),
+            ["3"]
+        );
+        assert_eq!(s.parked_outbox(10).await.unwrap(), [parked]);
+        let again = s
+            .record_facts(&[fact("5"), fact("3"), fact("5")])
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            [Recorded::Accepted, Recorded::Duplicate, Recorded::Duplicate]
+        );
+        let five = s.get_fact(&helios_id("ci", "5")).await.unwrap().unwrap();
+        assert_eq!(five.seq, 5, "a new fact follows the highest seq ever given");
+        let indexes: Vec<String> = s
+            .with(|c| {
+                let mut st = c
+                    .prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'facts' AND type = 'index' ORDER BY name")
+                    .map_err(unavailable)?;
+                let names = st
+                    .query_map([], |r| r.get(0))
+                    .map_err(unavailable)?
+                    .collect::<Result<Vec<String>, _>>()
+                    .map_err(unavailable);
+                names
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                "facts_by_source",
+                "facts_by_time",
+                "facts_by_type",
+                "sqlite_autoindex_facts_1"
+            ],
+            "one unique index, on helios_id"
+        );
     }
 }

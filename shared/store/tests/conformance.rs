@@ -932,3 +932,43 @@ async fn the_functions_role_cannot_change_the_schema() {
         );
     }
 }
+
+/// Migration 6 drops the unique index on `(source, source_id)`, which `helios_id` (its hash)
+/// already makes unique: had the constraint another name, `DROP CONSTRAINT IF EXISTS` would
+/// drop nothing, silently.
+#[tokio::test]
+async fn postgres_facts_are_unique_by_helios_id_only() {
+    let cluster = helios_testkit::postgres::Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.create_database("unique_by_id").unwrap();
+    let s = PgStore::connect(&url, 2).unwrap();
+    s.migrate().await.unwrap();
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let indexes: Vec<String> = c
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'facts' ORDER BY indexname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        indexes,
+        [
+            "facts_by_source",
+            "facts_by_time",
+            "facts_by_type",
+            "facts_helios_id_key",
+            "facts_pkey"
+        ]
+    );
+    let again = s
+        .record_facts(&[fact("a", "1", "x", 0), fact("a", "1", "x", 0)])
+        .await
+        .unwrap();
+    assert_eq!(again, [Recorded::Accepted, Recorded::Duplicate]);
+}
