@@ -752,7 +752,9 @@ mod tests {
         assert!(written.iter().all(|r| *r == Recorded::Accepted));
         s.mark_published(&[helios_id("ci", "1")]).await.unwrap();
         let parked = (helios_id("ci", "2"), "cannot be read".to_string());
-        s.park_outbox(&[parked.clone()], Utc::now()).await.unwrap();
+        s.park_outbox(std::slice::from_ref(&parked), Utc::now())
+            .await
+            .unwrap();
         // The newest fact gone (as by hand): its `seq` is still never given again.
         s.with(|c| {
             c.execute(
