@@ -59,6 +59,18 @@ async fn stored_decisions(store: &dyn Store) -> usize {
     store.list_decisions(&q).await.unwrap().decisions.len()
 }
 
+/// The stored decision's body, as JSON text.
+async fn stored_body(store: &dyn Store, id: &str) -> String {
+    store
+        .get_decision(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .decision
+        .body
+        .to_string()
+}
+
 #[tokio::test]
 async fn three_failures_on_main_decide_to_notify_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -171,14 +183,7 @@ async fn a_hot_window_decided_at_once_counts_every_event() {
     }
     assert_eq!(stored_decisions(&*store).await, 60);
     let next = d.decide(&failed_build(60, 2)).await.unwrap();
-    let body = store
-        .get_decision(&next.decision_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .decision
-        .body
-        .to_string();
+    let body = stored_body(&*store, &next.decision_id).await;
     // The 61st event's trace: the window held all 61.
     assert!(
         body.contains(r#""kind":"window","op":"count over 1h","wanted":3,"found":61"#),
@@ -253,14 +258,7 @@ async fn a_hot_window_is_written_once_per_group_and_each_event_sees_itself_count
     let mut counts = Vec::new();
     while let Some(done) = running.join_next().await {
         let decided = done.unwrap().expect("no decision fails on a hot window");
-        let body = store
-            .get_decision(&decided.decision_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .decision
-            .body
-            .to_string();
+        let body = stored_body(&*store, &decided.decision_id).await;
         let marker = r#""op":"count over 1h","wanted":3,"found":"#;
         let at = body.find(marker).expect("the trace shows the window") + marker.len();
         let digits: String = body[at..]
