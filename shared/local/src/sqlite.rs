@@ -110,7 +110,7 @@ impl SqliteFile {
         conn.execute_batch(
             // Another process writing the same file (`helios keys` while `helios dev` runs) is
             // waited for rather than failing the work with "database is locked".
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=60000; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=60000; PRAGMA wal_autocheckpoint=0;",
         )?;
         init(&mut conn)?;
         let (jobs, rx) = mpsc::channel::<Work>();
