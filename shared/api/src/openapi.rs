@@ -213,8 +213,32 @@ pub fn checked(router: axum::Router, log: std::path::PathBuf) -> axum::Router {
                     .extensions()
                     .get::<axum::extract::MatchedPath>()
                     .map(|p| p.as_str().to_string());
+                let report = |e: &str| {
+                    tracing::error!(%method, %target, error = %e, "an answer the OpenAPI description does not describe");
+                    use std::io::Write as _;
+                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+                        let _ = writeln!(f, "{method} {target}: {e}");
+                    }
+                };
                 let resp = next.run(req).await;
                 let (parts, body) = resp.into_parts();
+                // A stream does not end: its status is checked, and it passes on unread.
+                let streaming = parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+                if streaming {
+                    if let Err(e) = conformance.check_response(
+                        &method,
+                        template.as_deref(),
+                        parts.status.as_u16(),
+                        Some("text/event-stream"),
+                        b"",
+                    ) {
+                        report(&e);
+                    }
+                    return axum::response::Response::from_parts(parts, body);
+                }
                 let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
                 let content_type = parts
                     .headers
@@ -227,11 +251,7 @@ pub fn checked(router: axum::Router, log: std::path::PathBuf) -> axum::Router {
                     content_type,
                     &bytes,
                 ) {
-                    tracing::error!(%method, %target, error = %e, "an answer the OpenAPI description does not describe");
-                    use std::io::Write as _;
-                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&log) {
-                        let _ = writeln!(f, "{method} {target}: {e}");
-                    }
+                    report(&e);
                 }
                 axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
             }

@@ -4,6 +4,11 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+/// The type of the problem a response answers with (its slug), kept in the response's
+/// extensions so that layers can count refusals without reading bodies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProblemType(pub &'static str);
+
 /// A problem to answer with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Problem {
@@ -129,7 +134,8 @@ impl Problem {
         let body = serde_json::to_vec(&self.body(instance)).unwrap_or_default();
         let mut b = http::Response::builder()
             .status(self.status)
-            .header(http::header::CONTENT_TYPE, "application/problem+json");
+            .header(http::header::CONTENT_TYPE, "application/problem+json")
+            .extension(ProblemType(self.slug));
         for (k, v) in &self.headers {
             b = b.header(*k, v.as_str());
         }

@@ -128,12 +128,13 @@ impl Query {
             until: p.until,
             after: p.after,
             limit: p.limit,
+            newest_first: p.newest_first,
         };
         let page = self.store.list_facts(&q).await?;
         let events: Vec<_> = page.facts.iter().map(|f| &f.event).collect();
         Ok(crate::json(
             200,
-            &json!({ "events": events, "next": page.next.map(encode_cursor) }),
+            &json!({ "events": events, "next": page.next.map(|s| p.cursor(s)) }),
         ))
     }
 
@@ -148,23 +149,17 @@ impl Query {
             until: p.until,
             after: p.after,
             limit: p.limit,
+            newest_first: p.newest_first,
         };
         let page = self.store.list_decisions(&q).await?;
         let decisions: Vec<_> = page
             .decisions
             .iter()
-            .map(|d| {
-                let d = &d.decision;
-                json!({
-                    "id": d.id, "event": d.event_id, "subject": d.subject, "severity": d.severity,
-                    "score": d.score, "rules": d.rules, "decided_at": d.decided_at,
-                    "ruleset": d.ruleset, "explanation": explanation(&d.body),
-                })
-            })
+            .map(crate::stream::decision_summary)
             .collect();
         Ok(crate::json(
             200,
-            &json!({ "decisions": decisions, "next": page.next.map(encode_cursor) }),
+            &json!({ "decisions": decisions, "next": page.next.map(|s| p.cursor(s)) }),
         ))
     }
 
@@ -426,7 +421,7 @@ fn redacted(body: &serde_json::Value) -> serde_json::Value {
 }
 
 /// The sentences of the rules that fired, joined: what the decision means, in words.
-fn explanation(body: &serde_json::Value) -> String {
+pub(crate) fn explanation(body: &serde_json::Value) -> String {
     body.get("fired")
         .and_then(serde_json::Value::as_array)
         .map(|f| {
@@ -444,6 +439,8 @@ struct Page {
     since: Option<chrono::DateTime<chrono::Utc>>,
     until: Option<chrono::DateTime<chrono::Utc>>,
     after: Option<i64>,
+    /// `order=newest`: the newest first.
+    newest_first: bool,
 }
 
 impl Page {
@@ -472,14 +469,45 @@ impl Page {
                 })
                 .transpose()
         };
+        let newest_first = match query_param(req, "order").as_deref() {
+            None | Some("oldest") => false,
+            Some("newest") => true,
+            Some(other) => {
+                return Err(Problem::bad_request(
+                    "invalid-parameter",
+                    format!("`order` is `oldest` (the default) or `newest`, found {other:?}"),
+                ))
+            }
+        };
+        let after = match query_param(req, "cursor") {
+            None => None,
+            Some(c) => {
+                let (seq, newest) = decode_cursor(&c)?;
+                if newest != newest_first {
+                    return Err(Problem::bad_request(
+                        "invalid-parameter",
+                        "`cursor` was given out for the other `order`: ask with the `order` of the page it came from",
+                    ));
+                }
+                Some(seq)
+            }
+        };
         Ok(Page {
             limit,
             since: time("since")?,
             until: time("until")?,
-            after: query_param(req, "cursor")
-                .map(|c| decode_cursor(&c))
-                .transpose()?,
+            after,
+            newest_first,
         })
+    }
+
+    /// The cursor of the page after this one, in this page's order.
+    fn cursor(&self, seq: i64) -> String {
+        if self.newest_first {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("before:{seq}"))
+        } else {
+            encode_cursor(seq)
+        }
     }
 }
 
@@ -488,12 +516,19 @@ pub fn encode_cursor(seq: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("seq:{seq}"))
 }
 
-fn decode_cursor(c: &str) -> Result<i64, Problem> {
+/// A cursor's position, and whether it was given out for the newest first.
+fn decode_cursor(c: &str) -> Result<(i64, bool), Problem> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(c)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("seq:").and_then(|n| n.parse().ok()))
+        .and_then(|s| {
+            let (n, newest) = match s.strip_prefix("before:") {
+                Some(n) => (n.to_string(), true),
+                None => (s.strip_prefix("seq:")?.to_string(), false),
+            };
+            Some((n.parse().ok()?, newest))
+        })
         .ok_or_else(|| {
             Problem::bad_request(
                 "invalid-parameter",

@@ -27,6 +27,9 @@ pub enum Function {
     Ack,
     /// Served by `helios dev` alone (its health check); API Gateway has no such route.
     Local,
+    /// The live stream, served by `helios dev` alone (server-sent events); in AWS the
+    /// dashboard's WebSocket API carries the same messages.
+    Stream,
 }
 
 impl Function {
@@ -37,6 +40,7 @@ impl Function {
             Function::Query => "query",
             Function::Ack => "ack",
             Function::Local => "local",
+            Function::Stream => "stream",
         }
     }
 }
@@ -76,6 +80,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/timeline", Function::Query),
     route("GET", "/v1/stats", Function::Query),
     route("GET", "/v1/openapi.json", Function::Query),
+    route("GET", "/v1/stream", Function::Stream),
     route("GET", "/healthz", Function::Local),
 ];
 
@@ -108,6 +113,7 @@ pub struct Handlers {
     pub query: Option<Arc<dyn Handle>>,
     pub ack: Option<Arc<dyn Handle>>,
     pub local: Option<Arc<dyn Handle>>,
+    pub stream: Option<Arc<crate::stream::Live>>,
 }
 
 impl Handlers {
@@ -117,6 +123,8 @@ impl Handlers {
             Function::Query => self.query.as_ref(),
             Function::Ack => self.ack.as_ref(),
             Function::Local => self.local.as_ref(),
+            // Not a `Handle`: its answer is a body that does not end ([`router`] serves it).
+            Function::Stream => None,
         }
     }
 }
@@ -152,6 +160,21 @@ pub fn router(handlers: &Handlers, limits: BodyLimits) -> axum::Router {
             let Some(filter) = method_filter(route.method) else {
                 continue;
             };
+            if let (Function::Stream, Some(live)) = (route.function, &handlers.stream) {
+                let live = live.clone();
+                methods = methods.on(filter, move |req: axum::extract::Request| {
+                    let live = live.clone();
+                    async move {
+                        let (parts, _) = req.into_parts();
+                        if let Err(p) = check_target(&parts.uri) {
+                            return into_axum(p.into_response_for(Some(parts.uri.path())));
+                        }
+                        live.open(http::Request::from_parts(parts, bytes::Bytes::new()))
+                            .await
+                    }
+                });
+                continue;
+            }
             match handlers.of(route.function) {
                 Some(h) => {
                     let h = h.clone();

@@ -169,6 +169,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             auth: auth.clone(),
         })
     });
+    let refusals = Arc::new(helios_api::stream::Refusals::default());
+    let health = Arc::new(Health {
+        executions: executions.clone(),
+        d: d.clone(),
+        refusals: refusals.clone(),
+    });
+    let live = Arc::new(helios_api::stream::Live {
+        store: helios_store::read_only(d.store.clone()),
+        auth: auth.clone(),
+        limiter: limiter.clone(),
+        health: Some(health.clone()),
+    });
     let query = Query {
         store: helios_store::read_only(d.store.clone()),
         auth,
@@ -185,10 +197,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ingest: Some(ingest),
         query: Some(Arc::new(query)),
         ack: ack.map(|a| a as Arc<dyn helios_api::router::Handle>),
-        local: Some(Arc::new(Health {
-            executions: executions.clone(),
-            d: d.clone(),
-        })),
+        local: Some(health),
+        stream: Some(live),
     };
     let mut router = helios_api::router::router(
         &handlers,
@@ -203,6 +213,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tracing::warn!(log = ?log, "checking every answer against the OpenAPI description");
         router = helios_api::openapi::checked(router, log.into());
     }
+    let router = helios_api::stream::count_refusals(router, refusals);
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
         .await
@@ -489,6 +500,7 @@ async fn shutdown() {
 struct Health {
     executions: helios_local::workflows::ExecutionIndex,
     d: Deployment,
+    refusals: Arc<helios_api::stream::Refusals>,
 }
 
 impl Health {
@@ -520,21 +532,28 @@ impl Health {
 }
 
 #[async_trait::async_trait]
+impl helios_api::stream::Health for Health {
+    async fn health(&self) -> Result<serde_json::Value, String> {
+        let backlog = self
+            .backlog()
+            .await
+            .map_err(|e| format!("the backlog cannot be read: {e}"))?;
+        Ok(serde_json::json!({
+            "status": "ok",
+            "executions": self.executions.counts(),
+            "backlog": backlog,
+            "refused": self.refusals.snapshot(),
+        }))
+    }
+}
+
+#[async_trait::async_trait]
 impl helios_api::router::Handle for Health {
     async fn handle(&self, _: helios_api::Request) -> helios_api::Response {
-        match self.backlog().await {
-            Ok(backlog) => helios_api::json(
-                200,
-                &serde_json::json!({
-                    "status": "ok",
-                    "executions": self.executions.counts(),
-                    "backlog": backlog,
-                }),
-            ),
-            Err(e) => helios_api::problem::Problem::unavailable(format!(
-                "the backlog cannot be read: {e}"
-            ))
-            .into_response(),
+        use helios_api::stream::Health as _;
+        match self.health().await {
+            Ok(health) => helios_api::json(200, &health),
+            Err(e) => helios_api::problem::Problem::unavailable(e).into_response(),
         }
     }
 }

@@ -38,6 +38,52 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
+impl Event {
+    /// The family of sources the event comes from, as people group them: `github`, `ci`,
+    /// `aws`, `gcp`, `azure`, `cloudevents` or `native` (any other app's own JSON). The
+    /// format decides, except for native events, whose source names a CI system or an AWS
+    /// service (`aws.…`, as EventBridge writes them) when it does.
+    pub fn family(&self) -> &'static str {
+        use crate::Format;
+        match self.format {
+            Format::Github => "github",
+            Format::Eventbridge => "aws",
+            Format::Pubsub => "gcp",
+            Format::Eventgrid => "azure",
+            Format::Cloudevents => "cloudevents",
+            Format::Native => native_family(&self.source),
+        }
+    }
+}
+
+/// The family of a native event's source.
+fn native_family(source: &str) -> &'static str {
+    const CI: [&str; 8] = [
+        "ci",
+        "jenkins",
+        "gitlab",
+        "circleci",
+        "buildkite",
+        "travis",
+        "teamcity",
+        "drone",
+    ];
+    let head = source
+        .split(['.', '/', ':'])
+        .next()
+        .unwrap_or(source)
+        .to_ascii_lowercase();
+    if head == "github" {
+        "github"
+    } else if head == "aws" {
+        "aws"
+    } else if CI.contains(&head.as_str()) || head.ends_with("-ci") {
+        "ci"
+    } else {
+        "native"
+    }
+}
+
 /// The Helios id of the event `(source, id)`: stable, opaque, URL-safe.
 ///
 /// `source ‖ 0x00 ‖ id` is unambiguous because neither may hold a control character
@@ -136,6 +182,28 @@ mod tests {
         for s in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
             let t = parse_time(s).unwrap();
             assert_eq!(parse_time(&format_time(&t)).unwrap(), t, "{s} reads back");
+        }
+    }
+}
+
+#[cfg(test)]
+mod family_tests {
+    use super::native_family;
+
+    #[test]
+    fn native_sources_are_grouped_by_what_their_name_says() {
+        for (source, family) in [
+            ("ci", "ci"),
+            ("jenkins.prod", "ci"),
+            ("GitLab/acme", "ci"),
+            ("acme-ci", "ci"),
+            ("aws.cloudwatch", "aws"),
+            ("github", "github"),
+            ("heartbeat", "native"),
+            ("city.lots", "native"),
+            ("circle", "native"),
+        ] {
+            assert_eq!(native_family(source), family, "{source}");
         }
     }
 }

@@ -94,12 +94,14 @@ pub struct FactQuery {
     pub subject: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
-    /// Only facts recorded after this `seq` (the cursor of the previous page).
+    /// Only facts past this `seq` in the listing's order (the cursor of the previous page).
     pub after: Option<i64>,
     pub limit: usize,
+    /// The newest first (a page then ends at its oldest, and `after` goes back in time).
+    pub newest_first: bool,
 }
 
-/// One page of facts, in the order they were recorded.
+/// One page of facts, in the order they were recorded (or the reverse, when asked).
 #[derive(Clone, Debug)]
 pub struct FactPage {
     pub facts: Vec<Fact>,
@@ -148,11 +150,14 @@ pub struct DecisionQuery {
     pub severity: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Only decisions past this `seq` in the listing's order.
     pub after: Option<i64>,
     pub limit: usize,
+    /// The newest first.
+    pub newest_first: bool,
 }
 
-/// One page of decisions, in the order they were recorded.
+/// One page of decisions, in the order they were recorded (or the reverse, when asked).
 #[derive(Clone, Debug)]
 pub struct DecisionPage {
     pub decisions: Vec<StoredDecision>,

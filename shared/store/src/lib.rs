@@ -47,6 +47,19 @@ pub(crate) fn cut_page<T>(rows: &mut Vec<T>, limit: usize, seq: impl Fn(&T) -> i
     }
 }
 
+/// The `WHERE` on `seq` and the `ORDER BY` of a listing, oldest or newest first, and the
+/// cursor's value when there is none (every seq is past it).
+pub(crate) fn seq_order(
+    newest_first: bool,
+    after: Option<i64>,
+) -> (&'static str, &'static str, i64) {
+    if newest_first {
+        ("seq <", "ORDER BY seq DESC", after.unwrap_or(i64::MAX))
+    } else {
+        ("seq >", "ORDER BY seq", after.unwrap_or(0))
+    }
+}
+
 /// The fired rules as one column: `,a,b,`.
 pub(crate) fn rules_column(rules: &[String]) -> String {
     format!(",{},", rules.join(","))

@@ -722,16 +722,16 @@ impl Facts for PgStore {
 
     async fn list_facts(&self, q: &FactQuery) -> Result<FactPage, StoreError> {
         let c = self.client().await?;
-        let after = q.after.unwrap_or(0);
+        let (past, order, after) = crate::seq_order(q.newest_first, q.after);
         let limit = q.limit as i64 + 1;
         let rows = c
             .query(
                 &format!(
                     "SELECT {FACT_COLUMNS} FROM facts
-                     WHERE seq > $1 AND ($2::TEXT IS NULL OR source = $2) AND ($3::TEXT IS NULL OR type = $3)
+                     WHERE {past} $1 AND ($2::TEXT IS NULL OR source = $2) AND ($3::TEXT IS NULL OR type = $3)
                        AND ($4::TIMESTAMPTZ IS NULL OR time >= $4) AND ($5::TIMESTAMPTZ IS NULL OR time < $5)
                        AND ($7::TEXT IS NULL OR subject = $7)
-                     ORDER BY seq LIMIT $6"
+                     {order} LIMIT $6"
                 ),
                 &[&after, &q.source, &q.event_type, &q.since, &q.until, &limit, &q.subject],
             )
@@ -946,18 +946,18 @@ impl Decisions for PgStore {
 
     async fn list_decisions(&self, q: &DecisionQuery) -> Result<DecisionPage, StoreError> {
         let c = self.client().await?;
-        let after = q.after.unwrap_or(0);
+        let (past, order, after) = crate::seq_order(q.newest_first, q.after);
         let limit = q.limit as i64 + 1;
         let rule = q.rule.as_ref().map(|r| format!("%,{r},%"));
         let rows = c
             .query(
                 &format!(
                     "SELECT {DECISION_COLUMNS} FROM decisions
-                     WHERE seq > $1 AND ($2::TEXT IS NULL OR subject = $2) AND ($3::TEXT IS NULL OR rules LIKE $3)
+                     WHERE {past} $1 AND ($2::TEXT IS NULL OR subject = $2) AND ($3::TEXT IS NULL OR rules LIKE $3)
                        AND ($4::TEXT IS NULL OR severity = $4)
                        AND ($5::TIMESTAMPTZ IS NULL OR decided_at >= $5) AND ($6::TIMESTAMPTZ IS NULL OR decided_at < $6)
                        AND ($8::TEXT IS NULL OR event_id = $8)
-                     ORDER BY seq LIMIT $7"
+                     {order} LIMIT $7"
                 ),
                 &[&after, &q.subject, &rule, &q.severity, &q.since, &q.until, &limit, &q.event_id],
             )

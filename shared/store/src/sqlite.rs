@@ -275,8 +275,9 @@ impl Facts for SqliteStore {
     async fn list_facts(&self, q: &FactQuery) -> Result<FactPage, StoreError> {
         let q = q.clone();
         self.with(move |c| {
-            let mut sql = format!("SELECT {FACT_COLUMNS} FROM facts WHERE seq > ?1");
-            let mut args: Vec<rusqlite::types::Value> = vec![q.after.unwrap_or(0).into()];
+            let (past, order, after) = crate::seq_order(q.newest_first, q.after);
+            let mut sql = format!("SELECT {FACT_COLUMNS} FROM facts WHERE {past} ?1");
+            let mut args: Vec<rusqlite::types::Value> = vec![after.into()];
             let mut push = |clause: &str, v: rusqlite::types::Value| {
                 args.push(v);
                 sql.push_str(&format!(" AND {clause} ?{}", args.len()));
@@ -296,7 +297,7 @@ impl Facts for SqliteStore {
             if let Some(t) = &q.until {
                 push("time <", fixed_time(t).into());
             }
-            sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit + 1));
+            sql.push_str(&format!(" {order} LIMIT {}", q.limit + 1));
             let mut st = c.prepare_cached(&sql).map_err(unavailable)?;
             let rows = st
                 .query_map(rusqlite::params_from_iter(args), fact_row)
@@ -539,8 +540,9 @@ impl Decisions for SqliteStore {
     async fn list_decisions(&self, q: &DecisionQuery) -> Result<DecisionPage, StoreError> {
         let q = q.clone();
         self.with(move |c| {
-            let mut sql = format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE seq > ?1");
-            let mut args: Vec<rusqlite::types::Value> = vec![q.after.unwrap_or(0).into()];
+            let (past, order, after) = crate::seq_order(q.newest_first, q.after);
+            let mut sql = format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE {past} ?1");
+            let mut args: Vec<rusqlite::types::Value> = vec![after.into()];
             let mut push = |clause: &str, v: rusqlite::types::Value| {
                 args.push(v);
                 sql.push_str(&format!(" AND {clause} ?{}", args.len()));
@@ -563,7 +565,7 @@ impl Decisions for SqliteStore {
             if let Some(t) = &q.until {
                 push("decided_at <", fixed_time(t).into());
             }
-            sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit + 1));
+            sql.push_str(&format!(" {order} LIMIT {}", q.limit + 1));
             let mut st = c.prepare_cached(&sql).map_err(unavailable)?;
             let rows = st
                 .query_map(rusqlite::params_from_iter(args), decision_row)

@@ -275,6 +275,48 @@ async fn lists_filter_and_paginate(s: &dyn Store) {
         (0..25).map(|i| format!("e{i}")).collect::<Vec<_>>(),
         "pages cover everything once, in order"
     );
+    // The newest first, a page at a time: the same facts, the other way round.
+    let mut newest = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .list_facts(&FactQuery {
+                after,
+                limit: 10,
+                newest_first: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        newest.extend(page.facts.iter().map(|f| f.event.id.clone()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(
+        newest,
+        (0..25).rev().map(|i| format!("e{i}")).collect::<Vec<_>>(),
+        "newest first, pages cover everything once"
+    );
+    let latest_github = s
+        .list_facts(&FactQuery {
+            source: Some("github".into()),
+            limit: 2,
+            newest_first: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        latest_github
+            .facts
+            .iter()
+            .map(|f| f.event.id.as_str())
+            .collect::<Vec<_>>(),
+        ["e24", "e22"],
+        "filters apply newest first too"
+    );
     let gh = s
         .list_facts(&FactQuery {
             source: Some("github".into()),
@@ -456,6 +498,45 @@ async fn records_decisions_once_and_lists_them(s: &dyn Store) {
     assert_eq!(
         ids(all(DecisionQuery::default()).await),
         ["dec_1", "dec_2", "dec_3", "dec_4", "dec_5", "dec_6", "dec_7"]
+    );
+    assert_eq!(
+        ids(all(DecisionQuery {
+            newest_first: true,
+            ..Default::default()
+        })
+        .await),
+        ["dec_7", "dec_6", "dec_5", "dec_4", "dec_3", "dec_2", "dec_1"]
+    );
+    let newest_two = s
+        .list_decisions(&DecisionQuery {
+            limit: 2,
+            newest_first: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let rest = s
+        .list_decisions(&DecisionQuery {
+            limit: 100,
+            after: newest_two.next,
+            newest_first: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(newest_two), ids(rest)),
+        (
+            vec!["dec_7".to_string(), "dec_6".into()],
+            vec![
+                "dec_5".to_string(),
+                "dec_4".into(),
+                "dec_3".into(),
+                "dec_2".into(),
+                "dec_1".into()
+            ]
+        ),
+        "the cursor of a newest-first page goes on back in time"
     );
     assert_eq!(
         ids(all(DecisionQuery {

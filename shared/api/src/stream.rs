@@ -1,0 +1,399 @@
+//! `GET /v1/stream`: what happens, as it happens, as server-sent events (served by
+//! `helios dev`; in AWS the dashboard's WebSocket API carries the same messages).
+//!
+//! - `event: batch`, with an `id`: the facts and decisions recorded since the last batch,
+//!   `{"events": [...], "decisions": [...]}`, oldest first. A client that reconnects sends the
+//!   last id it saw as `Last-Event-ID` and gets what it missed, nothing twice; a client without
+//!   one starts with the newest [`BACKLOG`] of each.
+//! - `event: health`, every [`HEALTH_EVERY`]: the deployment's health (queues, dead letters,
+//!   executions, refused requests by problem type), the answer of `GET /healthz`.
+//! - `event: problem`: the store could not be read this time (a problem+json body); the stream
+//!   goes on and tries again.
+//!
+//! The stream reads the store only (its [`ReadModel`]); it polls every [`POLL`], so an
+//! accepted event is on the wire within that and a store read.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use helios_ports::store::StoredDecision;
+use helios_store::{DecisionQuery, Fact, FactQuery, ReadModel, Role};
+use serde_json::{json, Value};
+
+use crate::{ApiKeyAuth, Problem, RateLimiter, Request};
+
+/// How often the store is asked for what is new.
+pub const POLL: Duration = Duration::from_millis(150);
+/// How often the health goes out.
+pub const HEALTH_EVERY: Duration = Duration::from_secs(2);
+/// A comment line after this long with nothing else, so that proxies keep the connection.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The newest facts and decisions a new client starts with.
+pub const BACKLOG: usize = 50;
+/// The most of each that one batch holds; a client far behind gets several, back to back.
+pub const MAX_BATCH: usize = 500;
+
+/// Where the health in the stream comes from.
+#[async_trait]
+pub trait Health: Send + Sync {
+    async fn health(&self) -> Result<Value, String>;
+}
+
+/// Requests refused, by problem type, since the process started: counted from the answers
+/// of the router ([`count_refusals`]).
+#[derive(Default)]
+pub struct Refusals(Mutex<BTreeMap<&'static str, u64>>);
+
+impl Refusals {
+    pub fn add(&self, slug: &'static str) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(slug).or_default() += 1;
+        }
+    }
+
+    /// `{"<problem type slug>": count}`.
+    pub fn snapshot(&self) -> Value {
+        match self.0.lock() {
+            Ok(m) => json!(*m),
+            Err(_) => json!({}),
+        }
+    }
+}
+
+/// `router` with every problem answer counted in `refusals` by its type.
+pub fn count_refusals(router: axum::Router, refusals: Arc<Refusals>) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let refusals = refusals.clone();
+            async move {
+                let resp = next.run(req).await;
+                if let Some(p) = resp.extensions().get::<crate::problem::ProblemType>() {
+                    refusals.add(p.0);
+                }
+                resp
+            }
+        },
+    ))
+}
+
+/// The stream's handler.
+pub struct Live {
+    pub store: Arc<dyn ReadModel>,
+    pub auth: Arc<ApiKeyAuth>,
+    pub limiter: Arc<RateLimiter>,
+    pub health: Option<Arc<dyn Health>>,
+}
+
+/// Where a client is: the last fact and the last decision it was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub fact: i64,
+    pub decision: i64,
+}
+
+impl Position {
+    /// The `id` of a batch: `<fact seq>.<decision seq>`.
+    pub fn id(self) -> String {
+        format!("{}.{}", self.fact, self.decision)
+    }
+
+    pub fn parse(id: &str) -> Option<Position> {
+        let (f, d) = id.trim().split_once('.')?;
+        let (fact, decision) = (f.parse().ok()?, d.parse().ok()?);
+        (fact >= 0 && decision >= 0).then_some(Position { fact, decision })
+    }
+}
+
+impl Live {
+    /// Authenticates, then answers with the stream (or a problem).
+    pub async fn open(self: Arc<Self>, req: Request) -> axum::response::Response {
+        let path = req.uri().path().to_string();
+        match self.start(&req).await {
+            Ok(r) => r,
+            Err(p) => {
+                let (parts, body) = p.into_response_for(Some(&path)).into_parts();
+                axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+            }
+        }
+    }
+
+    async fn start(self: &Arc<Self>, req: &Request) -> Result<axum::response::Response, Problem> {
+        let key = match self.auth.require(req.headers(), Role::Read).await {
+            Ok(key) => key,
+            Err(p) if p.status == 401 => return Err(crate::unauthenticated(&self.limiter, req, p)),
+            Err(p) => return Err(p),
+        };
+        self.limiter
+            .check(&key.id, key.rate_per_second)
+            .map_err(Problem::rate_limited)?;
+        let resume = match req.headers().get("last-event-id") {
+            None => None,
+            Some(v) => Some(v.to_str().ok().and_then(Position::parse).ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid-last-event-id",
+                    "`Last-Event-ID` is not an id this stream gave out (`<fact>.<decision>`)",
+                )
+            })?),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+        let live = self.clone();
+        tokio::spawn(async move { live.run(resume, tx).await });
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+        });
+        http::Response::builder()
+            .status(200)
+            .header(http::header::CONTENT_TYPE, "text/event-stream")
+            .header(http::header::CACHE_CONTROL, "no-store")
+            // Proxies that buffer (nginx) pass it on at once.
+            .header("x-accel-buffering", "no")
+            .body(axum::body::Body::from_stream(body))
+            .map_err(|e| Problem::internal(format!("could not build the stream: {e}")))
+    }
+
+    /// Sends until the client goes (its receiver is dropped).
+    async fn run(&self, resume: Option<Position>, tx: tokio::sync::mpsc::Sender<bytes::Bytes>) {
+        // Reconnect after 2 s when the connection drops (the client's own backoff may add to it).
+        if tx
+            .send(bytes::Bytes::from_static(b"retry: 2000\n\n"))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut at = match resume {
+            Some(p) => Some(p),
+            None => match self.newest().await {
+                Ok((pos, first)) => {
+                    if tx.send(first).await.is_err() {
+                        return;
+                    }
+                    Some(pos)
+                }
+                Err(p) => {
+                    if tx.send(problem_message(&p)).await.is_err() {
+                        return;
+                    }
+                    None
+                }
+            },
+        };
+        let start = tokio::time::Instant::now();
+        let mut next_health = start;
+        let mut last_sent = start;
+        loop {
+            let now = tokio::time::Instant::now();
+            if let (Some(h), true) = (&self.health, now >= next_health) {
+                let data = match h.health().await {
+                    Ok(v) => v,
+                    Err(e) => json!({"status": "unavailable", "detail": e}),
+                };
+                if tx.send(message("health", None, &data)).await.is_err() {
+                    return;
+                }
+                next_health = now + HEALTH_EVERY;
+                last_sent = now;
+            }
+            let mut full = false;
+            match at {
+                // The newest could not be read yet: try again.
+                None => match self.newest().await {
+                    Ok((pos, first)) => {
+                        if tx.send(first).await.is_err() {
+                            return;
+                        }
+                        at = Some(pos);
+                        last_sent = now;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                },
+                Some(pos) => match self.after(pos).await {
+                    Ok(Some((next, batch, was_full))) => {
+                        if tx.send(batch).await.is_err() {
+                            return;
+                        }
+                        at = Some(next);
+                        full = was_full;
+                        last_sent = now;
+                    }
+                    Ok(None) => {}
+                    Err(p) => {
+                        if tx.send(problem_message(&p)).await.is_err() {
+                            return;
+                        }
+                        last_sent = now;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                },
+            }
+            if now.duration_since(last_sent) >= KEEP_ALIVE {
+                if tx
+                    .send(bytes::Bytes::from_static(b": keep-alive\n\n"))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                last_sent = now;
+            }
+            if !full {
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+
+    /// The first batch of a new client: the newest facts and decisions, oldest first.
+    async fn newest(&self) -> Result<(Position, bytes::Bytes), Problem> {
+        let facts = self
+            .store
+            .list_facts(&FactQuery {
+                limit: BACKLOG,
+                newest_first: true,
+                ..Default::default()
+            })
+            .await?;
+        let decisions = self
+            .store
+            .list_decisions(&DecisionQuery {
+                limit: BACKLOG,
+                newest_first: true,
+                ..Default::default()
+            })
+            .await?;
+        let pos = Position {
+            fact: facts.facts.first().map_or(0, |f| f.seq),
+            decision: decisions.decisions.first().map_or(0, |d| d.seq),
+        };
+        let events: Vec<Value> = facts.facts.iter().rev().map(fact_summary).collect();
+        let decisions: Vec<Value> = decisions
+            .decisions
+            .iter()
+            .rev()
+            .map(decision_summary)
+            .collect();
+        Ok((
+            pos,
+            message(
+                "batch",
+                Some(pos),
+                &json!({"events": events, "decisions": decisions}),
+            ),
+        ))
+    }
+
+    /// What was recorded after `pos`, if anything, and whether a page came back full.
+    async fn after(
+        &self,
+        pos: Position,
+    ) -> Result<Option<(Position, bytes::Bytes, bool)>, Problem> {
+        let facts = self
+            .store
+            .list_facts(&FactQuery {
+                after: Some(pos.fact),
+                limit: MAX_BATCH,
+                ..Default::default()
+            })
+            .await?;
+        let decisions = self
+            .store
+            .list_decisions(&DecisionQuery {
+                after: Some(pos.decision),
+                limit: MAX_BATCH,
+                ..Default::default()
+            })
+            .await?;
+        if facts.facts.is_empty() && decisions.decisions.is_empty() {
+            return Ok(None);
+        }
+        let full = facts.next.is_some() || decisions.next.is_some();
+        let next = Position {
+            fact: facts.facts.last().map_or(pos.fact, |f| f.seq),
+            decision: decisions.decisions.last().map_or(pos.decision, |d| d.seq),
+        };
+        let events: Vec<Value> = facts.facts.iter().map(fact_summary).collect();
+        let decisions: Vec<Value> = decisions.decisions.iter().map(decision_summary).collect();
+        Ok(Some((
+            next,
+            message(
+                "batch",
+                Some(next),
+                &json!({"events": events, "decisions": decisions}),
+            ),
+            full,
+        )))
+    }
+}
+
+/// A fact as the stream sends it: what a list of events shows.
+pub fn fact_summary(f: &Fact) -> Value {
+    let e = &f.event;
+    json!({
+        "seq": f.seq, "id": e.helios_id, "source": e.source, "type": e.event_type,
+        "subject": e.subject, "time": e.time, "received_at": e.received_at,
+        "format": e.format, "family": e.family(),
+    })
+}
+
+/// A decision as listings show it (`GET /v1/decisions` and the stream).
+pub fn decision_summary(d: &StoredDecision) -> Value {
+    let (seq, d) = (d.seq, &d.decision);
+    json!({
+        "seq": seq, "id": d.id, "event": d.event_id, "subject": d.subject, "severity": d.severity,
+        "score": d.score, "rules": d.rules, "decided_at": d.decided_at,
+        "ruleset": d.ruleset, "explanation": crate::query::explanation(&d.body),
+    })
+}
+
+/// One server-sent event. `data` is one line of JSON (serde_json writes no newline).
+fn message(event: &str, id: Option<Position>, data: &Value) -> bytes::Bytes {
+    let mut s = format!("event: {event}\n");
+    if let Some(id) = id {
+        s.push_str(&format!("id: {}\n", id.id()));
+    }
+    s.push_str("data: ");
+    s.push_str(&data.to_string());
+    s.push_str("\n\n");
+    bytes::Bytes::from(s)
+}
+
+fn problem_message(p: &Problem) -> bytes::Bytes {
+    message("problem", None, &p.body(Some("/v1/stream")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_read_back_from_their_id() {
+        let p = Position {
+            fact: 12,
+            decision: 3,
+        };
+        assert_eq!(Position::parse(&p.id()), Some(p));
+        for bad in ["", "12", "12.", ".3", "a.b", "-1.2", "1.2.3"] {
+            assert_eq!(Position::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_is_one_event_with_one_data_line() {
+        let m = message(
+            "batch",
+            Some(Position {
+                fact: 1,
+                decision: 2,
+            }),
+            &json!({"events": [{"subject": "a\nb"}]}),
+        );
+        let text = std::str::from_utf8(&m).unwrap();
+        assert_eq!(
+            text,
+            "event: batch\nid: 1.2\ndata: {\"events\":[{\"subject\":\"a\\nb\"}]}\n\n"
+        );
+    }
+}

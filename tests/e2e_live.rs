@@ -1,0 +1,230 @@
+//! What the dashboard reads from a real `helios dev`: the newest-first listings and the live
+//! stream (`GET /v1/stream`, server-sent events, resumable with `Last-Event-ID`).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::*;
+
+/// One server-sent event: its `event`, `id` and `data`.
+#[derive(Debug)]
+struct Message {
+    event: String,
+    id: Option<String>,
+    data: Value,
+}
+
+/// An open stream and what has arrived of it that is not yet a whole message.
+struct Stream {
+    resp: reqwest::Response,
+    pending: String,
+}
+
+impl Stream {
+    async fn open(dev: &Dev, last_event_id: Option<&str>) -> Stream {
+        let mut req = client()
+            .get(format!("{}/v1/stream", dev.url))
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .timeout(Duration::from_secs(120));
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        Stream {
+            resp,
+            pending: String::new(),
+        }
+    }
+
+    /// The next message (comments and the `retry` line are skipped).
+    async fn next(&mut self) -> Message {
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let (mut event, mut id, mut data) = (None, None, None);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        event = Some(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        id = Some(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(v).unwrap());
+                    }
+                }
+                if let (Some(event), Some(data)) = (event, data) {
+                    return Message { event, id, data };
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(20), self.resp.chunk())
+                .await
+                .expect("a message within 20 s")
+                .unwrap()
+                .expect("the stream does not end");
+            self.pending.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// Messages until a batch holds an event of `id`: the batches read, in order.
+    async fn batches_until(&mut self, id: &str) -> Vec<Message> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut batches = Vec::new();
+        while Instant::now() < deadline {
+            let m = self.next().await;
+            if m.event != "batch" {
+                continue;
+            }
+            let found = event_ids(&m).iter().any(|e| e == id);
+            batches.push(m);
+            if found {
+                return batches;
+            }
+        }
+        panic!("no batch with {id} within 20 s: {batches:?}");
+    }
+}
+
+fn event_ids(m: &Message) -> Vec<String> {
+    m.data["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn post(dev: &Dev, id: &str) -> String {
+    let body = json!({"id": id, "source": "ci", "type": "build.failed", "subject": "acme/web",
+        "time": "2026-12-03T09:00:00Z", "data": {"n": 1}});
+    let (status, _, answer) = post_json(dev, API_KEY, serde_json::to_vec(&body).unwrap()).await;
+    assert_eq!(status, 202, "{answer}");
+    answer["events"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {answer}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn listings_newest_first_page_back_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(&dir.path().join("data"), None);
+    let mut ids = Vec::new();
+    for i in 1..=3 {
+        ids.push(post(&dev, &format!("order-{i}")).await);
+    }
+    let (status, page) = get(&dev, "/v1/events?order=newest&limit=2", API_KEY).await;
+    assert_eq!(status, 200, "{page}");
+    let got: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["helios_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
+    let cursor = page["next"].as_str().unwrap();
+    let (_, rest) = get(
+        &dev,
+        &format!("/v1/events?order=newest&limit=2&cursor={cursor}"),
+        API_KEY,
+    )
+    .await;
+    assert_eq!(rest["events"][0]["helios_id"], ids[0].as_str());
+    assert_eq!(rest["next"], Value::Null);
+    // A cursor is for the order of the page it came from.
+    let (status, problem) = get(
+        &dev,
+        &format!("/v1/events?limit=2&cursor={cursor}"),
+        API_KEY,
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("order"),
+        "{problem}"
+    );
+    let (status, problem) = get(&dev, "/v1/decisions?order=sideways", API_KEY).await;
+    assert_eq!(status, 400, "{problem}");
+}
+
+#[tokio::test]
+async fn the_stream_sends_what_is_recorded_and_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(&dir.path().join("data"), None);
+
+    // Without a key: refused (and counted among the refusals the health shows).
+    let r = client()
+        .get(format!("{}/v1/stream", dev.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let r = client()
+        .get(format!("{}/v1/stream", dev.url))
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let first = post(&dev, "live-1").await;
+    let second = post(&dev, "live-2").await;
+
+    // A new client starts with the newest events, oldest first.
+    let mut s = Stream::open(&dev, None).await;
+    let batches = s.batches_until(&second).await;
+    let seen: Vec<String> = batches.iter().flat_map(event_ids).collect();
+    assert_eq!(seen, [first.clone(), second.clone()]);
+    let last_id = batches
+        .last()
+        .unwrap()
+        .id
+        .clone()
+        .expect("a batch has an id");
+    let e = &batches.last().unwrap().data["events"][1];
+    assert_eq!(e["source"], "ci");
+    assert_eq!(e["family"], "ci");
+    assert_eq!(e["type"], "build.failed");
+    assert_eq!(e["subject"], "acme/web");
+
+    // What is accepted while the stream is open arrives on it.
+    let third = post(&dev, "live-3").await;
+    let batches = s.batches_until(&third).await;
+    let seen: Vec<String> = batches.iter().flat_map(event_ids).collect();
+    assert_eq!(seen, std::slice::from_ref(&third), "nothing twice");
+
+    // The health comes along, with the refused requests by problem type.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let health = loop {
+        let m = s.next().await;
+        if m.event == "health" {
+            break m.data;
+        }
+        assert!(Instant::now() < deadline, "no health within 10 s");
+    };
+    assert_eq!(health["status"], "ok", "{health}");
+    assert!(
+        health["refused"]["unauthenticated"].as_u64() >= Some(1),
+        "{health}"
+    );
+    assert!(health["backlog"]["queues"].is_object(), "{health}");
+    drop(s);
+
+    // A client that comes back with the last id it saw gets what it missed, and only that.
+    let fourth = post(&dev, "live-4").await;
+    let mut s = Stream::open(&dev, Some(&last_id)).await;
+    let batches = s.batches_until(&fourth).await;
+    let seen: Vec<String> = batches.iter().flat_map(event_ids).collect();
+    assert_eq!(seen, [third, fourth]);
+}
