@@ -636,23 +636,6 @@ async fn an_unreadable_outbox_row_left_by_a_crash_is_parked_and_the_others_are_r
     assert_eq!(status, 202);
 }
 
-/// Makes an API key with `helios keys create` on the data folder of a running `helios dev`.
-fn create_key(data_dir: &std::path::Path, name: &str, role: &str, sources: Option<&str>) -> String {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_helios"));
-    cmd.args(["keys", "create", "--name", name, "--role", role, "--json"]);
-    if let Some(s) = sources {
-        cmd.args(["--sources", s]);
-    }
-    let out = cmd.arg("--data-dir").arg(data_dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
-    created["key"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn a_key_bound_to_some_sources_speaks_for_those_only() {
     let dir = tempfile::tempdir().unwrap();

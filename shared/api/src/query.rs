@@ -9,6 +9,7 @@
 //!   outcomes of one subject, in time order;
 //! - `GET /v1/stats` (`since`, `until`, `bucket`): counts of events by source and type, of
 //!   decisions by rule and severity, and of outcomes, per time bucket;
+//! - `GET /v1/session`: the key's id, name and role (what the dashboard may offer);
 //! - `GET /v1/executions` (`machine`, `status`, `limit`, `cursor`) and
 //!   `GET /v1/executions/{name}`: workflow executions with their status and history.
 
@@ -51,6 +52,7 @@ pub fn serves(path: &str) -> bool {
         || collection("/v1/executions")
         || path == "/v1/timeline"
         || path == "/v1/stats"
+        || path == "/v1/session"
         || path == "/v1/openapi.json"
 }
 
@@ -91,6 +93,13 @@ impl Query {
         self.limiter
             .check(&key.id, key.rate_per_second)
             .map_err(Problem::rate_limited)?;
+        // Who the key is: the dashboard shows its name and offers what its role may do.
+        if path == "/v1/session" {
+            return Ok(crate::json(
+                200,
+                &json!({"id": key.id, "name": key.name, "role": key.role}),
+            ));
+        }
         if path == "/v1/timeline" {
             return self.timeline(req).await;
         }

@@ -79,6 +79,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/executions/{name}", Function::Query),
     route("GET", "/v1/timeline", Function::Query),
     route("GET", "/v1/stats", Function::Query),
+    route("GET", "/v1/session", Function::Query),
     route("GET", "/v1/openapi.json", Function::Query),
     route("GET", "/v1/stream", Function::Stream),
     route("GET", "/healthz", Function::Local),

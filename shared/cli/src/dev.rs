@@ -213,7 +213,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tracing::warn!(log = ?log, "checking every answer against the OpenAPI description");
         router = helios_api::openapi::checked(router, log.into());
     }
-    let router = helios_api::stream::count_refusals(router, refusals);
+    let router = helios_api::stream::count_refusals(router, refusals)
+        // The dashboard's files, outside the API's layers (they are not in its description).
+        .merge(crate::dashboard::router());
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
         .await

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod bench;
+pub mod dashboard;
 pub mod dev;
 pub mod executions;
 pub mod explain;

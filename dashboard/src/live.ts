@@ -1,0 +1,136 @@
+// The live connection: `GET /v1/stream` (server-sent events) read through fetch, so that the
+// key goes in a header and never in a URL (EventSource cannot send one). It resumes with
+// `Last-Event-ID`, reconnects with backoff, and says what state it is in.
+
+import { apiUrl, authHeaders, DecisionSummary, EventSummary } from "./api";
+
+export interface Batch {
+  events: EventSummary[];
+  decisions: DecisionSummary[];
+}
+
+export interface Health {
+  status: string;
+  executions?: Record<string, number>;
+  backlog?: {
+    outbox: number;
+    queues: Record<string, { visible: number; in_flight: number }>;
+  };
+  refused?: Record<string, number>;
+  detail?: string;
+}
+
+export type LinkState =
+  | { kind: "connecting" }
+  | { kind: "live" }
+  | { kind: "down"; retryAt: number; why: string };
+
+export interface Listener {
+  batch(b: Batch): void;
+  health(h: Health): void;
+  link(s: LinkState): void;
+  unauthenticated(): void;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+export class Live {
+  private lastId: string | null = null;
+  private stopped = false;
+  private abort: AbortController | null = null;
+
+  constructor(private readonly listener: Listener) {}
+
+  start(): void {
+    void this.run();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      this.listener.link({ kind: "connecting" });
+      let why = "the connection closed";
+      try {
+        this.abort = new AbortController();
+        const headers: Record<string, string> = { ...authHeaders(), accept: "text/event-stream" };
+        if (this.lastId) headers["last-event-id"] = this.lastId;
+        const r = await fetch(apiUrl("/v1/stream"), {
+          headers,
+          cache: "no-store",
+          signal: this.abort.signal,
+        });
+        if (r.status === 401) {
+          this.listener.unauthenticated();
+          return;
+        }
+        if (!r.ok || !r.body) {
+          why = `the stream answered ${r.status}`;
+          if (r.status === 400) this.lastId = null; // an id it does not know: start afresh
+        } else {
+          this.listener.link({ kind: "live" });
+          attempt = 0;
+          await this.read(r.body);
+        }
+      } catch (e) {
+        if (this.stopped) return;
+        why = e instanceof Error ? e.message : String(e);
+      }
+      if (this.stopped) return;
+      // Exponential backoff with jitter: 0.5 s, 1 s, 2 s, … up to 30 s.
+      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt) * (0.75 + Math.random() / 2);
+      attempt = Math.min(attempt + 1, 10);
+      this.listener.link({ kind: "down", retryAt: Date.now() + delay, why });
+      await new Promise((done) => setTimeout(done, delay));
+    }
+  }
+
+  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let pending = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      pending += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = pending.indexOf("\n\n")) >= 0) {
+        const block = pending.slice(0, end);
+        pending = pending.slice(end + 2);
+        this.dispatch(block);
+      }
+    }
+  }
+
+  private dispatch(block: string): void {
+    let event = "message";
+    let id: string | null = null;
+    const data: string[] = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") event = value;
+      else if (field === "id") id = value;
+      else if (field === "data") data.push(value);
+    }
+    if (data.length === 0) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.join("\n"));
+    } catch {
+      return;
+    }
+    if (event === "batch") {
+      if (id) this.lastId = id;
+      this.listener.batch(parsed as Batch);
+    } else if (event === "health") {
+      this.listener.health(parsed as Health);
+    }
+  }
+}

@@ -1,0 +1,244 @@
+// The dashboard: sign-in with an API key (kept in sessionStorage), hash routes (stable URLs
+// that a static host serves as they are), and the live connection shared by every page.
+
+import { render } from "preact";
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { forgetKey, keepKey, loadConfig, Problem, Session, signIn, storedKey, whenUnauthenticated } from "./api";
+import { LinkState } from "./live";
+import { DecisionPage, DecisionsPage, Filters } from "./pages/decisions";
+import { LivePage } from "./pages/live";
+import { TimelinePage } from "./pages/timeline";
+import { LiveState, LiveStore } from "./store";
+import { ErrorNote } from "./ui";
+
+interface Route {
+  page: "live" | "decisions" | "decision" | "timeline" | "sign-in" | "unknown";
+  id?: string;
+  params: URLSearchParams;
+}
+
+function parse(hash: string): Route {
+  const [path, q] = hash.replace(/^#\/?/, "").split("?", 2);
+  const parts = path.split("/").filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
+  const params = new URLSearchParams(q ?? "");
+  switch (parts[0] ?? "live") {
+    case "live":
+      return { page: "live", params };
+    case "decisions":
+      return parts[1] ? { page: "decision", id: parts[1], params } : { page: "decisions", params };
+    case "timeline":
+      return { page: "timeline", id: parts.slice(1).join("/"), params };
+    case "sign-in":
+      return { page: "sign-in", params };
+    default:
+      return { page: "unknown", params };
+  }
+}
+
+function useRoute(): Route {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const f = () => setHash(location.hash);
+    addEventListener("hashchange", f);
+    return () => removeEventListener("hashchange", f);
+  }, []);
+  return parse(hash);
+}
+
+const TITLES: Record<Route["page"], string> = {
+  live: "Live",
+  decisions: "Decisions",
+  decision: "Decision",
+  timeline: "Timeline",
+  "sign-in": "Sign in",
+  unknown: "Not found",
+};
+
+function App() {
+  const [session, setSession] = useState<Session | null>(null);
+  const [checking, setChecking] = useState(true);
+  const route = useRoute();
+
+  // A key kept from earlier in this tab: check it again (it may have been revoked).
+  useEffect(() => {
+    whenUnauthenticated(() => {
+      forgetKey();
+      setSession(null);
+    });
+    const key = storedKey();
+    if (!key) {
+      setChecking(false);
+      return;
+    }
+    signIn(key).then(
+      (s) => {
+        setSession(s);
+        setChecking(false);
+      },
+      () => {
+        forgetKey();
+        setChecking(false);
+      },
+    );
+  }, []);
+
+  useEffect(() => {
+    document.title = `${TITLES[route.page]} · Helios`;
+  }, [route.page]);
+
+  if (checking) return <p class="empty">Loading…</p>;
+  if (!session) return <SignIn onSession={setSession} />;
+  return <Signed session={session} route={route} signOut={() => (forgetKey(), setSession(null))} />;
+}
+
+function Signed({ session, route, signOut }: { session: Session; route: Route; signOut: () => void }) {
+  const store = useMemo(() => new LiveStore(signOut), []);
+  const [live, setLive] = useState<LiveState>(store.state);
+  useEffect(() => {
+    const off = store.subscribe(() => setLive(store.state));
+    store.start();
+    return () => {
+      off();
+      store.stop();
+    };
+  }, [store]);
+  const go = (hash: string) => {
+    location.hash = hash;
+  };
+  const filters: Filters = {
+    subject: route.params.get("subject") ?? undefined,
+    rule: route.params.get("rule") ?? undefined,
+    severity: route.params.get("severity") ?? undefined,
+  };
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">Helios</span>
+        <nav aria-label="Pages">
+          <a href="#/live" aria-current={route.page === "live" ? "page" : undefined}>
+            Live
+          </a>
+          <a href="#/decisions" aria-current={route.page === "decisions" || route.page === "decision" ? "page" : undefined}>
+            Decisions
+          </a>
+          <a href="#/timeline" aria-current={route.page === "timeline" ? "page" : undefined}>
+            Timeline
+          </a>
+        </nav>
+        <LinkBadge link={live.link} />
+        <span class="who">
+          {session.name} <span class="role">{session.role}</span>
+          <button type="button" class="link" onClick={signOut}>
+            Sign out
+          </button>
+        </span>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <h1>{TITLES[route.page]}</h1>
+        {route.page === "live" || route.page === "sign-in" ? <LivePage live={live} /> : null}
+        {route.page === "decisions" ? (
+          <DecisionsPage
+            filters={filters}
+            go={(f) => go(`#/decisions?${new URLSearchParams(Object.entries(f).filter(([, v]) => v) as [string, string][])}`)}
+          />
+        ) : null}
+        {route.page === "decision" && route.id ? <DecisionPage id={route.id} session={session} /> : null}
+        {route.page === "timeline" ? (
+          <TimelinePage subject={route.id ?? ""} go={(s) => go(`#/timeline/${encodeURIComponent(s)}`)} key={route.id} />
+        ) : null}
+        {route.page === "unknown" ? <p class="empty">No such page. Go to <a href="#/live">Live</a>.</p> : null}
+      </main>
+    </>
+  );
+}
+
+function LinkBadge({ link }: { link: LinkState }) {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (link.kind !== "down") return;
+    const t = setInterval(() => tick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [link]);
+  if (link.kind === "live")
+    return (
+      <span class="badge live" role="status">
+        live
+      </span>
+    );
+  if (link.kind === "connecting")
+    return (
+      <span class="badge connecting" role="status">
+        connecting…
+      </span>
+    );
+  const s = Math.max(0, Math.ceil((link.retryAt - Date.now()) / 1000));
+  return (
+    <span class="badge down" role="status" title={link.why}>
+      disconnected · retrying in {s} s
+    </span>
+  );
+}
+
+function SignIn({ onSession }: { onSession: (s: Session) => void }) {
+  const [key, setKey] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  return (
+    <main id="main" class="sign-in">
+      <h1>Helios</h1>
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setBusy(true);
+          setError(null);
+          try {
+            const s = await signIn(key.trim());
+            keepKey(s.key);
+            onSession(s);
+          } catch (err) {
+            setError(err instanceof Problem && err.status === 401 ? new Problem(401, "", "That key is not valid", "check it, or ask for a new one (helios keys create)") : err);
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        <label for="key">API key</label>
+        <input id="key" type="password" autoComplete="off" value={key} onInput={(e) => setKey(e.currentTarget.value)} required />
+        <p class="hint">A read key sees everything; an admin key may also acknowledge, replay and redrive. The key stays in this tab only.</p>
+        <button type="submit" class="primary" disabled={busy || !key.trim()}>
+          Sign in
+        </button>
+        <ErrorNote error={error} />
+      </form>
+    </main>
+  );
+}
+
+// A one-time sign-in link (`helios demo`) puts the key in the fragment, which no server ever
+// sees: it is kept in this tab and taken out of the address at once.
+function takeKeyFromFragment(): void {
+  const m = location.hash.match(/^#\/sign-in\?key=([^&]+)/);
+  if (m) {
+    try {
+      keepKey(decodeURIComponent(m[1]));
+    } catch {
+      // A malformed link: sign in by hand.
+    }
+    history.replaceState(null, "", location.pathname + location.search + "#/live");
+  }
+}
+
+takeKeyFromFragment();
+void loadConfig().then(() => {
+  const root = document.getElementById("app");
+  if (root) render(<App />, root);
+});

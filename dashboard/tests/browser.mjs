@@ -1,0 +1,234 @@
+// The dashboard in a real browser (Chromium, headless, driven by playwright-core), against a
+// running `helios dev` that tests/dashboard.rs started and seeded through the public API.
+//
+//   HELIOS_URL           the server (http://127.0.0.1:PORT)
+//   HELIOS_ADMIN_KEY     an admin key; HELIOS_READ_KEY a read key
+//   HELIOS_ACK_DECISION  a decision whose workflow waits for an acknowledgement
+//   HELIOS_XSS_SUBJECT   the subject of the seeded event whose strings are attacks
+//   HELIOS_CHROMIUM      the browser (default /usr/bin/chromium)
+//   HELIOS_SCREENSHOTS   where the screenshots go (every page at 375 and 1440 px wide)
+//
+// Exits non-zero with a message on the first check that fails.
+
+import { chromium } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const need = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const url = need("HELIOS_URL");
+const adminKey = need("HELIOS_ADMIN_KEY");
+const readKey = need("HELIOS_READ_KEY");
+const ackDecision = need("HELIOS_ACK_DECISION");
+const xssSubject = need("HELIOS_XSS_SUBJECT");
+const shots = process.env.HELIOS_SCREENSHOTS ?? "screenshots";
+mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+const checks = [];
+function check(ok, what) {
+  if (!ok) throw new Error(`FAILED: ${what}`);
+  checks.push(what);
+  console.log(`ok - ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.HELIOS_CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox"],
+});
+
+/** A page signed in with `key` at `width`, failing the run on any script error or CSP report. */
+async function signedIn(key, width, { bypassCSP = false } = {}) {
+  const context = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/status of 40[19]/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on("dialog", (d) => {
+    problems.push(`a dialog opened: ${d.message()}`);
+    void d.dismiss();
+  });
+  await page.goto(`${url}/#/live`);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("status").filter({ hasText: "live" }).waitFor({ timeout: 10_000 });
+  return { context, page, problems };
+}
+
+async function shoot(page, name, width) {
+  await page.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
+}
+
+async function noHorizontalScroll(page, width, what) {
+  const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(scroll <= width + 1, `${what} fits ${width} px (scroll width ${scroll})`);
+}
+
+async function post(path, body, key = adminKey) {
+  const r = await fetch(`${url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+async function getJson(path, key = adminKey) {
+  const r = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${key}` } });
+  return { status: r.status, body: await r.json() };
+}
+
+try {
+  // --- The sign-in page, and the headers every file is served with.
+  {
+    const r = await fetch(`${url}/`);
+    const csp = r.headers.get("content-security-policy") ?? "";
+    check(/script-src 'self'/.test(csp) && !/unsafe-inline/.test(csp), `a strict Content-Security-Policy: ${csp}`);
+    const html = await r.text();
+    check(!/<script>[^<]/.test(html) && !/ on[a-z]+=/.test(html), "index.html has no inline script or handler");
+    for (const width of [375, 1440]) {
+      const context = await browser.newContext({ viewport: { width, height: 900 } });
+      const page = await context.newPage();
+      await page.goto(`${url}/`);
+      await page.getByLabel("API key").waitFor();
+      await shoot(page, "sign-in", width);
+      await context.close();
+    }
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${url}/`);
+    await page.getByLabel("API key").fill("hk_not_a_key_at_all_000000000000");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").waitFor();
+    check((await page.getByRole("alert").textContent()).includes("not valid"), "a wrong key is refused with a message");
+    check(!page.url().includes("hk_"), "the key is never put in the address");
+    await context.close();
+  }
+
+  for (const width of [1440, 375]) {
+    const { context, page, problems } = await signedIn(adminKey, width);
+    check(!page.url().includes(adminKey), `the key is not in the address (${width} px)`);
+    const kept = await page.evaluate(() => ({ session: sessionStorage.getItem("helios.key"), local: localStorage.length }));
+    check(kept.session === adminKey && kept.local === 0, "the key is kept in sessionStorage, not localStorage");
+
+    // --- Live: the seeded events are there; one posted now appears.
+    await page.locator("table.feed tbody tr").first().waitFor();
+    const families = await page.locator(".fam-count").allTextContents();
+    check(families.reduce((n, c) => n + Number(c), 0) > 0, `counts per source family (${families.join(",")})`);
+    const id = `browser-${width}-${Date.now()}`;
+    const sentAt = Date.now();
+    const sent = await post("/v1/events", {
+      id, source: "ci/buildkite", type: "ci.build.finished", subject: `live-check-${width}`,
+      time: new Date().toISOString(), data: { branch: "feature", state: "passed" },
+    });
+    check(sent.status === 202, `an event is accepted (${sent.status})`);
+    const helios = sent.body.events[0].id;
+    await page.locator(`tr[data-event="${helios}"]`).waitFor({ timeout: 5_000 });
+    console.log(`  the event was on the Live page ${Date.now() - sentAt} ms after it was sent`);
+    check(true, "an event posted during the test appears on the Live page");
+    await page.getByText("Refused requests").waitFor();
+    await shoot(page, "live", width);
+    await noHorizontalScroll(page, width, "Live");
+
+    // --- Attacker-controlled strings are text, never HTML, never a script.
+    await page.goto(`${url}/#/timeline/${encodeURIComponent(xssSubject)}`);
+    await page.locator("ol.timeline li").first().waitFor();
+    await page.goto(`${url}/#/live`);
+    await page.locator("table.feed tbody tr").first().waitFor();
+    const xss = await page.evaluate(() => ({
+      flag: window.__xss ?? null,
+      imgs: document.querySelectorAll("img").length,
+      scripts: [...document.scripts].filter((s) => !s.src).length,
+      js: [...document.querySelectorAll("a[href]")].filter((a) => !/^(#|https?:)/.test(a.getAttribute("href"))).length,
+    }));
+    check(xss.flag === null && xss.imgs === 0 && xss.scripts === 0 && xss.js === 0, `attacks in event strings execute nothing (${JSON.stringify(xss)})`);
+    check((await page.locator("table.feed").textContent()).includes("<script>"), "an attack string shows as text");
+
+    // --- Decisions: the list, filtered; a decision's page with its explanation.
+    await page.getByRole("link", { name: "Decisions" }).click();
+    await page.locator("table.list tbody tr").first().waitFor();
+    await shoot(page, "decisions", width);
+    await noHorizontalScroll(page, width, "Decisions");
+    await page.getByLabel("Rule").fill("ci-failing-on-main");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForFunction(() => location.hash.includes("rule=ci-failing-on-main"));
+    await page.locator("table.list tbody tr").first().waitFor();
+    const rules = await page.locator("table.list tbody td:nth-child(4)").allTextContents();
+    check(rules.length > 0 && rules.every((r) => r.includes("ci-failing-on-main")), `the list is filtered by rule (${rules.length})`);
+    await page.locator("table.list tbody a").first().click();
+    await page.locator("h2.explanation").waitFor();
+    const explanation = await page.locator("h2.explanation").textContent();
+    check(explanation.includes("failed 3 times"), `a decision's page says why: ${explanation}`);
+    await page.getByText("Near misses").waitFor();
+    await shoot(page, "decision", width);
+    await noHorizontalScroll(page, width, "a decision");
+
+    // --- Timeline, with its scrubber.
+    await page.goto(`${url}/#/timeline/${encodeURIComponent("acme/web")}`);
+    await page.locator("ol.timeline li").first().waitFor();
+    const all = await page.locator("ol.timeline li").count();
+    await shoot(page, "timeline", width);
+    await noHorizontalScroll(page, width, "Timeline");
+    await page.getByLabel("Move through time").fill("0");
+    const first = await page.locator("ol.timeline li").count();
+    check(all > 1 && first === 1, `the scrubber shows what was known then (${first} of ${all})`);
+
+    check(problems.length === 0, `no script error, CSP report or dialog (${problems.join("; ")})`);
+    await context.close();
+  }
+
+  // --- A read key sees, but its acknowledge button says it may not.
+  {
+    const { context, page, problems } = await signedIn(readKey, 1440);
+    await page.goto(`${url}/#/decisions/${encodeURIComponent(ackDecision)}`);
+    const button = page.getByRole("button", { name: "Acknowledge" });
+    await button.waitFor();
+    check(await button.isDisabled(), "a read key's acknowledge button is disabled");
+    check((await page.locator(".actions").textContent()).includes("may not"), "and says why");
+    check(problems.length === 0, `no script error (${problems.join("; ")})`);
+    await context.close();
+  }
+
+  // --- An admin acknowledges from the button; the API then says so.
+  {
+    const { context, page } = await signedIn(adminKey, 1440);
+    await page.goto(`${url}/#/decisions/${encodeURIComponent(ackDecision)}`);
+    await page.getByRole("button", { name: "Acknowledge" }).click();
+    await page.getByText("Acknowledged").first().waitFor({ timeout: 10_000 });
+    const d = await getJson(`/v1/decisions/${encodeURIComponent(ackDecision)}`);
+    check(d.body.outcomes.some((o) => o.kind === "acknowledged"), "acknowledging from the button is recorded");
+    await context.close();
+  }
+
+  // --- Accessibility: axe-core on every page, no serious or critical violation.
+  {
+    const { context, page } = await signedIn(adminKey, 1440, { bypassCSP: true });
+    for (const [name, hash] of [
+      ["Live", "#/live"],
+      ["Decisions", "#/decisions"],
+      ["Decision", `#/decisions/${encodeURIComponent(ackDecision)}`],
+      ["Timeline", `#/timeline/${encodeURIComponent("acme/web")}`],
+    ]) {
+      await page.goto(`${url}/${hash}`);
+      await page.waitForTimeout(500);
+      await page.evaluate(axeSource);
+      const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+      const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+      check(bad.length === 0, `axe-core: ${name} has no serious or critical violation ${bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`).join("; ")}`);
+    }
+    await context.close();
+  }
+  console.log(`${checks.length} checks passed; screenshots in ${shots}`);
+} catch (e) {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
