@@ -228,3 +228,107 @@ async fn the_stream_sends_what_is_recorded_and_resumes_where_it_stopped() {
     let seen: Vec<String> = batches.iter().flat_map(event_ids).collect();
     assert_eq!(seen, [third, fourth]);
 }
+
+/// `helios demo`, as a new user runs it at the root of a checkout: one command, and soon every
+/// format has sent events, rules have fired, and the dashboard is served; Ctrl-C ends it and
+/// removes its temporary data folder.
+#[tokio::test]
+async fn the_demo_fills_helios_with_traffic_of_every_format_and_cleans_up() {
+    use std::io::BufRead as _;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args([
+            "demo",
+            "--port",
+            "0",
+            "--no-open",
+            "--rate",
+            "100",
+            "--seed",
+            "1",
+        ])
+        .current_dir(&root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let (mut link, mut data) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(l) = line.trim().strip_prefix("sign in:") {
+            link = Some(l.trim().to_string());
+        }
+        // The demo's own `data:` line comes after its link (helios dev prints one before).
+        if let Some(d) = line.trim().strip_prefix("data:").filter(|_| link.is_some()) {
+            data = Some(d.trim().split(" (").next().unwrap().to_string());
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let link = link.expect("the demo prints a sign-in link");
+    let data = std::path::PathBuf::from(data.expect("the demo prints its data folder"));
+    let (base, key) = link.split_once("/#/sign-in?key=").unwrap();
+    let http = client();
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("app.js"));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut formats = std::collections::BTreeSet::new();
+    let fired = loop {
+        let events: Value = http
+            .get(format!("{base}/v1/events?order=newest&limit=1000"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for e in events["events"].as_array().unwrap() {
+            formats.insert(e["format"].as_str().unwrap().to_string());
+        }
+        let decisions: Value = http
+            .get(format!("{base}/v1/decisions?order=newest&limit=1000"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let fired: std::collections::BTreeSet<String> = decisions["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["rules"].as_array().unwrap().iter())
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+        if formats.len() == 6 && fired.contains("cloud-alarm") && fired.contains("ci-failed-once") {
+            break fired;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "within a minute: formats {formats:?}, rules fired {fired:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(fired.len() >= 2, "{fired:?}");
+
+    // Ctrl-C ends it, and its temporary data folder goes with it.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the demo did not end on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!data.exists(), "{} is left behind", data.display());
+}

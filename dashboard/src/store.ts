@@ -18,6 +18,8 @@ export const FAMILY_NAMES: Record<string, string> = {
 };
 
 const FEED = 200;
+/** The status of an event decided with no rule firing. */
+export const NO_RULE = "no rule fired";
 const DECISIONS = 50;
 export const RATE_BUCKET_MS = 10_000;
 export const RATE_BUCKETS = 30; // five minutes
@@ -26,7 +28,7 @@ export interface LiveState {
   link: LinkState;
   events: EventSummary[]; // newest first
   decisions: DecisionSummary[]; // newest first
-  /** The severity of the newest decision of an event, by event id. */
+  /** The severity of the newest decision of an event (or NO_RULE), by event id. */
   decided: Map<string, string>;
   families: Record<string, number>;
   /** Arrivals per RATE_BUCKET_MS, by bucket start (ms). */
@@ -84,9 +86,13 @@ export class LiveStore implements Listener {
     const events = b.events.slice(-FEED).reverse();
     s.events = events.concat(s.events).slice(0, FEED);
     for (const d of b.decisions) {
-      if (d.severity) s.decided.set(d.event, d.severity);
+      s.decided.set(d.event, d.rules.length > 0 && d.severity ? d.severity : NO_RULE);
     }
-    const decisions = b.decisions.slice(-DECISIONS).reverse();
+    // Only the decisions in which some rule fired are worth a line.
+    const decisions = b.decisions
+      .filter((d) => d.rules.length > 0)
+      .slice(-DECISIONS)
+      .reverse();
     s.decisions = decisions.concat(s.decisions).slice(0, DECISIONS);
     // Forget what no longer shows.
     if (s.decided.size > 4 * FEED) {

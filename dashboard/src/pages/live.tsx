@@ -2,7 +2,7 @@
 // refused requests by problem type, and the deployment's health.
 
 import { useEffect, useState } from "preact/hooks";
-import { FAMILIES, FAMILY_NAMES, LiveState, RATE_BUCKETS, RATE_BUCKET_MS } from "../store";
+import { FAMILIES, FAMILY_NAMES, LiveState, NO_RULE, RATE_BUCKETS, RATE_BUCKET_MS } from "../store";
 import { href, Panel, Severity, time } from "../ui";
 
 export function LivePage({ live }: { live: LiveState }) {
@@ -32,7 +32,7 @@ export function LivePage({ live }: { live: LiveState }) {
       </Panel>
       <Panel title="Decisions" id="h-decisions" wide>
         {live.decisions.length === 0 ? (
-          <p class="empty">No decision yet.</p>
+          <p class="empty">No rule has fired yet.</p>
         ) : (
           <ul class="decisions-feed">
             {live.decisions.slice(0, 12).map((d) => (
@@ -74,7 +74,9 @@ function Feed({ live }: { live: LiveState }) {
                 </td>
                 <td data-label="Type">{e.type}</td>
                 <td data-label="Subject">{e.subject ? <a href={href("timeline", e.subject)}>{e.subject}</a> : <span class="muted">—</span>}</td>
-                <td data-label="Status">{decided ? <Severity value={decided} /> : <span class="status">accepted</span>}</td>
+                <td data-label="Status">
+                  {decided === NO_RULE ? <span class="status">{NO_RULE}</span> : decided ? <Severity value={decided} /> : <span class="status">accepted</span>}
+                </td>
               </tr>
             );
           })}

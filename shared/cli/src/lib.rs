@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod bench;
 pub mod dashboard;
+pub mod demo;
 pub mod dev;
 pub mod executions;
 pub mod explain;
@@ -20,6 +21,7 @@ pub mod replay;
 pub mod rules;
 pub mod send;
 pub mod serve;
+pub mod simulate;
 pub mod states;
 
 #[derive(Parser, Debug)]
@@ -37,6 +39,10 @@ pub struct Cli {
 pub enum Command {
     /// Run all of Helios on this machine, with embedded defaults.
     Dev(dev::DevArgs),
+    /// `helios dev` on a fresh data folder with simulated traffic, and the dashboard's address.
+    Demo(demo::DemoArgs),
+    /// Send realistic traffic in every format to a Helios, at a chosen rate.
+    Simulate(simulate::SimulateArgs),
     /// Send events (a file or stdin, any supported format, or a sample of events/).
     Send(send::SendArgs),
     /// Manage API keys.
@@ -102,6 +108,8 @@ impl StoreArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dev(a) => dev::run(a).await.map(|_| ExitCode::SUCCESS),
+        Command::Demo(a) => demo::run(a).await,
+        Command::Simulate(a) => simulate::run(a).await,
         Command::Send(a) => send::run(a).await,
         Command::Keys(a) => keys::run(a).await.map(|_| ExitCode::SUCCESS),
         Command::Bench(a) => bench::run(a).await.map(|_| ExitCode::SUCCESS),

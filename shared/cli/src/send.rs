@@ -71,9 +71,14 @@ pub fn api_key(given: Option<String>, data_dir: &std::path::Path) -> Option<Stri
 }
 
 fn credentials(args: &SendArgs) -> Credentials {
-    let api_key = api_key(args.client.api_key.clone(), &args.client.data_dir);
-    // Secrets: the environment first, then what `helios dev` keeps (read only: never created here).
-    let file: Value = std::fs::read_to_string(args.client.data_dir.join("secrets.json"))
+    credentials_for(args.client.api_key.clone(), &args.client.data_dir)
+}
+
+/// The API key (given, else the one `helios dev` kept in `data_dir`) and the source secrets
+/// (the environment first, then what `helios dev` keeps; read only: never created here).
+pub fn credentials_for(api_key_given: Option<String>, data_dir: &std::path::Path) -> Credentials {
+    let api_key = api_key(api_key_given, data_dir);
+    let file: Value = std::fs::read_to_string(data_dir.join("secrets.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);

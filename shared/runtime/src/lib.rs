@@ -196,12 +196,19 @@ pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// Logging: JSON lines (Lambda, CloudWatch) or human-readable (`helios dev`), filtered by
 /// `RUST_LOG` (default `info`).
 pub fn init_tracing(json: bool) {
+    init_tracing_or(json, "info");
+}
+
+/// [`init_tracing`] with `default` as the filter when neither `RUST_LOG` nor
+/// `AWS_LAMBDA_LOG_LEVEL` names one (`helios demo` keeps its terminal to warnings).
+pub fn init_tracing_or(json: bool, default: &str) {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let (filter, json) = log_settings(
         env("RUST_LOG").as_deref(),
         env("AWS_LAMBDA_LOG_LEVEL").as_deref(),
         env("AWS_LAMBDA_LOG_FORMAT").as_deref(),
         json,
+        default,
     );
     use tracing_subscriber::util::SubscriberInitExt as _;
     // `try_init` also forwards the `log` records of dependencies.
@@ -237,6 +244,7 @@ fn log_settings(
     lambda_level: Option<&str>,
     lambda_format: Option<&str>,
     json: bool,
+    default: &str,
 ) -> (String, bool) {
     let filter = match (rust_log, lambda_level) {
         (Some(f), _) => f.to_string(),
@@ -248,7 +256,7 @@ fn log_settings(
             _ => "info",
         }
         .to_string(),
-        (None, None) => "info".to_string(),
+        (None, None) => default.to_string(),
     };
     let json = match lambda_format {
         Some(f) if f.eq_ignore_ascii_case("json") => true,
@@ -310,22 +318,30 @@ mod log_tests {
 
     #[test]
     fn lambda_advanced_logging_controls_set_the_level_and_the_format() {
-        assert_eq!(log_settings(None, None, None, true), ("info".into(), true));
         assert_eq!(
-            log_settings(None, Some("DEBUG"), Some("JSON"), false),
+            log_settings(None, None, None, true, "info"),
+            ("info".into(), true)
+        );
+        assert_eq!(
+            log_settings(None, None, None, false, "warn"),
+            ("warn".into(), false),
+            "the default applies when nothing names a level"
+        );
+        assert_eq!(
+            log_settings(None, Some("DEBUG"), Some("JSON"), false, "info"),
             ("debug".into(), true)
         );
         assert_eq!(
-            log_settings(None, Some("FATAL"), Some("Text"), true),
+            log_settings(None, Some("FATAL"), Some("Text"), true, "info"),
             ("error".into(), false)
         );
         assert_eq!(
-            log_settings(None, Some("WARN"), None, true),
+            log_settings(None, Some("WARN"), None, true, "info"),
             ("warn".into(), true)
         );
         // RUST_LOG, when set, wins over Lambda's level.
         assert_eq!(
-            log_settings(Some("helios=trace"), Some("ERROR"), None, true),
+            log_settings(Some("helios=trace"), Some("ERROR"), None, true, "info"),
             ("helios=trace".into(), true)
         );
     }
