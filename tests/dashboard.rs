@@ -142,7 +142,15 @@ async fn every_page_works_in_a_real_browser() {
             .any(|o| o["kind"] == "acknowledged"),
         "{one}"
     );
-    for page in ["sign-in", "live", "decisions", "decision", "timeline"] {
+    for page in [
+        "sign-in",
+        "live",
+        "decisions",
+        "decision",
+        "executions",
+        "execution",
+        "timeline",
+    ] {
         for width in [375, 1440] {
             let f = shots.join(format!("{page}-{width}.png"));
             assert!(f.is_file(), "no screenshot {}", f.display());

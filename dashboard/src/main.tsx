@@ -6,13 +6,14 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { forgetKey, keepKey, loadConfig, Problem, Session, signIn, storedKey, whenUnauthenticated } from "./api";
 import { LinkState } from "./live";
 import { DecisionPage, DecisionsPage, Filters } from "./pages/decisions";
+import { ExecutionPage, ExecutionsPage } from "./pages/executions";
 import { LivePage } from "./pages/live";
 import { TimelinePage } from "./pages/timeline";
 import { LiveState, LiveStore } from "./store";
 import { ErrorNote } from "./ui";
 
 interface Route {
-  page: "live" | "decisions" | "decision" | "timeline" | "sign-in" | "unknown";
+  page: "live" | "decisions" | "decision" | "executions" | "execution" | "timeline" | "sign-in" | "unknown";
   id?: string;
   params: URLSearchParams;
 }
@@ -32,6 +33,8 @@ function parse(hash: string): Route {
       return { page: "live", params };
     case "decisions":
       return parts[1] ? { page: "decision", id: parts[1], params } : { page: "decisions", params };
+    case "executions":
+      return parts[1] ? { page: "execution", id: parts[1], params } : { page: "executions", params };
     case "timeline":
       return { page: "timeline", id: parts.slice(1).join("/"), params };
     case "sign-in":
@@ -55,6 +58,8 @@ const TITLES: Record<Route["page"], string> = {
   live: "Live",
   decisions: "Decisions",
   decision: "Decision",
+  executions: "Executions",
+  execution: "Execution",
   timeline: "Timeline",
   "sign-in": "Sign in",
   unknown: "Not found",
@@ -130,6 +135,9 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
           <a href="#/decisions" aria-current={route.page === "decisions" || route.page === "decision" ? "page" : undefined}>
             Decisions
           </a>
+          <a href="#/executions" aria-current={route.page === "executions" || route.page === "execution" ? "page" : undefined}>
+            Executions
+          </a>
           <a href="#/timeline" aria-current={route.page === "timeline" ? "page" : undefined}>
             Timeline
           </a>
@@ -152,6 +160,14 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
           />
         ) : null}
         {route.page === "decision" && route.id ? <DecisionPage id={route.id} session={session} /> : null}
+        {route.page === "executions" ? (
+          <ExecutionsPage
+            machine={route.params.get("machine") ?? undefined}
+            status={route.params.get("status") ?? undefined}
+            go={(machine, status) => go(`#/executions?${new URLSearchParams(Object.entries({ machine, status }).filter(([, v]) => v) as [string, string][])}`)}
+          />
+        ) : null}
+        {route.page === "execution" && route.id ? <ExecutionPage name={route.id} /> : null}
         {route.page === "timeline" ? (
           <TimelinePage subject={route.id ?? ""} go={(s) => go(`#/timeline/${encodeURIComponent(s)}`)} key={route.id} />
         ) : null}

@@ -170,6 +170,22 @@ try {
     await shoot(page, "decision", width);
     await noHorizontalScroll(page, width, "a decision");
 
+    // --- Executions: the list, and one drawn from its definition, coloured by its history.
+    await page.getByRole("link", { name: "Executions" }).click();
+    await page.locator("table.list tbody tr").first().waitFor();
+    await shoot(page, "executions", width);
+    await noHorizontalScroll(page, width, "Executions");
+    await page.goto(`${url}/#/executions?status=SUCCEEDED`);
+    await page.locator("table.list tbody a").first().waitFor();
+    await page.locator("table.list tbody a").first().click();
+    await page.locator("svg g.state").first().waitFor();
+    const drawn = await page.locator("svg g.state").evaluateAll((gs) => gs.map((g) => g.getAttribute("data-status")));
+    check(drawn.length >= 4 && drawn.includes("succeeded") && drawn.includes("none"), `an execution's states are drawn and coloured (${drawn.join(",")})`);
+    const history = await page.locator("table.history tbody tr").count();
+    check(history > 3, `its history is listed (${history} events)`);
+    await shoot(page, "execution", width);
+    await noHorizontalScroll(page, width, "an execution");
+
     // --- Timeline, with its scrubber.
     await page.goto(`${url}/#/timeline/${encodeURIComponent("acme/web")}`);
     await page.locator("ol.timeline li").first().waitFor();
@@ -215,6 +231,7 @@ try {
       ["Decisions", "#/decisions"],
       ["Decision", `#/decisions/${encodeURIComponent(ackDecision)}`],
       ["Timeline", `#/timeline/${encodeURIComponent("acme/web")}`],
+      ["Executions", "#/executions"],
     ]) {
       await page.goto(`${url}/${hash}`);
       await page.waitForTimeout(500);

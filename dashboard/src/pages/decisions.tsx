@@ -225,7 +225,7 @@ export function DecisionPage({ id, session }: { id: string; session: Session }) 
               {outcomes.map((o, i) => (
                 <li key={i}>
                   <strong>{o.kind}</strong> <span class="muted">{dateTime(o.recorded_at)}</span> · execution{" "}
-                  <code>{o.execution}</code>
+                  <a href={href("executions", o.execution)}>{o.execution}</a>
                   <Json value={o.outcome} />
                 </li>
               ))}

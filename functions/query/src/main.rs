@@ -40,6 +40,7 @@ fn local_executions() -> Option<Arc<dyn helios_ports::Executions>> {
         Arc::new(helios_local::workflows::ExecutionFiles {
             data_dir: dir.into(),
             index: None,
+            statemachines: None,
         }) as Arc<dyn helios_ports::Executions>
     })
 }

@@ -71,6 +71,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
             );
         }
     }
+    // The workflows' channels (chat, pager) post to an inbox of the demo's own, which takes
+    // every message: notifications succeed as they would against a real chat.
+    let inbox = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("listening for the demo's notification inbox")?;
+    let inbox_url = format!("http://{}", inbox.local_addr()?);
+    tokio::spawn(async move {
+        let app = axum::Router::new().route("/{channel}", axum::routing::post(|| async { "ok" }));
+        if let Err(e) = axum::serve(inbox, app).await {
+            tracing::warn!(error = %e, "the demo's notification inbox stopped");
+        }
+    });
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("making {}", data_dir.display()))?;
+    let secret = format!("{:032x}", fastrand::u128(..));
+    let channels = serde_json::json!({
+        "chat": {"url": format!("{inbox_url}/chat"), "secret": secret},
+        "pager": {"url": format!("{inbox_url}/pager"), "secret": secret},
+    });
+    helios_runtime::write_private(&data_dir.join("channels.json"), &channels.to_string())?;
     // Port 0: a free one, chosen here so that the address can be printed.
     let port = match args.port {
         0 => std::net::TcpListener::bind("127.0.0.1:0")

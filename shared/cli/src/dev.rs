@@ -190,6 +190,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             Arc::new(helios_local::workflows::ExecutionFiles {
                 data_dir: d.data_dir.clone(),
                 index: Some(executions.clone()),
+                statemachines: Some(args.statemachines.clone()),
             }) as Arc<dyn helios_ports::Executions>
         }),
     };

@@ -59,6 +59,7 @@ pub async fn run(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
     let files = ExecutionFiles {
         data_dir: args.store.data_dir.clone(),
         index: None,
+        statemachines: None,
     };
     if let Some(ExecutionsCommand::Show { name }) = &args.command {
         return match files.describe(name) {

@@ -1063,6 +1063,7 @@ impl ExecutionIndex {
         let files = ExecutionFiles {
             data_dir: data_dir.to_path_buf(),
             index: None,
+            statemachines: None,
         };
         for summary in files.by_name().into_values() {
             index.put(summary);
@@ -1154,6 +1155,9 @@ pub struct ExecutionFiles {
     /// The index `helios dev` keeps; without one (`helios executions`), listings read the
     /// folder.
     pub index: Option<ExecutionIndex>,
+    /// The folder of the definitions (`<machine>.asl.json`): an execution's description
+    /// carries its machine's definition when it is there (the dashboard draws it).
+    pub statemachines: Option<PathBuf>,
 }
 
 fn read_json(path: &Path) -> Option<Value> {
@@ -1228,8 +1232,18 @@ impl ExecutionFiles {
         if !valid_name(name) {
             return None;
         }
-        read_json(&self.dir().join("done").join(format!("{name}.json")))
-            .or_else(|| self.by_name().remove(name))
+        let mut found = read_json(&self.dir().join("done").join(format!("{name}.json")))
+            .or_else(|| self.by_name().remove(name))?;
+        let definition = match (&self.statemachines, found["machine"].as_str()) {
+            (Some(dir), Some(machine)) if valid_name(machine) => {
+                read_json(&dir.join(format!("{machine}.asl.json")))
+            }
+            _ => None,
+        };
+        if let (Some(d), Some(o)) = (definition, found.as_object_mut()) {
+            o.insert("definition".into(), d);
+        }
+        Some(found)
     }
 }
 
