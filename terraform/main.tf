@@ -127,14 +127,14 @@ locals {
       ]
     }
     query = {
-      description          = "GET /v1/…: events, decisions with their explanation, timelines, stats, executions"
+      description          = "GET /v1/…: events, decisions with their explanation, timelines, stats, executions, the rule set (and POST /v1/rules/try)"
       zip                  = local.zip.query
       memory               = 256
       timeout              = 10
       vpc                  = true
       config_layer         = true
       reserved_concurrency = local.reserved_concurrency.query
-      environment          = merge(local.store_env, local.workflows_env)
+      environment          = merge(local.store_env, local.workflows_env, local.rules_env)
       statements = [
         local.db_connect,
         { actions = ["states:ListExecutions"], resources = values(local.machine_arns) },
@@ -459,6 +459,7 @@ module "api" {
     "OPTIONS /v1/hooks/{source}"  = "ingest"
     "GET /v1/{proxy+}"            = "query"
     "POST /v1/decisions/{id}/ack" = "ack"
+    "POST /v1/rules/try"          = "query"
   }
   function_names     = module.functions.names
   invoke_arns        = module.functions.invoke_arns

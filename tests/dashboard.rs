@@ -150,6 +150,8 @@ async fn every_page_works_in_a_real_browser() {
         "executions",
         "execution",
         "timeline",
+        "stats",
+        "rules",
     ] {
         for width in [375, 1440] {
             let f = shots.join(format!("{page}-{width}.png"));

@@ -332,3 +332,74 @@ async fn the_demo_fills_helios_with_traffic_of_every_format_and_cleans_up() {
     assert!(status.success(), "{status:?}");
     assert!(!data.exists(), "{} is left behind", data.display());
 }
+
+/// The loaded rule set, read and tried through the API: nothing stored.
+#[tokio::test]
+async fn the_rule_set_is_read_and_an_event_tried_on_it_without_a_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start_deciding(&dir.path().join("data"), &[]);
+    let (status, set) = get(&dev, "/v1/rules", API_KEY).await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["name"], "starter");
+    assert!(set["hash"].as_str().unwrap().starts_with("sha256:"));
+    let ids: Vec<&str> = set["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"cloud-alarm") && ids.contains(&"ci-failing-on-main"),
+        "{ids:?}"
+    );
+    assert!(set["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["text"].as_str().unwrap().contains("cloud-alarm")));
+
+    let tried = json!({"id": "try-1", "source": "aws.cloudwatch", "type": "CloudWatch Alarm State Change",
+        "subject": "api-5xx", "time": "2026-12-03T09:00:00Z",
+        "data": {"alarmName": "api-5xx", "state": {"value": "ALARM"}}});
+    let r = client()
+        .post(format!("{}/v1/rules/try", dev.url))
+        .bearer_auth(API_KEY)
+        .json(&tried)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["decision"]["fired"][0]["rule"], "cloud-alarm",
+        "{answer}"
+    );
+    assert!(
+        answer["explanation"].as_str().unwrap().contains("api-5xx"),
+        "{answer}"
+    );
+    // Nothing was stored: no event, no decision.
+    let (_, events) = get(&dev, "/v1/events", API_KEY).await;
+    assert_eq!(events["events"], json!([]), "{events}");
+    let (_, decisions) = get(&dev, "/v1/decisions", API_KEY).await;
+    assert_eq!(decisions["decisions"], json!([]), "{decisions}");
+
+    // What is not one native event is a problem that says so.
+    for (body, why) in [
+        ("[1, 2]", "object"),
+        ("{nope", "not JSON"),
+        ("{\"id\": \"x\"}", "source"),
+    ] {
+        let r = client()
+            .post(format!("{}/v1/rules/try", dev.url))
+            .bearer_auth(API_KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let p: Value = r.json().await.unwrap();
+        assert!(p["detail"].as_str().unwrap().contains(why), "{body}: {p}");
+    }
+}

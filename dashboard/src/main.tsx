@@ -3,17 +3,19 @@
 
 import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { forgetKey, keepKey, loadConfig, Problem, Session, signIn, storedKey, whenUnauthenticated } from "./api";
+import { forgetKey, get, keepKey, loadConfig, Problem, Session, signIn, storedKey, whenUnauthenticated } from "./api";
 import { LinkState } from "./live";
 import { DecisionPage, DecisionsPage, Filters } from "./pages/decisions";
 import { ExecutionPage, ExecutionsPage } from "./pages/executions";
 import { LivePage } from "./pages/live";
+import { RuleSetAnswer, RulesPage } from "./pages/rules";
+import { StatsPage } from "./pages/stats";
 import { TimelinePage } from "./pages/timeline";
 import { LiveState, LiveStore } from "./store";
 import { ErrorNote } from "./ui";
 
 interface Route {
-  page: "live" | "decisions" | "decision" | "executions" | "execution" | "timeline" | "sign-in" | "unknown";
+  page: "live" | "decisions" | "decision" | "executions" | "execution" | "timeline" | "stats" | "rules" | "sign-in" | "unknown";
   id?: string;
   params: URLSearchParams;
 }
@@ -37,6 +39,10 @@ function parse(hash: string): Route {
       return parts[1] ? { page: "execution", id: parts[1], params } : { page: "executions", params };
     case "timeline":
       return { page: "timeline", id: parts.slice(1).join("/"), params };
+    case "stats":
+      return { page: "stats", params };
+    case "rules":
+      return { page: "rules", params };
     case "sign-in":
       return { page: "sign-in", params };
     default:
@@ -61,6 +67,8 @@ const TITLES: Record<Route["page"], string> = {
   executions: "Executions",
   execution: "Execution",
   timeline: "Timeline",
+  stats: "Stats",
+  rules: "Rules",
   "sign-in": "Sign in",
   unknown: "Not found",
 };
@@ -113,6 +121,15 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
       store.stop();
     };
   }, [store]);
+  // The rule ids, for the rules that never fired (Stats); null when the set cannot be read.
+  const [ruleIds, setRuleIds] = useState<string[] | null>(null);
+  useEffect(() => {
+    if (route.page !== "stats" || ruleIds) return;
+    get<RuleSetAnswer>("/v1/rules").then(
+      (r) => setRuleIds(r.rules.map((x) => x.id)),
+      () => setRuleIds(null),
+    );
+  }, [route.page]);
   const go = (hash: string) => {
     location.hash = hash;
   };
@@ -140,6 +157,12 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
           </a>
           <a href="#/timeline" aria-current={route.page === "timeline" ? "page" : undefined}>
             Timeline
+          </a>
+          <a href="#/stats" aria-current={route.page === "stats" ? "page" : undefined}>
+            Stats
+          </a>
+          <a href="#/rules" aria-current={route.page === "rules" ? "page" : undefined}>
+            Rules
           </a>
         </nav>
         <LinkBadge link={live.link} />
@@ -171,6 +194,8 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
         {route.page === "timeline" ? (
           <TimelinePage subject={route.id ?? ""} go={(s) => go(`#/timeline/${encodeURIComponent(s)}`)} key={route.id} />
         ) : null}
+        {route.page === "stats" ? <StatsPage range={route.params.get("range") ?? "24h"} go={(r) => go(`#/stats?range=${r}`)} rules={ruleIds} /> : null}
+        {route.page === "rules" ? <RulesPage /> : null}
         {route.page === "unknown" ? <p class="empty">No such page. Go to <a href="#/live">Live</a>.</p> : null}
       </main>
     </>

@@ -196,6 +196,29 @@ try {
     const first = await page.locator("ol.timeline li").count();
     check(all > 1 && first === 1, `the scrubber shows what was known then (${first} of ${all})`);
 
+    // --- Stats: what fires most, nearly fires, never fires.
+    await page.getByRole("link", { name: "Stats" }).click();
+    await page.locator("table.ranking").first().waitFor();
+    const firing = await page.locator("#h-fired + table").textContent();
+    check(firing.includes("ci-failing-on-main") && firing.includes("cloud-alarm"), `the rules that fire most (${firing})`);
+    const never = await page.locator("section[aria-labelledby=h-never]").textContent();
+    check(never.includes("deploy-failed"), `and those that never fired (${never})`);
+    await page.locator("svg.stacked rect").first().waitFor();
+    await shoot(page, "stats", width);
+    await noHorizontalScroll(page, width, "Stats");
+
+    // --- Rules: the set, and an event tried against it.
+    await page.getByRole("link", { name: "Rules" }).click();
+    await page.locator("table.list tbody tr").first().waitFor();
+    const ruleRows = await page.locator("table.list tbody tr").count();
+    check(ruleRows >= 5, `the loaded rules are listed (${ruleRows})`);
+    await page.getByRole("button", { name: "Decide" }).click();
+    await page.locator(".try-explanation").waitFor();
+    const tried = await page.locator(".try-explanation").textContent();
+    check(tried.includes("Alarm api-5xx went into ALARM"), `an event tried on the rules is decided: ${tried}`);
+    await shoot(page, "rules", width);
+    await noHorizontalScroll(page, width, "Rules");
+
     check(problems.length === 0, `no script error, CSP report or dialog (${problems.join("; ")})`);
     await context.close();
   }
@@ -232,6 +255,8 @@ try {
       ["Decision", `#/decisions/${encodeURIComponent(ackDecision)}`],
       ["Timeline", `#/timeline/${encodeURIComponent("acme/web")}`],
       ["Executions", "#/executions"],
+      ["Stats", "#/stats"],
+      ["Rules", "#/rules"],
     ]) {
       await page.goto(`${url}/${hash}`);
       await page.waitForTimeout(500);

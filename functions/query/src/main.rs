@@ -18,15 +18,32 @@ async fn main() -> Result<(), Error> {
         Some(sfn) => Some(sfn.clone()),
         None => local_executions(),
     };
+    let auth = helios_api::lambda_key_auth(&d.store);
+    let limiter = helios_api::lambda_limiter();
     let query = Arc::new(Query {
-        auth: helios_api::lambda_key_auth(&d.store),
-        limiter: helios_api::lambda_limiter(),
+        auth: auth.clone(),
+        limiter: limiter.clone(),
         store: helios_store::read_only(d.store),
-        clock: d.clock,
+        clock: d.clock.clone(),
         executions,
     });
+    // The rule set of the layer (`HELIOS_RULES`): read and tried through `/v1/rules`.
+    let rules = match std::env::var_os("HELIOS_RULES") {
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            Some(Arc::new(helios_api::rules::RulesApi {
+                set: Arc::new(helios_runtime::rules::load_rule_set(&path)?),
+                files: helios_runtime::rules::read_rule_files(&path)?,
+                auth,
+                limiter,
+                clock: d.clock.clone(),
+            }) as Arc<dyn helios_api::router::Handle>)
+        }
+        None => None,
+    };
     let handlers = helios_api::router::Handlers {
         query: Some(query),
+        rules,
         ..Default::default()
     };
     helios_api::lambda::serve_router(helios_api::router::router(&handlers, Default::default()))

@@ -14,6 +14,7 @@ pub mod problem;
 pub mod query;
 pub mod ratelimit;
 pub mod router;
+pub mod rules;
 pub mod stream;
 
 pub use auth::{ApiKeyAuth, IssueError, IssuedKey};

@@ -317,7 +317,7 @@ impl Query {
                 json!({
                     "start": helios_events::format_time(&start),
                     "events": {"total": 0, "by_source": {}, "by_type": {}},
-                    "decisions": {"total": 0, "by_rule": {}, "by_severity": {}},
+                    "decisions": {"total": 0, "by_rule": {}, "by_severity": {}, "near_misses_by_rule": {}},
                     "outcomes": {},
                 })
             })
@@ -334,6 +334,7 @@ impl Query {
                 "type" => ("events", Some("by_type"), false),
                 "severity" => ("decisions", Some("by_severity"), true),
                 "rule" => ("decisions", Some("by_rule"), false),
+                "near_miss" => ("decisions", Some("near_misses_by_rule"), false),
                 _ => ("outcomes", None, false),
             };
             if total {

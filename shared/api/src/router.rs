@@ -27,6 +27,8 @@ pub enum Function {
     Ack,
     /// Served by `helios dev` alone (its health check); API Gateway has no such route.
     Local,
+    /// The loaded rule set (read, and tried on an event): the query function in AWS.
+    Rules,
     /// The live stream, served by `helios dev` alone (server-sent events); in AWS the
     /// dashboard's WebSocket API carries the same messages.
     Stream,
@@ -40,6 +42,8 @@ impl Function {
             Function::Query => "query",
             Function::Ack => "ack",
             Function::Local => "local",
+            // The query function serves the rule set too (it has the rule set's layer).
+            Function::Rules => "query",
             Function::Stream => "stream",
         }
     }
@@ -80,6 +84,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/timeline", Function::Query),
     route("GET", "/v1/stats", Function::Query),
     route("GET", "/v1/session", Function::Query),
+    route("GET", "/v1/rules", Function::Rules),
+    route("POST", "/v1/rules/try", Function::Rules),
     route("GET", "/v1/openapi.json", Function::Query),
     route("GET", "/v1/stream", Function::Stream),
     route("GET", "/healthz", Function::Local),
@@ -114,6 +120,7 @@ pub struct Handlers {
     pub query: Option<Arc<dyn Handle>>,
     pub ack: Option<Arc<dyn Handle>>,
     pub local: Option<Arc<dyn Handle>>,
+    pub rules: Option<Arc<dyn Handle>>,
     pub stream: Option<Arc<crate::stream::Live>>,
 }
 
@@ -124,6 +131,7 @@ impl Handlers {
             Function::Query => self.query.as_ref(),
             Function::Ack => self.ack.as_ref(),
             Function::Local => self.local.as_ref(),
+            Function::Rules => self.rules.as_ref(),
             // Not a `Handle`: its answer is a body that does not end ([`router`] serves it).
             Function::Stream => None,
         }

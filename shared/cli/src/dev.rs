@@ -181,6 +181,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         limiter: limiter.clone(),
         health: Some(health.clone()),
     });
+    let rules_api = match &rules {
+        Some(set) => Some(Arc::new(helios_api::rules::RulesApi {
+            set: set.clone(),
+            files: helios_runtime::rules::read_rule_files(&args.rules)?,
+            auth: auth.clone(),
+            limiter: limiter.clone(),
+            clock: d.clock.clone(),
+        }) as Arc<dyn helios_api::router::Handle>),
+        None => None,
+    };
     let query = Query {
         store: helios_store::read_only(d.store.clone()),
         auth,
@@ -195,6 +205,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         }),
     };
     let handlers = helios_api::router::Handlers {
+        rules: rules_api,
         ingest: Some(ingest),
         query: Some(Arc::new(query)),
         ack: ack.map(|a| a as Arc<dyn helios_api::router::Handle>),

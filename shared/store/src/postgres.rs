@@ -1061,6 +1061,15 @@ impl Stats for PgStore {
                    FROM decisions d
                   WHERE d.decided_at >= $1 AND d.decided_at < $2 AND d.rules = ',,' GROUP BY 1, 3
                  UNION ALL
+                 SELECT floor(extract(epoch FROM d.decided_at) / $3::bigint)::bigint * $3::bigint,
+                        'near_miss', t ->> 'rule', count(*)
+                   FROM decisions d,
+                        json_array_elements(CASE WHEN json_typeof(d.body -> 'trace') = 'array'
+                                                 THEN d.body -> 'trace' ELSE '[]'::json END) t
+                  WHERE d.decided_at >= $1 AND d.decided_at < $2
+                    AND json_typeof(t) = 'object' AND t ->> 'outcome' = 'near_miss'
+                  GROUP BY 1, 3
+                 UNION ALL
                  SELECT floor(extract(epoch FROM recorded_at) / $3::bigint)::bigint * $3::bigint, 'outcome',
                         CASE WHEN kind = 'outcome' AND (body ->> 'escalated') IS NOT NULL
                              THEN 'escalated' ELSE kind END,

@@ -684,6 +684,14 @@ impl Stats for SqliteStore {
                             json_each('[\"' || replace(trim(d.rules, ','), ',', '\",\"') || '\"]') j
                       WHERE d.decided_at >= ?1 AND d.decided_at < ?2 GROUP BY 1, 3
                      UNION ALL
+                     SELECT CAST(strftime('%s', substr(d.decided_at, 1, 19)) AS INTEGER) / ?3 * ?3,
+                            'near_miss', json_extract(t.value, '$.rule'), count(*)
+                       FROM decisions d, json_each(d.body, '$.trace') t
+                      WHERE d.decided_at >= ?1 AND d.decided_at < ?2
+                        AND json_type(d.body, '$.trace') = 'array'
+                        AND t.type = 'object' AND json_extract(t.value, '$.outcome') = 'near_miss'
+                      GROUP BY 1, 3
+                     UNION ALL
                      SELECT CAST(strftime('%s', substr(recorded_at, 1, 19)) AS INTEGER) / ?3 * ?3,
                             'outcome',
                             CASE WHEN kind = 'outcome' AND json_extract(body, '$.escalated') IS NOT NULL

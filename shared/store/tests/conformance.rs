@@ -717,6 +717,16 @@ async fn counts_per_time_bucket(s: &dyn Store) {
         decision(1, "e1", "h", "acme/web", &["ci-failing", "noisy"], 10),
         decision(2, "e2", "h", "acme/web", &["ci-failing"], 620),
         decision(3, "e3", "h", "acme/web", &[], 630),
+        // A decision as the engine writes it: its trace names the rules that nearly fired.
+        NewDecision {
+            body: serde_json::json!({"trace": [
+                {"rule": "noisy", "outcome": "fired"},
+                {"rule": "ci-flaky", "outcome": "near_miss"},
+                {"rule": "deploy-failed", "outcome": "near_miss"},
+                7
+            ]}),
+            ..decision(4, "e4", "h", "acme/web", &["noisy"], 640)
+        },
     ] {
         s.record_decision(&d).await.unwrap();
     }
@@ -771,11 +781,14 @@ async fn counts_per_time_bucket(s: &dyn Store) {
             (b0, "source", "github", 1),
             (b0, "type", "build.failed", 2),
             (b0, "type", "push", 1),
+            (b1, "near_miss", "ci-flaky", 1),
+            (b1, "near_miss", "deploy-failed", 1),
             (b1, "outcome", "escalated", 1),
             (b1, "outcome", "outcome", 1),
             (b1, "rule", "", 1),
             (b1, "rule", "ci-failing", 1),
-            (b1, "severity", "high", 1),
+            (b1, "rule", "noisy", 1),
+            (b1, "severity", "high", 2),
             (b1, "severity", "low", 1),
             (b1, "source", "ci", 1),
             (b1, "type", "build.failed", 1),
