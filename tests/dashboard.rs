@@ -100,7 +100,31 @@ async fn every_page_works_in_a_real_browser() {
     post(&dev, json!({"id": "attack-1", "source": "javascript:alert(1)", "type": "<script>window.__xss=2</script>",
         "time": at(5), "subject": xss_subject, "data": {"html": "<iframe src=javascript:alert(3)>"}})).await;
 
+    // A deploy that has not finished: an open expectation (deploy-finishes, 30 minutes).
+    post(
+        &dev,
+        json!({"id": "deploy-1", "source": "deployer", "type": "deploy.started", "time": at(6),
+        "subject": "web", "data": {"environment": "production"}}),
+    )
+    .await;
     decision_of(&dev, "ci-failing-on-main", |_| true).await;
+    // A dead letter: a fact's message, put in the decide queue's dead-letter queue as a
+    // message that failed every try would be.
+    let (_, one) = get(&dev, "/v1/events?source=github", API_KEY).await;
+    let event: helios_events::Event = serde_json::from_value(one["events"][0].clone()).unwrap();
+    let services = helios_local::LocalServices::open(
+        &data.join("local.db"),
+        std::sync::Arc::new(helios_ports::SystemClock),
+    )
+    .unwrap();
+    use helios_ports::Queue as _;
+    services
+        .send(
+            "decide-dlq",
+            &helios_app::outbox::fact_message(&event).unwrap(),
+        )
+        .await
+        .unwrap();
     let ack = decision_of(&dev, "cloud-alarm", |one| {
         one["outcomes"]
             .as_array()
@@ -142,6 +166,14 @@ async fn every_page_works_in_a_real_browser() {
             .any(|o| o["kind"] == "acknowledged"),
         "{one}"
     );
+    let (_, dead) = get(&dev, "/v1/dead-letters", API_KEY).await;
+    let decide = dead["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "decide")
+        .unwrap();
+    assert_eq!(decide["visible"], 0, "redriven from the button: {dead}");
     for page in [
         "sign-in",
         "live",
@@ -152,6 +184,8 @@ async fn every_page_works_in_a_real_browser() {
         "timeline",
         "stats",
         "rules",
+        "expectations",
+        "dead-letters",
     ] {
         for width in [375, 1440] {
             let f = shots.join(format!("{page}-{width}.png"));

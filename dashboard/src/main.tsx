@@ -7,6 +7,7 @@ import { forgetKey, get, keepKey, loadConfig, Problem, Session, signIn, storedKe
 import { LinkState } from "./live";
 import { DecisionPage, DecisionsPage, Filters } from "./pages/decisions";
 import { ExecutionPage, ExecutionsPage } from "./pages/executions";
+import { DeadLettersPage, ExpectationsPage } from "./pages/expectations";
 import { LivePage } from "./pages/live";
 import { RuleSetAnswer, RulesPage } from "./pages/rules";
 import { StatsPage } from "./pages/stats";
@@ -15,7 +16,7 @@ import { LiveState, LiveStore } from "./store";
 import { ErrorNote } from "./ui";
 
 interface Route {
-  page: "live" | "decisions" | "decision" | "executions" | "execution" | "timeline" | "stats" | "rules" | "sign-in" | "unknown";
+  page: "live" | "decisions" | "decision" | "executions" | "execution" | "timeline" | "stats" | "rules" | "expectations" | "dead-letters" | "sign-in" | "unknown";
   id?: string;
   params: URLSearchParams;
 }
@@ -41,6 +42,10 @@ function parse(hash: string): Route {
       return { page: "timeline", id: parts.slice(1).join("/"), params };
     case "stats":
       return { page: "stats", params };
+    case "expectations":
+      return { page: "expectations", params };
+    case "dead-letters":
+      return { page: "dead-letters", params };
     case "rules":
       return { page: "rules", params };
     case "sign-in":
@@ -68,6 +73,8 @@ const TITLES: Record<Route["page"], string> = {
   execution: "Execution",
   timeline: "Timeline",
   stats: "Stats",
+  expectations: "Expectations",
+  "dead-letters": "Dead letters",
   rules: "Rules",
   "sign-in": "Sign in",
   unknown: "Not found",
@@ -158,11 +165,17 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
           <a href="#/timeline" aria-current={route.page === "timeline" ? "page" : undefined}>
             Timeline
           </a>
+          <a href="#/expectations" aria-current={route.page === "expectations" ? "page" : undefined}>
+            Expectations
+          </a>
           <a href="#/stats" aria-current={route.page === "stats" ? "page" : undefined}>
             Stats
           </a>
           <a href="#/rules" aria-current={route.page === "rules" ? "page" : undefined}>
             Rules
+          </a>
+          <a href="#/dead-letters" aria-current={route.page === "dead-letters" ? "page" : undefined}>
+            Dead letters
           </a>
         </nav>
         <LinkBadge link={live.link} />
@@ -196,6 +209,8 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
         ) : null}
         {route.page === "stats" ? <StatsPage range={route.params.get("range") ?? "24h"} go={(r) => go(`#/stats?range=${r}`)} rules={ruleIds} /> : null}
         {route.page === "rules" ? <RulesPage /> : null}
+        {route.page === "expectations" ? <ExpectationsPage session={session} /> : null}
+        {route.page === "dead-letters" ? <DeadLettersPage session={session} /> : null}
         {route.page === "unknown" ? <p class="empty">No such page. Go to <a href="#/live">Live</a>.</p> : null}
       </main>
     </>

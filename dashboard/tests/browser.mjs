@@ -219,6 +219,22 @@ try {
     await shoot(page, "rules", width);
     await noHorizontalScroll(page, width, "Rules");
 
+    // --- Expectations: the open one of the deploy that has not finished.
+    await page.getByRole("link", { name: "Expectations" }).click();
+    await page.locator("table.open-expectations tbody tr").first().waitFor();
+    const open = await page.locator("table.open-expectations").textContent();
+    check(open.includes("deploy-finishes"), `an open expectation with its deadline (${open.slice(0, 120)})`);
+    await shoot(page, "expectations", width);
+    await noHorizontalScroll(page, width, "Expectations");
+
+    // --- Dead letters: the seeded one is there (the button is tried once, below).
+    await page.getByRole("link", { name: "Dead letters" }).click();
+    await page.locator(".dlq-depth").first().waitFor();
+    const depths = await page.locator(".dlq-depth").allTextContents();
+    check(depths.includes("1"), `a dead letter is shown (${depths.join(",")})`);
+    await shoot(page, "dead-letters", width);
+    await noHorizontalScroll(page, width, "Dead letters");
+
     check(problems.length === 0, `no script error, CSP report or dialog (${problems.join("; ")})`);
     await context.close();
   }
@@ -231,6 +247,14 @@ try {
     await button.waitFor();
     check(await button.isDisabled(), "a read key's acknowledge button is disabled");
     check((await page.locator(".actions").textContent()).includes("may not"), "and says why");
+    await page.goto(`${url}/#/dead-letters`);
+    const redrive = page.getByRole("button", { name: "Redrive to decide" });
+    await redrive.waitFor();
+    check(await redrive.isDisabled(), "a read key's redrive button is disabled");
+    await page.goto(`${url}/#/expectations`);
+    const replay = page.getByRole("button", { name: "Replay" });
+    await replay.waitFor();
+    check(await replay.isDisabled(), "a read key's replay button is disabled");
     check(problems.length === 0, `no script error (${problems.join("; ")})`);
     await context.close();
   }
@@ -243,6 +267,16 @@ try {
     await page.getByText("Acknowledged").first().waitFor({ timeout: 10_000 });
     const d = await getJson(`/v1/decisions/${encodeURIComponent(ackDecision)}`);
     check(d.body.outcomes.some((o) => o.kind === "acknowledged"), "acknowledging from the button is recorded");
+    await page.goto(`${url}/#/dead-letters`);
+    await page.getByRole("button", { name: "Redrive to decide" }).click();
+    await page.getByText("1 moved back to decide").waitFor({ timeout: 10_000 });
+    const dead = await getJson("/v1/dead-letters");
+    check(dead.body.queues.find((q) => q.queue === "decide").visible === 0, "redriving from the button empties the dead-letter queue");
+    await page.goto(`${url}/#/expectations`);
+    await page.getByRole("button", { name: "Replay" }).click();
+    await page.getByText("events published again").waitFor({ timeout: 10_000 });
+    const replayed = await page.getByText("events published again").textContent();
+    check(Number(replayed.split(" ")[0]) > 0, `replaying from the button publishes the range again (${replayed})`);
     await context.close();
   }
 
@@ -257,6 +291,8 @@ try {
       ["Executions", "#/executions"],
       ["Stats", "#/stats"],
       ["Rules", "#/rules"],
+      ["Expectations", "#/expectations"],
+      ["Dead letters", "#/dead-letters"],
     ]) {
       await page.goto(`${url}/${hash}`);
       await page.waitForTimeout(500);

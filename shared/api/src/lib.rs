@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod lambda;
 #[cfg(feature = "openapi-check")]
 pub mod openapi;
+pub mod ops;
 pub mod problem;
 pub mod query;
 pub mod ratelimit;

@@ -29,6 +29,9 @@ pub enum Function {
     Local,
     /// The loaded rule set (read, and tried on an event): the query function in AWS.
     Rules,
+    /// What an operator does (dead letters, redrive, replay): `helios dev` alone for now; in
+    /// AWS the CLI does it (`helios redrive --aws`, `helios replay`).
+    Ops,
     /// The live stream, served by `helios dev` alone (server-sent events); in AWS the
     /// dashboard's WebSocket API carries the same messages.
     Stream,
@@ -44,6 +47,7 @@ impl Function {
             Function::Local => "local",
             // The query function serves the rule set too (it has the rule set's layer).
             Function::Rules => "query",
+            Function::Ops => "ops",
             Function::Stream => "stream",
         }
     }
@@ -87,6 +91,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/rules", Function::Rules),
     route("POST", "/v1/rules/try", Function::Rules),
     route("GET", "/v1/openapi.json", Function::Query),
+    route("GET", "/v1/dead-letters", Function::Ops),
+    route("POST", "/v1/dead-letters/{queue}/redrive", Function::Ops),
+    route("POST", "/v1/replay", Function::Ops),
     route("GET", "/v1/stream", Function::Stream),
     route("GET", "/healthz", Function::Local),
 ];
@@ -121,6 +128,7 @@ pub struct Handlers {
     pub ack: Option<Arc<dyn Handle>>,
     pub local: Option<Arc<dyn Handle>>,
     pub rules: Option<Arc<dyn Handle>>,
+    pub ops: Option<Arc<dyn Handle>>,
     pub stream: Option<Arc<crate::stream::Live>>,
 }
 
@@ -132,6 +140,7 @@ impl Handlers {
             Function::Ack => self.ack.as_ref(),
             Function::Local => self.local.as_ref(),
             Function::Rules => self.rules.as_ref(),
+            Function::Ops => self.ops.as_ref(),
             // Not a `Handle`: its answer is a body that does not end ([`router`] serves it).
             Function::Stream => None,
         }

@@ -25,6 +25,7 @@ pub mod intake;
 pub mod keys;
 pub mod migrate;
 pub mod notify;
+pub mod ops;
 pub mod outbox;
 pub mod record;
 pub mod serial;

@@ -191,6 +191,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         }) as Arc<dyn helios_api::router::Handle>),
         None => None,
     };
+    let ops = Arc::new(helios_api::ops::OpsApi {
+        ops: helios_app::ops::Operations {
+            queues: Arc::new(d.services.clone()),
+            names: helios_runtime::EVENT_QUEUES
+                .iter()
+                .map(|q| (q.to_string(), format!("{q}-dlq")))
+                .collect(),
+        },
+        facts: helios_store::read_only(d.store.clone()),
+        publisher: Arc::new(d.services.clone()),
+        topic: EVENTS_TOPIC.to_string(),
+        auth: auth.clone(),
+        limiter: limiter.clone(),
+    });
     let query = Query {
         store: helios_store::read_only(d.store.clone()),
         auth,
@@ -206,6 +220,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     };
     let handlers = helios_api::router::Handlers {
         rules: rules_api,
+        ops: Some(ops),
         ingest: Some(ingest),
         query: Some(Arc::new(query)),
         ack: ack.map(|a| a as Arc<dyn helios_api::router::Handle>),

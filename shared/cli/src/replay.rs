@@ -6,8 +6,6 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use helios_ports::Publisher as _;
-use helios_store::FactQuery;
 use serde_json::json;
 
 use crate::StoreArgs;
@@ -38,38 +36,20 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let since = time("since", &args.since)?;
     let until = time("until", &args.until)?;
     let d = helios_runtime::Deployment::open_local(&args.store.local_options()).await?;
-    let mut after = None;
-    let mut replayed = 0u64;
-    loop {
-        let page = d
-            .store
-            .list_facts(&FactQuery {
-                source: args.source.clone(),
-                event_type: args.event_type.clone(),
-                since: Some(since),
-                until: Some(until),
-                after,
-                limit: 500,
-                ..Default::default()
-            })
-            .await?;
-        let mut messages = Vec::with_capacity(page.facts.len());
-        for f in &page.facts {
-            let mut m = helios_app::outbox::fact_message(&f.event)?;
-            m.attributes.insert("replay".into(), "true".into());
-            m.attributes
-                .insert("redecide".into(), args.redecide.to_string());
-            messages.push(m);
-        }
-        d.services
-            .publish(helios_runtime::EVENTS_TOPIC, &messages)
-            .await?;
-        replayed += messages.len() as u64;
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
+    let range = helios_app::ops::ReplayRange {
+        since,
+        until,
+        source: args.source.clone(),
+        event_type: args.event_type.clone(),
+        redecide: args.redecide,
+    };
+    let replayed = helios_app::ops::replay(
+        helios_store::read_only(d.store.clone()).as_ref(),
+        &d.services,
+        helios_runtime::EVENTS_TOPIC,
+        &range,
+    )
+    .await?;
     println!(
         "{}",
         json!({"replayed": replayed, "redecide": args.redecide})

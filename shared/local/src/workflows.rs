@@ -1164,6 +1164,17 @@ fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
+/// The record of a running execution: its `.started.json` and its checkpoint, if one was
+/// written yet.
+fn running_record(started: &Value, checkpoint: Option<&Value>) -> Value {
+    json!({
+        "machine": started["machine"],
+        "status": "RUNNING",
+        "start": checkpoint.and_then(|c| c["start_ms"].as_i64()).map(helios_states::clock::iso),
+        "state": checkpoint.map(|c| c["state"].clone()),
+    })
+}
+
 /// One line of a listing.
 fn execution_summary(name: &str, record: &Value) -> Value {
     json!({
@@ -1216,24 +1227,35 @@ impl ExecutionFiles {
             }
             let started = read_json(&path).unwrap_or_default();
             let checkpoint = read_json(&dir.join("running").join(format!("{name}.json")));
-            let record = json!({
-                "machine": started["machine"],
-                "status": "RUNNING",
-                "start": checkpoint.as_ref().and_then(|c| c["start_ms"].as_i64()).map(helios_states::clock::iso),
-                "state": checkpoint.as_ref().map(|c| c["state"].clone()),
-            });
-            out.insert(name.to_string(), execution_summary(name, &record));
+            out.insert(
+                name.to_string(),
+                execution_summary(name, &running_record(&started, checkpoint.as_ref())),
+            );
         }
         out
     }
 
-    /// One execution: the ended record with its history, or a running one's summary.
+    /// A running execution as `describe` shows it: its summary, input and history so far.
+    fn running(&self, name: &str) -> Option<Value> {
+        let dir = self.dir().join("running");
+        let started = read_json(&dir.join(format!("{name}.started.json")))?;
+        let checkpoint = read_json(&dir.join(format!("{name}.json")));
+        let mut v = execution_summary(name, &running_record(&started, checkpoint.as_ref()));
+        if let (Some(o), Some(c)) = (v.as_object_mut(), checkpoint) {
+            o.insert("input".into(), c["execution_input"].clone());
+            o.insert("history".into(), c["history"].clone());
+        }
+        Some(v)
+    }
+
+    /// One execution: the ended record with its history, or a running one's summary, input
+    /// and history so far.
     pub fn describe(&self, name: &str) -> Option<Value> {
         if !valid_name(name) {
             return None;
         }
         let mut found = read_json(&self.dir().join("done").join(format!("{name}.json")))
-            .or_else(|| self.by_name().remove(name))?;
+            .or_else(|| self.running(name))?;
         let definition = match (&self.statemachines, found["machine"].as_str()) {
             (Some(dir), Some(machine)) if valid_name(machine) => {
                 read_json(&dir.join(format!("{machine}.asl.json")))

@@ -1,0 +1,126 @@
+//! What an operator does from the dashboard: `GET /v1/dead-letters` (each queue's dead letters,
+//! with samples), `POST /v1/dead-letters/{queue}/redrive` and `POST /v1/replay` (an admin key
+//! each). Served by `helios dev`; in AWS, `helios redrive --aws` and `helios replay` do the same.
+
+use std::sync::Arc;
+
+use helios_app::ops::{Operations, ReplayRange};
+use helios_ports::Publisher;
+use helios_store::{ReadModel, Role};
+use serde_json::{json, Value};
+
+use crate::{ApiKeyAuth, Problem, RateLimiter, Request, Response};
+
+pub struct OpsApi {
+    pub ops: Operations,
+    pub facts: Arc<dyn ReadModel>,
+    pub publisher: Arc<dyn Publisher>,
+    /// The topic replayed facts are published to.
+    pub topic: String,
+    pub auth: Arc<ApiKeyAuth>,
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// How many dead letters of each queue are shown.
+pub const SAMPLES: usize = 5;
+
+impl OpsApi {
+    async fn route(&self, req: &Request) -> Result<Response, Problem> {
+        let path = req.uri().path();
+        let role = if req.method() == http::Method::POST {
+            Role::Admin
+        } else {
+            Role::Read
+        };
+        let key = match self.auth.require(req.headers(), role).await {
+            Ok(key) => key,
+            Err(p) if p.status == 401 => return Err(crate::unauthenticated(&self.limiter, req, p)),
+            Err(p) => return Err(p),
+        };
+        self.limiter
+            .check(&key.id, key.rate_per_second)
+            .map_err(Problem::rate_limited)?;
+        if path == "/v1/dead-letters" {
+            let queues = self
+                .ops
+                .dead_letters(SAMPLES)
+                .await
+                .map_err(|e| Problem::unavailable(format!("the queues cannot be read: {e}")))?;
+            return Ok(crate::json(200, &json!({ "queues": queues })));
+        }
+        if path == "/v1/replay" {
+            return self.replay(req.body()).await;
+        }
+        let queue = path
+            .strip_prefix("/v1/dead-letters/")
+            .and_then(|rest| rest.strip_suffix("/redrive"))
+            .ok_or_else(|| Problem::not_found(format!("no route {path}")))?;
+        match self.ops.redrive(queue).await {
+            Ok(Some(moved)) => Ok(crate::json(
+                200,
+                &json!({"queue": queue, "dead_letter_queue": format!("{queue}-dlq"), "moved": moved}),
+            )),
+            Ok(None) => Err(Problem::not_found(format!(
+                "`{queue}` is not a queue with a dead-letter queue"
+            ))),
+            Err(e) => Err(Problem::unavailable(format!("the redrive stopped: {e}"))),
+        }
+    }
+
+    async fn replay(&self, body: &[u8]) -> Result<Response, Problem> {
+        let bad = |detail: String| Problem::bad_request("invalid-body", detail);
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+        let time = |name: &str| -> Result<chrono::DateTime<chrono::Utc>, Problem> {
+            let s = v
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(format!("`{name}` (an RFC 3339 time) is required")))?;
+            helios_events::parse_time(s).map_err(|e| bad(format!("`{name}` {e}")))
+        };
+        let text = |name: &str| -> Result<Option<String>, Problem> {
+            match v.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+                Some(_) => Err(bad(format!("`{name}` is a non-empty text"))),
+            }
+        };
+        let range = ReplayRange {
+            since: time("since")?,
+            until: time("until")?,
+            source: text("source")?,
+            event_type: text("type")?,
+            redecide: match v.get("redecide") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(bad("`redecide` is true or false".into())),
+            },
+        };
+        if range.since >= range.until {
+            return Err(bad("`since` must be before `until`".into()));
+        }
+        let replayed = helios_app::ops::replay(
+            self.facts.as_ref(),
+            self.publisher.as_ref(),
+            &self.topic,
+            &range,
+        )
+        .await
+        .map_err(|e| Problem::unavailable(format!("the replay stopped: {e}")))?;
+        Ok(crate::json(
+            200,
+            &json!({"replayed": replayed, "redecide": range.redecide}),
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::router::Handle for OpsApi {
+    async fn handle(&self, req: Request) -> Response {
+        let path = req.uri().path().to_string();
+        match self.route(&req).await {
+            Ok(r) => r,
+            Err(p) => p.into_response_for(Some(&path)),
+        }
+    }
+}
