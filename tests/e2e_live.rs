@@ -275,30 +275,21 @@ async fn the_demo_fills_helios_with_traffic_of_every_format_and_cleans_up() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("app.js"));
 
+    // The newest thousand of a listing.
+    let newest = |what: &str| {
+        let req = http
+            .get(format!("{base}/v1/{what}?order=newest&limit=1000"))
+            .bearer_auth(key);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut formats = std::collections::BTreeSet::new();
     let fired = loop {
-        let events: Value = http
-            .get(format!("{base}/v1/events?order=newest&limit=1000"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events = newest("events").await;
         for e in events["events"].as_array().unwrap() {
             formats.insert(e["format"].as_str().unwrap().to_string());
         }
-        let decisions: Value = http
-            .get(format!("{base}/v1/decisions?order=newest&limit=1000"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let decisions = newest("decisions").await;
         let fired: std::collections::BTreeSet<String> = decisions["decisions"]
             .as_array()
             .unwrap()

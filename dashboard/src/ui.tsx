@@ -1,7 +1,7 @@
 // Small pieces every page uses. Every string that came from an event is rendered as text
 // (Preact escapes it); nothing here sets HTML, and links are built from ids only.
 
-import { ComponentChildren } from "preact";
+import { ComponentChildren, JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { Problem } from "./api";
 
@@ -84,5 +84,96 @@ export function Json({ value }: { value: unknown }) {
     <pre class="json" tabIndex={0}>
       {JSON.stringify(value, null, 2)}
     </pre>
+  );
+}
+
+/** Newer and Older buttons over cursor pages: `pages` holds the cursors of the pages after
+ * the first, the last one being the page shown. */
+export function Pager({ pages, setPages, next }: { pages: string[]; setPages: (p: string[]) => void; next: string | null | undefined }) {
+  return (
+    <div class="pager">
+      {pages.length > 0 ? (
+        <button type="button" onClick={() => setPages(pages.slice(0, -1))}>
+          Newer
+        </button>
+      ) : null}
+      {next ? (
+        <button type="button" onClick={() => setPages([...pages, next])}>
+          Older
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+/** A rule's check as a trace records it. */
+export interface Check {
+  kind: string;
+  field?: string;
+  op?: string;
+  wanted: unknown;
+  found: unknown;
+  held: boolean;
+}
+
+/** The checks that stood in the way of a rule: each with what it wanted and what it found. */
+export function StoodInTheWay({ checks }: { checks: Check[] }) {
+  return (
+    <>
+      {checks
+        .filter((c) => !c.held)
+        .map((c, i) => (
+          <div class="check" key={i}>
+            <span class="field">{c.field ?? c.kind}</span> wanted <code>{JSON.stringify(c.wanted)}</code>, found{" "}
+            <code>{c.found === null || c.found === undefined ? "absent" : JSON.stringify(c.found)}</code>
+          </div>
+        ))}
+    </>
+  );
+}
+
+/** A column of a [`Rows`] table: its heading and what each row shows in it. */
+export interface Column<T> {
+  label: string;
+  cell: (row: T) => ComponentChildren;
+  class?: string;
+}
+
+/** A table of rows; on a narrow screen each row becomes a card, each value with its heading
+ * (`table.cards` in app.css). */
+export function Rows<T>(props: {
+  class: string;
+  caption?: string;
+  columns: Column<T>[];
+  rows: T[];
+  rowKey: (row: T) => string | number;
+  rowProps?: (row: T) => JSX.HTMLAttributes<HTMLTableRowElement>;
+}) {
+  return (
+    <div class="table-wrap">
+      <table class={`${props.class} cards`}>
+        {props.caption ? <caption class="sr-only">{props.caption}</caption> : null}
+        <thead>
+          <tr>
+            {props.columns.map((c) => (
+              <th scope="col" key={c.label}>
+                {c.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {props.rows.map((r) => (
+            <tr key={props.rowKey(r)} {...(props.rowProps?.(r) ?? {})}>
+              {props.columns.map((c) => (
+                <td key={c.label} data-label={c.label} class={c.class}>
+                  {c.cell(r)}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

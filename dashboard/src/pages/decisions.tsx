@@ -4,7 +4,7 @@
 
 import { useState } from "preact/hooks";
 import { DecisionSummary, get, post, Problem, query, Session } from "../api";
-import { ErrorNote, href, Json, Panel, Severity, dateTime, useLoad } from "../ui";
+import { Check, ErrorNote, href, Json, Pager, Panel, Rows, Severity, StoodInTheWay, dateTime, useLoad } from "../ui";
 
 interface DecisionPage {
   decisions: DecisionSummary[];
@@ -59,59 +59,23 @@ export function DecisionsPage({ filters, go }: { filters: Filters; go: (f: Filte
       <ErrorNote error={list.error} />
       {list.value && list.value.decisions.length === 0 ? <p class="empty">No decision matches.</p> : null}
       {list.value && list.value.decisions.length > 0 ? (
-        <div class="table-wrap">
-          <table class="list cards">
-            <caption class="sr-only">Decisions, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Decided</th>
-                <th scope="col">Severity</th>
-                <th scope="col">Subject</th>
-                <th scope="col">Rules</th>
-                <th scope="col">Explanation</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.value.decisions.map((d) => (
-                <tr key={d.id}>
-                  <td class="nowrap" data-label="Decided">
-                    <a href={href("decisions", d.id)}>{dateTime(d.decided_at)}</a>
-                  </td>
-                  <td data-label="Severity">
-                    <Severity value={d.severity} />
-                  </td>
-                  <td data-label="Subject">{d.subject ?? ""}</td>
-                  <td data-label="Rules">{d.rules.join(", ")}</td>
-                  <td data-label="Explanation">{d.explanation}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Rows
+          class="list"
+          caption="Decisions, newest first"
+          rows={list.value.decisions}
+          rowKey={(d) => d.id}
+          columns={[
+            { label: "Decided", class: "nowrap", cell: (d) => <a href={href("decisions", d.id)}>{dateTime(d.decided_at)}</a> },
+            { label: "Severity", cell: (d) => <Severity value={d.severity} /> },
+            { label: "Subject", cell: (d) => d.subject ?? "" },
+            { label: "Rules", cell: (d) => d.rules.join(", ") },
+            { label: "Explanation", cell: (d) => d.explanation },
+          ]}
+        />
       ) : null}
-      <div class="pager">
-        {pages.length > 0 ? (
-          <button type="button" onClick={() => setPages(pages.slice(0, -1))}>
-            Newer
-          </button>
-        ) : null}
-        {list.value?.next ? (
-          <button type="button" onClick={() => setPages([...pages, list.value!.next!])}>
-            Older
-          </button>
-        ) : null}
-      </div>
+      <Pager pages={pages} setPages={setPages} next={list.value?.next} />
     </div>
   );
-}
-
-interface Check {
-  kind: string;
-  field?: string;
-  op?: string;
-  wanted: unknown;
-  found: unknown;
-  held: boolean;
 }
 
 interface RuleTrace {
@@ -182,17 +146,11 @@ export function DecisionPage({ id, session }: { id: string; session: Session }) 
           ) : (
             <ul class="plain">
               {nearMisses.map((t) => {
-                const stood = t.checks.filter((c) => !c.held);
                 return (
                   <li key={t.rule}>
                     <strong>{t.rule}</strong>
                     <div class="muted">{t.because}</div>
-                    {stood.map((c, i) => (
-                      <div class="check" key={i}>
-                        <span class="field">{c.field ?? c.kind}</span> wanted <code>{JSON.stringify(c.wanted)}</code>, found{" "}
-                        <code>{c.found === null || c.found === undefined ? "absent" : JSON.stringify(c.found)}</code>
-                      </div>
-                    ))}
+                    <StoodInTheWay checks={t.checks} />
                   </li>
                 );
               })}

@@ -4,7 +4,7 @@
 
 import { useState } from "preact/hooks";
 import { get, query } from "../api";
-import { ErrorNote, href, Json, Panel, dateTime, useLoad } from "../ui";
+import { ErrorNote, href, Json, Pager, Panel, Rows, dateTime, useLoad } from "../ui";
 
 interface ExecutionSummary {
   name: string;
@@ -89,50 +89,21 @@ export function ExecutionsPage({ machine, status, go }: { machine?: string; stat
       <ErrorNote error={list.error} />
       {list.value && list.value.executions.length === 0 ? <p class="empty">No execution matches.</p> : null}
       {list.value && list.value.executions.length > 0 ? (
-        <div class="table-wrap">
-          <table class="list cards">
-            <caption class="sr-only">Executions, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Execution</th>
-                <th scope="col">Machine</th>
-                <th scope="col">Status</th>
-                <th scope="col">Started</th>
-                <th scope="col">Where</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.value.executions.map((e) => (
-                <tr key={e.name}>
-                  <td data-label="Execution">
-                    <a href={href("executions", e.name)}>{e.name}</a>
-                  </td>
-                  <td data-label="Machine">{e.machine}</td>
-                  <td data-label="Status">
-                    <span class={`exec exec-${e.status.toLowerCase()}`}>{e.status}</span>
-                  </td>
-                  <td data-label="Started" class="nowrap">
-                    {dateTime(e.start)}
-                  </td>
-                  <td data-label="Where">{e.error ?? e.state ?? ""}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Rows
+          class="list"
+          caption="Executions, newest first"
+          rows={list.value.executions}
+          rowKey={(e) => e.name}
+          columns={[
+            { label: "Execution", cell: (e) => <a href={href("executions", e.name)}>{e.name}</a> },
+            { label: "Machine", cell: (e) => e.machine },
+            { label: "Status", cell: (e) => <span class={`exec exec-${e.status.toLowerCase()}`}>{e.status}</span> },
+            { label: "Started", class: "nowrap", cell: (e) => dateTime(e.start) },
+            { label: "Where", cell: (e) => e.error ?? e.state ?? "" },
+          ]}
+        />
       ) : null}
-      <div class="pager">
-        {pages.length > 0 ? (
-          <button type="button" onClick={() => setPages(pages.slice(0, -1))}>
-            Newer
-          </button>
-        ) : null}
-        {list.value?.next ? (
-          <button type="button" onClick={() => setPages([...pages, list.value!.next!])}>
-            Older
-          </button>
-        ) : null}
-      </div>
+      <Pager pages={pages} setPages={setPages} next={list.value?.next} />
     </div>
   );
 }
@@ -188,32 +159,19 @@ export function ExecutionPage({ name }: { name: string }) {
         <Legend />
       </Panel>
       <Panel title={`History (${events.length} events)`} id="h-history" wide>
-        <div class="table-wrap">
-          <table class="list cards history">
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">Type</th>
-                <th scope="col">State</th>
-                <th scope="col">Time</th>
-                <th scope="col">Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              {events.map((ev) => (
-                <tr key={ev.id} class={/Failed|TimedOut|Aborted/.test(ev.type) ? "alarm" : ""}>
-                  <td data-label="#">{ev.id}</td>
-                  <td data-label="Type">{ev.type}</td>
-                  <td data-label="State">{stateName(ev)}</td>
-                  <td data-label="Time" class="nowrap">
-                    {dateTime(ev.timestamp)}
-                  </td>
-                  <td data-label="Details">{detail(ev)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Rows
+          class="list history"
+          rows={events}
+          rowKey={(ev) => ev.id}
+          rowProps={(ev) => ({ class: /Failed|TimedOut|Aborted/.test(ev.type) ? "alarm" : "" })}
+          columns={[
+            { label: "#", cell: (ev) => ev.id },
+            { label: "Type", cell: (ev) => ev.type },
+            { label: "State", cell: stateName },
+            { label: "Time", class: "nowrap", cell: (ev) => dateTime(ev.timestamp) },
+            { label: "Details", cell: detail },
+          ]}
+        />
       </Panel>
       <div class="grid">
         <Panel title="Input" id="h-input">

@@ -5,7 +5,7 @@
 
 import { useState } from "preact/hooks";
 import { get, post, Problem, query, Session } from "../api";
-import { ErrorNote, href, Json, Panel, dateTime, useLoad } from "../ui";
+import { ErrorNote, href, Json, Panel, Rows, dateTime, useLoad } from "../ui";
 
 interface Open {
   name: string;
@@ -56,36 +56,18 @@ export function ExpectationsPage({ session }: { session: Session }) {
           <ErrorNote error={open.error} />
           {open.value && open.value.length === 0 ? <p class="empty">None open.</p> : null}
           {open.value && open.value.length > 0 ? (
-            <div class="table-wrap">
-              <table class="list cards open-expectations">
-                <thead>
-                  <tr>
-                    <th scope="col">Expectation</th>
-                    <th scope="col">Kind</th>
-                    <th scope="col">Key</th>
-                    <th scope="col">Deadline</th>
-                    <th scope="col">Execution</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {open.value.map((o) => (
-                    <tr key={o.name}>
-                      <td data-label="Expectation">
-                        <code>{o.expectation}</code>
-                      </td>
-                      <td data-label="Kind">{o.kind}</td>
-                      <td data-label="Key">{o.key}</td>
-                      <td data-label="Deadline" class="nowrap">
-                        {dateTime(o.deadline)}
-                      </td>
-                      <td data-label="Execution">
-                        <a href={href("executions", o.name)}>watching</a>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Rows
+              class="list open-expectations"
+              rows={open.value}
+              rowKey={(o) => o.name}
+              columns={[
+                { label: "Expectation", cell: (o) => <code>{o.expectation}</code> },
+                { label: "Kind", cell: (o) => o.kind },
+                { label: "Key", cell: (o) => o.key },
+                { label: "Deadline", class: "nowrap", cell: (o) => dateTime(o.deadline) },
+                { label: "Execution", cell: (o) => <a href={href("executions", o.name)}>watching</a> },
+              ]}
+            />
           ) : null}
         </Panel>
         <Panel title="Missed" id="h-missed" wide>

@@ -3,7 +3,8 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { FAMILIES, FAMILY_NAMES, LiveState, NO_RULE, RATE_BUCKETS, RATE_BUCKET_MS } from "../store";
-import { href, Panel, Severity, time } from "../ui";
+import { JSX } from "preact";
+import { href, Panel, Rows, Severity, time } from "../ui";
 
 export function LivePage({ live }: { live: LiveState }) {
   return (
@@ -51,38 +52,33 @@ export function LivePage({ live }: { live: LiveState }) {
 function Feed({ live }: { live: LiveState }) {
   if (live.events.length === 0) return <p class="empty">No event yet. Send one: POST /v1/events.</p>;
   return (
-    <div class="table-wrap">
-      <table class="feed cards" aria-describedby="h-events">
-        <thead>
-          <tr>
-            <th scope="col">Received</th>
-            <th scope="col">Source</th>
-            <th scope="col">Type</th>
-            <th scope="col">Subject</th>
-            <th scope="col">Status</th>
-          </tr>
-        </thead>
-        <tbody>
-          {live.events.map((e) => {
+    <Rows
+      class="feed"
+      rows={live.events}
+      rowKey={(e) => e.id}
+      rowProps={(e) => ({ "data-event": e.id }) as JSX.HTMLAttributes<HTMLTableRowElement>}
+      columns={[
+        { label: "Received", class: "nowrap", cell: (e) => time(e.received_at) },
+        {
+          label: "Source",
+          cell: (e) => (
+            <>
+              <span class={`dot fam-${e.family}`} aria-hidden="true"></span>
+              {e.source}
+            </>
+          ),
+        },
+        { label: "Type", cell: (e) => e.type },
+        { label: "Subject", cell: (e) => (e.subject ? <a href={href("timeline", e.subject)}>{e.subject}</a> : <span class="muted">—</span>) },
+        {
+          label: "Status",
+          cell: (e) => {
             const decided = live.decided.get(e.id);
-            return (
-              <tr key={e.id} data-event={e.id}>
-                <td class="nowrap" data-label="Received">{time(e.received_at)}</td>
-                <td data-label="Source">
-                  <span class={`dot fam-${e.family}`} aria-hidden="true"></span>
-                  {e.source}
-                </td>
-                <td data-label="Type">{e.type}</td>
-                <td data-label="Subject">{e.subject ? <a href={href("timeline", e.subject)}>{e.subject}</a> : <span class="muted">—</span>}</td>
-                <td data-label="Status">
-                  {decided === NO_RULE ? <span class="status">{NO_RULE}</span> : decided ? <Severity value={decided} /> : <span class="status">accepted</span>}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </div>
+            return decided === NO_RULE ? <span class="status">{NO_RULE}</span> : decided ? <Severity value={decided} /> : <span class="status">accepted</span>;
+          },
+        },
+      ]}
+    />
   );
 }
 

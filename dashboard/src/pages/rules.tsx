@@ -3,7 +3,7 @@
 
 import { useState } from "preact/hooks";
 import { get, post, Problem } from "../api";
-import { ErrorNote, Panel, Severity, useLoad } from "../ui";
+import { Check, ErrorNote, Panel, Rows, Severity, StoodInTheWay, useLoad } from "../ui";
 
 export interface RuleSetAnswer {
   name: string;
@@ -13,14 +13,6 @@ export interface RuleSetAnswer {
   rules: { id: string; description: string; priority: number; file: string; severity?: string | null; workflows: string[] }[];
   expectations: { id: string; description: string; file: string }[];
   files: { path: string; text: string }[];
-}
-
-interface Check {
-  kind: string;
-  field?: string;
-  wanted: unknown;
-  found: unknown;
-  held: boolean;
 }
 
 interface TryAnswer {
@@ -67,34 +59,19 @@ export function RulesPage() {
         <TryIt />
       </Panel>
       <Panel title="Rules, in evaluation order" id="h-rules" wide>
-        <div class="table-wrap">
-          <table class="list cards">
-            <thead>
-              <tr>
-                <th scope="col">Rule</th>
-                <th scope="col">Priority</th>
-                <th scope="col">Severity</th>
-                <th scope="col">Workflows</th>
-                <th scope="col">Description</th>
-                <th scope="col">File</th>
-              </tr>
-            </thead>
-            <tbody>
-              {s.rules.map((r) => (
-                <tr key={r.id}>
-                  <td data-label="Rule">
-                    <code>{r.id}</code>
-                  </td>
-                  <td data-label="Priority">{r.priority}</td>
-                  <td data-label="Severity">{r.severity ? <Severity value={r.severity} /> : <span class="muted">by score</span>}</td>
-                  <td data-label="Workflows">{r.workflows.join(", ")}</td>
-                  <td data-label="Description">{r.description}</td>
-                  <td data-label="File">{r.file}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Rows
+          class="list"
+          rows={s.rules}
+          rowKey={(r) => r.id}
+          columns={[
+            { label: "Rule", cell: (r) => <code>{r.id}</code> },
+            { label: "Priority", cell: (r) => r.priority },
+            { label: "Severity", cell: (r) => (r.severity ? <Severity value={r.severity} /> : <span class="muted">by score</span>) },
+            { label: "Workflows", cell: (r) => r.workflows.join(", ") },
+            { label: "Description", cell: (r) => r.description },
+            { label: "File", cell: (r) => r.file },
+          ]}
+        />
       </Panel>
       <Panel title="Expectations" id="h-expectations" wide>
         <ul class="plain">
@@ -189,14 +166,7 @@ function TryResult({ answer }: { answer: TryAnswer }) {
             {near.map((t) => (
               <li key={t.rule}>
                 <code>{t.rule}</code> <span class="muted">{t.because}</span>
-                {t.checks
-                  .filter((c) => !c.held)
-                  .map((c, i) => (
-                    <div class="check" key={i}>
-                      <span class="field">{c.field ?? c.kind}</span> wanted <code>{JSON.stringify(c.wanted)}</code>, found{" "}
-                      <code>{c.found === null || c.found === undefined ? "absent" : JSON.stringify(c.found)}</code>
-                    </div>
-                  ))}
+                <StoodInTheWay checks={t.checks} />
               </li>
             ))}
           </ul>

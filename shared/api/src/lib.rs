@@ -83,6 +83,25 @@ pub fn unauthenticated(limiter: &RateLimiter, req: &Request, p: Problem) -> Prob
     }
 }
 
+/// The key of `req` if it may act as `role`, within its rate: the preamble of every route
+/// that takes an API key. An unauthenticated request counts against its client address.
+pub async fn authorize(
+    auth: &ApiKeyAuth,
+    limiter: &RateLimiter,
+    req: &Request,
+    role: helios_store::Role,
+) -> Result<helios_store::ApiKey, Problem> {
+    let key = match auth.require(req.headers(), role).await {
+        Ok(key) => key,
+        Err(p) if p.status == 401 => return Err(unauthenticated(limiter, req, p)),
+        Err(p) => return Err(p),
+    };
+    limiter
+        .check(&key.id, key.rate_per_second)
+        .map_err(Problem::rate_limited)?;
+    Ok(key)
+}
+
 /// A JSON response.
 pub fn json(status: u16, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());

@@ -32,14 +32,7 @@ impl OpsApi {
         } else {
             Role::Read
         };
-        let key = match self.auth.require(req.headers(), role).await {
-            Ok(key) => key,
-            Err(p) if p.status == 401 => return Err(crate::unauthenticated(&self.limiter, req, p)),
-            Err(p) => return Err(p),
-        };
-        self.limiter
-            .check(&key.id, key.rate_per_second)
-            .map_err(Problem::rate_limited)?;
+        crate::authorize(&self.auth, &self.limiter, req, role).await?;
         if path == "/v1/dead-letters" {
             let queues = self
                 .ops

@@ -85,14 +85,7 @@ impl Query {
         }
         // Read routes are limited as ingest is: per key once authenticated, and the
         // failures of unauthenticated requests per client address.
-        let key = match self.auth.require(req.headers(), Role::Read).await {
-            Ok(key) => key,
-            Err(p) if p.status == 401 => return Err(crate::unauthenticated(&self.limiter, req, p)),
-            Err(p) => return Err(p),
-        };
-        self.limiter
-            .check(&key.id, key.rate_per_second)
-            .map_err(Problem::rate_limited)?;
+        let key = crate::authorize(&self.auth, &self.limiter, req, Role::Read).await?;
         // Who the key is: the dashboard shows its name and offers what its role may do.
         if path == "/v1/session" {
             return Ok(crate::json(

@@ -32,14 +32,7 @@ impl RulesApi {
     }
 
     async fn route(&self, req: &Request) -> Result<Response, Problem> {
-        let key = match self.auth.require(req.headers(), Role::Read).await {
-            Ok(key) => key,
-            Err(p) if p.status == 401 => return Err(crate::unauthenticated(&self.limiter, req, p)),
-            Err(p) => return Err(p),
-        };
-        self.limiter
-            .check(&key.id, key.rate_per_second)
-            .map_err(Problem::rate_limited)?;
+        crate::authorize(&self.auth, &self.limiter, req, Role::Read).await?;
         match (req.method().as_str(), req.uri().path()) {
             ("GET" | "HEAD", "/v1/rules") => Ok(crate::json(200, &self.describe())),
             ("POST", "/v1/rules/try") => self.try_event(req.body()),

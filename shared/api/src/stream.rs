@@ -120,14 +120,7 @@ impl Live {
     }
 
     async fn start(self: &Arc<Self>, req: &Request) -> Result<axum::response::Response, Problem> {
-        let key = match self.auth.require(req.headers(), Role::Read).await {
-            Ok(key) => key,
-            Err(p) if p.status == 401 => return Err(crate::unauthenticated(&self.limiter, req, p)),
-            Err(p) => return Err(p),
-        };
-        self.limiter
-            .check(&key.id, key.rate_per_second)
-            .map_err(Problem::rate_limited)?;
+        crate::authorize(&self.auth, &self.limiter, req, Role::Read).await?;
         let resume = match req.headers().get("last-event-id") {
             None => None,
             Some(v) => Some(v.to_str().ok().and_then(Position::parse).ok_or_else(|| {

@@ -242,6 +242,28 @@ async fn postgres_answers_an_unreadable_outbox_row() {
     an_unreadable_outbox_row_is_answered_beside_the_others(&s, corrupt).await;
 }
 
+/// The ids of every fact, read 10 at a time through the cursor.
+async fn ids_page_by_page(s: &dyn Store, newest_first: bool) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .list_facts(&FactQuery {
+                after,
+                limit: 10,
+                newest_first,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.facts.iter().map(|f| f.event.id.clone()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return seen,
+        }
+    }
+}
+
 async fn lists_filter_and_paginate(s: &dyn Store) {
     let mut batch = Vec::new();
     for i in 0..25 {
@@ -253,49 +275,15 @@ async fn lists_filter_and_paginate(s: &dyn Store) {
         batch.push(fact(src, &format!("e{i}"), ty, i * 60));
     }
     s.record_facts(&batch).await.unwrap();
-    let mut seen = Vec::new();
-    let mut after = None;
-    loop {
-        let page = s
-            .list_facts(&FactQuery {
-                after,
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        seen.extend(page.facts.iter().map(|f| f.event.id.clone()));
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
+    let seen = ids_page_by_page(s, false).await;
     assert_eq!(
         seen,
         (0..25).map(|i| format!("e{i}")).collect::<Vec<_>>(),
         "pages cover everything once, in order"
     );
     // The newest first, a page at a time: the same facts, the other way round.
-    let mut newest = Vec::new();
-    let mut after = None;
-    loop {
-        let page = s
-            .list_facts(&FactQuery {
-                after,
-                limit: 10,
-                newest_first: true,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        newest.extend(page.facts.iter().map(|f| f.event.id.clone()));
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
     assert_eq!(
-        newest,
+        ids_page_by_page(s, true).await,
         (0..25).rev().map(|i| format!("e{i}")).collect::<Vec<_>>(),
         "newest first, pages cover everything once"
     );
