@@ -6,7 +6,10 @@
 //   3. a decision's page is interactive (its explanation shown) within 300 ms.
 //
 //   node tests/budgets.mjs --url http://127.0.0.1:8787 --key hk_… --events events.jsonl \
-//        [--seconds 30] [--chromium /usr/bin/chromium]
+//        [--seconds 30] [--chromium /usr/bin/chromium] [--assets DIR]
+//
+// --assets serves the dashboard's files from DIR (a `node build.mjs DIR`) instead of the
+// server's embedded ones: a change to the page measured without rebuilding the server.
 //
 // The events are native envelopes, one JSON object a line (../shared/bench/gen.py makes
 // them); each is sent with a fresh id so that every one is accepted. Prints one JSON object.
@@ -86,6 +89,15 @@ await context.addInitScript(() => {
     if (window.__explained === undefined && document.querySelector("h2.explanation")) window.__explained = performance.now();
   }).observe(document, { childList: true, subtree: true });
 });
+const assets = arg("assets", "");
+if (assets) {
+  const types = { "index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css" };
+  await context.route(/\/(app\.js|app\.css|index\.html)?(\?.*)?(#.*)?$/, (route) => {
+    const name = new URL(route.request().url()).pathname.slice(1) || "index.html";
+    if (!types[name]) return route.continue();
+    return route.fulfill({ body: readFileSync(`${assets}/${name}`), contentType: types[name] });
+  });
+}
 const page = await context.newPage();
 const result = { url, seconds, events_file: arg("events") };
 try {
@@ -127,6 +139,10 @@ try {
 
   // 2. Frames at 1,000 events/s (batches of 10 a request): the longest gap between frames.
   await page.evaluate(() => {
+    window.__longtasks = [];
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) window.__longtasks.push(e.duration);
+    }).observe({ type: "longtask", buffered: false });
     window.__frames = [];
     let last = performance.now();
     const tick = (t) => {
@@ -138,12 +154,15 @@ try {
   });
   const sent1000 = await traffic(1000, seconds, 10, () => {});
   const frames = await page.evaluate(() => window.__frames.splice(0));
+  const longtasks = await page.evaluate(() => window.__longtasks.splice(0));
   result.live_1000 = {
     sent: sent1000,
     frames: frames.length,
     p99_frame_ms: pct(frames, 99),
     longest_frame_ms: pct(frames, 100),
     frames_over_100_ms: frames.filter((f) => f > 100).length,
+    long_tasks: longtasks.length,
+    longest_task_ms: pct(longtasks, 100),
     budget_longest_frame_ms: 100,
   };
 
