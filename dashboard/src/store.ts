@@ -17,7 +17,7 @@ export const FAMILY_NAMES: Record<string, string> = {
   native: "Native",
 };
 
-const FEED = 120;
+const FEED = 80;
 const RENDER_EVERY_MS = 100;
 /** The status of an event decided with no rule firing. */
 export const NO_RULE = "no rule fired";

@@ -167,7 +167,7 @@ try {
   };
 
   // 3. A decision's page, loaded cold: from navigation to its explanation on screen.
-  const list = await (await fetch(`${url}/v1/decisions?order=newest&limit=50`, { headers: { authorization: `Bearer ${key}` } })).json();
+  const list = await (await fetch(`${url}/v1/decisions?order=newest&limit=1000`, { headers: { authorization: `Bearer ${key}` } })).json();
   const ids = list.decisions.filter((d) => d.rules.length > 0).map((d) => d.id).slice(0, 10);
   const loads = [];
   for (const id of ids) {
