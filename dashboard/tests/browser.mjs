@@ -159,7 +159,13 @@ try {
     await page.getByLabel("Rule").fill("ci-failing-on-main");
     await page.getByRole("button", { name: "Filter" }).click();
     await page.waitForFunction(() => location.hash.includes("rule=ci-failing-on-main"));
-    await page.locator("table.list tbody tr").first().waitFor();
+    // The list shown until the filtered one has loaded is the unfiltered one: wait for it.
+    await page
+      .waitForFunction(() => {
+        const cells = [...document.querySelectorAll("table.list tbody td:nth-child(4)")];
+        return cells.length > 0 && cells.every((td) => td.textContent.includes("ci-failing-on-main"));
+      }, null, { timeout: 10_000 })
+      .catch(() => {});
     const rules = await page.locator("table.list tbody td:nth-child(4)").allTextContents();
     check(rules.length > 0 && rules.every((r) => r.includes("ci-failing-on-main")), `the list is filtered by rule (${rules.length})`);
     await page.locator("table.list tbody a").first().click();
@@ -176,7 +182,10 @@ try {
     await shoot(page, "executions", width);
     await noHorizontalScroll(page, width, "Executions");
     await page.goto(`${url}/#/executions?status=SUCCEEDED`);
-    await page.locator("table.list tbody a").first().waitFor();
+    await page.waitForFunction(() => {
+      const cells = [...document.querySelectorAll("table.list tbody td:nth-child(3)")];
+      return cells.length > 0 && cells.every((td) => td.textContent.includes("SUCCEEDED"));
+    }, null, { timeout: 10_000 });
     await page.locator("table.list tbody a").first().click();
     await page.locator("svg g.state").first().waitFor();
     const drawn = await page.locator("svg g.state").evaluateAll((gs) => gs.map((g) => g.getAttribute("data-status")));

@@ -27,7 +27,8 @@ fn main() {
     }
     if let Some(dist) = std::env::var_os("HELIOS_DASHBOARD_DIST") {
         let dist = PathBuf::from(dist);
-        std::fs::create_dir_all(&out).expect("OUT_DIR is writable");
+        std::fs::create_dir_all(&out)
+            .unwrap_or_else(|e| fail(&format!("cannot make {}: {e}", out.display())));
         for f in FILES {
             std::fs::copy(dist.join(f), out.join(f)).unwrap_or_else(|e| {
                 fail(&format!(
