@@ -117,6 +117,18 @@ function App() {
   return <Signed session={session} route={route} signOut={() => (forgetKey(), setSession(null))} />;
 }
 
+/** The pages in the navigation: where, its name, and the routes it is current on. */
+const NAV: [string, string, Route["page"][]][] = [
+  ["#/live", "Live", ["live", "sign-in"]],
+  ["#/decisions", "Decisions", ["decisions", "decision"]],
+  ["#/executions", "Executions", ["executions", "execution"]],
+  ["#/timeline", "Timeline", ["timeline"]],
+  ["#/expectations", "Expectations", ["expectations"]],
+  ["#/stats", "Stats", ["stats"]],
+  ["#/rules", "Rules", ["rules"]],
+  ["#/dead-letters", "Dead letters", ["dead-letters"]],
+];
+
 function Signed({ session, route, signOut }: { session: Session; route: Route; signOut: () => void }) {
   const store = useMemo(() => new LiveStore(signOut), []);
   const [live, setLive] = useState<LiveState>(store.state);
@@ -153,30 +165,11 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
       <header class="top">
         <span class="brand">Helios</span>
         <nav aria-label="Pages">
-          <a href="#/live" aria-current={route.page === "live" ? "page" : undefined}>
-            Live
-          </a>
-          <a href="#/decisions" aria-current={route.page === "decisions" || route.page === "decision" ? "page" : undefined}>
-            Decisions
-          </a>
-          <a href="#/executions" aria-current={route.page === "executions" || route.page === "execution" ? "page" : undefined}>
-            Executions
-          </a>
-          <a href="#/timeline" aria-current={route.page === "timeline" ? "page" : undefined}>
-            Timeline
-          </a>
-          <a href="#/expectations" aria-current={route.page === "expectations" ? "page" : undefined}>
-            Expectations
-          </a>
-          <a href="#/stats" aria-current={route.page === "stats" ? "page" : undefined}>
-            Stats
-          </a>
-          <a href="#/rules" aria-current={route.page === "rules" ? "page" : undefined}>
-            Rules
-          </a>
-          <a href="#/dead-letters" aria-current={route.page === "dead-letters" ? "page" : undefined}>
-            Dead letters
-          </a>
+          {NAV.map(([target, label, pages]) => (
+            <a key={target} href={target} aria-current={pages.includes(route.page) ? "page" : undefined}>
+              {label}
+            </a>
+          ))}
         </nav>
         <LinkBadge link={live.link} />
         <span class="who">

@@ -46,10 +46,7 @@ impl From<AckError> for Problem {
 impl AckApi {
     pub async fn handle(&self, req: Request) -> Response {
         let path = req.uri().path().to_string();
-        match self.ack(&req).await {
-            Ok(r) => r,
-            Err(p) => p.into_response_for(Some(&path)),
-        }
+        crate::answer(&path, self.ack(&req).await)
     }
 
     async fn ack(&self, req: &Request) -> Result<Response, Problem> {

@@ -102,6 +102,12 @@ pub async fn authorize(
     Ok(key)
 }
 
+/// The answer of a handler's `route`: its response, or its problem with the request path as
+/// the problem's instance.
+pub fn answer(path: &str, routed: Result<Response, Problem>) -> Response {
+    routed.unwrap_or_else(|p| p.into_response_for(Some(path)))
+}
+
 /// A JSON response.
 pub fn json(status: u16, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());

@@ -111,9 +111,6 @@ impl OpsApi {
 impl crate::router::Handle for OpsApi {
     async fn handle(&self, req: Request) -> Response {
         let path = req.uri().path().to_string();
-        match self.route(&req).await {
-            Ok(r) => r,
-            Err(p) => p.into_response_for(Some(&path)),
-        }
+        crate::answer(&path, self.route(&req).await)
     }
 }

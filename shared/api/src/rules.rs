@@ -25,10 +25,7 @@ pub struct RulesApi {
 impl RulesApi {
     pub async fn handle(&self, req: Request) -> Response {
         let path = req.uri().path().to_string();
-        match self.route(&req).await {
-            Ok(r) => r,
-            Err(p) => p.into_response_for(Some(&path)),
-        }
+        crate::answer(&path, self.route(&req).await)
     }
 
     async fn route(&self, req: &Request) -> Result<Response, Problem> {
