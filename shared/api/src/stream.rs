@@ -158,28 +158,39 @@ impl Live {
         {
             return;
         }
-        let mut at = match resume {
-            Some(p) => Some(p),
-            None => match self.newest().await {
-                Ok((pos, first)) => {
-                    if tx.send(first).await.is_err() {
-                        return;
-                    }
-                    Some(pos)
-                }
-                Err(p) => {
-                    if tx.send(problem_message(&p)).await.is_err() {
-                        return;
-                    }
-                    None
-                }
-            },
-        };
+        // Where the client is; `None` until the newest could be read for a new client.
+        let mut at = resume;
         let start = tokio::time::Instant::now();
         let mut next_health = start;
         let mut last_sent = start;
         loop {
             let now = tokio::time::Instant::now();
+            let step = match at {
+                None => self
+                    .newest()
+                    .await
+                    .map(|(pos, first)| Some((pos, first, false))),
+                Some(pos) => self.after(pos).await,
+            };
+            let mut full = false;
+            match step {
+                Ok(Some((next, batch, was_full))) => {
+                    if tx.send(batch).await.is_err() {
+                        return;
+                    }
+                    at = Some(next);
+                    full = was_full;
+                    last_sent = now;
+                }
+                Ok(None) => {}
+                Err(p) => {
+                    if tx.send(problem_message(&p)).await.is_err() {
+                        return;
+                    }
+                    last_sent = now;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
             if let (Some(h), true) = (&self.health, now >= next_health) {
                 let data = match h.health().await {
                     Ok(v) => v,
@@ -190,38 +201,6 @@ impl Live {
                 }
                 next_health = now + HEALTH_EVERY;
                 last_sent = now;
-            }
-            let mut full = false;
-            match at {
-                // The newest could not be read yet: try again.
-                None => match self.newest().await {
-                    Ok((pos, first)) => {
-                        if tx.send(first).await.is_err() {
-                            return;
-                        }
-                        at = Some(pos);
-                        last_sent = now;
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-                },
-                Some(pos) => match self.after(pos).await {
-                    Ok(Some((next, batch, was_full))) => {
-                        if tx.send(batch).await.is_err() {
-                            return;
-                        }
-                        at = Some(next);
-                        full = was_full;
-                        last_sent = now;
-                    }
-                    Ok(None) => {}
-                    Err(p) => {
-                        if tx.send(problem_message(&p)).await.is_err() {
-                            return;
-                        }
-                        last_sent = now;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                },
             }
             if now.duration_since(last_sent) >= KEEP_ALIVE {
                 if tx

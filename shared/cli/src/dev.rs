@@ -169,6 +169,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             auth: auth.clone(),
         })
     });
+    // The read side of the store, for every route that only reads.
+    let reads = helios_store::read_only(d.store.clone());
     let refusals = Arc::new(helios_api::stream::Refusals::default());
     let health = Arc::new(Health {
         executions: executions.clone(),
@@ -176,7 +178,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         refusals: refusals.clone(),
     });
     let live = Arc::new(helios_api::stream::Live {
-        store: helios_store::read_only(d.store.clone()),
+        store: reads.clone(),
         auth: auth.clone(),
         limiter: limiter.clone(),
         health: Some(health.clone()),
@@ -199,14 +201,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 .map(|q| (q.to_string(), format!("{q}-dlq")))
                 .collect(),
         },
-        facts: helios_store::read_only(d.store.clone()),
+        facts: reads.clone(),
         publisher: Arc::new(d.services.clone()),
         topic: EVENTS_TOPIC.to_string(),
         auth: auth.clone(),
         limiter: limiter.clone(),
     });
     let query = Query {
-        store: helios_store::read_only(d.store.clone()),
+        store: reads.clone(),
         auth,
         limiter,
         clock: d.clock.clone(),
