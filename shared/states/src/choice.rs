@@ -81,7 +81,7 @@ pub fn holds<E: Roots + jsonata::Scope>(
             };
             compare(*op, &v, rhs)
         }
-        Cond::Jsonata(a) => match jsonata::eval_field(a, states, env)? {
+        Cond::Jsonata(a) => match jsonata::eval_field(a, states, env, "Condition")? {
             Value::Bool(b) => b,
             other => {
                 return Err(Failure::new(

@@ -22,6 +22,9 @@ pub const PERMISSIONS: &str = "States.Permissions";
 pub struct Failure {
     pub error: String,
     pub cause: String,
+    /// For a JSONata expression that failed, the field it was written in (`Output`,
+    /// `Assign/total`): the `location` of the `EvaluationFailed` event.
+    pub location: Option<String>,
 }
 
 impl Failure {
@@ -29,7 +32,20 @@ impl Failure {
         Failure {
             error: error.into(),
             cause: cause.into(),
+            location: None,
         }
+    }
+
+    /// This failure, from the JSONata expression in the field `location` if there is one.
+    pub fn at_opt(mut self, location: Option<String>) -> Failure {
+        self.location = location;
+        self
+    }
+
+    /// This failure, from the JSONata expression in the field `location`.
+    pub fn at(mut self, location: String) -> Failure {
+        self.location = Some(location);
+        self
     }
 
     pub fn runtime(cause: impl Into<String>) -> Failure {

@@ -631,16 +631,30 @@ impl<'h, H: Host> Run<'h, H> {
                                 self.recording().then(|| {
                                     (
                                         "evaluationFailedEventDetails",
-                                        obj([("error", json!(f.error)), ("cause", json!(f.cause)), ("state", json!(state.name))]),
+                                        {
+                                            let mut d = obj([("error", json!(f.error)), ("cause", json!(f.cause)), ("state", json!(state.name))]);
+                                            if let Some(l) = &f.location {
+                                                d.insert("location".into(), json!(l));
+                                            }
+                                            d
+                                        },
                                     )
                                 }),
                             );
                         }
-                        if f.error == error::RUNTIME && !f.cause.starts_with("An error occurred while executing") {
-                            Failure::runtime(format!(
+                        // The cause an execution fails with (and a `Catch` hands on) names
+                        // the state, for a query evaluation error too: "An error occurred while
+                        // executing the state 'Run S3 Data Push' (entered at the event id #6).
+                        // The JSONata expression … returned nothing (undefined)." (recorded from
+                        // AWS); the `EvaluationFailed` event above keeps the bare cause.
+                        if (f.error == error::RUNTIME || f.error == error::QUERY_EVALUATION_ERROR)
+                            && !f.cause.starts_with("An error occurred while executing")
+                        {
+                            Failure::new(f.error, format!(
                                 "An error occurred while executing the state '{}' (entered at the event id #{entered_id}). {}",
                                 state.name, f.cause
                             ))
+                            .at_opt(f.location)
                         } else {
                             f
                         }
@@ -725,9 +739,12 @@ impl<'h, H: Host> Run<'h, H> {
                     let Some(t) = t else { return Ok(None) };
                     let v = match t {
                         Text::Fixed(s) => return Ok(Some(s.clone())),
-                        Text::Path(p) => read(p, raw, &env, field)?,
+                        // Step Functions names the field the path was given in: `ErrorPath`.
+                        Text::Path(p) => read(p, raw, &env, &format!("{field}Path"))?,
                         Text::Call(c) => c.eval(raw, &env, &env)?,
-                        Text::Ata(a) => jsonata::eval_field(a, &env.states(raw, None), &env)?,
+                        Text::Ata(a) => {
+                            jsonata::eval_field(a, &env.states(raw, None), &env, field)?
+                        }
                     };
                     match v {
                         Value::String(s) => Ok(Some(s)),
@@ -760,12 +777,26 @@ impl<'h, H: Host> Run<'h, H> {
                                 read(p, &*input_path(state, raw, &env)?, &env, "TimestampPath")?
                             }
                             Text::Call(c) => c.eval(raw, &env, &env)?,
-                            Text::Ata(a) => jsonata::eval_field(a, &env.states(raw, None), &env)?,
+                            Text::Ata(a) => {
+                                jsonata::eval_field(a, &env.states(raw, None), &env, "Timestamp")?
+                            }
                         };
                         v.as_str().and_then(parse_timestamp).ok_or_else(|| {
+                            // Step Functions' words: "The TimestampPath parameter does not
+                            // reference a valid ISO-8601 extended offset date-time format
+                            // string: $.t == yesterday".
+                            let shown = match &v {
+                                Value::String(s) => s.clone(),
+                                other => quote(other),
+                            };
+                            let (field, given) = match t {
+                                Text::Path(p) => ("TimestampPath", p.text().to_string()),
+                                Text::Call(c) => ("Timestamp", c.text().to_string()),
+                                Text::Ata(Ata::Expr(e)) => ("Timestamp", format!("{{% {e} %}}")),
+                                _ => ("Timestamp", shown.clone()),
+                            };
                             let cause = format!(
-                                "The Timestamp of a Wait is not a timestamp: {}",
-                                quote(&v)
+                                "The {field} parameter does not reference a valid ISO-8601 extended offset date-time format string: {given} == {shown}"
                             );
                             // From a JSONata expression, a query evaluation error.
                             if state.lang == Lang::Jsonata {
@@ -825,7 +856,7 @@ impl<'h, H: Host> Run<'h, H> {
         let states = env.states(raw, result.map(|r| ("result", r)));
         let assigned = assign_ata(state.assign.as_ref(), &states, env)?;
         let output = match &state.output {
-            Some(o) => jsonata::eval_field(o, &states, env)?,
+            Some(o) => jsonata::eval_field(o, &states, env, "Output")?,
             None => default.unwrap_or_else(|| raw.clone()),
         };
         Ok(Step {
@@ -850,7 +881,7 @@ impl<'h, H: Host> Run<'h, H> {
                     let assigned =
                         assign_ata(rule.assign.as_ref().or(state.assign.as_ref()), &states, env)?;
                     let output = match rule.output.as_ref().or(state.output.as_ref()) {
-                        Some(o) => jsonata::eval_field(o, &states, env)?,
+                        Some(o) => jsonata::eval_field(o, &states, env, "Output")?,
                         None => raw.clone(),
                     };
                     return Ok(Step {
@@ -946,7 +977,7 @@ impl<'h, H: Host> Run<'h, H> {
                 return Ok(Step {
                     assigned: assign_ata(c.assign.as_ref(), &states, &env)?,
                     output: match &c.output {
-                        Some(o) => jsonata::eval_field(o, &states, &env)?,
+                        Some(o) => jsonata::eval_field(o, &states, &env, "Output")?,
                         None => err,
                     },
                     next: Some(c.next),
@@ -988,7 +1019,9 @@ impl<'h, H: Host> Run<'h, H> {
                 };
                 let params = match &state.parameters {
                     Some(Field::Path(t)) => template(t, &effective, &env, "Parameters")?,
-                    Some(Field::Ata(a)) => jsonata::eval_field(a, &env.states(raw, None), &env)?,
+                    Some(Field::Ata(a)) => {
+                        jsonata::eval_field(a, &env.states(raw, None), &env, "Arguments")?
+                    }
                     None => effective.clone().into_owned(),
                 };
                 self.task(&env, task, &effective, params, token.clone(), thread)
@@ -997,7 +1030,9 @@ impl<'h, H: Host> Run<'h, H> {
             Kind::Parallel { branches } => {
                 let input = match &state.parameters {
                     Some(Field::Path(t)) => template(t, &effective, env, "Parameters")?,
-                    Some(Field::Ata(a)) => jsonata::eval_field(a, &env.states(raw, None), env)?,
+                    Some(Field::Ata(a)) => {
+                        jsonata::eval_field(a, &env.states(raw, None), env, "Arguments")?
+                    }
                     None => effective.clone().into_owned(),
                 };
                 self.event(thread, "ParallelStateStarted", None);
@@ -1257,46 +1292,65 @@ impl<'h, H: Host> Run<'h, H> {
     ) -> Result<Value, Failure> {
         let state = env.state;
         let items: Cow<'_, Value> = match (&map.items, &map.items_path) {
-            (Some(a), _) => Cow::Owned(jsonata::eval_field(a, &env.states(raw, None), env)?),
+            (Some(a), _) => Cow::Owned(jsonata::eval_field(
+                a,
+                &env.states(raw, None),
+                env,
+                "Items",
+            )?),
             (None, Some(p)) => p
                 .get_ref(effective, env)
                 .map_err(|e| path_failure(p, effective, "ItemsPath", e))?,
             (None, None) => Cow::Borrowed(effective),
         };
         let Some(items) = items.as_array() else {
-            let cause = format!(
-                "The items of Map state '{}' are not an array: {}",
-                state.name,
-                quote(&items)
-            );
             // In a JSONata state the items are the value of an expression (`Items`, or the
             // input): a wrong one is a query evaluation error, which a Catch can handle.
-            return Err(if state.lang == Lang::Jsonata {
-                Failure::new(error::QUERY_EVALUATION_ERROR, cause)
-            } else {
-                Failure::runtime(cause)
+            return Err(match &map.items {
+                Some(Ata::Expr(e)) => Failure::new(
+                    error::QUERY_EVALUATION_ERROR,
+                    format!(
+                        "The JSONata expression '{e}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{}' for value: {}",
+                        jsonata::type_name(&items),
+                        quote(&items)
+                    ),
+                ),
+                _ => {
+                    let cause = format!(
+                        "The items of Map state '{}' are not an array: {}",
+                        state.name,
+                        quote(&items)
+                    );
+                    if state.lang == Lang::Jsonata {
+                        Failure::new(error::QUERY_EVALUATION_ERROR, cause)
+                    } else {
+                        Failure::runtime(cause)
+                    }
+                }
             });
         };
         let concurrency = match &map.max_concurrency {
-            Some(n) => number(n, effective, env, "MaxConcurrency")?,
+            Some(n) => map_number(n, effective, env, MapNumber::MaxConcurrency)?,
             None => 0.0,
         };
         let tolerated_count = match &map.tolerated_count {
-            Some(n) => Some(number(n, effective, env, "ToleratedFailureCount")?),
+            Some(n) => Some(map_number(
+                n,
+                effective,
+                env,
+                MapNumber::ToleratedFailureCount,
+            )?),
             None => None,
         };
         let tolerated_pct = match &map.tolerated_percentage {
-            Some(n) => Some(number(n, effective, env, "ToleratedFailurePercentage")?),
+            Some(n) => Some(map_number(
+                n,
+                effective,
+                env,
+                MapNumber::ToleratedFailurePercentage,
+            )?),
             None => None,
         };
-        // A percentage from a path or an expression is checked when it is read, as Step
-        // Functions does: outside 0-100 the execution fails.
-        if let Some(p) = tolerated_pct.filter(|p| !(0.0..=100.0).contains(p)) {
-            return Err(Failure::runtime(format!(
-                "The ToleratedFailurePercentage of Map state '{}' must be a number between 0 and 100, not {p}",
-                state.name
-            )));
-        }
         let tolerant = tolerated_count.is_some() || tolerated_pct.is_some();
         let limit = if concurrency >= 1.0 {
             concurrency as usize
@@ -1322,7 +1376,7 @@ impl<'h, H: Host> Run<'h, H> {
             let input = match &map.item_selector {
                 Some(Field::Path(t)) => template(t, effective, &item_env, "ItemSelector"),
                 Some(Field::Ata(a)) => {
-                    jsonata::eval_field(a, &item_env.states(raw, None), &item_env)
+                    jsonata::eval_field(a, &item_env.states(raw, None), &item_env, "ItemSelector")
                 }
                 None => Ok(value.clone()),
             };
@@ -1550,7 +1604,7 @@ fn assign_ata<H: Host>(
     env: &Env<'_, H>,
 ) -> Result<Option<Map<String, Value>>, Failure> {
     match assign {
-        Some(Field::Ata(a)) => match jsonata::eval_field(a, states, env)? {
+        Some(Field::Ata(a)) => match jsonata::eval_field(a, states, env, "Assign")? {
             Value::Object(m) => Ok(Some(m)),
             other => Err(Failure::runtime(format!(
                 "Assign must be an object, not {}",
@@ -1566,7 +1620,7 @@ fn number<H: Host>(n: &Num, input: &Value, env: &Env<'_, H>, field: &str) -> Res
     let v = match n {
         Num::Fixed(x) => return Ok(*x),
         Num::Path(p) => read(p, input, env, &format!("{field}Path"))?,
-        Num::Ata(a) => jsonata::eval_field(a, &env.states(input, None), env)?,
+        Num::Ata(a) => jsonata::eval_field(a, &env.states(input, None), env, field)?,
     };
     v.as_f64().filter(|x| *x >= 0.0).ok_or_else(|| {
         Failure::runtime(format!(
@@ -1574,6 +1628,79 @@ fn number<H: Host>(n: &Num, input: &Value, env: &Env<'_, H>, field: &str) -> Res
             quote(&v)
         ))
     })
+}
+
+/// The three numbers of a Map read at run time.
+#[derive(Clone, Copy)]
+enum MapNumber {
+    MaxConcurrency,
+    ToleratedFailureCount,
+    ToleratedFailurePercentage,
+}
+
+/// Reads a Map's `MaxConcurrency`, `ToleratedFailureCount` or `ToleratedFailurePercentage`
+/// (fixed, by a path or by JSONata) and checks it as Step Functions does when the execution
+/// reaches the state: a value of the wrong kind or out of range fails the execution with
+/// `States.Runtime`, in Step Functions' words ("The MaxConcurrencyPath field refers to value
+/// \"x\" which is not a valid integer: $.m", "ToleratedFailurePercentage must be between 0
+/// and 100."). A string that holds an integer is taken as that integer.
+fn map_number<H: Host>(
+    n: &Num,
+    input: &Value,
+    env: &Env<'_, H>,
+    which: MapNumber,
+) -> Result<f64, Failure> {
+    let (name, integer) = match which {
+        MapNumber::MaxConcurrency => ("MaxConcurrency", true),
+        MapNumber::ToleratedFailureCount => ("ToleratedFailureCount", true),
+        MapNumber::ToleratedFailurePercentage => ("ToleratedFailurePercentage", false),
+    };
+    let (v, path) = match n {
+        Num::Fixed(x) => (json!(x), None),
+        Num::Path(p) => (read(p, input, env, &format!("{name}Path"))?, Some(p)),
+        Num::Ata(a) => (
+            jsonata::eval_field(a, &env.states(input, None), env, name)?,
+            None,
+        ),
+    };
+    let x = match &v {
+        Value::Number(x) => x.as_f64().filter(|x| !integer || x.fract() == 0.0),
+        Value::String(s) => s.trim().parse::<i64>().ok().map(|i| i as f64),
+        _ => None,
+    };
+    let Some(x) = x else {
+        let shown = match &v {
+            Value::String(s) => s.clone(),
+            other => quote(other),
+        };
+        let kind = if integer { "integer" } else { "float" };
+        return Err(Failure::runtime(match path {
+            Some(p) => format!(
+                "The {name}Path field refers to value \"{shown}\" which is not a valid {kind}: {}",
+                p.text()
+            ),
+            None => {
+                format!("The {name} field refers to value \"{shown}\" which is not a valid {kind}")
+            }
+        }));
+    };
+    let wrong = match which {
+        MapNumber::MaxConcurrency if x < 0.0 => Some(format!(
+            "Expected non-negative integer for MaxConcurrency, got '{}' instead.",
+            quote(&v)
+        )),
+        MapNumber::ToleratedFailureCount if x < 0.0 => {
+            Some("ToleratedFailureCount cannot be negative.".to_string())
+        }
+        MapNumber::ToleratedFailurePercentage if !(0.0..=100.0).contains(&x) => {
+            Some("ToleratedFailurePercentage must be between 0 and 100.".to_string())
+        }
+        _ => None,
+    };
+    match wrong {
+        Some(cause) => Err(Failure::runtime(cause)),
+        None => Ok(x),
+    }
 }
 
 /// How a task's resource is called.

@@ -85,6 +85,11 @@ pub fn is_call(s: &str) -> bool {
 }
 
 impl Call {
+    /// The call as the definition wrote it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Parses `States.Name(arg, …)`.
     pub fn parse(text: &str) -> Result<Call, String> {
         let mut p = Parser { s: text, i: 0 };
@@ -348,18 +353,7 @@ fn apply(name: Name, text: &str, args: Vec<Value>, random: &dyn Random) -> Resul
                         })?;
                         match v {
                             Value::String(s) => out.push_str(&plain(s)),
-                            Value::Number(_) | Value::Bool(_) | Value::Null => {
-                                out.push_str(&v.to_string())
-                            }
-                            _ => {
-                                return Err(fail(
-                                    text,
-                                    format!(
-                                        "`{{}}` takes a string, number, boolean or null, not {}",
-                                        quote(v)
-                                    ),
-                                ))
-                            }
+                            other => formatted(other, &mut out),
                         }
                         next += 1;
                     }
@@ -377,6 +371,10 @@ fn apply(name: Name, text: &str, args: Vec<Value>, random: &dyn Random) -> Resul
         Name::StringToJson => {
             arity(text, &args, 1..=1)?;
             let s = plain(string(text, &args[0], "the argument")?);
+            // An empty (or blank) string is null, as in Step Functions.
+            if s.trim().is_empty() {
+                return Ok(Value::Null);
+            }
             serde_json::from_str(&s).map_err(|e| fail(text, format!("the string is not JSON: {e}")))
         }
         Name::JsonToString => {
@@ -627,6 +625,38 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
                     .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
+    }
+}
+
+/// A value in `States.Format` as Step Functions renders it: a string as it is, a number,
+/// boolean or null as JSON, an array as `[a, b]` and an object as `{key=value, other=[]}`,
+/// the way Java prints its lists and maps (so `{"Arg1": 1, "Arg2": []}` is `{Arg1=1, Arg2=[]}`).
+fn formatted(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                formatted(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push('=');
+                formatted(x, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
     }
 }
 

@@ -63,60 +63,121 @@ impl States<'_> {
 }
 
 /// Evaluates a JSONata field: its static parts as they are, its expressions against `states`.
-pub fn eval_field(field: &Ata, states: &States<'_>, scope: &dyn Scope) -> Result<Value, Failure> {
+/// `at` names the field as Step Functions does in a cause: `Output`, `Assign/total`,
+/// `Arguments/Input/pushLocation`, with `[i]` for an element of an array.
+pub fn eval_field(
+    field: &Ata,
+    states: &States<'_>,
+    scope: &dyn Scope,
+    at: &str,
+) -> Result<Value, Failure> {
+    eval_at(field, states, scope, &|| at.to_string())
+}
+
+/// `eval_field` with the field's name made only when a cause needs it.
+fn eval_at(
+    field: &Ata,
+    states: &States<'_>,
+    scope: &dyn Scope,
+    at: &dyn Fn() -> String,
+) -> Result<Value, Failure> {
     match field {
         Ata::Static(v) => Ok(v.clone()),
-        Ata::Expr(e) => eval(e, states, scope)?.ok_or_else(|| {
-            Failure::new(
-                QUERY_EVALUATION_ERROR,
-                format!("The JSONata expression '{e}' returned nothing"),
-            )
-        }),
+        // Step Functions' words (a cause recorded from AWS): "The JSONata expression
+        // '$states.input.pushLocation' specified for the field 'Arguments/Input/pushLocation'
+        // returned nothing (undefined)."
+        Ata::Expr(e) => match eval(e, states, scope) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => {
+                let at = at();
+                Err(Failure::new(
+                    QUERY_EVALUATION_ERROR,
+                    format!(
+                        "The JSONata expression '{e}' specified for the field '{at}' returned nothing (undefined)."
+                    ),
+                )
+                .at(at))
+            }
+            Err(why) => {
+                let at = at();
+                Err(Failure::new(
+                    QUERY_EVALUATION_ERROR,
+                    format!(
+                        "The JSONata expression '{e}' specified for the field '{at}' threw an error during evaluation. {why}"
+                    ),
+                )
+                .at(at))
+            }
+        },
         // An expression that yields nothing fails, in a field of an object or an array too,
         // as in Step Functions (an `EvaluationFailed` event).
         Ata::Obj(fields) => {
             let mut m = Map::with_capacity(fields.len());
             for (k, f) in fields {
-                m.insert(k.clone(), eval_field(f, states, scope)?);
+                m.insert(
+                    k.clone(),
+                    eval_at(f, states, scope, &|| format!("{}/{k}", at()))?,
+                );
             }
             Ok(Value::Object(m))
         }
         Ata::Arr(items) => items
             .iter()
-            .map(|f| eval_field(f, states, scope))
+            .enumerate()
+            .map(|(i, f)| eval_at(f, states, scope, &|| format!("{}[{i}]", at())))
             .collect::<Result<_, _>>()
             .map(Value::Array),
     }
 }
 
-/// Evaluates one expression; `None` when it yields nothing (JSONata's `undefined`).
-pub fn eval(expr: &str, states: &States<'_>, scope: &dyn Scope) -> Result<Option<Value>, Failure> {
+/// The JSON type name JSONata's `$type` gives a value, as Step Functions quotes it when a
+/// result has the wrong type.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Evaluates one expression; `None` when it yields nothing (JSONata's `undefined`). An error
+/// is told as JSONata tells it, `code: message` (`D3030: Unable to cast value to a number:
+/// "abc"`), without the crate's position.
+pub fn eval(expr: &str, states: &States<'_>, scope: &dyn Scope) -> Result<Option<Value>, String> {
     // `jsonata-rs` is young: should it panic on some expression, the state fails with
     // `States.QueryEvaluationError` instead of the execution's thread going down.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         eval_inner(expr, states, scope)
     }))
-    .unwrap_or_else(|_| {
-        Err(Failure::new(
-            QUERY_EVALUATION_ERROR,
-            format!(
-                "The JSONata expression '{expr}' could not be evaluated (the evaluator failed)"
-            ),
-        ))
-    })
+    .unwrap_or_else(|_| Err("the expression could not be evaluated (the evaluator failed)".into()))
 }
 
-fn eval_inner(
-    expr: &str,
-    states: &States<'_>,
-    scope: &dyn Scope,
-) -> Result<Option<Value>, Failure> {
-    let fail = |why: String| {
-        Failure::new(
-            QUERY_EVALUATION_ERROR,
-            format!("An error occurred while evaluating the JSONata expression '{expr}': {why}"),
-        )
+/// `D3030 @ 0: Unable to cast…` as JSONata's own library words it: `D3030: Unable to cast…`,
+/// a function's name in double quotes.
+fn told(e: &AtaError) -> String {
+    let code = e.code();
+    let text = e.to_string();
+    let rest = text.strip_prefix(&format!("{code} @ ")).unwrap_or(&text);
+    // Errors of Helios's own functions carry no position.
+    let message = if code == "D3137" {
+        rest
+    } else {
+        rest.split_once(": ").map_or(rest, |(_, m)| m)
     };
+    let message = match message.split_once("of function ") {
+        Some((head, tail)) if !tail.starts_with('"') => match tail.split_once(' ') {
+            Some((name, after)) => format!("{head}of function \"{name}\" {after}"),
+            None => message.to_string(),
+        },
+        _ => message.to_string(),
+    };
+    format!("{code}: {message}")
+}
+
+fn eval_inner(expr: &str, states: &States<'_>, scope: &dyn Scope) -> Result<Option<Value>, String> {
     let mut owned: Vec<(String, Value)> = vec![("states".into(), states.value_for(expr, scope))];
     let mut names = Vec::new();
     for name in variables(expr) {
@@ -129,7 +190,7 @@ fn eval_inner(
     }
     let source = rewrite(expr, &names);
     let arena = Bump::new();
-    let ata = JsonAta::new(&source, &arena).map_err(|e| fail(e.to_string()))?;
+    let ata = JsonAta::new(&source, &arena).map_err(|e| told(&e))?;
     ata.register_function("partition", 2, fn_partition);
     ata.register_function("range", 3, fn_range);
     ata.register_function("hash", 2, fn_hash);
@@ -141,21 +202,17 @@ fn eval_inner(
     let bindings: HashMap<&str, &Value> = owned.iter().map(|(k, v)| (k.as_str(), v)).collect();
     NOW_MS.with(|c| c.set(scope.now_ms()));
     SEED.with(|c| c.set(scope.random()));
-    let result = ata
-        .evaluate(None, Some(&bindings))
-        .map_err(|e| fail(e.to_string()))?;
+    let result = ata.evaluate(None, Some(&bindings)).map_err(|e| told(&e))?;
     if result.is_undefined() {
         return Ok(None);
     }
     if result.is_function() {
-        return Err(fail(
-            "the expression yields a function, not a JSON value".into(),
-        ));
+        return Err("the expression yields a function, not a JSON value".into());
     }
     let text = result.serialize(false);
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| fail(format!("its result is not JSON: {e}")))
+        .map_err(|e| format!("its result is not JSON: {e}"))
 }
 
 /// Where the `$name` tokens of an expression are, outside string literals: the byte range of
@@ -266,9 +323,15 @@ fn fn_range<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a AtaValue<'a>]) -> Out<
                 .map(|v| v.as_f64() as i64)
         })
         .collect();
+    // As JSONata's signature check words it: "Argument 1 of function "range" does not
+    // match function signature" (T0410), for a missing, extra or non-integer argument.
     let (Some(start), Some(end), Some(step)) = (ints[0], ints[1], ints[2]) else {
-        return Err(bad("range", "takes three integers: start, end and step"));
+        let i = ints.iter().position(Option::is_none).unwrap_or(0);
+        return Err(AtaError::T0410ArgumentNotValid(0, i + 1, "range".into()));
     };
+    if args.len() > 3 {
+        return Err(AtaError::T0410ArgumentNotValid(0, 4, "range".into()));
+    }
     if step == 0 {
         return Err(bad("range", "the step must not be 0"));
     }
@@ -433,8 +496,12 @@ mod tests {
             extra: None,
         };
         let e = eval("$partition([1], 0)", &states, &S).unwrap_err();
-        assert_eq!(e.error, QUERY_EVALUATION_ERROR);
+        assert!(e.starts_with("D3137: "), "{e}");
         let e = eval("1 +", &states, &S).unwrap_err();
-        assert_eq!(e.error, QUERY_EVALUATION_ERROR);
+        assert!(e.starts_with("S0"), "{e}");
+        assert_eq!(
+            eval("$number('abc')", &states, &S).unwrap_err(),
+            "D3030: Unable to cast value to a number: \"abc\""
+        );
     }
 }

@@ -450,8 +450,11 @@ fn bracket(rest: &str, i: usize) -> Result<(Token, usize), String> {
     Ok((token, end + 1))
 }
 
-/// `'name'` or `"name"` with backslash escapes, as one name.
-fn quoted(inner: &str) -> Option<String> {
+/// `'name'` or `"name"` with backslash escapes, as one name. The escapes are those of a
+/// JSON string (`\n`, `\t`, `\uXXXX`, …) and a backslash before any other character stands
+/// for that character, so `['it\'s']` names `it's` and `['a\\b']` names `a\b`, as Step
+/// Functions' JSONPath reads them.
+pub(crate) fn quoted(inner: &str) -> Option<String> {
     let q = inner.chars().next()?;
     if !(q == '\'' || q == '"') || inner.len() < 2 || !inner.ends_with(q) {
         return None;
@@ -461,7 +464,18 @@ fn quoted(inner: &str) -> Option<String> {
     let mut chars = body.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => out.push(chars.next()?),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                other => out.push(other),
+            },
             c if c == q => return None,
             c => out.push(c),
         }

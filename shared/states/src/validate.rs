@@ -1107,11 +1107,11 @@ pub fn check_path(p: &str, reference: bool) -> Result<(), String> {
                 }
             }
             b'[' => {
-                let Some(len) = rest[i..].find(']') else {
+                let Some(len) = bracket_len(&rest[i..]) else {
                     return bad("a `[` is never closed");
                 };
                 let inner = &rest[i + 1..i + len];
-                if let Some(q) = inner.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+                if let Some(q) = crate::path::quoted(inner) {
                     if q.is_empty() {
                         return bad("an empty name in brackets");
                     }
@@ -1138,6 +1138,25 @@ pub fn check_path(p: &str, reference: bool) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Where the `]` that closes the bracket at the start of `at` is, skipping quoted names
+/// (`['a]b']`, `['it\\'s']`, `["say \\"hi\\""]`).
+fn bracket_len(at: &str) -> Option<usize> {
+    let mut quote = None;
+    let mut escaped = false;
+    for (i, c) in at.char_indices().skip(1) {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == ']' => return Some(i),
+            None => {}
+        }
+    }
+    None
 }
 
 /// Checks an intrinsic function call: a known name and balanced parentheses.

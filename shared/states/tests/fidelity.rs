@@ -186,3 +186,329 @@ fn a_one_element_range_is_a_bare_value_as_jsonata_sequences_are() {
     assert_eq!(o.status, Status::Succeeded, "{:?}", o.failure);
     assert_eq!(o.output.unwrap(), json!({"one": 1, "three": [1, 3, 5]}));
 }
+
+fn run_with_history(definition: Value, input: Value) -> Outcome {
+    let def = Definition::new(&definition).expect("a valid definition");
+    let options = Options {
+        history: true,
+        ..Options::default()
+    };
+    LocalHost::new(START, 7).run(&def.machine, input, &options)
+}
+
+fn cause(o: &Outcome) -> (&str, &str) {
+    let f = o.failure.as_ref().expect("a failed execution");
+    (f.error.as_str(), f.cause.as_str())
+}
+
+fn pass_jsonata(field: &str, value: Value) -> Value {
+    let mut state = json!({"Type": "Pass", "End": true});
+    state[field] = value;
+    json!({"QueryLanguage": "JSONata", "StartAt": "Transform", "States": {"Transform": state}})
+}
+
+/// Class 1, causes word for word. "States.QueryEvaluationError: Query evaluation failed in a
+/// JSONata state" (Developer Guide, error names); `EvaluationFailedEventDetails` has "location:
+/// The location of the field in the state in which the evaluation error occurred" (API
+/// reference). The cause an execution fails with, as recorded from AWS: "An error occurred
+/// while executing the state 'Run S3 Data Push' (entered at the event id #6). The JSONata
+/// expression '$states.input.pushLocation' specified for the field
+/// 'Arguments/Input/pushLocation' returned nothing (undefined)."
+#[test]
+fn a_jsonata_expression_that_returns_nothing_names_its_field() {
+    let o = run(
+        pass_jsonata("Output", json!("{% $states.input.absent %}")),
+        json!({}),
+    );
+    assert_eq!(
+        cause(&o),
+        (
+            "States.QueryEvaluationError",
+            "An error occurred while executing the state 'Transform' (entered at the event id #2). \
+             The JSONata expression '$states.input.absent' specified for the field 'Output' \
+             returned nothing (undefined)."
+        )
+    );
+    // A field inside an object and an array, and an Assign.
+    let o = run(
+        pass_jsonata(
+            "Output",
+            json!({"a": {"b": ["x", "{% $states.input.absent %}"]}}),
+        ),
+        json!({}),
+    );
+    assert!(
+        cause(&o).1.ends_with(
+            "The JSONata expression '$states.input.absent' specified for the field \
+             'Output/a/b[1]' returned nothing (undefined)."
+        ),
+        "{:?}",
+        cause(&o)
+    );
+    let o = run_with_history(
+        pass_jsonata("Assign", json!({"total": "{% $states.input.absent %}"})),
+        json!({}),
+    );
+    assert!(
+        cause(&o).1.ends_with(
+            "The JSONata expression '$states.input.absent' specified for the field \
+             'Assign/total' returned nothing (undefined)."
+        ),
+        "{:?}",
+        cause(&o)
+    );
+    // The EvaluationFailed event: the state, the field, and the cause without the state.
+    let h = o.history_json();
+    let failed = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "EvaluationFailed")
+        .expect("an EvaluationFailed event");
+    let d = &failed["evaluationFailedEventDetails"];
+    assert_eq!(d["state"], "Transform");
+    assert_eq!(d["location"], "Assign/total");
+    assert_eq!(
+        d["cause"],
+        "The JSONata expression '$states.input.absent' specified for the field 'Assign/total' \
+         returned nothing (undefined)."
+    );
+    // A Catch hands on the cause of the EvaluationFailed event: the state's name is added
+    // only when the execution fails with it.
+    let def = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Transform",
+        "States": {
+            "Transform": {"Type": "Map", "Items": "{% $states.input.absent %}", "End": true,
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+                "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "Caught"}]},
+            "Caught": {"Type": "Pass", "Output": "{% $states.input.Cause %}", "End": true}
+        }
+    });
+    let o = run(def, json!({}));
+    assert_eq!(
+        o.output.unwrap(),
+        json!(
+            "The JSONata expression '$states.input.absent' specified for the field 'Items' \
+             returned nothing (undefined)."
+        )
+    );
+}
+
+/// Class 1: a JSONata evaluation error is told as JSONata tells it, `code: message`, after
+/// the expression and its field, not with the library's `T1006 @ 0:` position.
+#[test]
+fn a_jsonata_evaluation_error_is_told_in_the_words_of_jsonata() {
+    for (expr, told) in [
+        (
+            "$number('abc')",
+            "D3030: Unable to cast value to a number: \"abc\"",
+        ),
+        (
+            "$range('0', 4, 1)",
+            "T0410: Argument 1 of function \"range\" does not match function signature",
+        ),
+        (
+            "$range(0, 4, 1, 2)",
+            "T0410: Argument 4 of function \"range\" does not match function signature",
+        ),
+    ] {
+        let o = run(
+            pass_jsonata("Output", json!(format!("{{% {expr} %}}"))),
+            json!({}),
+        );
+        assert_eq!(
+            cause(&o),
+            (
+                "States.QueryEvaluationError",
+                format!(
+                    "An error occurred while executing the state 'Transform' (entered at the event \
+                     id #2). The JSONata expression '{expr}' specified for the field 'Output' \
+                     threw an error during evaluation. {told}"
+                )
+                .as_str()
+            )
+        );
+    }
+}
+
+/// Class 1: "ErrorPath [...] CausePath [...] a reference path" (Fail state): a path that
+/// names nothing fails the execution with `States.Runtime`, naming the field as it is
+/// written, `ErrorPath` or `CausePath`.
+#[test]
+fn a_fail_state_path_that_names_nothing_is_named_as_written() {
+    for (field, other) in [("ErrorPath", ("Cause", "c")), ("CausePath", ("Error", "E"))] {
+        let mut state = json!({"Type": "Fail"});
+        state[field] = json!("$.nope");
+        state[other.0] = json!(other.1);
+        let o = run(
+            json!({"StartAt": "Boom", "States": {"Boom": state}}),
+            json!({"other": 1}),
+        );
+        assert_eq!(
+            cause(&o),
+            (
+                "States.Runtime",
+                format!(
+                    "An error occurred while executing the state 'Boom' (entered at the event id \
+                     #2). The JSONPath '$.nope' specified for the field '{field}' could not be \
+                     found in the input '{{\"other\":1}}'"
+                )
+                .as_str()
+            )
+        );
+    }
+}
+
+/// Class 1: "Timestamp: An absolute time [...] Timestamps must conform to the RFC3339 profile
+/// of ISO 8601" (Wait state); a `TimestampPath` that reads something else fails the execution.
+#[test]
+fn an_invalid_timestamp_path_is_told_with_the_path_and_the_value() {
+    let def = json!({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "TimestampPath": "$.at", "End": true}}});
+    let o = run(def, json!({"at": "yesterday"}));
+    assert_eq!(
+        cause(&o),
+        (
+            "States.Runtime",
+            "An error occurred while executing the state 'W' (entered at the event id #2). The \
+             TimestampPath parameter does not reference a valid ISO-8601 extended offset \
+             date-time format string: $.at == yesterday"
+        )
+    );
+}
+
+/// Class 1: "MaxConcurrencyPath [...] ToleratedFailurePercentagePath [...]
+/// ToleratedFailureCountPath: a reference path to [...] a positive integer / a percentage"
+/// (Map state): a value of the wrong kind, or out of range, fails the execution with
+/// `States.Runtime`, naming the field and the path.
+#[test]
+fn invalid_map_concurrency_and_tolerance_values_name_their_field() {
+    let map = |field: &str| {
+        let mut m = json!({"Type": "Map", "ItemsPath": "$.items", "End": true,
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}});
+        m[field] = json!("$.v");
+        json!({"StartAt": "M", "States": {"M": m}})
+    };
+    let prefix = "An error occurred while executing the state 'M' (entered at the event id #2). ";
+    for (field, v, told) in [
+        (
+            "MaxConcurrencyPath",
+            json!("many"),
+            "The MaxConcurrencyPath field refers to value \"many\" which is not a valid integer: $.v",
+        ),
+        (
+            "MaxConcurrencyPath",
+            json!(-1),
+            "Expected non-negative integer for MaxConcurrency, got '-1' instead.",
+        ),
+        (
+            "ToleratedFailureCountPath",
+            json!(true),
+            "The ToleratedFailureCountPath field refers to value \"true\" which is not a valid integer: $.v",
+        ),
+        (
+            "ToleratedFailureCountPath",
+            json!(-2),
+            "ToleratedFailureCount cannot be negative.",
+        ),
+        (
+            "ToleratedFailurePercentagePath",
+            json!("half"),
+            "The ToleratedFailurePercentagePath field refers to value \"half\" which is not a valid float: $.v",
+        ),
+        (
+            "ToleratedFailurePercentagePath",
+            json!(101),
+            "ToleratedFailurePercentage must be between 0 and 100.",
+        ),
+    ] {
+        let o = run(map(field), json!({"items": [1], "v": v}));
+        assert_eq!(
+            cause(&o),
+            ("States.Runtime", format!("{prefix}{told}").as_str()),
+            "{field} = {v}"
+        );
+    }
+    // A string that holds an integer is that integer.
+    let o = run(map("MaxConcurrencyPath"), json!({"items": [1], "v": "2"}));
+    assert_eq!(o.status, Status::Succeeded, "{:?}", o.failure);
+}
+
+/// Class 2, with Step Functions' words: "Items (Optional, JSONata only): A JSON array or a
+/// JSONata expression that must evaluate to an array" (Map state). Anything else is a
+/// `States.QueryEvaluationError` naming the type and the value it found.
+#[test]
+fn jsonata_map_items_that_are_not_an_array_are_told_by_type_and_value() {
+    let def = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "M",
+        "States": {"M": {"Type": "Map", "Items": "{% $states.input.items %}",
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+            "End": true}}
+    });
+    let o = run(def, json!({"items": {"a": 1}}));
+    assert_eq!(
+        cause(&o),
+        (
+            "States.QueryEvaluationError",
+            "An error occurred while executing the state 'M' (entered at the event id #2). The \
+             JSONata expression '$states.input.items' specified for the field 'Items' returned an \
+             unexpected result type. Expected 'array', but was 'object' for value: {\"a\":1}"
+        )
+    );
+}
+
+/// Class 5: "States.Format: [...] the string defined in the first argument with each {}
+/// replaced by the value of the positionally-corresponding argument" (Intrinsic functions).
+/// An object or array argument is rendered as Step Functions renders it, `{key=value}` and
+/// `[a, b]` (as Java prints maps and lists), not as JSON.
+#[test]
+fn states_format_renders_objects_and_arrays_as_step_functions_does() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true,
+        "Parameters": {"s.$": "States.Format('{} and {} and {}', $.o, $.a, $.n)"}}}});
+    let o = run(
+        def,
+        json!({"o": {"Arg1": 1, "Arg2": [], "Nested": {"k": "v", "b": true}}, "a": ["x", 2, null], "n": null}),
+    );
+    assert_eq!(o.status, Status::Succeeded, "{:?}", o.failure);
+    assert_eq!(
+        o.output.unwrap(),
+        json!({"s": "{Arg1=1, Arg2=[], Nested={k=v, b=true}} and [x, 2, null] and null"})
+    );
+}
+
+/// Class 5: "States.StringToJson: takes a single argument [...] a string" (Intrinsic
+/// functions): the empty string (or one of blanks only) is `null`.
+#[test]
+fn states_string_to_json_of_an_empty_string_is_null() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true,
+        "Parameters": {"e.$": "States.StringToJson($.e)", "b.$": "States.StringToJson($.b)"}}}});
+    let o = run(def, json!({"e": "", "b": "  "}));
+    assert_eq!(o.status, Status::Succeeded, "{:?}", o.failure);
+    assert_eq!(o.output.unwrap(), json!({"e": null, "b": null}));
+}
+
+/// Class 5: "Paths [...] use JsonPath syntax" (Paths in Step Functions): bracket notation
+/// takes a name in single or double quotes, with a backslash escaping a quote or a
+/// backslash, and a `]` inside the quotes is part of the name.
+#[test]
+fn bracket_notation_reads_escaped_quotes_and_backslashes() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true,
+    "Parameters": {
+        "single.$": r"$['it\'s']",
+        "double.$": r#"$["say \"hi\""]"#,
+        "backslash.$": r"$['back\\slash']",
+        "bracket.$": "$['a]b']",
+        "nested.$": r#"$.outer["in'ner"]"#
+    }}}});
+    let o = run(
+        def,
+        json!({"it's": 1, "say \"hi\"": 2, "back\\slash": 3, "a]b": 4, "outer": {"in'ner": 5}}),
+    );
+    assert_eq!(o.status, Status::Succeeded, "{:?}", o.failure);
+    assert_eq!(
+        o.output.unwrap(),
+        json!({"single": 1, "double": 2, "backslash": 3, "bracket": 4, "nested": 5})
+    );
+}
