@@ -155,25 +155,35 @@ pub fn eval(expr: &str, states: &States<'_>, scope: &dyn Scope) -> Result<Option
     .unwrap_or_else(|_| Err("the expression could not be evaluated (the evaluator failed)".into()))
 }
 
-/// `D3030 @ 0: Unable to cast…` as JSONata's own library words it: `D3030: Unable to cast…`,
-/// a function's name in double quotes.
+/// `D3030 @ 0: Unable to cast…` as JSONata's own library (jsonata-js, which Step Functions
+/// runs) words it: `D3030: Unable to cast…`, without the position, with a function's name or
+/// an operator in double quotes (`Argument 1 of function "range"`, `the "+" operator`).
 fn told(e: &AtaError) -> String {
     let code = e.code();
     let text = e.to_string();
     let rest = text.strip_prefix(&format!("{code} @ ")).unwrap_or(&text);
-    // Errors of Helios's own functions carry no position.
-    let message = if code == "D3137" {
-        rest
+    // The position is a character index before `: ` (or a space); some errors have none.
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let message = if digits > 0 {
+        let after = &rest[digits..];
+        after
+            .strip_prefix(": ")
+            .or_else(|| after.strip_prefix(' '))
+            .unwrap_or(after)
     } else {
-        rest.split_once(": ").map_or(rest, |(_, m)| m)
+        rest
     };
-    let message = match message.split_once("of function ") {
-        Some((head, tail)) if !tail.starts_with('"') => match tail.split_once(' ') {
-            Some((name, after)) => format!("{head}of function \"{name}\" {after}"),
-            None => message.to_string(),
-        },
-        _ => message.to_string(),
-    };
+    let mut message = message.replace('`', "\"");
+    if let Some(token) = message.strip_prefix("Syntax error \"") {
+        message = format!("Syntax error: \"{token}");
+    }
+    if let Some((head, tail)) = message.split_once("of function ") {
+        if !tail.starts_with('"') {
+            if let Some((name, after)) = tail.split_once(' ') {
+                message = format!("{head}of function \"{name}\" {after}");
+            }
+        }
+    }
     format!("{code}: {message}")
 }
 
@@ -502,6 +512,14 @@ mod tests {
         assert_eq!(
             eval("$number('abc')", &states, &S).unwrap_err(),
             "D3030: Unable to cast value to a number: \"abc\""
+        );
+        assert_eq!(
+            eval("1 + 'a'", &states, &S).unwrap_err(),
+            "T2002: The right side of the \"+\" operator must evaluate to a number"
+        );
+        assert_eq!(
+            eval("$partition([1], 0)", &states, &S).unwrap_err(),
+            "D3137: $partition: the size must be a positive integer"
         );
     }
 }
