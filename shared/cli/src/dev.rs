@@ -47,6 +47,10 @@ pub struct DevArgs {
     /// Connections open at once; the next ones wait until one closes.
     #[arg(long, default_value_t = 512)]
     pub max_connections: usize,
+    /// Batches of 10 messages of the decide queue handled at once, as Lambda's concurrency
+    /// for the `decide` function: while one batch waits on the store, another decides.
+    #[arg(long, default_value_t = DECIDE_POLLERS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub decide_concurrency: u16,
     /// Workflow executions running at once; a start beyond is refused and retried later (the
     /// decision or expectation message comes back), as Step Functions does at its limit.
     #[arg(long, default_value_t = 10_000)]
@@ -74,8 +78,8 @@ impl DevArgs {
     }
 }
 
-/// How many batches of the decide queue are handled at once.
-const DECIDE_POLLERS: usize = 3;
+/// How many batches of the decide queue are handled at once, by default.
+const DECIDE_POLLERS: u16 = 3;
 
 /// The file in the data folder where the mails of mail channels go (JSON lines).
 pub const MAIL_FILE: &str = "mail.jsonl";
@@ -261,7 +265,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             };
             // Several pollers, as Lambda runs several batches at once: while one waits on
             // the store, another decides.
-            for _ in 0..DECIDE_POLLERS {
+            for _ in 0..args.decide_concurrency {
                 consumers.push(tokio::spawn(consume(d.clone(), "decide", decide.clone())));
             }
             let observer = Arc::new(wire::observer(&ports, rules.clone(), runner.clone()));
@@ -487,25 +491,32 @@ where
         let mut running = tokio::task::JoinSet::new();
         for m in batch {
             let (receipt, receives) = (m.receipt.clone(), m.receive_count);
-            let (work, services) = (handle(m), d.services.clone());
+            let work = handle(m);
             running.spawn(async move {
                 match work.await {
-                    Ok(()) => {
-                        if let Err(e) = services.delete(queue, &receipt).await {
-                            tracing::warn!(queue, error = %e, "cannot delete a handled message");
-                        }
+                    Ok(()) => Some(receipt),
+                    Err(helios_ports::MessageFailed { error, retryable }) => {
+                        tracing::warn!(
+                            queue,
+                            error,
+                            retryable,
+                            receives,
+                            "handling failed; the message comes back after its visibility timeout"
+                        );
+                        None
                     }
-                    Err(helios_ports::MessageFailed { error, retryable }) => tracing::warn!(
-                        queue,
-                        error,
-                        retryable,
-                        receives,
-                        "handling failed; the message comes back after its visibility timeout"
-                    ),
                 }
             });
         }
-        while running.join_next().await.is_some() {}
+        // What was handled is deleted together once the batch is done, as Lambda deletes a
+        // batch's messages (all but those its partial batch response names).
+        let mut handled = Vec::new();
+        while let Some(done) = running.join_next().await {
+            handled.extend(done.ok().flatten());
+        }
+        if let Err(e) = d.services.delete_many(queue, &handled).await {
+            tracing::warn!(queue, error = %e, "cannot delete the handled messages");
+        }
     }
 }
 

@@ -183,18 +183,35 @@ impl SqliteFile {
 }
 
 /// Runs `f` in a savepoint: released when `f` succeeds, rolled back when it fails. `Err` when
-/// the savepoint itself could not be taken or released.
+/// the savepoint itself could not be taken or released. The savepoint's statements are
+/// prepared once per connection: parsing them for every piece of work cost more than the
+/// work's own statements.
 fn in_savepoint<T, E>(
     c: &mut Connection,
     f: impl FnOnce(&Connection) -> Result<T, E>,
 ) -> Result<Result<T, E>, String> {
-    let sp = c.savepoint().map_err(|e| e.to_string())?;
-    let out = f(&sp);
-    if out.is_ok() {
-        sp.commit().map_err(|e| e.to_string())?;
+    run_cached(c, "SAVEPOINT piece").map_err(|e| e.to_string())?;
+    let out = f(c);
+    if out.is_err() {
+        run_cached(c, "ROLLBACK TO piece").map_err(|e| e.to_string())?;
     }
-    // Dropped uncommitted: rolled back to where it began.
+    run_cached(c, "RELEASE piece").map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+/// Runs a statement without parameters, prepared once per connection.
+fn run_cached(c: &Connection, sql: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Runs `sql` with `params`, the statement prepared once per connection and kept
+/// (`Connection::execute` parses it again on every call).
+pub fn execute_cached(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(params)
 }
 
 /// The owner thread: takes the work queued, up to `max_group` pieces, runs it in one
@@ -235,7 +252,7 @@ fn commit_group(conn: &mut Connection, jobs: impl Iterator<Item = Grouped>) {
     let mut ran: Vec<Answer> = Vec::new();
     for job in jobs {
         if conn.is_autocommit() {
-            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
                 job(Err(&format!("cannot begin a transaction: {e}")));
                 continue;
             }
@@ -255,7 +272,7 @@ fn commit_group(conn: &mut Connection, jobs: impl Iterator<Item = Grouped>) {
     if ran.is_empty() {
         return;
     }
-    match conn.execute_batch("COMMIT") {
+    match run_cached(conn, "COMMIT") {
         Ok(()) => {
             for answer in ran {
                 answer(None);

@@ -143,3 +143,39 @@ async fn queues_survive_a_restart_and_dead_letters_can_be_redriven() {
         "a redriven message starts counting again"
     );
 }
+
+#[tokio::test]
+async fn delete_many_deletes_only_the_current_receipts_of_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let s = services(dir.path(), c.clone()).await;
+    for body in ["a", "b", "c"] {
+        s.send(
+            "work",
+            &Message {
+                body: body.into(),
+                attributes: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let got = s.receive("work", 3, None).await.unwrap();
+    assert_eq!(got.len(), 3);
+    // The first two, a receipt of an earlier receive (stale) and one that is not a receipt.
+    let stale = format!("{}#0", got[2].message_id);
+    let receipts = vec![
+        got[0].receipt.clone(),
+        got[1].receipt.clone(),
+        stale,
+        "not a receipt".to_string(),
+    ];
+    assert_eq!(s.delete_many("work", &receipts).await.unwrap(), 2);
+    assert_eq!(s.delete_many("work", &[]).await.unwrap(), 0);
+    // The third is still in flight and comes back after its visibility timeout.
+    assert_eq!(s.depth("work").await.unwrap(), (0, 1));
+    c.advance(Duration::from_secs(31));
+    let back = s.receive("work", 3, None).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].body, "c");
+}

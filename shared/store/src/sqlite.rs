@@ -498,8 +498,8 @@ impl Decisions for SqliteStore {
         let body =
             serde_json::to_string(&d.body).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.with(move |c| {
-            let n = c
-                .execute(
+            let n = helios_local::sqlite::execute_cached(
+                    c,
                     "INSERT INTO decisions (id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
                     params![
