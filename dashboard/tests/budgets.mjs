@@ -103,16 +103,26 @@ const result = { url, seconds, events_file: arg("events") };
 try {
   await page.goto(`${url}/#/live`);
   await page.getByRole("status").filter({ hasText: "live" }).waitFor({ timeout: 15_000 });
-  // Every row that appears in the feed, with the time it appeared (the page's clock is this
-  // machine's, as the sender's is).
+  // Every event that appears in the feed, with the time it appeared (the page's clock is this
+  // machine's, as the sender's is). The feed keeps its rows and rewrites them, so an event
+  // appears as a row added or as a row's `data-event` changed to it.
   await page.evaluate(() => {
     window.__seen = new Map();
+    const saw = (node, at) => {
+      if (node instanceof HTMLElement && node.dataset.event && !window.__seen.has(node.dataset.event)) window.__seen.set(node.dataset.event, at);
+    };
     new MutationObserver((records) => {
       const at = Date.now();
-      for (const r of records)
-        for (const node of r.addedNodes)
-          if (node instanceof HTMLElement && node.dataset.event && !window.__seen.has(node.dataset.event)) window.__seen.set(node.dataset.event, at);
-    }).observe(document.querySelector("table.feed tbody") ?? document.body, { childList: true, subtree: true });
+      for (const r of records) {
+        if (r.type === "attributes") saw(r.target, at);
+        for (const node of r.addedNodes) saw(node, at);
+      }
+    }).observe(document.querySelector("table.feed tbody") ?? document.body, {
+      childList: true,
+      subtree: true,
+      attributes: true,
+      attributeFilter: ["data-event"],
+    });
   });
 
   // 1. Arrival on the Live page at 200 events/s.

@@ -37,8 +37,8 @@ export function LivePage({ live }: { live: LiveState }) {
           <p class="empty">No rule has fired yet.</p>
         ) : (
           <ul class="decisions-feed">
-            {live.decisions.slice(0, 12).map((d) => (
-              <li key={d.id}>
+            {live.decisions.slice(0, 12).map((d, i) => (
+              <li key={i}>
                 <Severity value={d.severity} /> <a href={href("decisions", d.id)}>{d.explanation || d.rules.join(", ") || "No rule fired"}</a>
                 <span class="muted"> {d.subject ?? ""} · {time(d.decided_at)}</span>
               </li>
@@ -52,10 +52,13 @@ export function LivePage({ live }: { live: LiveState }) {
 
 function Feed({ live }: { live: LiveState }) {
   if (live.events.length === 0) return <p class="empty">No event yet. Send one: POST /v1/events.</p>;
-  // Not `Rows`: at a thousand events a second each render must redo only the new rows, so each
-  // row is memoised on its event and its status (events never change once recorded).
+  // Not `Rows`: at a thousand events a second every row is new at every render. The rows are
+  // kept by position, not by event: a render rewrites the text of the rows that are there
+  // instead of creating new ones and removing the old (at 1,000 events/s that was 80 rows
+  // made and 80 dropped ten times a second, and frames of 130 ms). Each row is still
+  // memoised on its event and its status, so a quiet feed redoes only the rows that moved.
   return (
-    <div class="table-wrap">
+    <div class="table-wrap feed-wrap">
       <table class="feed cards">
         <thead>
           <tr>
@@ -67,8 +70,8 @@ function Feed({ live }: { live: LiveState }) {
           </tr>
         </thead>
         <tbody>
-          {live.events.map((e) => (
-            <FeedRow key={e.id} e={e} status={live.decided.get(e.id)} />
+          {live.events.map((e, i) => (
+            <FeedRow key={i} e={e} status={live.decided.get(e.id)} />
           ))}
         </tbody>
       </table>
