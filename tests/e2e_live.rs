@@ -269,8 +269,25 @@ async fn the_demo_fills_helios_with_traffic_of_every_format_and_cleans_up() {
     std::thread::spawn(move || for _ in lines {});
     let link = link.expect("the demo prints a sign-in link");
     let data = std::path::PathBuf::from(data.expect("the demo prints its data folder"));
-    let (base, key) = link.split_once("/#/sign-in?key=").unwrap();
+    // The link carries a one-time ticket, not the key: traded once for the key.
+    assert!(!link.contains("hk_"), "the key is not in the link: {link}");
+    let (base, ticket) = link.split_once("/#/sign-in?ticket=").unwrap();
     let http = client();
+    let redeem = || {
+        http.post(format!("{base}/v1/session/redeem"))
+            .json(&json!({ "ticket": ticket }))
+            .send()
+    };
+    let first = redeem().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let key = first.json::<Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = key.as_str();
+    let again = redeem().await.unwrap();
+    assert_eq!(again.status(), 404, "a sign-in ticket is good once");
+    assert_eq!(again.headers()["content-type"], "application/problem+json");
     let page = http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("app.js"));

@@ -3,7 +3,7 @@
 
 import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { forgetKey, get, keepKey, loadConfig, Problem, Session, signIn, storedKey, whenUnauthenticated } from "./api";
+import { apiUrl, forgetKey, get, keepKey, loadConfig, Problem, Session, signIn, storedKey, whenUnauthenticated } from "./api";
 import { LinkState } from "./live";
 import { DecisionPage, DecisionsPage, Filters } from "./pages/decisions";
 import { ExecutionPage, ExecutionsPage } from "./pages/executions";
@@ -272,22 +272,31 @@ function SignIn({ onSession }: { onSession: (s: Session) => void }) {
   );
 }
 
-// A one-time sign-in link (`helios demo`) puts the key in the fragment, which no server ever
-// sees: it is kept in this tab and taken out of the address at once.
-function takeKeyFromFragment(): void {
-  const m = location.hash.match(/^#\/sign-in\?key=([^&]+)/);
-  if (m) {
-    try {
-      keepKey(decodeURIComponent(m[1]));
-    } catch {
-      // A malformed link: sign in by hand.
+// A one-time sign-in link (`helios demo`) carries a ticket in the fragment (which no server
+// is sent), never the key: the ticket is traded for the key once (`POST /v1/session/redeem`),
+// the key kept in this tab, and the ticket taken out of the address at once.
+async function redeemTicketInFragment(): Promise<void> {
+  const m = location.hash.match(/^#\/sign-in\?ticket=([A-Za-z0-9_]+)/);
+  if (!m) return;
+  history.replaceState(null, "", location.pathname + location.search + "#/live");
+  try {
+    const r = await fetch(apiUrl("/v1/session/redeem"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ticket: m[1] }),
+    });
+    if (r.ok) {
+      const { key } = (await r.json()) as { key?: string };
+      if (typeof key === "string" && key) keepKey(key);
     }
-    history.replaceState(null, "", location.pathname + location.search + "#/live");
+  } catch {
+    // No answer: sign in by hand.
   }
 }
 
-takeKeyFromFragment();
-void loadConfig().then(() => {
-  const root = document.getElementById("app");
-  if (root) render(<App />, root);
-});
+void loadConfig()
+  .then(redeemTicketInFragment)
+  .then(() => {
+    const root = document.getElementById("app");
+    if (root) render(<App />, root);
+  });

@@ -110,6 +110,25 @@ try {
     check((await page.getByRole("alert").textContent()).includes("not valid"), "a wrong key is refused with a message");
     check(!page.url().includes("hk_"), "the key is never put in the address");
     await context.close();
+
+    // A one-time sign-in link: it signs in once, the ticket leaves the address, and the
+    // same link opened again signs nobody in.
+    const ticket = await post("/v1/session/tickets", {});
+    check(ticket.status === 201 && /^st_[0-9a-f]{32}$/.test(ticket.body.ticket), `a sign-in ticket is made (${ticket.status})`);
+    const link = `${url}/#/sign-in?ticket=${ticket.body.ticket}`;
+    const first = await browser.newContext();
+    const p1 = await first.newPage();
+    await p1.goto(link);
+    await p1.getByRole("status").filter({ hasText: "live" }).waitFor({ timeout: 10_000 });
+    check(!p1.url().includes("st_") && p1.url().endsWith("#/live"), `the ticket leaves the address (${p1.url()})`);
+    check((await p1.evaluate(() => sessionStorage.getItem("helios.key"))) === adminKey, "the link's key is kept in the tab");
+    await first.close();
+    const second = await browser.newContext();
+    const p2 = await second.newPage();
+    await p2.goto(link);
+    await p2.getByLabel("API key").waitFor();
+    check((await p2.evaluate(() => sessionStorage.getItem("helios.key"))) === null, "the same link does not sign in twice");
+    await second.close();
   }
 
   for (const width of [1440, 375]) {

@@ -1,8 +1,15 @@
 //! What an operator does from the dashboard: `GET /v1/dead-letters` (each queue's dead letters,
 //! with samples), `POST /v1/dead-letters/{queue}/redrive` and `POST /v1/replay` (an admin key
 //! each). Served by `helios dev`; in AWS, `helios redrive --aws` and `helios replay` do the same.
+//!
+//! And one-time sign-in links (`helios demo` prints one): `POST /v1/session/tickets` makes a
+//! ticket for the key presented, good once and for ten minutes; `POST /v1/session/redeem`
+//! hands the key back for the ticket, once. The link carries the ticket, never the key, so an
+//! address kept in a browser's history or shown on a screen signs nobody in twice.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use helios_app::ops::{Operations, ReplayRange};
 use helios_ports::Publisher;
@@ -19,6 +26,48 @@ pub struct OpsApi {
     pub topic: String,
     pub auth: Arc<ApiKeyAuth>,
     pub limiter: Arc<RateLimiter>,
+    pub tickets: SignInTickets,
+}
+
+/// How long a sign-in ticket is good for.
+pub const TICKET_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Sign-in tickets not yet redeemed, in this process's memory only: the SHA-256 of each
+/// ticket, with the key it stands for and when it expires.
+#[derive(Clone, Default)]
+pub struct SignInTickets {
+    open: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+}
+
+impl SignInTickets {
+    /// A new ticket for `key`: `st_` and 128 random bits in hex.
+    pub fn issue(&self, key: &str) -> Result<String, Problem> {
+        let mut bits = [0u8; 16];
+        getrandom::fill(&mut bits)
+            .map_err(|e| Problem::unavailable(format!("no randomness available: {e}")))?;
+        let ticket = format!("st_{}", hex(&bits));
+        let now = Instant::now();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|_, (_, until)| *until > now);
+        open.insert(digest(&ticket), (key.to_string(), now + TICKET_LIFETIME));
+        Ok(ticket)
+    }
+
+    /// The key of `ticket`, once: a ticket redeemed, expired or never issued is `None`.
+    pub fn redeem(&self, ticket: &str) -> Option<String> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (key, until) = open.remove(&digest(ticket))?;
+        (until > Instant::now()).then_some(key)
+    }
+}
+
+fn digest(ticket: &str) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(ticket.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How many dead letters of each queue are shown.
@@ -27,6 +76,19 @@ pub const SAMPLES: usize = 5;
 impl OpsApi {
     async fn route(&self, req: &Request) -> Result<Response, Problem> {
         let path = req.uri().path();
+        if path == "/v1/session/redeem" {
+            return self.redeem(req.body());
+        }
+        if path == "/v1/session/tickets" {
+            // Any live key may make a link for itself (it gives nothing the key does not).
+            crate::authorize(&self.auth, &self.limiter, req, Role::Read).await?;
+            let key = ApiKeyAuth::presented(req.headers()).unwrap_or_default();
+            let ticket = self.tickets.issue(key)?;
+            return Ok(crate::json(
+                201,
+                &json!({"ticket": ticket, "expires_in": TICKET_LIFETIME.as_secs()}),
+            ));
+        }
         let role = if req.method() == http::Method::POST {
             Role::Admin
         } else {
@@ -57,6 +119,22 @@ impl OpsApi {
                 "`{queue}` is not a queue with a dead-letter queue"
             ))),
             Err(e) => Err(Problem::unavailable(format!("the redrive stopped: {e}"))),
+        }
+    }
+
+    fn redeem(&self, body: &[u8]) -> Result<Response, Problem> {
+        let bad = |detail: String| Problem::bad_request("invalid-body", detail);
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+        let ticket = v
+            .get("ticket")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("`ticket` (the ticket of a sign-in link) is required".into()))?;
+        match self.tickets.redeem(ticket) {
+            Some(key) => Ok(crate::json(200, &json!({ "key": key }))),
+            None => Err(Problem::not_found(
+                "this sign-in link was used already, has expired, or was never made: sign in with the key",
+            )),
         }
     }
 

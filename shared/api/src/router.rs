@@ -94,6 +94,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/dead-letters", Function::Ops),
     route("POST", "/v1/dead-letters/{queue}/redrive", Function::Ops),
     route("POST", "/v1/replay", Function::Ops),
+    route("POST", "/v1/session/tickets", Function::Ops),
+    route("POST", "/v1/session/redeem", Function::Ops),
     route("GET", "/v1/stream", Function::Stream),
     route("GET", "/healthz", Function::Local),
 ];

@@ -144,9 +144,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         .api_key
         .clone()
         .context("helios dev kept no admin key in the data folder")?;
-    // The key goes in the fragment, which the browser never sends; the page keeps it in the
-    // tab's sessionStorage and takes it out of the address at once.
-    let link = format!("{endpoint}/#/sign-in?key={key}");
+    // The link carries a one-time ticket, never the key: the page trades it for the key
+    // (`POST /v1/session/redeem`), keeps the key in the tab's sessionStorage and takes the
+    // ticket out of the address; the same link does not sign in a second time.
+    let ticket: serde_json::Value = client
+        .post(format!("{endpoint}/v1/session/tickets"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .context("helios dev made no sign-in ticket")?
+        .json()
+        .await
+        .context("helios dev answered no sign-in ticket")?;
+    let ticket = ticket
+        .get("ticket")
+        .and_then(serde_json::Value::as_str)
+        .context("helios dev answered no sign-in ticket")?;
+    let link = format!("{endpoint}/#/sign-in?ticket={ticket}");
     println!();
     println!(
         "Helios demo: {} events/s of simulated traffic",

@@ -210,6 +210,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         topic: EVENTS_TOPIC.to_string(),
         auth: auth.clone(),
         limiter: limiter.clone(),
+        tickets: helios_api::ops::SignInTickets::default(),
     });
     let query = Query {
         store: reads.clone(),
