@@ -1,7 +1,7 @@
 //! The architecture's rules that the compiler does not check by itself, over `cargo
 //! metadata` and the sources (issue 15 adds to these as the core is redesigned):
 //!
-//! - the pure engines (`helios-events`, `helios-rules`, `helios-states`) depend on no I/O
+//! - the pure engines (`helios-events`, `helios-rules`, `helios-states`, `helios-schemas`) depend on no I/O
 //!   crate: no database, no AWS SDK, no HTTP server or client, no async runtime;
 //! - the query API holds the store's read model only, so a write does not compile there;
 //! - functions are mains: no function crate has a library or depends on another, and the
@@ -135,7 +135,12 @@ fn the_pure_engines_depend_on_no_io_crate() {
         "deadpool-postgres",
         "mio",
     ];
-    for engine in ["helios-events", "helios-rules", "helios-states"] {
+    for engine in [
+        "helios-events",
+        "helios-rules",
+        "helios-states",
+        "helios-schemas",
+    ] {
         let deps = closure
             .get(engine)
             .unwrap_or_else(|| panic!("{engine} is not a workspace member"));
