@@ -230,6 +230,13 @@ fn a_jsonata_expression_that_returns_nothing_names_its_field() {
         )
     );
     // A field inside an object and an array, and an Assign.
+    let says_field = |o: &Outcome, field: &str| {
+        let want = format!(
+            "The JSONata expression '$states.input.absent' specified for the field '{field}' \
+             returned nothing (undefined)."
+        );
+        assert!(cause(o).1.ends_with(&want), "{:?}", cause(o));
+    };
     let o = run(
         pass_jsonata(
             "Output",
@@ -237,26 +244,12 @@ fn a_jsonata_expression_that_returns_nothing_names_its_field() {
         ),
         json!({}),
     );
-    assert!(
-        cause(&o).1.ends_with(
-            "The JSONata expression '$states.input.absent' specified for the field \
-             'Output/a/b[1]' returned nothing (undefined)."
-        ),
-        "{:?}",
-        cause(&o)
-    );
+    says_field(&o, "Output/a/b[1]");
     let o = run_with_history(
         pass_jsonata("Assign", json!({"total": "{% $states.input.absent %}"})),
         json!({}),
     );
-    assert!(
-        cause(&o).1.ends_with(
-            "The JSONata expression '$states.input.absent' specified for the field \
-             'Assign/total' returned nothing (undefined)."
-        ),
-        "{:?}",
-        cause(&o)
-    );
+    says_field(&o, "Assign/total");
     // The EvaluationFailed event: the state, the field, and the cause without the state.
     let h = o.history_json();
     let failed = h["events"]
