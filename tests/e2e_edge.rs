@@ -682,3 +682,45 @@ async fn a_key_bound_to_some_sources_speaks_for_those_only() {
     let (status, _, _) = post_json(&dev, API_KEY, event("deploy/prod")).await;
     assert_eq!(status, 202);
 }
+
+#[tokio::test]
+async fn the_ack_route_limits_unauthenticated_tries_and_each_key_like_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    // Workflows on (the ack route is served only then).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dev = Dev::start_with(
+        dir.path(),
+        None,
+        &[
+            "--rate-limit".as_ref(),
+            "3".as_ref(),
+            "--statemachines".as_ref(),
+            root.join("statemachines").as_os_str(),
+        ],
+        &[],
+    );
+    let ack = |key: Option<&'static str>| {
+        let mut req = client().post(format!("{}/v1/decisions/no-such-decision/ack", dev.url));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    // Without a key: 401, until the client address has tried too often.
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(ack(None).await);
+    }
+    assert!(statuses[..5].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "unauthenticated acks are limited per client address: {statuses:?}"
+    );
+    // With the admin key: an unknown decision is a 404, within the key's rate.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(ack(Some(API_KEY)).await);
+    }
+    assert_eq!(statuses[..3], [404, 404, 404], "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+}

@@ -12,11 +12,13 @@ use helios_app::ack::{AckError, Acked, Acknowledge};
 use helios_store::Role;
 use serde_json::{json, Value};
 
-use crate::{ApiKeyAuth, Problem, Request, Response};
+use crate::{ApiKeyAuth, Problem, RateLimiter, Request, Response};
 
 pub struct AckApi {
     pub ack: Arc<Acknowledge>,
     pub auth: Arc<ApiKeyAuth>,
+    /// Each key's rate, and the unauthenticated tries counted, as on every keyed route.
+    pub limiter: Arc<RateLimiter>,
 }
 
 /// The decision id of an ack route, `/v1/decisions/{id}/ack`.
@@ -55,7 +57,7 @@ impl AckApi {
         if req.method() != http::Method::POST {
             return Err(Problem::method_not_allowed("POST"));
         }
-        let key = self.auth.require(req.headers(), Role::Admin).await?;
+        let key = crate::authorize(&self.auth, &self.limiter, req, Role::Admin).await?;
         let body: Value = if req.body().is_empty() {
             json!({})
         } else {

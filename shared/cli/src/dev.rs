@@ -171,6 +171,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         Arc::new(AckApi {
             ack: Arc::new(wire::acknowledge(&ports, runner.clone())),
             auth: auth.clone(),
+            limiter: limiter.clone(),
         })
     });
     // The read side of the store, for every route that only reads.

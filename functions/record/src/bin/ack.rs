@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
             ports.workflows()?,
         )),
         auth: helios_api::lambda_key_auth(&ports.store),
+        limiter: helios_api::lambda_limiter(),
     });
     helios_api::lambda::serve(move |req| {
         let api = api.clone();
