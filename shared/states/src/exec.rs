@@ -642,11 +642,12 @@ impl<'h, H: Host> Run<'h, H> {
                                 }),
                             );
                         }
-                        // The cause an execution fails with (and a `Catch` hands on) names
-                        // the state, for a query evaluation error too: "An error occurred while
-                        // executing the state 'Run S3 Data Push' (entered at the event id #6).
-                        // The JSONata expression … returned nothing (undefined)." (recorded from
-                        // AWS); the `EvaluationFailed` event above keeps the bare cause.
+                        // The cause an execution fails with names the state, for a query
+                        // evaluation error too: "An error occurred while executing the state
+                        // 'Run S3 Data Push' (entered at the event id #6). The JSONata
+                        // expression … returned nothing (undefined)." (recorded from AWS). The
+                        // `EvaluationFailed` event above, and a `Catch` of the state (handled
+                        // before this), keep the bare cause.
                         if (f.error == error::RUNTIME || f.error == error::QUERY_EVALUATION_ERROR)
                             && !f.cause.starts_with("An error occurred while executing")
                         {
