@@ -145,3 +145,90 @@ fn run_prints_the_history_and_refuses_a_bad_definition() {
     assert_eq!(v["status"], "INVALID");
     assert!(!v["errors"].as_array().unwrap().is_empty());
 }
+
+/// `helios schemas check|diff` (issue 17) as a user runs them on schema files: the verdict
+/// of a mode as JSON, exit 1 with every breaking change and its pointer when the mode is
+/// broken, a clear error for a file that is not a schema or a mode that does not exist.
+#[test]
+fn schemas_check_and_diff_tell_the_breaking_changes_of_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let v1 = write(
+        "v1.json",
+        r#"{"type": "object", "properties": {"conclusion": {"enum": ["success", "failure", "cancelled"]}}}"#,
+    );
+    let v2 = write(
+        "v2.json",
+        r#"{"type": "object", "properties": {"conclusion": {"enum": ["success", "failure"]}}, "required": ["conclusion"]}"#,
+    );
+    let not_a_schema = write("list.json", "[1, 2]");
+    let helios = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+            .arg("schemas")
+            .args(args)
+            .output()
+            .unwrap();
+        let json = serde_json::from_slice::<Value>(&out.stdout).ok();
+        (
+            out.status.code(),
+            json,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // BACKWARD (the default): a required field added and an enum value removed both break it.
+    let (code, out, _) = helios(&[
+        "check".as_ref(),
+        "--against".as_ref(),
+        v1.as_os_str(),
+        v2.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1));
+    let out = out.unwrap();
+    assert_eq!(out["compatible"], false);
+    assert_eq!(out["mode"], "BACKWARD");
+    let pointers: Vec<&str> = out["breaking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, ["/required", "/properties/conclusion/enum"]);
+    // FORWARD: both only narrow, which a reader of v1 can read.
+    let (code, out, _) = helios(&[
+        "check".as_ref(),
+        "--mode".as_ref(),
+        "FORWARD".as_ref(),
+        "--against".as_ref(),
+        v1.as_os_str(),
+        v2.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.unwrap()["compatible"], true);
+    // diff: each change with its direction.
+    let (code, out, _) = helios(&["diff".as_ref(), v1.as_os_str(), v2.as_os_str()]);
+    assert_eq!(code, Some(0));
+    let changes = out.unwrap()["changes"].as_array().unwrap().clone();
+    assert_eq!(changes.len(), 2);
+    assert!(changes.iter().all(|c| c["direction"] == "narrowed"));
+    // Errors: a mode that does not exist, a file that is not a schema.
+    let (code, _, err) = helios(&[
+        "check".as_ref(),
+        "--mode".as_ref(),
+        "SIDEWAYS".as_ref(),
+        "--against".as_ref(),
+        v1.as_os_str(),
+        v2.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("`SIDEWAYS` is not a compatibility mode"),
+        "{err}"
+    );
+    let (code, _, err) = helios(&["diff".as_ref(), v1.as_os_str(), not_a_schema.as_os_str()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is not a JSON Schema"), "{err}");
+}

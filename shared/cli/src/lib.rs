@@ -19,6 +19,7 @@ pub mod patterns;
 pub mod redrive;
 pub mod replay;
 pub mod rules;
+pub mod schemas;
 pub mod send;
 pub mod serve;
 pub mod simulate;
@@ -55,6 +56,9 @@ pub enum Command {
     Rules(rules::RulesArgs),
     /// State machines (Amazon States Language): validate them, run them.
     States(states::StatesArgs),
+    /// Data contracts: how two versions of a JSON Schema differ, and whether one may follow
+    /// others under a compatibility mode.
+    Schemas(schemas::SchemasArgs),
     /// The workflow executions of `helios dev`: list them, show one, watch them.
     Executions(executions::ExecutionsArgs),
     /// Why a decision was made: its rules, near misses, actions and outcomes, in words.
@@ -116,6 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Patterns(a) => patterns::run(a).map(|_| ExitCode::SUCCESS),
         Command::Rules(a) => rules::run(a),
         Command::States(a) => states::run(a),
+        Command::Schemas(a) => schemas::run(a),
         Command::Executions(a) => executions::run(a).await,
         Command::Explain(a) => explain::run(a).await,
         Command::Redrive(a) => redrive::run(a).await,
