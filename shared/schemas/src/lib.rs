@@ -28,6 +28,10 @@
 //! `anyOf`, `oneOf`, `allOf`, `not`, `if`, a remote `$ref`) is reported as a change both
 //! ways, so that no mode lets it through unseen.
 
+pub mod infer;
+
+pub use infer::infer;
+
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::str::FromStr;
