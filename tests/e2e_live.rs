@@ -411,3 +411,56 @@ async fn the_rule_set_is_read_and_an_event_tried_on_it_without_a_trace() {
         assert!(p["detail"].as_str().unwrap().contains(why), "{body}: {p}");
     }
 }
+
+/// `helios schemas infer` (issue 17) against a running helios dev: the schema of the `data`
+/// of the stored events of one source and type, a property required only when every event
+/// had it, formats recognised.
+#[tokio::test]
+async fn schemas_infer_reads_the_stored_events_of_a_source_and_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(&dir.path().join("data"), None);
+    for (i, extra) in [(1, None), (2, Some(true)), (3, None)] {
+        let mut data =
+            json!({"branch": "main", "n": i, "log": format!("https://ci.example.com/b/{i}")});
+        if let Some(x) = extra {
+            data["retried"] = json!(x);
+        }
+        let body = json!({"id": format!("build-{i}"), "source": "ci/buildkite",
+            "type": "ci.build.finished", "time": "2026-12-03T09:00:00Z", "data": data});
+        let (status, _, answer) =
+            post_json(&dev, API_KEY, serde_json::to_vec(&body).unwrap()).await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args([
+            "schemas",
+            "infer",
+            "--source",
+            "ci/buildkite",
+            "--type",
+            "ci.build.finished",
+        ])
+        .args(["--endpoint", &dev.url, "--api-key", API_KEY])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["samples"], 3);
+    let schema = &v["schema"];
+    assert_eq!(schema["required"], json!(["branch", "n", "log"]));
+    assert_eq!(schema["properties"]["retried"]["type"], "boolean");
+    assert_eq!(schema["properties"]["n"]["type"], "integer");
+    assert_eq!(schema["properties"]["log"]["format"], "uri");
+    // Nothing of that type: a clear message, exit 1.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["schemas", "infer", "--source", "nope", "--type", "none"])
+        .args(["--endpoint", &dev.url, "--api-key", API_KEY])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no stored event has source"));
+}

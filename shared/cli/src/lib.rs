@@ -120,7 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Patterns(a) => patterns::run(a).map(|_| ExitCode::SUCCESS),
         Command::Rules(a) => rules::run(a),
         Command::States(a) => states::run(a),
-        Command::Schemas(a) => schemas::run(a),
+        Command::Schemas(a) => schemas::run(a).await,
         Command::Executions(a) => executions::run(a).await,
         Command::Explain(a) => explain::run(a).await,
         Command::Redrive(a) => redrive::run(a).await,

@@ -16,14 +16,14 @@ pub fn infer(samples: &[Value]) -> Value {
     for s in samples {
         shape.add(s);
     }
-    let mut out = match shape.schema() {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
+    let mut out = Map::new();
     out.insert(
         "$schema".into(),
         json!("https://json-schema.org/draft/2020-12/schema"),
     );
+    if let Value::Object(m) = shape.schema() {
+        out.extend(m);
+    }
     Value::Object(out)
 }
 
