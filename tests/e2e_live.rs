@@ -431,24 +431,18 @@ async fn schemas_infer_reads_the_stored_events_of_a_source_and_type() {
             post_json(&dev, API_KEY, serde_json::to_vec(&body).unwrap()).await;
         assert_eq!(status, 202, "{answer}");
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_helios"))
-        .args([
-            "schemas",
-            "infer",
-            "--source",
-            "ci/buildkite",
-            "--type",
-            "ci.build.finished",
-        ])
-        .args(["--endpoint", &dev.url, "--api-key", API_KEY])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = helios_json(&[
+        "schemas",
+        "infer",
+        "--source",
+        "ci/buildkite",
+        "--type",
+        "ci.build.finished",
+        "--endpoint",
+        &dev.url,
+        "--api-key",
+        API_KEY,
+    ]);
     assert_eq!(v["samples"], 3);
     let schema = &v["schema"];
     assert_eq!(schema["required"], json!(["branch", "n", "log"]));

@@ -237,3 +237,19 @@ pub fn create_key(
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     created["key"].as_str().unwrap().to_string()
 }
+
+/// Runs the `helios` binary with `args`; asserts it succeeded and returns what it printed,
+/// as JSON.
+pub fn helios_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(args)
+        .output()
+        .expect("the helios binary runs");
+    assert!(
+        out.status.success(),
+        "helios {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("helios {args:?} printed no JSON: {e}"))
+}
