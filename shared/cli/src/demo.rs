@@ -182,18 +182,42 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         open_browser(&link);
     }
     let traffic = crate::simulate::run_traffic(&endpoint, creds, args.traffic.clone(), None, false);
-    tokio::select! {
-        r = traffic => { r?; }
+    let ended = tokio::select! {
+        r = traffic => r.map(|_| std::process::ExitCode::SUCCESS),
         // helios dev ends on Ctrl-C (or SIGTERM) by itself; the traffic with it.
-        r = &mut server => {
-            return match r {
-                Ok(Ok(())) => Ok(std::process::ExitCode::SUCCESS),
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(anyhow::anyhow!("helios dev failed: {e}")),
-            };
+        r = &mut server => match r {
+            Ok(Ok(())) => Ok(std::process::ExitCode::SUCCESS),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(anyhow::anyhow!("helios dev failed: {e}")),
+        },
+    };
+    if let Some(t) = _temporary {
+        // helios dev's own shutdown first (it ends on the same Ctrl-C as the traffic).
+        if !server.is_finished() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut server).await;
+        }
+        remove_folder(t).await;
+    }
+    ended
+}
+
+/// Removes the demo's temporary folder. helios dev's threads that write files (the SQLite
+/// checkpointer, the workflow runner) can still be finishing when it returns, and a file they
+/// make while the folder is being removed leaves the folder behind (`TempDir`'s drop ignores
+/// that): so removal is tried again, for a few seconds, until the folder is gone.
+async fn remove_folder(t: tempfile::TempDir) {
+    let path = t.keep();
+    for _ in 0..50 {
+        match std::fs::remove_dir_all(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Ok(()) if !path.exists() => return,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    eprintln!(
+        "could not remove the demo's folder {}: remove it yourself",
+        path.display()
+    );
 }
 
 /// Opens `url` in the desktop's browser, when there is a desktop; says nothing otherwise.
