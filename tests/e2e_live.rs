@@ -287,6 +287,12 @@ async fn the_demo_fills_helios_with_traffic_of_every_format_and_cleans_up() {
     let key = key.as_str();
     let again = redeem().await.unwrap();
     assert_eq!(again.status(), 404, "a sign-in ticket is good once");
+    // Guessing tickets counts against the client's address, as wrong keys do.
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(redeem().await.unwrap().status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
     assert_eq!(again.headers()["content-type"], "application/problem+json");
     let page = http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(page.status(), 200);

@@ -77,7 +77,7 @@ impl OpsApi {
     async fn route(&self, req: &Request) -> Result<Response, Problem> {
         let path = req.uri().path();
         if path == "/v1/session/redeem" {
-            return self.redeem(req.body());
+            return self.redeem(req);
         }
         if path == "/v1/session/tickets" {
             // Any live key may make a link for itself (it gives nothing the key does not).
@@ -122,18 +122,24 @@ impl OpsApi {
         }
     }
 
-    fn redeem(&self, body: &[u8]) -> Result<Response, Problem> {
+    /// A ticket that is not open counts as an unauthenticated try of the client's address,
+    /// as a wrong key does elsewhere.
+    fn redeem(&self, req: &Request) -> Result<Response, Problem> {
         let bad = |detail: String| Problem::bad_request("invalid-body", detail);
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+        let v: Value = serde_json::from_slice(req.body())
+            .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
         let ticket = v
             .get("ticket")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("`ticket` (the ticket of a sign-in link) is required".into()))?;
         match self.tickets.redeem(ticket) {
             Some(key) => Ok(crate::json(200, &json!({ "key": key }))),
-            None => Err(Problem::not_found(
-                "this sign-in link was used already, has expired, or was never made: sign in with the key",
+            None => Err(crate::unauthenticated(
+                &self.limiter,
+                req,
+                Problem::not_found(
+                    "this sign-in link was used already, has expired, or was never made: sign in with the key",
+                ),
             )),
         }
     }
