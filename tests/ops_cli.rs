@@ -74,6 +74,7 @@ async fn replay_publishes_the_facts_of_a_range_again() {
     let dir = tempfile::tempdir().unwrap();
     let d = deployment(dir.path()).await;
     let event = |id: &str, time: &str| helios_store::NewFact {
+        hold: None,
         event: serde_json::from_value(serde_json::json!({
             "helios_id": format!("hid-{id}"), "id": id, "source": "ci", "type": "ci.build.finished",
             "subject": "acme/web", "time": time, "received_at": time, "schema_version": 1,

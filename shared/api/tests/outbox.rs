@@ -209,6 +209,7 @@ async fn an_outbox_row_that_cannot_be_read_back_is_parked_and_the_later_ones_go_
                 other => panic!("{other:?}"),
             };
             helios_store::NewFact {
+                hold: None,
                 event,
                 raw: helios_store::RawRef {
                     key: format!("raw/u-{i}.json"),

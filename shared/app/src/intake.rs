@@ -294,6 +294,7 @@ impl Intake {
             .into_iter()
             .enumerate()
             .map(|(i, event)| NewFact {
+                hold: None,
                 event,
                 raw: RawRef {
                     key: raw_key.to_string(),

@@ -42,6 +42,9 @@ pub struct RawRef {
 pub struct NewFact {
     pub event: Event,
     pub raw: RawRef,
+    /// Why the fact is held in quarantine instead of being published (its schema check,
+    /// under the `quarantine` policy); `None` for a fact published as usual.
+    pub hold: Option<serde_json::Value>,
 }
 
 /// A recorded fact.
@@ -198,6 +201,148 @@ pub struct StatRow {
     pub count: i64,
 }
 
+/// One version of a registered JSON Schema: the schema of the events of one subject,
+/// `(source, type)`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SchemaVersion {
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// 1 for the first version of the subject, then one more for each.
+    pub version: u32,
+    /// `sch_` and the first 24 hex digits of the SHA-256 of the schema's JSON: the same
+    /// schema has the same id under every subject.
+    pub id: String,
+    pub schema: serde_json::Value,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// How a subject is governed: its compatibility mode (Confluent's names: `BACKWARD`, …)
+/// and what ingest does with an event that does not fit (`enforce`, `quarantine`,
+/// `observe`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubjectSettings {
+    pub mode: String,
+    pub policy: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A subject of the registry: one with versions, or settings, or both.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Subject {
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The number of its newest version; 0 when it has none yet.
+    pub latest: u32,
+    pub settings: Option<SubjectSettings>,
+}
+
+/// What became of a held fact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldStatus {
+    /// Waiting for an admin.
+    Held,
+    /// Put in the outbox: published and decided as any fact.
+    Released,
+    /// Never to be decided; the fact stays recorded.
+    Dropped,
+}
+
+impl HoldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Held => "held",
+            HoldStatus::Released => "released",
+            HoldStatus::Dropped => "dropped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HoldStatus> {
+        Some(match s {
+            "held" => HoldStatus::Held,
+            "released" => HoldStatus::Released,
+            "dropped" => HoldStatus::Dropped,
+            _ => return None,
+        })
+    }
+}
+
+/// A fact held in quarantine (or once held).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Held {
+    pub helios_id: String,
+    /// The fact's `seq`: the cursor of listings.
+    pub seq: i64,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub held_at: DateTime<Utc>,
+    /// Why: the schema it was checked against and every violation.
+    pub reason: serde_json::Value,
+    pub status: HoldStatus,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+}
+
+/// The schema registry: versions per subject, and each subject's settings.
+#[async_trait]
+pub trait SchemaRegistry: Send + Sync {
+    /// The versions of a subject, oldest first.
+    async fn schema_versions(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<SchemaVersion>, StoreError>;
+
+    /// Adds a version; [`Recorded::Duplicate`] (and nothing written) when the subject already
+    /// has a version with this number (another registration came first: check again).
+    async fn add_schema_version(&self, version: &SchemaVersion) -> Result<Recorded, StoreError>;
+
+    /// Every subject, by source and type.
+    async fn subjects(&self) -> Result<Vec<Subject>, StoreError>;
+
+    async fn subject_settings(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Option<SubjectSettings>, StoreError>;
+
+    async fn set_subject_settings(
+        &self,
+        source: &str,
+        event_type: &str,
+        settings: &SubjectSettings,
+    ) -> Result<(), StoreError>;
+}
+
+/// Facts held by the `quarantine` policy: recorded, not published, until an admin releases
+/// or drops each.
+#[async_trait]
+pub trait Quarantine: Send + Sync {
+    /// Held facts (or those once held, by status), in the order they were recorded, past
+    /// the cursor `after`.
+    async fn held(
+        &self,
+        status: Option<HoldStatus>,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Held>, StoreError>;
+
+    async fn get_held(&self, helios_id: &str) -> Result<Option<Held>, StoreError>;
+
+    /// Releases a held fact (its outbox row written in the same transaction) or drops it;
+    /// `None` when no fact with this id is held (unknown, or resolved already).
+    async fn resolve_held(
+        &self,
+        helios_id: &str,
+        to: HoldStatus,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Held>, StoreError>;
+}
+
 /// The schema: its versioned migrations.
 #[async_trait]
 pub trait Schema: Send + Sync {
@@ -316,9 +461,25 @@ pub trait RowAccess: Send + Sync {
 /// The whole store, as an adapter implements it (PostgreSQL, SQLite). A use case takes the
 /// narrow ports it needs ([`Facts`], [`Outbox`], [`Decisions`], …), to which an
 /// `Arc<dyn Store>` coerces.
-pub trait Store: Schema + Facts + Outbox + ApiKeys + Decisions + Outcomes + Stats {}
+pub trait Store:
+    Schema + Facts + Outbox + ApiKeys + Decisions + Outcomes + Stats + SchemaRegistry + Quarantine
+{
+}
 
-impl<T: Schema + Facts + Outbox + ApiKeys + Decisions + Outcomes + Stats + ?Sized> Store for T {}
+impl<
+        T: Schema
+            + Facts
+            + Outbox
+            + ApiKeys
+            + Decisions
+            + Outcomes
+            + Stats
+            + SchemaRegistry
+            + Quarantine
+            + ?Sized,
+    > Store for T
+{
+}
 
 /// What the read side of Helios may do with the store, and nothing else: the query API
 /// and the read routes are handed this, so a write does not compile there.
@@ -369,7 +530,7 @@ impl ReadModel for ReadOnly {
 /// (`use helios_store::prelude::*;`); an `Arc<dyn Store>` needs none.
 pub mod prelude {
     pub use super::{
-        ApiKeys as _, Decisions as _, Facts as _, Outbox as _, Outcomes as _, RowAccess as _,
-        Schema as _, Stats as _,
+        ApiKeys as _, Decisions as _, Facts as _, Outbox as _, Outcomes as _, Quarantine as _,
+        RowAccess as _, Schema as _, SchemaRegistry as _, Stats as _,
     };
 }

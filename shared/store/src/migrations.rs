@@ -40,6 +40,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "0006_facts_unique_by_helios_id_only.sql",
         sql: include_str!("../migrations/sqlite/0006_facts_unique_by_helios_id_only.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_schema_registry.sql",
+        sql: include_str!("../migrations/sqlite/0007_schema_registry.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -72,6 +77,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 6,
         name: "0006_facts_unique_by_helios_id_only.sql",
         sql: include_str!("../migrations/postgres/0006_facts_unique_by_helios_id_only.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "0007_schema_registry.sql",
+        sql: include_str!("../migrations/postgres/0007_schema_registry.sql"),
     },
 ];
 

@@ -11,7 +11,10 @@ use crate::{
     FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
     StatsQuery, StoreError, StoredDecision,
 };
-use crate::{ApiKeys, Decisions, Facts, Login, Outbox, Outboxed, Outcomes, Schema, Stats};
+use crate::{
+    ApiKeys, Decisions, Facts, Held, HoldStatus, Login, Outbox, Outboxed, Outcomes, Quarantine,
+    Schema, SchemaRegistry, SchemaVersion, Stats, Subject, SubjectSettings,
+};
 
 const DECISION_COLUMNS: &str =
     "seq, id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body";
@@ -652,6 +655,13 @@ impl Facts for PgStore {
                  ), outboxed AS (
                    INSERT INTO outbox (helios_id, seq, created_at)
                    SELECT helios_id, seq, received_at FROM inserted
+                   WHERE NOT (helios_id = ANY($11::text[]))
+                 ), held AS (
+                   INSERT INTO quarantine (helios_id, seq, source, type, held_at, reason, status)
+                   SELECT i.helios_id, i.seq, h.source, h.type, i.received_at, h.reason, 'held'
+                   FROM inserted i
+                   JOIN UNNEST($11::text[], $12::jsonb[], $13::text[], $14::text[])
+                        AS h(helios_id, reason, source, type) ON h.helios_id = i.helios_id
                  )
                  SELECT helios_id FROM inserted",
             )
@@ -669,6 +679,21 @@ impl Facts for PgStore {
             facts.iter().map(|f| Json(&f.event)).collect();
         let raw_keys: Vec<&str> = facts.iter().map(|f| f.raw.key.as_str()).collect();
         let raw_indexes: Vec<i32> = facts.iter().map(|f| f.raw.index as i32).collect();
+        // The held facts, each once (the first of a repeated id is the one inserted).
+        let mut held_ids: Vec<&str> = Vec::new();
+        let mut held_reasons: Vec<Json<&serde_json::Value>> = Vec::new();
+        let mut held_sources: Vec<&str> = Vec::new();
+        let mut held_types: Vec<&str> = Vec::new();
+        for f in facts {
+            if let Some(reason) = &f.hold {
+                if !held_ids.contains(&f.event.helios_id.as_str()) {
+                    held_ids.push(&f.event.helios_id);
+                    held_reasons.push(Json(reason));
+                    held_sources.push(&f.event.source);
+                    held_types.push(&f.event.event_type);
+                }
+            }
+        }
         let inserted: std::collections::HashSet<String> = tx
             .query(
                 &insert,
@@ -683,6 +708,10 @@ impl Facts for PgStore {
                     &events,
                     &raw_keys,
                     &raw_indexes,
+                    &held_ids,
+                    &held_reasons,
+                    &held_sources,
+                    &held_types,
                 ],
             )
             .await
@@ -834,6 +863,246 @@ impl Outbox for PgStore {
             .await
             .map_err(unavailable)?;
         Ok(row.try_get::<_, i64>(0).map_err(unavailable)? as u64)
+    }
+}
+
+#[async_trait]
+impl SchemaRegistry for PgStore {
+    async fn schema_versions(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<SchemaVersion>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT version, id, schema, registered_at FROM schema_versions
+                 WHERE source = $1 AND type = $2 ORDER BY version",
+                &[&source, &event_type],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get(1).map_err(unavailable)?;
+                let Json(schema) = r
+                    .try_get::<_, Json<serde_json::Value>>(2)
+                    .map_err(|e| StoreError::Corrupt(format!("schema {id}: {e}")))?;
+                Ok(SchemaVersion {
+                    source: source.to_string(),
+                    event_type: event_type.to_string(),
+                    version: r.try_get::<_, i32>(0).map_err(unavailable)? as u32,
+                    schema,
+                    id,
+                    registered_at: r.try_get(3).map_err(unavailable)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_schema_version(&self, v: &SchemaVersion) -> Result<Recorded, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "INSERT INTO schema_versions (source, type, version, id, schema, registered_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &v.source,
+                    &v.event_type,
+                    &(v.version as i32),
+                    &v.id,
+                    &Json(&v.schema),
+                    &v.registered_at,
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(if n == 1 {
+            Recorded::Accepted
+        } else {
+            Recorded::Duplicate
+        })
+    }
+
+    async fn subjects(&self) -> Result<Vec<Subject>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "WITH names AS (SELECT source, type FROM schema_versions
+                                UNION SELECT source, type FROM schema_subjects)
+                 SELECT n.source, n.type,
+                        (SELECT COALESCE(MAX(version), 0) FROM schema_versions v
+                          WHERE v.source = n.source AND v.type = n.type),
+                        s.mode, s.policy, s.updated_at
+                 FROM names n LEFT JOIN schema_subjects s ON s.source = n.source AND s.type = n.type
+                 ORDER BY n.source, n.type",
+                &[],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let mode: Option<String> = r.try_get(3).map_err(unavailable)?;
+                let policy: Option<String> = r.try_get(4).map_err(unavailable)?;
+                let at: Option<DateTime<Utc>> = r.try_get(5).map_err(unavailable)?;
+                Ok(Subject {
+                    source: r.try_get(0).map_err(unavailable)?,
+                    event_type: r.try_get(1).map_err(unavailable)?,
+                    latest: r.try_get::<_, i32>(2).map_err(unavailable)? as u32,
+                    settings: match (mode, policy, at) {
+                        (Some(mode), Some(policy), Some(updated_at)) => Some(SubjectSettings {
+                            mode,
+                            policy,
+                            updated_at,
+                        }),
+                        _ => None,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn subject_settings(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Option<SubjectSettings>, StoreError> {
+        let c = self.client().await?;
+        c.query_opt(
+            "SELECT mode, policy, updated_at FROM schema_subjects WHERE source = $1 AND type = $2",
+            &[&source, &event_type],
+        )
+        .await
+        .map_err(unavailable)?
+        .map(|r| {
+            Ok(SubjectSettings {
+                mode: r.try_get(0).map_err(unavailable)?,
+                policy: r.try_get(1).map_err(unavailable)?,
+                updated_at: r.try_get(2).map_err(unavailable)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_subject_settings(
+        &self,
+        source: &str,
+        event_type: &str,
+        s: &SubjectSettings,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO schema_subjects (source, type, mode, policy, updated_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (source, type) DO UPDATE SET mode = excluded.mode, policy = excluded.policy,
+                                                     updated_at = excluded.updated_at",
+            &[&source, &event_type, &s.mode, &s.policy, &s.updated_at],
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+const HELD_COLUMNS: &str =
+    "helios_id, seq, source, type, held_at, reason, status, resolved_at, resolved_by";
+
+fn to_held(r: &Row) -> Result<Held, StoreError> {
+    let helios_id: String = r.try_get(0).map_err(unavailable)?;
+    let corrupt = |e: String| StoreError::Corrupt(format!("held fact {helios_id}: {e}"));
+    let Json(reason) = r
+        .try_get::<_, Json<serde_json::Value>>(5)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let status: String = r.try_get(6).map_err(unavailable)?;
+    Ok(Held {
+        seq: r.try_get(1).map_err(unavailable)?,
+        source: r.try_get(2).map_err(unavailable)?,
+        event_type: r.try_get(3).map_err(unavailable)?,
+        held_at: r.try_get(4).map_err(unavailable)?,
+        reason,
+        status: HoldStatus::parse(&status).ok_or_else(|| corrupt(format!("status {status}")))?,
+        resolved_at: r.try_get(7).map_err(unavailable)?,
+        resolved_by: r.try_get(8).map_err(unavailable)?,
+        helios_id,
+    })
+}
+
+#[async_trait]
+impl Quarantine for PgStore {
+    async fn held(
+        &self,
+        status: Option<HoldStatus>,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Held>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {HELD_COLUMNS} FROM quarantine
+                     WHERE ($1::text IS NULL OR status = $1) AND seq > $2 ORDER BY seq LIMIT $3"
+                ),
+                &[
+                    &status.map(HoldStatus::as_str),
+                    &after.unwrap_or(0),
+                    &(limit as i64),
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(to_held).collect()
+    }
+
+    async fn get_held(&self, helios_id: &str) -> Result<Option<Held>, StoreError> {
+        let c = self.client().await?;
+        c.query_opt(
+            &format!("SELECT {HELD_COLUMNS} FROM quarantine WHERE helios_id = $1"),
+            &[&helios_id],
+        )
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(to_held)
+        .transpose()
+    }
+
+    async fn resolve_held(
+        &self,
+        helios_id: &str,
+        to: HoldStatus,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Held>, StoreError> {
+        if to == HoldStatus::Held {
+            return Err(StoreError::Invalid(
+                "a held fact is released or dropped".into(),
+            ));
+        }
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(unavailable)?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "UPDATE quarantine SET status = $2, resolved_at = $3, resolved_by = $4
+                     WHERE helios_id = $1 AND status = 'held' RETURNING {HELD_COLUMNS}"
+                ),
+                &[&helios_id, &to.as_str(), &at, &by],
+            )
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let held = to_held(&row)?;
+        if to == HoldStatus::Released {
+            tx.execute(
+                "INSERT INTO outbox (helios_id, seq, created_at) VALUES ($1, $2, $3)",
+                &[&helios_id, &held.seq, &at],
+            )
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Some(held))
     }
 }
 

@@ -12,7 +12,10 @@ use crate::{
     Fact, FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
     StatsQuery, StoreError, StoredDecision,
 };
-use crate::{ApiKeys, Decisions, Facts, Outbox, Outboxed, Outcomes, Schema, Stats};
+use crate::{
+    ApiKeys, Decisions, Facts, Held, HoldStatus, Outbox, Outboxed, Outcomes, Quarantine, Schema,
+    SchemaRegistry, SchemaVersion, Stats, Subject, SubjectSettings,
+};
 
 const DECISION_COLUMNS: &str =
     "seq, id, event_id, ruleset, ruleset_hash, subject, severity, score, rules, decided_at, body";
@@ -223,6 +226,11 @@ impl Facts for SqliteStore {
                     fixed_time(&e.received_at),
                     serde_json::to_string(e).map_err(|e| StoreError::Invalid(e.to_string()))?,
                     f.raw.clone(),
+                    f.hold
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -239,12 +247,23 @@ impl Facts for SqliteStore {
                 let mut outbox = c
                     .prepare_cached("INSERT INTO outbox (helios_id, seq, created_at) VALUES (?1, ?2, ?3)")
                     .map_err(unavailable)?;
-                for (hid, source, id, ty, subject, time, received, event, raw) in &rows {
+                for (hid, source, id, ty, subject, time, received, event, raw, hold) in &rows {
                     let n = insert
                         .execute(params![hid, source, id, ty, subject, time, received, event, raw.key, raw.index])
                         .map_err(unavailable)?;
                     if n == 1 {
-                        outbox.execute(params![hid, c.last_insert_rowid(), received]).map_err(unavailable)?;
+                        let seq = c.last_insert_rowid();
+                        match hold {
+                            None => outbox.execute(params![hid, seq, received]).map_err(unavailable)?,
+                            Some(reason) => c
+                                .prepare_cached(
+                                    "INSERT INTO quarantine (helios_id, seq, source, type, held_at, reason, status)
+                                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'held')",
+                                )
+                                .map_err(unavailable)?
+                                .execute(params![hid, seq, source, ty, received, reason])
+                                .map_err(unavailable)?,
+                        };
                         out.push(Recorded::Accepted);
                     } else {
                         out.push(Recorded::Duplicate);
@@ -408,6 +427,312 @@ impl Outbox for SqliteStore {
             c.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)
                 .map_err(unavailable)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SchemaRegistry for SqliteStore {
+    async fn schema_versions(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<SchemaVersion>, StoreError> {
+        let (source, event_type) = (source.to_string(), event_type.to_string());
+        self.with(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT version, id, schema, registered_at FROM schema_versions
+                     WHERE source = ?1 AND type = ?2 ORDER BY version",
+                )
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map(params![source, event_type], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| {
+                let (version, id, schema, at) = r.map_err(unavailable)?;
+                Ok(SchemaVersion {
+                    source: source.clone(),
+                    event_type: event_type.clone(),
+                    version: version as u32,
+                    schema: serde_json::from_str(&schema)
+                        .map_err(|e| StoreError::Corrupt(format!("schema {id}: {e}")))?,
+                    id,
+                    registered_at: parse_time(&at)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn add_schema_version(&self, v: &SchemaVersion) -> Result<Recorded, StoreError> {
+        let schema =
+            serde_json::to_string(&v.schema).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let v = v.clone();
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO schema_versions (source, type, version, id, schema, registered_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                    params![
+                        v.source,
+                        v.event_type,
+                        v.version,
+                        v.id,
+                        schema,
+                        fixed_time(&v.registered_at)
+                    ],
+                )
+                .map_err(unavailable)?;
+            Ok(if n == 1 {
+                Recorded::Accepted
+            } else {
+                Recorded::Duplicate
+            })
+        })
+        .await
+    }
+
+    async fn subjects(&self) -> Result<Vec<Subject>, StoreError> {
+        self.with(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "WITH names AS (SELECT source, type FROM schema_versions
+                                    UNION SELECT source, type FROM schema_subjects)
+                     SELECT n.source, n.type,
+                            (SELECT COALESCE(MAX(version), 0) FROM schema_versions v
+                              WHERE v.source = n.source AND v.type = n.type),
+                            s.mode, s.policy, s.updated_at
+                     FROM names n LEFT JOIN schema_subjects s ON s.source = n.source AND s.type = n.type
+                     ORDER BY n.source, n.type",
+                )
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| {
+                let (source, event_type, latest, mode, policy, at) = r.map_err(unavailable)?;
+                let settings = match (mode, policy, at) {
+                    (Some(mode), Some(policy), Some(at)) => Some(SubjectSettings {
+                        mode,
+                        policy,
+                        updated_at: parse_time(&at)?,
+                    }),
+                    _ => None,
+                };
+                Ok(Subject {
+                    source,
+                    event_type,
+                    latest: latest as u32,
+                    settings,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn subject_settings(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Option<SubjectSettings>, StoreError> {
+        let (source, event_type) = (source.to_string(), event_type.to_string());
+        self.with(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT mode, policy, updated_at FROM schema_subjects WHERE source = ?1 AND type = ?2",
+                )
+                .map_err(unavailable)?
+                .query_row(params![source, event_type], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                })
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(mode, policy, at)| {
+                Ok(SubjectSettings {
+                    mode,
+                    policy,
+                    updated_at: parse_time(&at)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn set_subject_settings(
+        &self,
+        source: &str,
+        event_type: &str,
+        settings: &SubjectSettings,
+    ) -> Result<(), StoreError> {
+        let (source, event_type, s) =
+            (source.to_string(), event_type.to_string(), settings.clone());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO schema_subjects (source, type, mode, policy, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (source, type) DO UPDATE SET mode = excluded.mode, policy = excluded.policy,
+                                                         updated_at = excluded.updated_at",
+                params![source, event_type, s.mode, s.policy, fixed_time(&s.updated_at)],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+const HELD_COLUMNS: &str =
+    "helios_id, seq, source, type, held_at, reason, status, resolved_at, resolved_by";
+
+type HeldRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+fn held_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn to_held(
+    (helios_id, seq, source, event_type, held_at, reason, status, resolved_at, resolved_by): HeldRow,
+) -> Result<Held, StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt(format!("held fact {helios_id}: {e}"));
+    Ok(Held {
+        seq,
+        source,
+        event_type,
+        held_at: parse_time(&held_at)?,
+        reason: serde_json::from_str(&reason).map_err(|e| corrupt(e.to_string()))?,
+        status: HoldStatus::parse(&status).ok_or_else(|| corrupt(format!("status {status}")))?,
+        resolved_at: resolved_at.as_deref().map(parse_time).transpose()?,
+        resolved_by,
+        helios_id,
+    })
+}
+
+#[async_trait]
+impl Quarantine for SqliteStore {
+    async fn held(
+        &self,
+        status: Option<HoldStatus>,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Held>, StoreError> {
+        self.with(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {HELD_COLUMNS} FROM quarantine
+                     WHERE (?1 IS NULL OR status = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3"
+                ))
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map(
+                    params![
+                        status.map(HoldStatus::as_str),
+                        after.unwrap_or(0),
+                        limit as i64
+                    ],
+                    held_row,
+                )
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable).and_then(to_held))
+                .collect()
+        })
+        .await
+    }
+
+    async fn get_held(&self, helios_id: &str) -> Result<Option<Held>, StoreError> {
+        let id = helios_id.to_string();
+        self.with(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {HELD_COLUMNS} FROM quarantine WHERE helios_id = ?1"
+            ))
+            .map_err(unavailable)?
+            .query_row([id], held_row)
+            .optional()
+            .map_err(unavailable)?
+            .map(to_held)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn resolve_held(
+        &self,
+        helios_id: &str,
+        to: HoldStatus,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Held>, StoreError> {
+        if to == HoldStatus::Held {
+            return Err(StoreError::Invalid(
+                "a held fact is released or dropped".into(),
+            ));
+        }
+        let (id, by, at) = (helios_id.to_string(), by.to_string(), fixed_time(&at));
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE quarantine SET status = ?2, resolved_at = ?3, resolved_by = ?4
+                     WHERE helios_id = ?1 AND status = 'held'",
+                    params![id, to.as_str(), at, by],
+                )
+                .map_err(unavailable)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if to == HoldStatus::Released {
+                c.execute(
+                    "INSERT INTO outbox (helios_id, seq, created_at) SELECT helios_id, seq, ?2 FROM quarantine WHERE helios_id = ?1",
+                    params![id, at],
+                )
+                .map_err(unavailable)?;
+            }
+            c.query_row(
+                &format!("SELECT {HELD_COLUMNS} FROM quarantine WHERE helios_id = ?1"),
+                [&id],
+                held_row,
+            )
+            .map_err(unavailable)
+            .and_then(to_held)
+            .map(Some)
         })
         .await
     }
@@ -726,6 +1051,7 @@ mod tests {
     fn fact(id: &str) -> NewFact {
         let t = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
         NewFact {
+            hold: None,
             event: Event {
                 helios_id: helios_id("ci", id),
                 id: id.into(),
@@ -781,7 +1107,7 @@ mod tests {
         .await
         .unwrap();
 
-        assert_eq!(s.migrate().await.unwrap(), 1);
+        assert_eq!(s.migrate_to(6).await.unwrap(), 1);
         let facts = s
             .list_facts(&FactQuery {
                 limit: 10,

@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_events::{helios_id, Event, Format};
 use helios_store::prelude::*;
 use helios_store::{
-    ApiKey, DecisionQuery, FactQuery, NewDecision, NewFact, Outboxed, Outcome, PgStore, RawRef,
-    Recorded, Role, SqliteStore, StatsQuery, Store,
+    ApiKey, DecisionQuery, FactQuery, HoldStatus, NewDecision, NewFact, Outboxed, Outcome, PgStore,
+    RawRef, Recorded, Role, SchemaVersion, SqliteStore, StatsQuery, Store, SubjectSettings,
 };
 
 fn t(s: i64) -> DateTime<Utc> {
@@ -32,6 +32,7 @@ fn event(source: &str, id: &str, ty: &str, at: i64) -> Event {
 
 fn fact(source: &str, id: &str, ty: &str, at: i64) -> NewFact {
     NewFact {
+        hold: None,
         event: event(source, id, ty, at),
         raw: RawRef {
             key: format!("raw/{id}.json"),
@@ -793,6 +794,189 @@ async fn counts_per_time_bucket(s: &dyn Store) {
         .is_empty());
 }
 
+fn schema_version(source: &str, ty: &str, version: u32, at: i64) -> SchemaVersion {
+    SchemaVersion {
+        source: source.into(),
+        event_type: ty.into(),
+        version,
+        id: format!("sch_{version:024}"),
+        schema: serde_json::json!({"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}),
+        registered_at: t(at) + Duration::microseconds(125),
+    }
+}
+
+async fn keeps_schema_versions_and_subject_settings(s: &dyn Store) {
+    assert!(s.subjects().await.unwrap().is_empty());
+    assert!(s.schema_versions("ci", "build").await.unwrap().is_empty());
+    let v1 = schema_version("ci", "build", 1, 0);
+    assert_eq!(s.add_schema_version(&v1).await.unwrap(), Recorded::Accepted);
+    let mut taken = schema_version("ci", "build", 1, 5);
+    taken.id = "sch_other".into();
+    assert_eq!(
+        s.add_schema_version(&taken).await.unwrap(),
+        Recorded::Duplicate,
+        "a version number is taken once"
+    );
+    let v2 = schema_version("ci", "build", 2, 10);
+    s.add_schema_version(&v2).await.unwrap();
+    s.add_schema_version(&schema_version("ci", "deploy", 1, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.schema_versions("ci", "build").await.unwrap(),
+        [v1.clone(), v2],
+        "versions read back intact, oldest first"
+    );
+    assert_eq!(s.subject_settings("ci", "build").await.unwrap(), None);
+    let settings = SubjectSettings {
+        mode: "FULL".into(),
+        policy: "quarantine".into(),
+        updated_at: t(20),
+    };
+    s.set_subject_settings("ci", "build", &settings)
+        .await
+        .unwrap();
+    s.set_subject_settings("gh", "push", &settings)
+        .await
+        .unwrap();
+    let changed = SubjectSettings {
+        policy: "enforce".into(),
+        updated_at: t(30),
+        ..settings.clone()
+    };
+    s.set_subject_settings("gh", "push", &changed)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.subject_settings("gh", "push").await.unwrap(),
+        Some(changed.clone())
+    );
+    let subjects = s.subjects().await.unwrap();
+    let summary: Vec<(&str, &str, u32, Option<&str>)> = subjects
+        .iter()
+        .map(|x| {
+            (
+                x.source.as_str(),
+                x.event_type.as_str(),
+                x.latest,
+                x.settings.as_ref().map(|s| s.policy.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("ci", "build", 2, Some("quarantine")),
+            ("ci", "deploy", 1, None),
+            ("gh", "push", 0, Some("enforce")),
+        ]
+    );
+}
+
+async fn holds_quarantined_facts_until_released_or_dropped(s: &dyn Store) {
+    let reason = serde_json::json!({"schema": {"id": "sch_1", "version": 1}, "violations": [{"pointer": "/n", "message": "not an integer"}]});
+    let mut held = fact("ci", "h1", "build", 0);
+    held.hold = Some(reason.clone());
+    let mut dropped = fact("ci", "h2", "build", 1);
+    dropped.hold = Some(reason.clone());
+    let r = s
+        .record_facts(&[
+            held.clone(),
+            fact("ci", "ok", "build", 1),
+            dropped,
+            held.clone(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        [
+            Recorded::Accepted,
+            Recorded::Accepted,
+            Recorded::Accepted,
+            Recorded::Duplicate
+        ]
+    );
+    let pending: Vec<String> = s
+        .pending_outbox(t(1000), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.fact().unwrap().event.id.clone())
+        .collect();
+    assert_eq!(pending, ["ok"], "a held fact has no outbox row");
+    assert!(
+        s.get_fact(&helios_id("ci", "h1")).await.unwrap().is_some(),
+        "a held fact is recorded"
+    );
+    let listed = s.held(Some(HoldStatus::Held), None, 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].helios_id, helios_id("ci", "h1"));
+    assert_eq!(
+        (listed[0].source.as_str(), listed[0].event_type.as_str()),
+        ("ci", "build")
+    );
+    assert_eq!(listed[0].reason, reason);
+    assert_eq!(listed[0].held_at, t(1));
+    assert_eq!(
+        s.held(None, Some(listed[0].seq), 10).await.unwrap()[0].helios_id,
+        helios_id("ci", "h2"),
+        "the cursor pages"
+    );
+
+    let released = s
+        .resolve_held(&helios_id("ci", "h1"), HoldStatus::Released, "alice", t(50))
+        .await
+        .unwrap()
+        .expect("h1 was held");
+    assert_eq!(released.status, HoldStatus::Released);
+    assert_eq!(released.resolved_by.as_deref(), Some("alice"));
+    assert_eq!(released.resolved_at, Some(t(50)));
+    assert_eq!(
+        s.resolve_held(&helios_id("ci", "h1"), HoldStatus::Dropped, "bob", t(51))
+            .await
+            .unwrap(),
+        None,
+        "resolved once"
+    );
+    s.resolve_held(&helios_id("ci", "h2"), HoldStatus::Dropped, "bob", t(52))
+        .await
+        .unwrap()
+        .expect("h2 was held");
+    assert_eq!(
+        s.resolve_held(&helios_id("ci", "nope"), HoldStatus::Released, "bob", t(52))
+            .await
+            .unwrap(),
+        None
+    );
+    let mut pending: Vec<String> = s
+        .pending_outbox(t(1000), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.fact().unwrap().event.id.clone())
+        .collect();
+    pending.sort();
+    assert_eq!(
+        pending,
+        ["h1", "ok"],
+        "released into the outbox; dropped not"
+    );
+    assert!(s
+        .held(Some(HoldStatus::Held), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.get_held(&helios_id("ci", "h2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        HoldStatus::Dropped
+    );
+}
+
 macro_rules! suite {
     ($make:expr, $($case:ident),+ $(,)?) => {{
         $(
@@ -816,7 +1000,9 @@ macro_rules! every_row_case {
             records_decisions_once_and_lists_them,
             concurrent_decisions_are_each_recorded_once,
             records_outcomes_once_per_kind,
-            counts_per_time_bucket
+            counts_per_time_bucket,
+            keeps_schema_versions_and_subject_settings,
+            holds_quarantined_facts_until_released_or_dropped
         )
     };
 }
