@@ -29,8 +29,10 @@
 //! ways, so that no mode lets it through unseen.
 
 pub mod infer;
+pub mod validate;
 
 pub use infer::infer;
+pub use validate::{Drift, InvalidSchema, Validator, Violation};
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
