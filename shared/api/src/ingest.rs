@@ -34,6 +34,32 @@ impl From<Refused> for Problem {
                 tracing::error!(detail = what, "a port is unavailable");
                 Problem::unavailable(what)
             }
+            Refused::Schema(verdicts) => Problem::new(
+                422,
+                "schema-violation",
+                "Events do not fit their schema",
+                format!(
+                    "{} event(s) do not fit the registered schema of their type, whose policy is `enforce`; nothing was stored",
+                    verdicts.len()
+                ),
+            )
+            .with_extension(
+                "events",
+                Value::Array(
+                    verdicts
+                        .iter()
+                        .map(|v| {
+                            json!({
+                                "index": v.index,
+                                "source": v.source,
+                                "type": v.event_type,
+                                "schema": {"id": v.schema_id, "version": v.schema_version},
+                                "violations": v.violations,
+                            })
+                        })
+                        .collect(),
+                ),
+            ),
             Refused::Store(e) => e.into(),
         }
     }
@@ -115,6 +141,15 @@ impl IngestApi {
         let mut items = Vec::with_capacity(facts.len());
         for (f, r) in facts.iter().zip(&recorded) {
             let mut item = json!({"id": f.event.helios_id, "source": f.event.source, "source_id": f.event.id, "status": r});
+            if let Some(check) = &f.event.schema {
+                item["schema"] =
+                    json!({"id": check.id, "version": check.version, "valid": check.valid});
+            }
+            // Recorded, and held until an admin releases it (the `quarantine` policy).
+            if let (Some(reason), Recorded::Accepted) = (&f.hold, r) {
+                item["quarantined"] = Value::Bool(true);
+                item["violations"] = reason["violations"].clone();
+            }
             // A duplicate whose content differs from what was recorded says so: the status
             // stays `duplicate` (nothing was recorded, retrying changes nothing), and
             // `conflict` tells the sender that it reused an id.

@@ -94,6 +94,10 @@ async fn api_gateway_events_are_answered_by_the_one_router() {
                 limits: Default::default(),
                 topic: "events".into(),
                 publish: PublishMode::Inline,
+                schemas: Arc::new(helios_app::registry::SchemaGate::new(
+                    store.clone(),
+                    Duration::ZERO,
+                )),
             }),
             auth: auth.clone(),
             limiter: limiter.clone(),

@@ -77,6 +77,10 @@ async fn an_event_acknowledged_while_publishing_fails_is_relayed_once() {
             limits: Default::default(),
             topic: "events".into(),
             publish: PublishMode::Inline,
+            schemas: Arc::new(helios_app::registry::SchemaGate::new(
+                store.clone(),
+                Duration::ZERO,
+            )),
         }),
         auth: Arc::new(ApiKeyAuth::new(store.clone(), Duration::ZERO)),
         limiter: Arc::new(RateLimiter::new(100)),

@@ -181,8 +181,12 @@ impl Decider {
                 )
                 .await?;
         }
-        let body = serde_json::to_value(&decision)
+        let mut body = serde_json::to_value(&decision)
             .map_err(|e| DecideFailure::NotAnEvent(format!("the decision is not JSON: {e}")))?;
+        // The schema the event was checked against at ingest, beside what was decided of it.
+        if let (Some(check), Value::Object(b)) = (event.get("schema"), &mut body) {
+            b.insert("schema".into(), check.clone());
+        }
         let new = NewDecision {
             id: decision.id.clone(),
             event_id: decision.event.clone(),

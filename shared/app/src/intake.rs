@@ -7,6 +7,7 @@
 //! transaction commits, the events are durable and will be published, inline here or later
 //! by the outbox relay, so an accepted event is never lost.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 pub use crate::outbox::{BackgroundPublisher, PublishMode};
+use crate::registry::{Policy, SchemaGate, Verdict};
 
 /// Everything accepting events depends on, built once per process.
 #[derive(Clone)]
@@ -36,6 +38,8 @@ pub struct Intake {
     /// The topic facts are published to.
     pub topic: String,
     pub publish: PublishMode,
+    /// Checks events against their subject's registered schema.
+    pub schemas: Arc<SchemaGate>,
 }
 
 /// What became of a delivery.
@@ -68,6 +72,10 @@ pub enum Refused {
     /// A port other than the store did not answer (the key-value store, the raw archive).
     #[error("{0}")]
     Unavailable(&'static str),
+    /// Events of a subject under the `enforce` policy do not fit its schema: each with
+    /// every violation.
+    #[error("{} event(s) do not fit the registered schema of their type", .0.len())]
+    Schema(Vec<Verdict>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -146,7 +154,7 @@ impl Intake {
                 limits: &self.limits,
             },
         )?;
-        let events = match normalised {
+        let mut events = match normalised {
             Normalised::Handshake(h) => return Ok(Accepted::Handshake(h)),
             // A valid empty batch (CloudEvents): nothing to archive or record.
             Normalised::Events(events) if events.is_empty() => {
@@ -167,6 +175,15 @@ impl Intake {
                 });
             }
         }
+        let verdicts = self.schemas.check(&mut events).await?;
+        let refused: Vec<Verdict> = verdicts
+            .iter()
+            .filter(|v| v.policy == Policy::Enforce && !v.violations.is_empty())
+            .cloned()
+            .collect();
+        if !refused.is_empty() {
+            return Err(Refused::Schema(refused));
+        }
         if format == Format::Github {
             if let Some(original) = self.github_replay(body, &events[0]).await? {
                 tracing::warn!(original = %original, delivery = %events[0].id, "a GitHub body was delivered again under another delivery id; answered as a duplicate");
@@ -178,7 +195,13 @@ impl Intake {
         }
 
         let raw_key = self.archive(req, path, format, &events[0]).await?;
-        let (facts, recorded) = self.record(events, &raw_key, format).await?;
+        let holds: HashMap<usize, Value> = verdicts
+            .iter()
+            .filter(|v| v.policy == Policy::Quarantine && !v.violations.is_empty())
+            .map(|v| (v.index, hold_reason(v)))
+            .collect();
+        let (facts, recorded) = self.record(events, &raw_key, format, holds).await?;
+        self.emit_drift(&facts, &recorded, &verdicts).await;
         Ok(Accepted::Facts(facts, recorded))
     }
 
@@ -214,7 +237,7 @@ impl Intake {
             .await
             .map_err(|e| EmitError::Unavailable(e.to_string()))?;
         let (facts, recorded) = self
-            .record(events, &raw_key, Format::Native)
+            .record(events, &raw_key, Format::Native, HashMap::new())
             .await
             .map_err(|e| match e {
                 StoreError::Unavailable(e) => EmitError::Unavailable(e),
@@ -289,12 +312,13 @@ impl Intake {
         events: Vec<Event>,
         raw_key: &str,
         format: Format,
+        mut holds: HashMap<usize, Value>,
     ) -> Result<(Vec<NewFact>, Vec<Recorded>), StoreError> {
         let facts: Vec<NewFact> = events
             .into_iter()
             .enumerate()
             .map(|(i, event)| NewFact {
-                hold: None,
+                hold: holds.remove(&i),
                 event,
                 raw: RawRef {
                     key: raw_key.to_string(),
@@ -304,10 +328,11 @@ impl Intake {
             .collect();
         let recorded = self.facts.record_facts(&facts).await?;
 
+        // Held facts are published when released, not now.
         let accepted: Vec<&Event> = facts
             .iter()
             .zip(&recorded)
-            .filter(|(_, r)| **r == Recorded::Accepted)
+            .filter(|(f, r)| **r == Recorded::Accepted && f.hold.is_none())
             .map(|(f, _)| &f.event)
             .collect();
         for (f, r) in facts.iter().zip(&recorded) {
@@ -331,6 +356,64 @@ impl Intake {
             }
         }
         Ok((facts, recorded))
+    }
+
+    /// After a checked request is recorded (the store counts the violations of its facts
+    /// per schema version as it records them): emits `helios.schema.drifted` for each place
+    /// of a schema version where events were first seen to drift. It does not fail the
+    /// request, whose events are recorded; a drift event that could not be written is
+    /// logged, and emitted at the next drifting event.
+    async fn emit_drift(&self, facts: &[NewFact], recorded: &[Recorded], verdicts: &[Verdict]) {
+        let mut drifted: Vec<Value> = Vec::new();
+        for v in verdicts {
+            if recorded.get(v.index) != Some(&Recorded::Accepted) {
+                continue;
+            }
+            let Some(fact) = facts.get(v.index) else {
+                continue;
+            };
+            for d in &v.drift {
+                let place = generalise(&d.pointer);
+                let id = drift_id(&v.schema_id, &v.source, &v.event_type, &place, &d.kind);
+                if !self.schemas.first_drift(&id) {
+                    continue;
+                }
+                drifted.push(json!({
+                    "source": DRIFT_SOURCE,
+                    "id": id,
+                    "type": DRIFT_TYPE,
+                    "subject": format!("{} {}", v.source, v.event_type),
+                    "time": helios_events::format_time(&fact.event.received_at),
+                    "data": {
+                        "source": v.source,
+                        "type": v.event_type,
+                        "schema_id": v.schema_id,
+                        "schema_version": v.schema_version,
+                        "policy": v.policy,
+                        "pointer": place,
+                        "kind": d.kind,
+                        "message": d.message,
+                        "event_id": fact.event.helios_id,
+                    },
+                }));
+            }
+        }
+        if !drifted.is_empty() {
+            match self.emit(&drifted).await {
+                Ok(done) => {
+                    tracing::info!(events = done.len(), "schema drift emitted");
+                }
+                Err(e) => {
+                    // Not remembered as emitted: the next drifting event tries again.
+                    for d in &drifted {
+                        if let Some(id) = d["id"].as_str() {
+                            self.schemas.forget_drift(id);
+                        }
+                    }
+                    tracing::warn!(error = %e, "schema drift could not be emitted");
+                }
+            }
+        }
     }
 
     /// Archives the request as received (credentials removed), so that a normalisation bug
@@ -411,6 +494,41 @@ impl Intake {
             .await?;
         Ok(key)
     }
+}
+
+/// The source and type of the events that say a subject's events drifted from its schema.
+pub const DRIFT_SOURCE: &str = "helios/schemas";
+pub const DRIFT_TYPE: &str = "helios.schema.drifted";
+
+/// What a held fact is held for.
+fn hold_reason(v: &Verdict) -> Value {
+    json!({
+        "schema": {"id": v.schema_id, "version": v.schema_version},
+        "violations": v.violations,
+    })
+}
+
+/// A pointer with its array indexes replaced by `*`, so that one place drifting in every
+/// element of an array is one drift.
+fn generalise(pointer: &str) -> String {
+    pointer
+        .split('/')
+        .map(|s| {
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                "*"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The id of the drift event of one place of one schema version: the same drift is one
+/// event however often it is seen (the facts are unique by source and id).
+fn drift_id(schema_id: &str, source: &str, event_type: &str, place: &str, kind: &str) -> String {
+    let digest = Sha256::digest(json!([schema_id, source, event_type, place, kind]).to_string());
+    format!("drift-{}", &hex::encode(digest)[..32])
 }
 
 mod base64_engine {

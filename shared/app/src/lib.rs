@@ -15,6 +15,7 @@
 //! - [`expect`]: observe facts for the expectations, and check them at their deadline;
 //! - [`record`], [`ack`]: what workflows report, and a person's acknowledgement;
 //! - [`advise`], [`notify`]: the other task functions of the workflows;
+//! - [`registry`]: the schema registry, and checking accepted events against it;
 //! - [`keys`], [`migrate`]: issuing API keys, and what `migrate` does on deploy.
 
 pub mod ack;
@@ -28,4 +29,5 @@ pub mod notify;
 pub mod ops;
 pub mod outbox;
 pub mod record;
+pub mod registry;
 pub mod serial;

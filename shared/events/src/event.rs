@@ -36,6 +36,21 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub correlation: BTreeMap<String, String>,
     pub data: serde_json::Value,
+    /// The registered schema `data` was checked against when the event was accepted, and
+    /// whether it fitted; absent when its `(source, type)` has no schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaCheck>,
+}
+
+/// What checking an event's data against its subject's latest schema found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaCheck {
+    /// The schema's id (`sch_…`) and its version under the subject.
+    pub id: String,
+    pub version: u32,
+    pub valid: bool,
+    /// The subject's policy then: `enforce`, `quarantine` or `observe`.
+    pub policy: String,
 }
 
 impl Event {

@@ -26,7 +26,9 @@ pub mod sample;
 pub mod sources;
 
 pub use error::NormaliseError;
-pub use event::{earliest_time, format_time, helios_id, parse_time, Event, SCHEMA_VERSION};
+pub use event::{
+    earliest_time, format_time, helios_id, parse_time, Event, SchemaCheck, SCHEMA_VERSION,
+};
 pub use github::sign as github_signature;
 pub use json::{check_depth, parse_json};
 
@@ -462,5 +464,6 @@ pub(crate) fn build_event(
         extensions,
         correlation,
         data,
+        schema: None,
     }
 }

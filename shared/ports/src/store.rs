@@ -235,6 +235,8 @@ pub struct Subject {
     pub event_type: String,
     /// The number of its newest version; 0 when it has none yet.
     pub latest: u32,
+    /// How many recorded facts did not fit the newest version.
+    pub latest_violations: u64,
     pub settings: Option<SubjectSettings>,
 }
 
@@ -302,6 +304,15 @@ pub trait SchemaRegistry: Send + Sync {
 
     /// Every subject, by source and type.
     async fn subjects(&self) -> Result<Vec<Subject>, StoreError>;
+
+    /// How many recorded facts did not fit each version of a subject, `(version, count)`,
+    /// for the versions with any (facts are counted as they are recorded, by the
+    /// `schema` their event carries).
+    async fn schema_violations(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<(u32, u64)>, StoreError>;
 
     async fn subject_settings(
         &self,
@@ -495,6 +506,29 @@ pub trait ReadModel: Send + Sync {
     /// The outcomes of several decisions in one query, in the order they were recorded.
     async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError>;
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
+    async fn subjects(&self) -> Result<Vec<Subject>, StoreError>;
+    async fn schema_versions(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<SchemaVersion>, StoreError>;
+    async fn subject_settings(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Option<SubjectSettings>, StoreError>;
+    async fn schema_violations(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<(u32, u64)>, StoreError>;
+    async fn held(
+        &self,
+        status: Option<HoldStatus>,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Held>, StoreError>;
+    async fn get_held(&self, helios_id: &str) -> Result<Option<Held>, StoreError>;
 }
 
 /// A store seen through its [`ReadModel`] only.
@@ -523,6 +557,41 @@ impl ReadModel for ReadOnly {
     }
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError> {
         self.0.stats(query).await
+    }
+    async fn subjects(&self) -> Result<Vec<Subject>, StoreError> {
+        self.0.subjects().await
+    }
+    async fn schema_versions(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<SchemaVersion>, StoreError> {
+        self.0.schema_versions(source, event_type).await
+    }
+    async fn subject_settings(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Option<SubjectSettings>, StoreError> {
+        self.0.subject_settings(source, event_type).await
+    }
+    async fn schema_violations(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<(u32, u64)>, StoreError> {
+        self.0.schema_violations(source, event_type).await
+    }
+    async fn held(
+        &self,
+        status: Option<HoldStatus>,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Held>, StoreError> {
+        self.0.held(status, after, limit).await
+    }
+    async fn get_held(&self, helios_id: &str) -> Result<Option<Held>, StoreError> {
+        self.0.get_held(helios_id).await
     }
 }
 

@@ -6,8 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use helios_app::{
-    ack::Acknowledge, advise::Advisor, decide::Decider, expect, intake::Intake,
-    outbox::PublishMode, record::Recorder,
+    ack::Acknowledge,
+    advise::Advisor,
+    decide::Decider,
+    expect,
+    intake::Intake,
+    outbox::PublishMode,
+    record::Recorder,
+    registry::{Registry, SchemaGate},
 };
 use helios_ports::{TextModel, Workflows};
 use helios_rules::RuleSet;
@@ -56,6 +62,20 @@ pub fn intake(p: &FunctionPorts, publish: PublishMode) -> Intake {
         limits: Default::default(),
         topic: EVENTS_TOPIC.to_string(),
         publish,
+        schemas: Arc::new(SchemaGate::new(p.store.clone(), SCHEMA_TTL)),
+    }
+}
+
+/// How long a process keeps a subject's schema and policy before reading them again: a new
+/// version or policy reaches every ingest process within this time.
+pub const SCHEMA_TTL: Duration = Duration::from_secs(5);
+
+/// The schema registry, told of the gate of this process's intake.
+pub fn registry(p: &FunctionPorts, intake: &Intake) -> Registry {
+    Registry {
+        store: p.store.clone(),
+        clock: p.clock.clone(),
+        gate: Some(intake.schemas.clone()),
     }
 }
 

@@ -93,7 +93,8 @@ impl Mode {
         )
     }
 
-    fn transitive(self) -> bool {
+    /// Whether the mode checks against every earlier version, not only the last.
+    pub fn is_transitive(self) -> bool {
         matches!(
             self,
             Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive
@@ -178,7 +179,7 @@ pub fn check(mode: Mode, versions: &[Value], new: &Value) -> Result<(), Vec<Brea
     if mode == Mode::None || versions.is_empty() {
         return Ok(());
     }
-    let against: Vec<usize> = if mode.transitive() {
+    let against: Vec<usize> = if mode.is_transitive() {
         (0..versions.len()).collect()
     } else {
         vec![versions.len() - 1]

@@ -80,13 +80,18 @@ impl Validator {
     /// through `properties`, `items` and `prefixItems` are walked; a property under a
     /// `patternProperties` pattern it matches is named.
     pub fn drift(&self, doc: &Value, max: usize) -> Vec<Drift> {
-        let mut out: Vec<Drift> = self
-            .violations(doc, max)
-            .into_iter()
+        self.drift_with(doc, &self.violations(doc, max), max)
+    }
+
+    /// [`Validator::drift`] when the violations of `doc` are known already.
+    pub fn drift_with(&self, doc: &Value, violations: &[Violation], max: usize) -> Vec<Drift> {
+        let mut out: Vec<Drift> = violations
+            .iter()
+            .take(max)
             .map(|v| Drift {
-                pointer: v.pointer,
-                kind: v.keyword,
-                message: v.message,
+                pointer: v.pointer.clone(),
+                kind: v.keyword.clone(),
+                message: v.message.clone(),
             })
             .collect();
         let mut pointer = String::new();

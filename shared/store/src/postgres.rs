@@ -662,6 +662,14 @@ impl Facts for PgStore {
                    FROM inserted i
                    JOIN UNNEST($11::text[], $12::jsonb[], $13::text[], $14::text[])
                         AS h(helios_id, reason, source, type) ON h.helios_id = i.helios_id
+                 ), violated AS (
+                   INSERT INTO schema_violations (source, type, version, count)
+                   SELECT v.source, v.type, v.version, count(*)
+                   FROM inserted i
+                   JOIN UNNEST($15::text[], $16::text[], $17::text[], $18::int[])
+                        AS v(helios_id, source, type, version) ON v.helios_id = i.helios_id
+                   GROUP BY v.source, v.type, v.version
+                   ON CONFLICT (source, type, version) DO UPDATE SET count = schema_violations.count + excluded.count
                  )
                  SELECT helios_id FROM inserted",
             )
@@ -684,7 +692,20 @@ impl Facts for PgStore {
         let mut held_reasons: Vec<Json<&serde_json::Value>> = Vec::new();
         let mut held_sources: Vec<&str> = Vec::new();
         let mut held_types: Vec<&str> = Vec::new();
+        // The facts that did not fit their schema, each once, to count per version.
+        let mut violated_ids: Vec<&str> = Vec::new();
+        let mut violated_sources: Vec<&str> = Vec::new();
+        let mut violated_types: Vec<&str> = Vec::new();
+        let mut violated_versions: Vec<i32> = Vec::new();
         for f in facts {
+            if let Some(check) = f.event.schema.as_ref().filter(|c| !c.valid) {
+                if !violated_ids.contains(&f.event.helios_id.as_str()) {
+                    violated_ids.push(&f.event.helios_id);
+                    violated_sources.push(&f.event.source);
+                    violated_types.push(&f.event.event_type);
+                    violated_versions.push(check.version as i32);
+                }
+            }
             if let Some(reason) = &f.hold {
                 if !held_ids.contains(&f.event.helios_id.as_str()) {
                     held_ids.push(&f.event.helios_id);
@@ -712,6 +733,10 @@ impl Facts for PgStore {
                     &held_reasons,
                     &held_sources,
                     &held_types,
+                    &violated_ids,
+                    &violated_sources,
+                    &violated_types,
+                    &violated_versions,
                 ],
             )
             .await
@@ -930,11 +955,13 @@ impl SchemaRegistry for PgStore {
             .query(
                 "WITH names AS (SELECT source, type FROM schema_versions
                                 UNION SELECT source, type FROM schema_subjects)
-                 SELECT n.source, n.type,
-                        (SELECT COALESCE(MAX(version), 0) FROM schema_versions v
-                          WHERE v.source = n.source AND v.type = n.type),
-                        s.mode, s.policy, s.updated_at
-                 FROM names n LEFT JOIN schema_subjects s ON s.source = n.source AND s.type = n.type
+                 SELECT n.source, n.type, l.latest, s.mode, s.policy, s.updated_at,
+                        COALESCE(x.count, 0)
+                 FROM names n
+                 CROSS JOIN LATERAL (SELECT COALESCE(MAX(version), 0) AS latest FROM schema_versions v
+                                      WHERE v.source = n.source AND v.type = n.type) l
+                 LEFT JOIN schema_subjects s ON s.source = n.source AND s.type = n.type
+                 LEFT JOIN schema_violations x ON x.source = n.source AND x.type = n.type AND x.version = l.latest
                  ORDER BY n.source, n.type",
                 &[],
             )
@@ -949,6 +976,7 @@ impl SchemaRegistry for PgStore {
                     source: r.try_get(0).map_err(unavailable)?,
                     event_type: r.try_get(1).map_err(unavailable)?,
                     latest: r.try_get::<_, i32>(2).map_err(unavailable)? as u32,
+                    latest_violations: r.try_get::<_, i64>(6).map_err(unavailable)? as u64,
                     settings: match (mode, policy, at) {
                         (Some(mode), Some(policy), Some(updated_at)) => Some(SubjectSettings {
                             mode,
@@ -958,6 +986,29 @@ impl SchemaRegistry for PgStore {
                         _ => None,
                     },
                 })
+            })
+            .collect()
+    }
+
+    async fn schema_violations(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<(u32, u64)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT version, count FROM schema_violations WHERE source = $1 AND type = $2 ORDER BY version",
+                &[&source, &event_type],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<_, i32>(0).map_err(unavailable)? as u32,
+                    r.try_get::<_, i64>(1).map_err(unavailable)? as u64,
+                ))
             })
             .collect()
     }

@@ -231,6 +231,7 @@ impl Facts for SqliteStore {
                         .map(serde_json::to_string)
                         .transpose()
                         .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    e.schema.as_ref().filter(|c| !c.valid).map(|c| c.version),
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -247,7 +248,7 @@ impl Facts for SqliteStore {
                 let mut outbox = c
                     .prepare_cached("INSERT INTO outbox (helios_id, seq, created_at) VALUES (?1, ?2, ?3)")
                     .map_err(unavailable)?;
-                for (hid, source, id, ty, subject, time, received, event, raw, hold) in &rows {
+                for (hid, source, id, ty, subject, time, received, event, raw, hold, violated) in &rows {
                     let n = insert
                         .execute(params![hid, source, id, ty, subject, time, received, event, raw.key, raw.index])
                         .map_err(unavailable)?;
@@ -264,6 +265,15 @@ impl Facts for SqliteStore {
                                 .execute(params![hid, seq, source, ty, received, reason])
                                 .map_err(unavailable)?,
                         };
+                        if let Some(version) = violated {
+                            c.prepare_cached(
+                                "INSERT INTO schema_violations (source, type, version, count) VALUES (?1, ?2, ?3, 1)
+                                 ON CONFLICT (source, type, version) DO UPDATE SET count = count + 1",
+                            )
+                            .map_err(unavailable)?
+                            .execute(params![source, ty, version])
+                            .map_err(unavailable)?;
+                        }
                         out.push(Recorded::Accepted);
                     } else {
                         out.push(Recorded::Duplicate);
@@ -508,11 +518,15 @@ impl SchemaRegistry for SqliteStore {
                 .prepare_cached(
                     "WITH names AS (SELECT source, type FROM schema_versions
                                     UNION SELECT source, type FROM schema_subjects)
-                     SELECT n.source, n.type,
-                            (SELECT COALESCE(MAX(version), 0) FROM schema_versions v
-                              WHERE v.source = n.source AND v.type = n.type),
-                            s.mode, s.policy, s.updated_at
-                     FROM names n LEFT JOIN schema_subjects s ON s.source = n.source AND s.type = n.type
+                     SELECT n.source, n.type, l.latest, s.mode, s.policy, s.updated_at,
+                            COALESCE((SELECT count FROM schema_violations x
+                                       WHERE x.source = n.source AND x.type = n.type AND x.version = l.latest), 0)
+                     FROM names n
+                     JOIN (SELECT n2.source, n2.type,
+                                  (SELECT COALESCE(MAX(version), 0) FROM schema_versions v
+                                    WHERE v.source = n2.source AND v.type = n2.type) AS latest
+                           FROM names n2) l ON l.source = n.source AND l.type = n.type
+                     LEFT JOIN schema_subjects s ON s.source = n.source AND s.type = n.type
                      ORDER BY n.source, n.type",
                 )
                 .map_err(unavailable)?;
@@ -525,11 +539,13 @@ impl SchemaRegistry for SqliteStore {
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, Option<String>>(4)?,
                         r.get::<_, Option<String>>(5)?,
+                        r.get::<_, i64>(6)?,
                     ))
                 })
                 .map_err(unavailable)?;
             rows.map(|r| {
-                let (source, event_type, latest, mode, policy, at) = r.map_err(unavailable)?;
+                let (source, event_type, latest, mode, policy, at, violations) =
+                    r.map_err(unavailable)?;
                 let settings = match (mode, policy, at) {
                     (Some(mode), Some(policy), Some(at)) => Some(SubjectSettings {
                         mode,
@@ -542,10 +558,33 @@ impl SchemaRegistry for SqliteStore {
                     source,
                     event_type,
                     latest: latest as u32,
+                    latest_violations: violations as u64,
                     settings,
                 })
             })
             .collect()
+        })
+        .await
+    }
+
+    async fn schema_violations(
+        &self,
+        source: &str,
+        event_type: &str,
+    ) -> Result<Vec<(u32, u64)>, StoreError> {
+        let (source, event_type) = (source.to_string(), event_type.to_string());
+        self.with(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT version, count FROM schema_violations WHERE source = ?1 AND type = ?2 ORDER BY version",
+                )
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map(params![source, event_type], |r| {
+                    Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u64))
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)).collect()
         })
         .await
     }
@@ -1065,6 +1104,7 @@ mod tests {
                 extensions: Default::default(),
                 correlation: Default::default(),
                 data: serde_json::json!({"n": id}),
+                schema: None,
             },
             raw: RawRef {
                 key: format!("raw/{id}.json"),

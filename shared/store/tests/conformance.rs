@@ -27,6 +27,7 @@ fn event(source: &str, id: &str, ty: &str, at: i64) -> Event {
         extensions: Default::default(),
         correlation: [("subject".to_string(), "acme/web".to_string())].into(),
         data: serde_json::json!({"z": 1, "a": [1, 2.5, "x", null], "nested": {"b": true}}),
+        schema: None,
     }
 }
 
@@ -851,14 +852,44 @@ async fn keeps_schema_versions_and_subject_settings(s: &dyn Store) {
         s.subject_settings("gh", "push").await.unwrap(),
         Some(changed.clone())
     );
+    // Facts that did not fit are counted per version as they are recorded, once each.
+    let checked = |id: &str, version: u32, valid: bool| {
+        let mut f = fact("ci", id, "build", 0);
+        f.event.schema = Some(helios_events::SchemaCheck {
+            id: format!("sch_{version:024}"),
+            version,
+            valid,
+            policy: "observe".into(),
+        });
+        f
+    };
+    s.record_facts(&[
+        checked("v1", 1, false),
+        checked("v2a", 2, false),
+        checked("v2b", 2, false),
+        checked("v2b", 2, false),
+        checked("ok", 2, true),
+        fact("ci", "unchecked", "build", 0),
+    ])
+    .await
+    .unwrap();
+    s.record_facts(&[checked("v2a", 2, false), checked("v2c", 2, false)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.schema_violations("ci", "build").await.unwrap(),
+        [(1, 1), (2, 3)],
+        "duplicates are not counted"
+    );
     let subjects = s.subjects().await.unwrap();
-    let summary: Vec<(&str, &str, u32, Option<&str>)> = subjects
+    let summary: Vec<(&str, &str, u32, u64, Option<&str>)> = subjects
         .iter()
         .map(|x| {
             (
                 x.source.as_str(),
                 x.event_type.as_str(),
                 x.latest,
+                x.latest_violations,
                 x.settings.as_ref().map(|s| s.policy.as_str()),
             )
         })
@@ -866,9 +897,9 @@ async fn keeps_schema_versions_and_subject_settings(s: &dyn Store) {
     assert_eq!(
         summary,
         [
-            ("ci", "build", 2, Some("quarantine")),
-            ("ci", "deploy", 1, None),
-            ("gh", "push", 0, Some("enforce")),
+            ("ci", "build", 2, 3, Some("quarantine")),
+            ("ci", "deploy", 1, 0, None),
+            ("gh", "push", 0, 0, Some("enforce")),
         ]
     );
 }

@@ -19,6 +19,14 @@ CREATE TABLE schema_subjects (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (source, type)
 );
+-- How many recorded facts did not fit each schema version (counted as they are recorded).
+CREATE TABLE schema_violations (
+    source  TEXT    NOT NULL,
+    type    TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    count   BIGINT  NOT NULL,
+    PRIMARY KEY (source, type, version)
+);
 -- Facts held by the `quarantine` policy: recorded, with no outbox row until released.
 CREATE TABLE quarantine (
     helios_id   TEXT    PRIMARY KEY REFERENCES facts (helios_id),
