@@ -460,6 +460,13 @@ module "api" {
     "GET /v1/{proxy+}"            = "query"
     "POST /v1/decisions/{id}/ack" = "ack"
     "POST /v1/rules/try"          = "query"
+    # The schema registry's writes and the quarantine's releases: the ingest function, whose
+    # schema gate they change. Its reads go to the query function with the other reads.
+    "POST /v1/schemas/{source}/{type}/versions" = "ingest"
+    "POST /v1/schemas/{source}/{type}/check"    = "ingest"
+    "PUT /v1/schemas/{source}/{type}/settings"  = "ingest"
+    "POST /v1/quarantine/{id}/release"          = "ingest"
+    "POST /v1/quarantine/{id}/drop"             = "ingest"
   }
   function_names     = module.functions.names
   invoke_arns        = module.functions.invoke_arns

@@ -464,3 +464,426 @@ async fn schemas_infer_reads_the_stored_events_of_a_source_and_type() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no stored event has source"));
 }
+
+/// A request with a JSON body (or none) to a running helios dev, answered as JSON.
+async fn call(dev: &Dev, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = client()
+        .request(method.parse().unwrap(), format!("{}{path}", dev.url))
+        .header("x-api-key", key);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&b).unwrap());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn build(id: &str, data: Value) -> Value {
+    json!({"id": id, "source": "ci/jenkins", "type": "ci.build.finished", "subject": "acme/web",
+        "time": "2026-12-03T09:00:00Z", "data": data})
+}
+
+async fn send(dev: &Dev, event: Value) -> (u16, Value) {
+    let (status, _, answer) = post_json(dev, API_KEY, serde_json::to_vec(&event).unwrap()).await;
+    (status, answer)
+}
+
+/// Waits until `path` answers a JSON whose `field` array has `n` items (or more).
+async fn wait_for(dev: &Dev, path: &str, field: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, v) = get(dev, path, API_KEY).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        let items = v[field].as_array().cloned().unwrap_or_default();
+        if items.len() >= n {
+            return items;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path}: {n} {field} never came: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The schema registry end to end (issue 17): versions registered under the subject's
+/// compatibility mode (an incompatible one refused with every breaking pointer), checked
+/// without registering, compared; then each ingest policy: `enforce` refuses with 422 and
+/// stores nothing, `quarantine` stores without deciding until an admin releases (or drops),
+/// `observe` stores, decides and counts; each fact and decision names the schema version; a
+/// drifted event emits `helios.schema.drifted`, which the starter rule set decides.
+#[tokio::test]
+async fn the_schema_registry_checks_enforces_quarantines_and_observes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let dev = Dev::start_deciding(&data, &[]);
+    let reader = create_key(&data, "reader", "read", None);
+    let subject = "/v1/schemas/ci%2Fjenkins/ci.build.finished";
+    let v1 = json!({"type": "object", "required": ["status"], "properties": {
+        "status": {"enum": ["passed", "failed"]}, "n": {"type": "integer"}}});
+
+    assert_eq!(call(&dev, "GET", subject, API_KEY, None).await.0, 404);
+    let (status, reg) = call(
+        &dev,
+        "POST",
+        &format!("{subject}/versions"),
+        API_KEY,
+        Some(json!({"schema": v1})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reg}");
+    assert_eq!(
+        (reg["version"].as_u64(), reg["created"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let (status, again) = call(
+        &dev,
+        "POST",
+        &format!("{subject}/versions"),
+        API_KEY,
+        Some(json!({"schema": v1})),
+    )
+    .await;
+    assert_eq!(
+        (status, &again["version"], &again["created"]),
+        (200, &json!(1), &json!(false)),
+        "the same schema is its version"
+    );
+    // A read key may check but not register.
+    let (status, p) = call(
+        &dev,
+        "POST",
+        &format!("{subject}/versions"),
+        &reader,
+        Some(json!({"schema": v1})),
+    )
+    .await;
+    assert_eq!(status, 403, "{p}");
+    // BACKWARD (the default): a new required property and a narrowed enum are refused.
+    let v_bad = json!({"type": "object", "required": ["status", "branch"], "properties": {
+        "status": {"enum": ["passed"]}, "n": {"type": "integer"}, "branch": {"type": "string"}}});
+    let (status, p) = call(
+        &dev,
+        "POST",
+        &format!("{subject}/versions"),
+        API_KEY,
+        Some(json!({"schema": v_bad})),
+    )
+    .await;
+    assert_eq!(status, 409, "{p}");
+    assert_eq!(p["type"], "urn:helios:problem:incompatible-schema");
+    let pointers: Vec<&str> = p["breaking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["pointer"].as_str().unwrap())
+        .collect();
+    assert!(
+        pointers.contains(&"/required") && pointers.contains(&"/properties/status/enum"),
+        "{p}"
+    );
+    let (status, checked) = call(
+        &dev,
+        "POST",
+        &format!("{subject}/check"),
+        &reader,
+        Some(json!({"schema": v_bad, "mode": "NONE"})),
+    )
+    .await;
+    assert_eq!(
+        (status, &checked["compatible"]),
+        (200, &json!(true)),
+        "{checked}"
+    );
+    let (status, p) = call(
+        &dev,
+        "POST",
+        &format!("{subject}/versions"),
+        API_KEY,
+        Some(json!({"schema": {"type": "nonsense"}})),
+    )
+    .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (422, Some("urn:helios:problem:invalid-schema")),
+        "{p}"
+    );
+    // A compatible widening: one more status. (A new property would narrow: the open
+    // content model of version 1 took any value under that name.)
+    let v2 = json!({"type": "object", "required": ["status"], "properties": {
+        "status": {"enum": ["passed", "failed", "cancelled"]}, "n": {"type": "integer"}}});
+    let (status, reg2) = call(
+        &dev,
+        "POST",
+        &format!("{subject}/versions"),
+        API_KEY,
+        Some(json!({"schema": v2})),
+    )
+    .await;
+    assert_eq!((status, &reg2["version"]), (201, &json!(2)), "{reg2}");
+    let (_, diff) = get(&dev, &format!("{subject}/diff?from=1&to=2"), &reader).await;
+    assert!(
+        diff["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["pointer"] == "/properties/status/enum" && c["direction"] == "widened"),
+        "{diff}"
+    );
+    let (_, latest) = get(&dev, &format!("{subject}/versions/latest"), &reader).await;
+    assert_eq!((&latest["version"], &latest["schema"]), (&json!(2), &v2));
+
+    // observe (the default): stored, decided, counted; the fact names the version.
+    let (status, ok) = send(&dev, build("b-ok", json!({"status": "passed", "n": 1}))).await;
+    assert_eq!(status, 202, "{ok}");
+    assert_eq!(ok["events"][0]["schema"]["valid"], true, "{ok}");
+    let (status, bad) = send(
+        &dev,
+        build("b-observed", json!({"status": "exploded", "n": 2})),
+    )
+    .await;
+    assert_eq!(
+        (status, &bad["events"][0]["schema"]["valid"]),
+        (202, &json!(false)),
+        "{bad}"
+    );
+    let observed = bad["events"][0]["id"].as_str().unwrap().to_string();
+    let (_, fact) = get(&dev, &format!("/v1/events/{observed}"), API_KEY).await;
+    assert_eq!(
+        fact["event"]["schema"],
+        json!({"id": reg2["id"], "version": 2, "valid": false, "policy": "observe"}),
+        "{fact}"
+    );
+    let decisions = wait_for(
+        &dev,
+        &format!("/v1/decisions?event={observed}"),
+        "decisions",
+        1,
+    )
+    .await;
+    let (_, decision) = get(
+        &dev,
+        &format!("/v1/decisions/{}", decisions[0]["id"].as_str().unwrap()),
+        API_KEY,
+    )
+    .await;
+    assert_eq!(
+        decision["decision"]["schema"]["version"], 2,
+        "the decision names the schema: {decision}"
+    );
+
+    // enforce: refused with every violation's pointer, nothing stored.
+    let (status, set) = call(
+        &dev,
+        "PUT",
+        &format!("{subject}/settings"),
+        API_KEY,
+        Some(json!({"policy": "enforce"})),
+    )
+    .await;
+    assert_eq!(
+        (status, &set["settings"]["policy"], &set["settings"]["mode"]),
+        (200, &json!("enforce"), &json!("BACKWARD")),
+        "{set}"
+    );
+    assert_eq!(
+        call(
+            &dev,
+            "PUT",
+            &format!("{subject}/settings"),
+            &reader,
+            Some(json!({"policy": "observe"}))
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, p) = send(&dev, json!({"events": [build("b-fine", json!({"status": "failed"})), build("b-refused", json!({"status": 3, "n": "x"}))]})).await;
+    assert_eq!(status, 422, "{p}");
+    assert_eq!(p["type"], "urn:helios:problem:schema-violation");
+    assert_eq!(p["events"][0]["index"], 1);
+    let mut at: Vec<&str> = p["events"][0]["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["pointer"].as_str().unwrap())
+        .collect();
+    at.sort();
+    assert_eq!(at, ["/n", "/status"], "{p}");
+    let (_, listed) = get(&dev, "/v1/events?source=ci%2Fjenkins&limit=100", API_KEY).await;
+    let ids: Vec<&str> = listed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !ids.contains(&"b-fine") && !ids.contains(&"b-refused"),
+        "nothing of the refused request is stored: {ids:?}"
+    );
+
+    // quarantine: stored, held, not decided until released; a dropped one never.
+    call(
+        &dev,
+        "PUT",
+        &format!("{subject}/settings"),
+        API_KEY,
+        Some(json!({"policy": "quarantine"})),
+    )
+    .await;
+    let (status, held) = send(&dev, build("b-held", json!({"status": "weird"}))).await;
+    assert_eq!(
+        (status, &held["events"][0]["quarantined"]),
+        (202, &json!(true)),
+        "{held}"
+    );
+    let held_id = held["events"][0]["id"].as_str().unwrap().to_string();
+    let (_, dropped) = send(&dev, build("b-dropped", json!({"status": "odd"}))).await;
+    let dropped_id = dropped["events"][0]["id"].as_str().unwrap().to_string();
+    let (_, q) = get(&dev, "/v1/quarantine", &reader).await;
+    let listed: Vec<&str> = q["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["helios_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [held_id.as_str(), dropped_id.as_str()], "{q}");
+    assert_eq!(
+        q["held"][0]["reason"]["violations"][0]["pointer"],
+        "/status"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, none) = get(&dev, &format!("/v1/decisions?event={held_id}"), API_KEY).await;
+    assert_eq!(none["decisions"], json!([]), "a held fact is not decided");
+    assert_eq!(
+        call(
+            &dev,
+            "POST",
+            &format!("/v1/quarantine/{held_id}/release"),
+            &reader,
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, released) = call(
+        &dev,
+        "POST",
+        &format!("/v1/quarantine/{held_id}/release"),
+        API_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &released["status"]),
+        (200, &json!("released")),
+        "{released}"
+    );
+    let (status, p) = call(
+        &dev,
+        "POST",
+        &format!("/v1/quarantine/{held_id}/drop"),
+        API_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:helios:problem:not-held")),
+        "{p}"
+    );
+    let (status, _) = call(
+        &dev,
+        "POST",
+        &format!("/v1/quarantine/{dropped_id}/drop"),
+        API_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    wait_for(
+        &dev,
+        &format!("/v1/decisions?event={held_id}"),
+        "decisions",
+        1,
+    )
+    .await;
+    let (_, q) = get(&dev, "/v1/quarantine", API_KEY).await;
+    assert_eq!(q["held"], json!([]));
+    let (_, all) = get(&dev, "/v1/quarantine?status=all", API_KEY).await;
+    assert_eq!(all["held"].as_array().unwrap().len(), 2);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, none) = get(&dev, &format!("/v1/decisions?event={dropped_id}"), API_KEY).await;
+    assert_eq!(
+        none["decisions"],
+        json!([]),
+        "a dropped fact is never decided"
+    );
+
+    // Counted per version: the observed one, and the two quarantined ones.
+    let (_, s) = get(&dev, subject, &reader).await;
+    assert_eq!(s["versions"][1]["violations"], 3, "{s}");
+    let (_, subjects) = get(&dev, "/v1/schemas", &reader).await;
+    assert_eq!(subjects["subjects"][0]["violations"], 3, "{subjects}");
+    assert_eq!(subjects["subjects"][0]["settings"]["policy"], "quarantine");
+
+    // Drift: a property the schema does not name, then the same again (one drift event).
+    call(
+        &dev,
+        "PUT",
+        &format!("{subject}/settings"),
+        API_KEY,
+        Some(json!({"policy": "observe"})),
+    )
+    .await;
+    for id in ["b-new-1", "b-new-2"] {
+        let (status, a) = send(
+            &dev,
+            build(id, json!({"status": "passed", "runner": {"os": "linux"}})),
+        )
+        .await;
+        assert_eq!(status, 202, "{a}");
+    }
+    // The status out of the enum drifted first (observed, then held twice: one event).
+    let drifted = wait_for(&dev, "/v1/events?source=helios%2Fschemas", "events", 2).await;
+    let places: Vec<(&str, &str)> = drifted
+        .iter()
+        .map(|d| {
+            (
+                d["data"]["pointer"].as_str().unwrap(),
+                d["data"]["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [("/status", "enum"), ("/runner", "new_property")],
+        "one drift event per place: {drifted:?}"
+    );
+    let d = &drifted[1];
+    assert_eq!(d["type"], "helios.schema.drifted");
+    assert_eq!(
+        (
+            &d["data"]["pointer"],
+            &d["data"]["kind"],
+            &d["data"]["schema_version"]
+        ),
+        (&json!("/runner"), &json!("new_property"), &json!(2)),
+        "{d}"
+    );
+    let decided = wait_for(
+        &dev,
+        &format!("/v1/decisions?event={}", d["helios_id"].as_str().unwrap()),
+        "decisions",
+        1,
+    )
+    .await;
+    assert_eq!(
+        decided[0]["rules"],
+        json!(["schema-drifted"]),
+        "{decided:?}"
+    );
+}

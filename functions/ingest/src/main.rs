@@ -21,13 +21,24 @@ const PORTS: &[Port] = &[
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
     let ports = FunctionPorts::from_env(PORTS).await?;
+    let intake = Arc::new(helios_runtime::wire::intake(&ports, PublishMode::Inline));
+    let auth = helios_api::lambda_key_auth(&ports.store);
+    let limiter = helios_api::lambda_limiter();
+    // The schema registry's writes are served here, beside the gate they change.
+    let schemas = helios_api::schemas::SchemasApi {
+        registry: Arc::new(helios_runtime::wire::registry(&ports, &intake)),
+        held: Arc::new(helios_runtime::wire::held_facts(&ports)),
+        auth: auth.clone(),
+        limiter: limiter.clone(),
+    };
     let api = helios_api::ingest::IngestApi {
-        intake: Arc::new(helios_runtime::wire::intake(&ports, PublishMode::Inline)),
-        auth: helios_api::lambda_key_auth(&ports.store),
-        limiter: helios_api::lambda_limiter(),
+        intake,
+        auth,
+        limiter,
     };
     let handlers = helios_api::router::Handlers {
         ingest: Some(Arc::new(api)),
+        schemas: Some(Arc::new(schemas)),
         ..Default::default()
     };
     helios_api::lambda::serve_router(helios_api::router::router(&handlers, Default::default()))

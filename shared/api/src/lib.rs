@@ -16,6 +16,7 @@ pub mod query;
 pub mod ratelimit;
 pub mod router;
 pub mod rules;
+pub mod schemas;
 pub mod stream;
 
 pub use auth::{ApiKeyAuth, IssueError, IssuedKey};

@@ -19,7 +19,7 @@ use crate::{query_param, ApiKeyAuth, Problem, RateLimiter, Request, Response};
 use base64::Engine;
 use helios_ports::{Clock, Executions};
 use helios_store::{DecisionQuery, FactQuery, ReadModel, Role, StatsQuery};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// The most events one page may hold.
 pub const MAX_LIMIT: usize = 1000;
@@ -49,6 +49,8 @@ pub fn serves(path: &str) -> bool {
     };
     collection("/v1/events")
         || collection("/v1/decisions")
+        || collection("/v1/schemas")
+        || path == "/v1/quarantine"
         || collection("/v1/executions")
         || path == "/v1/timeline"
         || path == "/v1/stats"
@@ -96,6 +98,15 @@ impl Query {
         if path == "/v1/stats" {
             return self.stats(req).await;
         }
+        if path == "/v1/schemas" || path == "/v1/schemas/" {
+            return self.list_subjects().await;
+        }
+        if path == "/v1/quarantine" {
+            return self.list_held(req).await;
+        }
+        if path.starts_with("/v1/schemas/") {
+            return self.subject(req, path).await;
+        }
         if let Some(rest) = path.strip_prefix("/v1/executions") {
             return match rest.trim_start_matches('/') {
                 "" => self.list_executions(req).await,
@@ -115,6 +126,146 @@ impl Query {
             (false, "" | "/") => self.list_decisions(req).await,
             (false, id) => self.get_decision(id.trim_start_matches('/')).await,
         }
+    }
+
+    /// `GET /v1/schemas`: every subject, its newest version, mode, policy and how many
+    /// recorded facts did not fit its newest version.
+    async fn list_subjects(&self) -> Result<Response, Problem> {
+        let subjects = self.store.subjects().await?;
+        let mut out = Vec::with_capacity(subjects.len());
+        for s in subjects {
+            let settings = helios_app::registry::settings_or_default(s.settings)?;
+            out.push(json!({
+                "source": s.source,
+                "type": s.event_type,
+                "latest": s.latest,
+                "settings": crate::schemas::settings_json(&settings),
+                "violations": s.latest_violations,
+            }));
+        }
+        Ok(crate::json(200, &json!({ "subjects": out })))
+    }
+
+    /// `GET /v1/schemas/{source}/{type}` (the subject), `…/versions/{n|latest}` (one
+    /// version, with its schema) and `…/diff?from=&to=` (how one version differs from
+    /// another; by default the newest from the one before).
+    async fn subject(&self, req: &Request, path: &str) -> Result<Response, Problem> {
+        use helios_app::registry::Which;
+        let (source, event_type, rest) = crate::schemas::subject_route(path)
+            .ok_or_else(|| Problem::not_found(format!("no route {path}")))?;
+        let versions = self.store.schema_versions(&source, &event_type).await?;
+        let pick = |w: Which| match w {
+            Which::Latest => versions.last(),
+            Which::Number(n) => versions.iter().find(|v| v.version == n),
+        };
+        let which = |name: &str, text: &str| {
+            Which::parse(text).ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid-parameter",
+                    format!("`{name}` is a version number (1, 2, …) or `latest`, found {text:?}"),
+                )
+            })
+        };
+        let subject = format!("{source} {event_type}");
+        if rest.is_empty() {
+            let stored = self.store.subject_settings(&source, &event_type).await?;
+            if versions.is_empty() && stored.is_none() {
+                return Err(Problem::not_found(format!("no subject {subject}")));
+            }
+            let settings = helios_app::registry::settings_or_default(stored)?;
+            let counts = self.store.schema_violations(&source, &event_type).await?;
+            let listed: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    json!({
+                        "version": v.version,
+                        "id": v.id,
+                        "registered_at": helios_events::format_time(&v.registered_at),
+                        "violations": counts.iter().find(|(n, _)| *n == v.version).map_or(0, |(_, c)| *c),
+                    })
+                })
+                .collect();
+            return Ok(crate::json(
+                200,
+                &json!({
+                    "source": source,
+                    "type": event_type,
+                    "settings": crate::schemas::settings_json(&settings),
+                    "versions": listed,
+                }),
+            ));
+        }
+        if let Some(n) = rest.strip_prefix("versions/") {
+            let v = pick(which("version", n)?)
+                .ok_or_else(|| Problem::not_found(format!("{subject} has no version {n}")))?;
+            return Ok(crate::json(200, &version_json(v)));
+        }
+        if rest == "diff" {
+            let latest = versions
+                .last()
+                .ok_or_else(|| Problem::not_found(format!("{subject} has no schema")))?;
+            let from = match query_param(req, "from") {
+                Some(t) => which("from", &t)?,
+                None => Which::Number(latest.version.saturating_sub(1).max(1)),
+            };
+            let to = match query_param(req, "to") {
+                Some(t) => which("to", &t)?,
+                None => Which::Latest,
+            };
+            let missing = |w: Which| {
+                Problem::not_found(match w {
+                    Which::Latest => format!("{subject} has no schema"),
+                    Which::Number(n) => format!("{subject} has no version {n}"),
+                })
+            };
+            let a = pick(from).ok_or_else(|| missing(from))?;
+            let b = pick(to).ok_or_else(|| missing(to))?;
+            return Ok(crate::json(
+                200,
+                &json!({
+                    "source": source,
+                    "type": event_type,
+                    "from": {"version": a.version, "id": a.id},
+                    "to": {"version": b.version, "id": b.id},
+                    "changes": helios_schemas::diff(&a.schema, &b.schema),
+                }),
+            ));
+        }
+        Err(Problem::not_found(format!("no route {path}")))
+    }
+
+    /// `GET /v1/quarantine?status=held|released|dropped|all`: held facts (by default those
+    /// still held), in the order they were recorded.
+    async fn list_held(&self, req: &Request) -> Result<Response, Problem> {
+        use helios_store::HoldStatus;
+        let page = Page::read(req)?;
+        if page.newest_first {
+            return Err(Problem::bad_request(
+                "invalid-parameter",
+                "the quarantine is listed oldest first",
+            ));
+        }
+        let status = match query_param(req, "status").as_deref() {
+            None => Some(HoldStatus::Held),
+            Some("all") => None,
+            Some(s) => Some(HoldStatus::parse(s).ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid-parameter",
+                    format!(
+                        "`status` is held (the default), released, dropped or all, found {s:?}"
+                    ),
+                )
+            })?),
+        };
+        let mut held = self.store.held(status, page.after, page.limit + 1).await?;
+        let next = (held.len() > page.limit).then(|| {
+            held.truncate(page.limit);
+            held.last().map(|h| page.cursor(h.seq))
+        });
+        Ok(crate::json(
+            200,
+            &json!({"held": held, "next": next.flatten()}),
+        ))
     }
 
     async fn list(&self, req: &Request) -> Result<Response, Problem> {
@@ -509,6 +660,18 @@ impl Page {
             encode_cursor(seq)
         }
     }
+}
+
+/// One schema version as the API shows it.
+fn version_json(v: &helios_store::SchemaVersion) -> Value {
+    json!({
+        "source": v.source,
+        "type": v.event_type,
+        "version": v.version,
+        "id": v.id,
+        "registered_at": helios_events::format_time(&v.registered_at),
+        "schema": v.schema,
+    })
 }
 
 /// Cursors are opaque to clients: the position after which the next page starts.

@@ -32,6 +32,9 @@ pub enum Function {
     /// What an operator does (dead letters, redrive, replay): `helios dev` alone for now; in
     /// AWS the CLI does it (`helios redrive --aws`, `helios replay`).
     Ops,
+    /// The schema registry's writes and checks and the quarantine's releases: the ingest
+    /// function in AWS (whose schema gate they change).
+    Schemas,
     /// The live stream, served by `helios dev` alone (server-sent events); in AWS the
     /// dashboard's WebSocket API carries the same messages.
     Stream,
@@ -48,6 +51,7 @@ impl Function {
             // The query function serves the rule set too (it has the rule set's layer).
             Function::Rules => "query",
             Function::Ops => "ops",
+            Function::Schemas => "ingest",
             Function::Stream => "stream",
         }
     }
@@ -91,6 +95,32 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/rules", Function::Rules),
     route("POST", "/v1/rules/try", Function::Rules),
     route("GET", "/v1/openapi.json", Function::Query),
+    route("GET", "/v1/schemas", Function::Query),
+    route("GET", "/v1/schemas/{source}/{type}", Function::Query),
+    route(
+        "GET",
+        "/v1/schemas/{source}/{type}/versions/{version}",
+        Function::Query,
+    ),
+    route("GET", "/v1/schemas/{source}/{type}/diff", Function::Query),
+    route(
+        "POST",
+        "/v1/schemas/{source}/{type}/versions",
+        Function::Schemas,
+    ),
+    route(
+        "POST",
+        "/v1/schemas/{source}/{type}/check",
+        Function::Schemas,
+    ),
+    route(
+        "PUT",
+        "/v1/schemas/{source}/{type}/settings",
+        Function::Schemas,
+    ),
+    route("GET", "/v1/quarantine", Function::Query),
+    route("POST", "/v1/quarantine/{id}/release", Function::Schemas),
+    route("POST", "/v1/quarantine/{id}/drop", Function::Schemas),
     route("GET", "/v1/dead-letters", Function::Ops),
     route("POST", "/v1/dead-letters/{queue}/redrive", Function::Ops),
     route("POST", "/v1/replay", Function::Ops),
@@ -131,6 +161,7 @@ pub struct Handlers {
     pub local: Option<Arc<dyn Handle>>,
     pub rules: Option<Arc<dyn Handle>>,
     pub ops: Option<Arc<dyn Handle>>,
+    pub schemas: Option<Arc<dyn Handle>>,
     pub stream: Option<Arc<crate::stream::Live>>,
 }
 
@@ -143,6 +174,7 @@ impl Handlers {
             Function::Local => self.local.as_ref(),
             Function::Rules => self.rules.as_ref(),
             Function::Ops => self.ops.as_ref(),
+            Function::Schemas => self.schemas.as_ref(),
             // Not a `Handle`: its answer is a body that does not end ([`router`] serves it).
             Function::Stream => None,
         }

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use helios_events::{Event, SchemaCheck};
 use helios_ports::store::{
-    Recorded, SchemaRegistry, SchemaVersion, StoreError, Subject, SubjectSettings,
+    Facts, Held, HoldStatus, Outbox, Quarantine, Recorded, SchemaRegistry, SchemaVersion,
+    StoreError, Subject, SubjectSettings,
 };
-use helios_ports::Clock;
+use helios_ports::{Clock, Publisher};
 use helios_schemas::{Breaking, Change, Drift, Mode, Validator, Violation};
 use serde::Serialize;
 use serde_json::Value;
@@ -192,7 +193,9 @@ impl Registry {
         event_type: &str,
     ) -> Result<Settings, RegistryError> {
         check_subject(source, event_type)?;
-        settings_of(self.store.subject_settings(source, event_type).await?)
+        Ok(settings_or_default(
+            self.store.subject_settings(source, event_type).await?,
+        )?)
     }
 
     /// Sets a subject's mode, policy or both (the other stays as it was).
@@ -213,7 +216,7 @@ impl Registry {
             .set_subject_settings(source, event_type, &stored)
             .await?;
         self.changed(source, event_type);
-        settings_of(Some(stored))
+        Ok(settings_or_default(Some(stored))?)
     }
 
     pub async fn versions(
@@ -328,7 +331,8 @@ impl Registry {
     }
 }
 
-fn settings_of(stored: Option<SubjectSettings>) -> Result<Settings, RegistryError> {
+/// A subject's stored settings, or the defaults (BACKWARD, observe) when none were set.
+pub fn settings_or_default(stored: Option<SubjectSettings>) -> Result<Settings, StoreError> {
     let Some(s) = stored else {
         return Ok(Settings {
             mode: Mode::default(),
@@ -391,6 +395,76 @@ fn checked(mode: Mode, versions: &[SchemaVersion], schema: &Value) -> Checked {
         compatible: breaking.is_empty(),
         against,
         breaking,
+    }
+}
+
+// ---- the quarantine ----------------------------------------------------------------------
+
+/// Why a held fact could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("no fact {0} was held")]
+    NotHeld(String),
+    #[error("the fact {id} was {status} already")]
+    Resolved { id: String, status: &'static str },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An admin's release or drop of a held fact.
+pub struct HeldFacts {
+    pub quarantine: Arc<dyn Quarantine>,
+    pub facts: Arc<dyn Facts>,
+    pub outbox: Arc<dyn Outbox>,
+    pub publisher: Arc<dyn Publisher>,
+    pub topic: String,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl HeldFacts {
+    /// Releases (the fact is published now, and decided as any other) or drops a held
+    /// fact, once; `by` is who did it.
+    pub async fn resolve(
+        &self,
+        helios_id: &str,
+        to: HoldStatus,
+        by: &str,
+    ) -> Result<Held, ResolveError> {
+        let now = self.clock.now();
+        let Some(held) = self.quarantine.resolve_held(helios_id, to, by, now).await? else {
+            return Err(match self.quarantine.get_held(helios_id).await? {
+                Some(h) => ResolveError::Resolved {
+                    id: helios_id.to_string(),
+                    status: h.status.as_str(),
+                },
+                None => ResolveError::NotHeld(helios_id.to_string()),
+            });
+        };
+        tracing::info!(
+            event_id = helios_id,
+            status = to.as_str(),
+            by,
+            "held fact resolved"
+        );
+        if to == HoldStatus::Released {
+            // In the outbox since the release: published here, or by the relay if this fails.
+            match self.facts.get_fact(helios_id).await {
+                Ok(Some(fact)) => {
+                    crate::outbox::publish_and_clear(
+                        self.outbox.as_ref(),
+                        self.publisher.as_ref(),
+                        &self.topic,
+                        &[&fact.event],
+                    )
+                    .await
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "a released fact was not read back; the relay publishes it")
+                }
+            }
+        }
+        Ok(held)
     }
 }
 

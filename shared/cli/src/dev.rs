@@ -108,6 +108,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         auth: auth.clone(),
         limiter: limiter.clone(),
     });
+    let schemas = Arc::new(helios_api::schemas::SchemasApi {
+        registry: Arc::new(wire::registry(&ports, &intake)),
+        held: Arc::new(wire::held_facts(&ports)),
+        auth: auth.clone(),
+        limiter: limiter.clone(),
+    });
     let rules = if args.rules.exists() {
         let rules = Arc::new(helios_runtime::rules::load_rule_set(&args.rules)?);
         println!(
@@ -230,6 +236,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         rules: rules_api,
         ops: Some(ops),
         ingest: Some(ingest),
+        schemas: Some(schemas),
         query: Some(Arc::new(query)),
         ack: ack.map(|a| a as Arc<dyn helios_api::router::Handle>),
         local: Some(health),

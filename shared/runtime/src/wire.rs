@@ -13,7 +13,7 @@ use helios_app::{
     intake::Intake,
     outbox::PublishMode,
     record::Recorder,
-    registry::{Registry, SchemaGate},
+    registry::{HeldFacts, Registry, SchemaGate},
 };
 use helios_ports::{TextModel, Workflows};
 use helios_rules::RuleSet;
@@ -69,6 +69,18 @@ pub fn intake(p: &FunctionPorts, publish: PublishMode) -> Intake {
 /// How long a process keeps a subject's schema and policy before reading them again: a new
 /// version or policy reaches every ingest process within this time.
 pub const SCHEMA_TTL: Duration = Duration::from_secs(5);
+
+/// Releasing and dropping held facts; a released fact is published as intake publishes.
+pub fn held_facts(p: &FunctionPorts) -> HeldFacts {
+    HeldFacts {
+        quarantine: p.store.clone(),
+        facts: p.store.clone(),
+        outbox: p.store.clone(),
+        publisher: p.publisher.clone(),
+        topic: EVENTS_TOPIC.to_string(),
+        clock: p.clock.clone(),
+    }
+}
 
 /// The schema registry, told of the gate of this process's intake.
 pub fn registry(p: &FunctionPorts, intake: &Intake) -> Registry {
