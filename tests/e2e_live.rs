@@ -887,3 +887,145 @@ async fn the_schema_registry_checks_enforces_quarantines_and_observes() {
         "{decided:?}"
     );
 }
+
+/// `helios schemas apply|list|show|register|set|check` (issue 17) against a running helios
+/// dev: the repository's `schemas/` folder registered (again: nothing new), read back,
+/// one more version refused with exit 1, a policy set.
+#[tokio::test]
+async fn the_schemas_cli_applies_the_folder_and_reads_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(&dir.path().join("data"), None);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let folder = root.join("schemas");
+    let client = ["--endpoint", &dev.url, "--api-key", API_KEY];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(client.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        helios_json(&refs)
+    };
+    let folder_arg = folder.to_str().unwrap();
+    let applied = run(with(&["schemas", "apply", folder_arg]));
+    let n = applied["applied"].as_array().unwrap().len();
+    assert!(n >= 4, "{applied}");
+    assert!(applied["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["versions"][0]["created"] == true));
+    let again = run(with(&["schemas", "apply", folder_arg]));
+    assert!(
+        again["applied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["versions"][0]["created"] == false),
+        "{again}"
+    );
+    let list = run(with(&["schemas", "list"]));
+    assert_eq!(list["subjects"].as_array().unwrap().len(), n);
+    let heartbeat = list["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "heartbeat")
+        .unwrap();
+    assert_eq!(
+        heartbeat["settings"]["mode"], "FULL",
+        "the file's mode was applied: {heartbeat}"
+    );
+    let shown = run(with(&[
+        "schemas",
+        "show",
+        "--source",
+        "ci/buildkite",
+        "--type",
+        "ci.build.finished",
+        "--version",
+        "latest",
+    ]));
+    assert_eq!(shown["version"], 1);
+    assert_eq!(
+        shown["schema"]["required"],
+        json!(["pipeline", "branch", "commit", "state"])
+    );
+
+    // A version that drops a state breaks BACKWARD: checked (exit 1), then refused (exit 1).
+    let narrower = dir.path().join("narrower.json");
+    let mut schema = shown["schema"].clone();
+    schema["properties"]["state"]["enum"] = json!(["passed", "failed"]);
+    std::fs::write(&narrower, serde_json::to_vec(&schema).unwrap()).unwrap();
+    let path = narrower.to_str().unwrap();
+    let helios = |args: Vec<String>| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_helios"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = helios(with(&[
+        "schemas",
+        "check",
+        "--source",
+        "ci/buildkite",
+        "--type",
+        "ci.build.finished",
+        path,
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["breaking"][0]["pointer"], "/properties/state/enum", "{v}");
+    let out = helios(with(&[
+        "schemas",
+        "register",
+        "--source",
+        "ci/buildkite",
+        "--type",
+        "ci.build.finished",
+        path,
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BACKWARD"));
+    // Under NONE it is taken.
+    run(with(&[
+        "schemas",
+        "set",
+        "--source",
+        "ci/buildkite",
+        "--type",
+        "ci.build.finished",
+        "--mode",
+        "NONE",
+        "--policy",
+        "enforce",
+    ]));
+    let registered = run(with(&[
+        "schemas",
+        "register",
+        "--source",
+        "ci/buildkite",
+        "--type",
+        "ci.build.finished",
+        path,
+    ]));
+    assert_eq!(
+        (&registered["version"], &registered["created"]),
+        (&json!(2), &json!(true))
+    );
+    let subject = run(with(&[
+        "schemas",
+        "show",
+        "--source",
+        "ci/buildkite",
+        "--type",
+        "ci.build.finished",
+    ]));
+    assert_eq!(
+        subject["settings"],
+        json!({"mode": "NONE", "policy": "enforce", "set": true})
+    );
+    assert_eq!(subject["versions"].as_array().unwrap().len(), 2);
+}

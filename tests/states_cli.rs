@@ -232,3 +232,84 @@ fn schemas_check_and_diff_tell_the_breaking_changes_of_a_new_version() {
     assert_eq!(code, Some(1));
     assert!(err.contains("is not a JSON Schema"), "{err}");
 }
+
+/// The schema files kept beside the rules (`schemas/`, issue 17) lint clean, and every valid
+/// request sample of `events/` fits the newest version of its subject's schema, checked by
+/// the `jsonschema` crate apart from Helios's own validator; a folder whose second version
+/// breaks its mode fails the lint with the pointer.
+#[test]
+fn the_schema_files_lint_clean_and_every_sample_fits_its_subject() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["schemas", "lint"])
+        .arg(root.join("schemas"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lint: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(lint["problems"], serde_json::json!([]));
+    let mut latest = std::collections::HashMap::new();
+    for f in std::fs::read_dir(root.join("schemas")).unwrap() {
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(f.unwrap().path()).unwrap()).unwrap();
+        let schema = v["versions"].as_array().unwrap().last().unwrap().clone();
+        latest.insert(
+            (
+                v["source"].as_str().unwrap().to_string(),
+                v["type"].as_str().unwrap().to_string(),
+            ),
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schema)
+                .unwrap(),
+        );
+    }
+    assert!(latest.len() >= 4);
+    let mut checked = 0;
+    for f in std::fs::read_dir(root.join("events/native/valid")).unwrap() {
+        let sample: Value =
+            serde_json::from_str(&std::fs::read_to_string(f.unwrap().path()).unwrap()).unwrap();
+        let body = &sample["request"]["body"];
+        let events = body["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| vec![body.clone()]);
+        for e in events {
+            let key = (
+                e["source"].as_str().unwrap().to_string(),
+                e["type"].as_str().unwrap().to_string(),
+            );
+            if let Some(v) = latest.get(&key) {
+                let errors: Vec<String> =
+                    v.iter_errors(&e["data"]).map(|x| x.to_string()).collect();
+                assert!(errors.is_empty(), "{key:?}: {errors:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "only {checked} samples have a schema");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.json"),
+        r#"{"source": "ci", "type": "build", "versions": [
+            {"type": "object", "properties": {"state": {"enum": ["ok", "failed"]}}},
+            {"type": "object", "properties": {"state": {"enum": ["ok"]}}}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["schemas", "lint"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("version 2 breaks BACKWARD against version 1 at /properties/state/enum"),
+        "{err}"
+    );
+}

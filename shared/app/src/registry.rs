@@ -473,6 +473,9 @@ impl HeldFacts {
 /// The most violations kept per event.
 pub const MAX_VIOLATIONS: usize = 50;
 
+/// A subject: its source and type.
+type SubjectKey = (String, String);
+
 /// A subject's latest version, compiled, and its policy, as ingest sees them.
 struct Rule {
     policy: Policy,
@@ -485,7 +488,7 @@ struct Rule {
 pub struct SchemaGate {
     store: Arc<dyn SchemaRegistry>,
     ttl: Duration,
-    subjects: Mutex<HashMap<(String, String), (Arc<Rule>, Instant)>>,
+    subjects: Mutex<HashMap<SubjectKey, (Arc<Rule>, Instant)>>,
     compiled: Mutex<HashMap<String, Arc<Validator>>>,
     /// The drift events this process emitted (their ids), so that a subject that keeps
     /// drifting the same way costs nothing more.
