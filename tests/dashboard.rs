@@ -107,6 +107,37 @@ async fn every_page_works_in_a_real_browser() {
         "subject": "web", "data": {"environment": "production"}}),
     )
     .await;
+    // The schema registry: a subject with two versions, whose policy holds what does not
+    // fit (one invoice whose status is none of the schema's).
+    let subject = format!("{}/v1/schemas/billing/invoice.paid", dev.url);
+    let v1 = json!({"type": "object", "required": ["status"], "properties": {"status": {"enum": ["paid", "refunded"]}, "amount": {"type": "number"}}});
+    let v2 = json!({"type": "object", "required": ["status"], "properties": {"status": {"enum": ["paid", "refunded", "disputed"]}, "amount": {"type": "number"}}});
+    for (method, path, body) in [
+        ("POST", "versions", json!({"schema": v1})),
+        ("POST", "versions", json!({"schema": v2})),
+        ("PUT", "settings", json!({"policy": "quarantine"})),
+    ] {
+        let resp = client()
+            .request(method.parse().unwrap(), format!("{subject}/{path}"))
+            .header("x-api-key", API_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "{method} {path}: {}",
+            resp.text().await.unwrap()
+        );
+    }
+    for (id, status) in [("inv-1", "paid"), ("inv-2", "lost"), ("inv-3", "stolen")] {
+        post(
+            &dev,
+            json!({"id": id, "source": "billing", "type": "invoice.paid", "time": at(7),
+            "subject": "acme", "data": {"status": status, "amount": 12.5}}),
+        )
+        .await;
+    }
     decision_of(&dev, "ci-failing-on-main", |_| true).await;
     // A dead letter: a fact's message, put in the decide queue's dead-letter queue as a
     // message that failed every try would be.

@@ -157,3 +157,106 @@ fn eval_of_something_that_is_not_an_event_says_why() {
     assert!(err.contains("not an event Helios accepts"), "{err}");
     assert!(err.contains("type"), "{err}");
 }
+
+/// `helios rules check --schemas` (issue 17): the starter rules read nothing the schemas of
+/// `schemas/` rule out; a rule reading a renamed field, a field a closed schema cannot have,
+/// and a field compared as another type than the schema's are each warned of, and
+/// `--strict` fails on them.
+#[test]
+fn rules_are_checked_against_the_schemas_of_the_subjects_they_match() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["rules", "check", "--json", "--strict", "--schemas"])
+        .arg(root.join("schemas"))
+        .arg(root.join("rules"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    assert_eq!(v["warnings"], serde_json::json!([]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        r#"name: t
+version: 1
+rules:
+  - id: run-failed
+    description: a workflow run failed
+    match:
+      source: [github]
+      type: [workflow_run.completed]
+      data: {workflow_run: {conclusion: [failure]}}
+    where: {field: data.attempt, gt: 2}
+    explain: "{{data.repository.full_name}} failed"
+  - id: other-source
+    description: reads the same, of events no schema describes
+    match: {source: [gitlab], data: {gone: [x]}}
+"#,
+    )
+    .unwrap();
+    let schemas = dir.path().join("schemas");
+    std::fs::create_dir(&schemas).unwrap();
+    std::fs::write(
+        schemas.join("run.json"),
+        r#"{"source": "github", "type": "workflow_run.completed", "versions": [{
+            "type": "object",
+            "properties": {
+                "run": {"type": "object", "properties": {"conclusion": {"type": "string"}}},
+                "attempt": {"type": "string"},
+                "repository": {"type": "object", "properties": {"id": {"type": "integer"}}, "additionalProperties": false}
+            }}]}"#,
+    )
+    .unwrap();
+    let run = |strict: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_helios"));
+        cmd.args(["rules", "check", "--json", "--schemas"])
+            .arg(&schemas);
+        if strict {
+            cmd.arg("--strict");
+        }
+        cmd.arg(&rules).output().unwrap()
+    };
+    let out = run(false);
+    assert!(out.status.success(), "warnings alone do not fail the check");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut found: Vec<(String, String, String)> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["rule"].as_str().unwrap().to_string(),
+                w["path"].as_str().unwrap().to_string(),
+                w["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (
+                "run-failed".to_string(),
+                "data.attempt".to_string(),
+                "type".to_string()
+            ),
+            (
+                "run-failed".into(),
+                "data.repository.full_name".into(),
+                "impossible".into()
+            ),
+            (
+                "run-failed".into(),
+                "data.workflow_run.conclusion".into(),
+                "not_named".into()
+            ),
+        ],
+        "{v}"
+    );
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+}

@@ -10,14 +10,17 @@ import { ExecutionPage, ExecutionsPage } from "./pages/executions";
 import { DeadLettersPage, ExpectationsPage } from "./pages/expectations";
 import { LivePage } from "./pages/live";
 import { RuleSetAnswer, RulesPage } from "./pages/rules";
+import { SchemasPage, SubjectPage } from "./pages/schemas";
 import { StatsPage } from "./pages/stats";
 import { TimelinePage } from "./pages/timeline";
 import { LiveState, LiveStore } from "./store";
 import { ErrorNote } from "./ui";
 
 interface Route {
-  page: "live" | "decisions" | "decision" | "executions" | "execution" | "timeline" | "stats" | "rules" | "expectations" | "dead-letters" | "sign-in" | "unknown";
+  page: "live" | "decisions" | "decision" | "executions" | "execution" | "timeline" | "stats" | "rules" | "schemas" | "subject" | "expectations" | "dead-letters" | "sign-in" | "unknown";
   id?: string;
+  /** A schema subject's type (its source is `id`). */
+  type?: string;
   params: URLSearchParams;
 }
 
@@ -48,6 +51,8 @@ function parse(hash: string): Route {
       return { page: "dead-letters", params };
     case "rules":
       return { page: "rules", params };
+    case "schemas":
+      return parts[1] && parts[2] ? { page: "subject", id: parts[1], type: parts.slice(2).join("/"), params } : { page: "schemas", params };
     case "sign-in":
       return { page: "sign-in", params };
     default:
@@ -76,6 +81,8 @@ const TITLES: Record<Route["page"], string> = {
   expectations: "Expectations",
   "dead-letters": "Dead letters",
   rules: "Rules",
+  schemas: "Schemas",
+  subject: "Schema",
   "sign-in": "Sign in",
   unknown: "Not found",
 };
@@ -126,6 +133,7 @@ const NAV: [string, string, Route["page"][]][] = [
   ["#/expectations", "Expectations", ["expectations"]],
   ["#/stats", "Stats", ["stats"]],
   ["#/rules", "Rules", ["rules"]],
+  ["#/schemas", "Schemas", ["schemas", "subject"]],
   ["#/dead-letters", "Dead letters", ["dead-letters"]],
 ];
 
@@ -202,6 +210,8 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
         ) : null}
         {route.page === "stats" ? <StatsPage range={route.params.get("range") ?? "24h"} go={(r) => go(`#/stats?range=${r}`)} rules={ruleIds} /> : null}
         {route.page === "rules" ? <RulesPage /> : null}
+        {route.page === "schemas" ? <SchemasPage session={session} /> : null}
+        {route.page === "subject" && route.id && route.type ? <SubjectPage source={route.id} type={route.type} key={`${route.id}\u0000${route.type}`} /> : null}
         {route.page === "expectations" ? <ExpectationsPage session={session} /> : null}
         {route.page === "dead-letters" ? <DeadLettersPage session={session} /> : null}
         {route.page === "unknown" ? <p class="empty">No such page. Go to <a href="#/live">Live</a>.</p> : null}

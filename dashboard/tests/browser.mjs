@@ -265,6 +265,28 @@ try {
     await shoot(page, "dead-letters", width);
     await noHorizontalScroll(page, width, "Dead letters");
 
+    // --- Schemas: the subjects with their violations, the quarantine, a subject's history
+    // and the diff between its versions.
+    await page.getByRole("link", { name: "Schemas" }).click();
+    await page.locator("table.subjects tbody tr").first().waitFor();
+    const subjects = await page.locator("table.subjects").textContent();
+    check(subjects.includes("invoice.paid") && subjects.includes("quarantine"), `the subjects are listed with their policy (${subjects.slice(0, 160)})`);
+    await page.locator("table.held tbody tr").first().waitFor();
+    const heldRows = await page.locator("table.held tbody tr").count();
+    check(heldRows === 2, `the quarantine lists the two held invoices (${heldRows})`);
+    check((await page.locator("table.held").textContent()).includes("/status"), "each held fact shows the pointer of its violation");
+    await shoot(page, "schemas", width);
+    await noHorizontalScroll(page, width, "Schemas");
+    await page.getByRole("link", { name: "invoice.paid" }).first().click();
+    await page.locator("table.versions tbody tr").first().waitFor();
+    const versionRows = await page.locator("table.versions tbody tr").count();
+    check(versionRows === 2, `a subject's version history (${versionRows})`);
+    await page.locator("table.changes tbody tr").first().waitFor();
+    const changes = await page.locator("table.changes").textContent();
+    check(changes.includes("/properties/status/enum") && changes.includes("widened"), `the diff viewer shows what changed where (${changes})`);
+    await shoot(page, "schema", width);
+    await noHorizontalScroll(page, width, "a schema subject");
+
     check(problems.length === 0, `no script error, CSP report or dialog (${problems.join("; ")})`);
     await context.close();
   }
@@ -286,6 +308,29 @@ try {
     await replay.waitFor();
     check(await replay.isDisabled(), "a read key's replay button is disabled");
     check(problems.length === 0, `no script error (${problems.join("; ")})`);
+    await context.close();
+  }
+
+  // --- A read key may not release a held fact; an admin releases one and drops the other.
+  {
+    const { context, page } = await signedIn(readKey, 1440);
+    await page.goto(`${url}/#/schemas`);
+    await page.locator("table.held tbody tr").first().waitFor();
+    check(await page.getByRole("button", { name: "Release" }).first().isDisabled(), "a read key's release button is disabled");
+    await context.close();
+  }
+  {
+    const { context, page } = await signedIn(adminKey, 1440);
+    await page.goto(`${url}/#/schemas`);
+    await page.locator("table.held tbody tr").first().waitFor();
+    await page.getByRole("button", { name: "Release" }).first().click();
+    await page.locator("p.ok").waitFor();
+    await page.waitForFunction(() => document.querySelectorAll("table.held tbody tr").length === 1);
+    await page.getByRole("button", { name: "Drop" }).first().click();
+    await page.getByText("Nothing is held.").waitFor();
+    const after = await getJson("/v1/quarantine?status=all");
+    const statuses = after.body.held.map((h) => h.status).sort().join(",");
+    check(statuses === "dropped,released", `the API then says one was released and one dropped (${statuses})`);
     await context.close();
   }
 
@@ -323,6 +368,8 @@ try {
       ["Rules", "#/rules"],
       ["Expectations", "#/expectations"],
       ["Dead letters", "#/dead-letters"],
+      ["Schemas", "#/schemas"],
+      ["Schema", "#/schemas/billing/invoice.paid"],
     ]) {
       await page.goto(`${url}/${hash}`);
       await page.waitForTimeout(500);

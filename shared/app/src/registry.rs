@@ -606,18 +606,29 @@ impl SchemaGate {
     /// (`schema`), and answers the verdict of each checked event that did not fit or drifted.
     pub async fn check(&self, events: &mut [Event]) -> Result<Vec<Verdict>, StoreError> {
         let mut out = Vec::new();
+        // Each subject of the request looked up once (a batch is mostly of one or two).
+        let mut seen: Vec<(String, String, Arc<Rule>)> = Vec::new();
         for (index, event) in events.iter_mut().enumerate() {
-            let rule = self.rule(&event.source, &event.event_type).await?;
+            let known = seen
+                .iter()
+                .find(|(s, t, _)| *s == event.source && *t == event.event_type)
+                .map(|(_, _, r)| r.clone());
+            let rule = match known {
+                Some(r) => r,
+                None => {
+                    let r = self.rule(&event.source, &event.event_type).await?;
+                    seen.push((event.source.clone(), event.event_type.clone(), r.clone()));
+                    r
+                }
+            };
             let Some((id, version, validator)) = &rule.latest else {
                 continue;
             };
-            let valid = validator.is_valid(&event.data);
-            let violations = if valid {
-                Vec::new()
-            } else {
-                validator.violations(&event.data, MAX_VIOLATIONS)
-            };
-            let drift = validator.drift_with(&event.data, &violations, MAX_VIOLATIONS);
+            let helios_schemas::validate::Checked {
+                valid,
+                violations,
+                drift,
+            } = validator.check(&event.data, MAX_VIOLATIONS);
             event.schema = Some(SchemaCheck {
                 id: id.clone(),
                 version: *version,

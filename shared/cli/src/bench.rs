@@ -30,6 +30,9 @@ pub enum BenchCommand {
     Rules(RulesBench),
     /// Run a state machine on inputs in virtual time, on one thread.
     States(StatesBench),
+    /// Check events' data against one schema per source and type, as ingest does (every
+    /// violation and what drifted), on one thread.
+    Schemas(SchemasBench),
     /// Time a Lambda bootstrap from process start to its first request for an event, against
     /// a stand-in of the Lambda runtime API on 127.0.0.1.
     LambdaInit(LambdaInitBench),
@@ -49,6 +52,27 @@ pub struct LambdaInitBench {
     /// Starts to time.
     #[arg(long, default_value_t = 20)]
     pub runs: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct SchemasBench {
+    /// JSON lines of canonical events (parsed before timing: ingest has parsed them).
+    #[arg(long)]
+    pub events: PathBuf,
+    /// A folder of schema files (`helios schemas lint`); the newest version of each subject
+    /// is checked against. Without it, a schema is inferred per source and type from the
+    /// events themselves (so every event fits, and every one is checked all the way).
+    #[arg(long)]
+    pub schemas: Option<PathBuf>,
+    /// Write the schema files used (inferred or read) to this folder, with this policy, for
+    /// `helios schemas apply` (the ingest benchmark with enforcement).
+    #[arg(long)]
+    pub write: Option<PathBuf>,
+    #[arg(long, default_value = "enforce")]
+    pub policy: String,
+    /// Pass over the events at least this many seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +186,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
+        BenchCommand::Schemas(b) => {
+            let report = schemas(&b)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         BenchCommand::States(b) => {
             let report = states(&b)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -178,6 +207,106 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn schemas(b: &SchemasBench) -> anyhow::Result<Value> {
+    use std::collections::BTreeMap;
+    let lines = read_lines(&b.events)?;
+    anyhow::ensure!(!lines.is_empty(), "{} holds no event", b.events.display());
+    let events: Vec<(String, String, Value)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut e: Value = serde_json::from_str(l)
+                .with_context(|| format!("{} line {}: not JSON", b.events.display(), i + 1))?;
+            let field = |name: &str| {
+                e[name]
+                    .as_str()
+                    .map(str::to_string)
+                    .with_context(|| format!("{} line {}: no `{name}`", b.events.display(), i + 1))
+            };
+            Ok((field("source")?, field("type")?, e["data"].take()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let schemas: BTreeMap<(String, String), Value> = match &b.schemas {
+        Some(dir) => {
+            let files = crate::schemas::read_dir(dir)?;
+            let problems = crate::schemas::lint(&files);
+            anyhow::ensure!(
+                problems.is_empty(),
+                "{}: {}",
+                dir.display(),
+                problems.join("; ")
+            );
+            files
+                .into_iter()
+                .filter_map(|(_, f)| {
+                    let latest = f.versions.last()?.clone();
+                    Some(((f.source, f.event_type), latest))
+                })
+                .collect()
+        }
+        None => {
+            let mut by_subject: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+            for (source, ty, data) in &events {
+                by_subject
+                    .entry((source.clone(), ty.clone()))
+                    .or_default()
+                    .push(data.clone());
+            }
+            by_subject
+                .into_iter()
+                .map(|(k, samples)| (k, helios_schemas::infer(&samples)))
+                .collect()
+        }
+    };
+    if let Some(dir) = &b.write {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (i, ((source, ty), schema)) in schemas.iter().enumerate() {
+            let file = json!({"source": source, "type": ty, "mode": "BACKWARD", "policy": b.policy, "versions": [schema]});
+            let path = dir.join(format!("{:03}.json", i + 1));
+            std::fs::write(&path, serde_json::to_vec_pretty(&file)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    // Compiled once per version, as ingest does.
+    let t = Instant::now();
+    let compiled: BTreeMap<&(String, String), helios_schemas::Validator> = schemas
+        .iter()
+        .map(|(k, s)| Ok((k, helios_schemas::Validator::compile(s)?)))
+        .collect::<Result<_, helios_schemas::InvalidSchema>>()?;
+    let compile_s = t.elapsed().as_secs_f64();
+    let subjects: Vec<Option<&helios_schemas::Validator>> = events
+        .iter()
+        .map(|(source, ty, _)| compiled.get(&(source.clone(), ty.clone())))
+        .collect();
+    let (mut checked, mut invalid, mut drifted, mut unchecked) = (0u64, 0u64, 0u64, 0u64);
+    let t = Instant::now();
+    while t.elapsed().as_secs_f64() < b.seconds {
+        for ((_, _, data), v) in events.iter().zip(&subjects) {
+            let Some(v) = v else {
+                unchecked += 1;
+                continue;
+            };
+            let found = v.check(data, helios_app::registry::MAX_VIOLATIONS);
+            checked += 1;
+            invalid += u64::from(!found.valid);
+            drifted += u64::from(!found.drift.is_empty());
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    Ok(json!({
+        "events": b.events.display().to_string(),
+        "subjects": schemas.len(),
+        "schemas": b.schemas.as_ref().map_or("inferred from the events".to_string(), |d| d.display().to_string()),
+        "compile_ms_per_schema": (compile_s * 1e3 / schemas.len().max(1) as f64 * 1e3).round() / 1e3,
+        "checked": checked,
+        "invalid": invalid,
+        "drifted": drifted,
+        "without_schema": unchecked,
+        "seconds": secs,
+        "events_per_s": ((checked + unchecked) as f64 / secs).round(),
+    }))
 }
 
 fn states(b: &StatesBench) -> anyhow::Result<Value> {

@@ -29,6 +29,14 @@ pub enum RulesCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// A folder of schema files (`helios schemas lint`): warn when a rule reads a field
+        /// of `data` that the newest schema of a subject it matches cannot have, does not
+        /// name, or types otherwise than the rule asks.
+        #[arg(long)]
+        schemas: Option<PathBuf>,
+        /// With `--schemas`: a warning fails the check (exit 1).
+        #[arg(long, requires = "schemas")]
+        strict: bool,
     },
     /// Print the SNS filter policy of the `expect` queue's subscription for a rule set: the
     /// event types its expectations watch (`null`: every event). terraform reads it from
@@ -66,7 +74,12 @@ pub enum RulesCommand {
 
 pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        RulesCommand::Check { dir, json } => check(&dir, json),
+        RulesCommand::Check {
+            dir,
+            json,
+            schemas,
+            strict,
+        } => check(&dir, json, schemas.as_deref(), strict),
         RulesCommand::Eval {
             rules,
             event,
@@ -87,29 +100,63 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+fn check(
+    dir: &Path,
+    as_json: bool,
+    schemas: Option<&Path>,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
     match load_rule_set(dir) {
         Ok(rs) => {
+            let warnings = match schemas {
+                Some(folder) => {
+                    let files = crate::schemas::read_dir(folder)?;
+                    let problems = crate::schemas::lint(&files);
+                    anyhow::ensure!(
+                        problems.is_empty(),
+                        "{}: {}",
+                        folder.display(),
+                        problems.join("; ")
+                    );
+                    schema_warnings(&rs, &files)
+                }
+                None => Vec::new(),
+            };
+            let failed = strict && !warnings.is_empty();
             if as_json {
                 print_json(&json!({
-                    "ok": true,
+                    "ok": !failed,
                     "name": rs.name,
                     "version": rs.version,
                     "hash": rs.hash,
                     "rules": rs.rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
                     "expectations": rs.expectations.iter().map(|e| &e.id).collect::<Vec<_>>(),
+                    "warnings": warnings,
                 }))?;
             } else {
+                for w in &warnings {
+                    eprintln!("warning: {}", w["message"].as_str().unwrap_or_default());
+                }
                 println!(
-                    "ok: rule set `{}` version {}, {} rules, {} expectations, {}",
+                    "{}: rule set `{}` version {}, {} rules, {} expectations, {}{}",
+                    if failed { "failed" } else { "ok" },
                     rs.name,
                     rs.version,
                     rs.rules.len(),
                     rs.expectations.len(),
-                    rs.hash
+                    rs.hash,
+                    if warnings.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} schema warning(s)", warnings.len())
+                    }
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Err(RuleSetError::Invalid { errors, .. }) => {
             if as_json {
@@ -124,6 +171,90 @@ fn check(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Each field of `data` a rule reads that the newest schema of a subject the rule matches
+/// cannot have, does not name, or types otherwise than the rule asks.
+fn schema_warnings(
+    rs: &helios_rules::RuleSet,
+    files: &[(PathBuf, crate::schemas::SubjectFile)],
+) -> Vec<serde_json::Value> {
+    use helios_schemas::Reach;
+    let mut out = Vec::new();
+    for rule in &rs.rules {
+        for read in rule.reads() {
+            let Some(rest) = read.path.strip_prefix("data.") else {
+                continue;
+            };
+            let segments: Vec<&str> = rest.split('.').collect();
+            // The subjects of the alternative the field is read in (every one the rule
+            // matches, for what is read outside the pattern).
+            let subjects = files.iter().filter(|(_, f)| {
+                helios_rules::reads::may_match_subject(
+                    &rule.pattern,
+                    read.branch,
+                    &f.source,
+                    &f.event_type,
+                )
+            });
+            for (file, f) in subjects {
+                let Some(latest) = f.versions.last() else {
+                    continue;
+                };
+                let subject = format!(
+                    "{} {} ({}, version {})",
+                    f.source,
+                    f.event_type,
+                    file.display(),
+                    f.versions.len()
+                );
+                let (kind, detail) = match helios_schemas::reach(latest, &segments) {
+                    Reach::Described { types } => {
+                        // A pattern matches an array by its elements.
+                        let fits = read.wants.is_empty()
+                            || types.is_empty()
+                            || types.iter().any(|t| t == "array")
+                            || read.wants.iter().any(|w| types.iter().any(|t| t == w));
+                        if fits {
+                            continue;
+                        }
+                        (
+                            "type",
+                            format!(
+                                "compares it as {} but the schema of {subject} types it {}",
+                                read.wants.join(" or "),
+                                types.join(" or ")
+                            ),
+                        )
+                    }
+                    Reach::NotNamed { at } => (
+                        "not_named",
+                        format!(
+                            "which the schema of {subject} does not name (at `{}`): renamed, or misspelt?",
+                            if at.is_empty() { "/" } else { &at }
+                        ),
+                    ),
+                    Reach::Impossible { at, why } => (
+                        "impossible",
+                        format!(
+                            "which no event valid under the schema of {subject} can have (at `{}`: {why})",
+                            if at.is_empty() { "/" } else { &at }
+                        ),
+                    ),
+                };
+                out.push(json!({
+                    "rule": rule.id,
+                    "part": read.part,
+                    "path": read.path,
+                    "source": f.source,
+                    "type": f.event_type,
+                    "kind": kind,
+                    "message": format!("rule `{}` reads `{}` ({}), {detail}", rule.id, read.path, read.part),
+                }));
+            }
+        }
+    }
+    out
 }
 
 fn parse_time(t: &str) -> anyhow::Result<DateTime<Utc>> {

@@ -25,6 +25,7 @@ pub mod event;
 pub mod expect;
 pub mod explain;
 pub mod pattern;
+pub mod reads;
 pub mod reference;
 pub mod ruleset;
 mod scan;

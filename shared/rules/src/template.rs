@@ -51,6 +51,14 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The field paths the template reads, in order.
+    pub fn fields(&self) -> impl Iterator<Item = &FieldPath> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Field(f) => Some(f),
+            Part::Text(_) => None,
+        })
+    }
+
     pub fn render(&self, scope: &Scope<'_>) -> String {
         let mut out = String::new();
         for p in &self.parts {

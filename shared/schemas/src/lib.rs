@@ -29,9 +29,11 @@
 //! ways, so that no mode lets it through unseen.
 
 pub mod infer;
+pub mod reach;
 pub mod validate;
 
 pub use infer::infer;
+pub use reach::{reach, Reach};
 pub use validate::{Drift, InvalidSchema, Validator, Violation};
 
 use std::collections::{BTreeSet, HashSet};

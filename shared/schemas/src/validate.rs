@@ -32,6 +32,14 @@ pub struct Drift {
     pub message: String,
 }
 
+/// What [`Validator::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub valid: bool,
+    pub violations: Vec<Violation>,
+    pub drift: Vec<Drift>,
+}
+
 /// Why a schema cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a usable JSON Schema: {0}")]
@@ -72,6 +80,23 @@ impl Validator {
                 message: e.to_string(),
             })
             .collect()
+    }
+
+    /// What ingest finds of a document: whether it fits, every violation (at most `max`),
+    /// and what drifted ([`Validator::drift`]).
+    pub fn check(&self, doc: &Value, max: usize) -> Checked {
+        let valid = self.is_valid(doc);
+        let violations = if valid {
+            Vec::new()
+        } else {
+            self.violations(doc, max)
+        };
+        let drift = self.drift_with(doc, &violations, max);
+        Checked {
+            valid,
+            violations,
+            drift,
+        }
     }
 
     /// What has drifted in `doc`: its violations, and each property at a place the schema
