@@ -109,14 +109,18 @@ locals {
   # One Lambda per binary of `functions/` (the `record` crate has two: `record` and `ack`).
   functions = {
     ingest = {
-      description          = "POST /v1/events and /v1/hooks/{source}: authenticate, normalise, archive, record, publish"
+      description          = "POST /v1/events and /v1/hooks/{source}: authenticate, normalise, check against the schemas, archive, record, publish; the schema registry's writes"
       zip                  = local.zip.ingest
       memory               = 256
       timeout              = 10
       vpc                  = true
       config_layer         = true
       reserved_concurrency = local.reserved_concurrency.ingest
-      environment          = merge(local.store_env, { HELIOS_SOURCE_SECRETS_ARN = aws_secretsmanager_secret.sources.arn })
+      environment = merge(local.store_env, {
+        HELIOS_SOURCE_SECRETS_ARN = aws_secretsmanager_secret.sources.arn
+        # Schema discovery: a new (source, type) registers the schema of its first event.
+        HELIOS_DISCOVER_SCHEMAS = tostring(var.discover_schemas)
+      })
       statements = [
         local.db_connect,
         { actions = ["secretsmanager:GetSecretValue"], resources = [aws_secretsmanager_secret.sources.arn] },

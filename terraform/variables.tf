@@ -157,6 +157,12 @@ variable "decide_max_concurrency" {
   default     = 5
 }
 
+variable "discover_schemas" {
+  description = "Schema discovery: the first event of a (source, type) without a schema registers the schema inferred from it; later events that differ are drift (helios.schema.drifted)."
+  type        = bool
+  default     = false
+}
+
 variable "api_throttle_rate" {
   description = "Requests per second the API accepts in all (each key also has its own rate limit)."
   type        = number

@@ -1029,3 +1029,35 @@ async fn the_schemas_cli_applies_the_folder_and_reads_it_back() {
     );
     assert_eq!(subject["versions"].as_array().unwrap().len(), 2);
 }
+
+/// Discovery (issue 17): with `--discover-schemas`, the first event of a new source and type
+/// registers the schema inferred from it as version 1, and the event records it; a later
+/// event with one more property is drift.
+#[tokio::test]
+async fn a_new_subject_discovers_its_schema_from_its_first_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start_with(
+        &dir.path().join("data"),
+        None,
+        &["--discover-schemas".as_ref()],
+        &[],
+    );
+    let first = json!({"id": "o-1", "source": "shop", "type": "order.placed", "time": "2026-12-03T09:00:00Z",
+        "data": {"order": "A-1", "amount": 12.5, "at": "2026-12-03T09:00:00Z"}});
+    let (status, answer) = send(&dev, first).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["events"][0]["schema"]["version"], 1, "{answer}");
+    let (status, v1) = get(&dev, "/v1/schemas/shop/order.placed/versions/1", API_KEY).await;
+    assert_eq!(status, 200, "{v1}");
+    assert_eq!(v1["schema"]["required"], json!(["order", "amount", "at"]));
+    assert_eq!(v1["schema"]["properties"]["at"]["format"], "date-time");
+    let next = json!({"id": "o-2", "source": "shop", "type": "order.placed", "time": "2026-12-03T09:01:00Z",
+        "data": {"order": "A-2", "amount": 3, "at": "2026-12-03T09:01:00Z", "coupon": "X"}});
+    let (status, answer) = send(&dev, next).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["events"][0]["schema"]["valid"], true, "an extra property fits the open schema");
+    let drifted = wait_for(&dev, "/v1/events?source=helios%2Fschemas", "events", 1).await;
+    assert_eq!(drifted[0]["data"]["pointer"], "/coupon", "{drifted:?}");
+    let (_, subjects) = get(&dev, "/v1/schemas", API_KEY).await;
+    assert_eq!(subjects["subjects"].as_array().unwrap().len(), 1, "Helios's own drift event discovers nothing: {subjects}");
+}

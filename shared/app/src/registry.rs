@@ -493,6 +493,9 @@ pub struct SchemaGate {
     /// The drift events this process emitted (their ids), so that a subject that keeps
     /// drifting the same way costs nothing more.
     drifts: Mutex<std::collections::HashSet<String>>,
+    /// Discovery: the first event of a subject without a schema registers one inferred
+    /// from it (its version 1), with this clock's time.
+    discover: Option<Arc<dyn Clock>>,
 }
 
 /// What the gate found for one event.
@@ -520,7 +523,48 @@ impl SchemaGate {
             subjects: Mutex::new(HashMap::new()),
             compiled: Mutex::new(HashMap::new()),
             drifts: Mutex::new(Default::default()),
+            discover: None,
         }
+    }
+
+    /// With discovery on: the first event of a subject that has no schema registers the
+    /// schema inferred from its data as version 1; what later events of it do not share
+    /// (a property they lack, one more) is drift, and a new version a person registers.
+    pub fn discovering(mut self, clock: Arc<dyn Clock>) -> SchemaGate {
+        self.discover = Some(clock);
+        self
+    }
+
+    /// Registers the schema inferred from `data` as the subject's first version; `None`
+    /// when another process registered a first version already.
+    async fn discover(
+        &self,
+        clock: &dyn Clock,
+        source: &str,
+        event_type: &str,
+        data: &Value,
+    ) -> Result<Option<SchemaCheck>, StoreError> {
+        let schema = helios_schemas::infer(std::slice::from_ref(data));
+        let version = SchemaVersion {
+            source: source.to_string(),
+            event_type: event_type.to_string(),
+            version: 1,
+            id: schema_id(&schema),
+            schema,
+            registered_at: clock.now(),
+        };
+        let added = self.store.add_schema_version(&version).await?;
+        self.forget(source, event_type);
+        if added == Recorded::Duplicate {
+            return Ok(None);
+        }
+        tracing::info!(source, event_type, id = %version.id, "schema discovered from a first event");
+        Ok(Some(SchemaCheck {
+            id: version.id,
+            version: 1,
+            valid: true,
+            policy: Policy::default().as_str().to_string(),
+        }))
     }
 
     /// Whether the drift event `id` is to be emitted (not emitted by this process yet); it
@@ -622,6 +666,13 @@ impl SchemaGate {
                 }
             };
             let Some((id, version, validator)) = &rule.latest else {
+                if let Some(clock) = &self.discover {
+                    event.schema = self
+                        .discover(clock.as_ref(), &event.source, &event.event_type, &event.data)
+                        .await?;
+                    // The next event of the subject reads the version just registered.
+                    seen.retain(|(s, t, _)| *s != event.source || *t != event.event_type);
+                }
                 continue;
             };
             let helios_schemas::validate::Checked {

@@ -51,6 +51,11 @@ pub struct DevArgs {
     /// for the `decide` function: while one batch waits on the store, another decides.
     #[arg(long, default_value_t = DECIDE_POLLERS, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub decide_concurrency: u16,
+    /// Schema discovery: the first event of a (source, type) without a schema registers the
+    /// schema inferred from its data (version 1); events that later differ from it are
+    /// drift (`helios.schema.drifted`).
+    #[arg(long)]
+    pub discover_schemas: bool,
     /// Workflow executions running at once; a start beyond is refused and retried later (the
     /// decision or expectation message comes back), as Step Functions does at its limit.
     #[arg(long, default_value_t = 10_000)]
@@ -102,7 +107,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let auth = Arc::new(ApiKeyAuth::new(d.store.clone(), Duration::from_secs(2)));
     let limiter = Arc::new(RateLimiter::new(args.rate_limit));
     let ports = d.ports();
-    let intake = Arc::new(wire::intake(&ports, wire::background_publisher(&ports)));
+    let mut intake = wire::intake(&ports, wire::background_publisher(&ports));
+    if args.discover_schemas {
+        intake.schemas = Arc::new(wire::schema_gate(&ports, true));
+    }
+    let intake = Arc::new(intake);
     let ingest = Arc::new(IngestApi {
         intake: intake.clone(),
         auth: auth.clone(),

@@ -62,7 +62,23 @@ pub fn intake(p: &FunctionPorts, publish: PublishMode) -> Intake {
         limits: Default::default(),
         topic: EVENTS_TOPIC.to_string(),
         publish,
-        schemas: Arc::new(SchemaGate::new(p.store.clone(), SCHEMA_TTL)),
+        schemas: Arc::new(schema_gate(p, discover_from_env())),
+    }
+}
+
+/// Whether `HELIOS_DISCOVER_SCHEMAS` turns schema discovery on (`true` or `1`; terraform's
+/// `discover_schemas` sets it on the ingest function).
+fn discover_from_env() -> bool {
+    std::env::var("HELIOS_DISCOVER_SCHEMAS").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The schema gate of ingest, discovering the schemas of new subjects or not.
+pub fn schema_gate(p: &FunctionPorts, discover: bool) -> SchemaGate {
+    let gate = SchemaGate::new(p.store.clone(), SCHEMA_TTL);
+    if discover {
+        gate.discovering(p.clock.clone())
+    } else {
+        gate
     }
 }
 
