@@ -1055,9 +1055,16 @@ async fn a_new_subject_discovers_its_schema_from_its_first_event() {
         "data": {"order": "A-2", "amount": 3, "at": "2026-12-03T09:01:00Z", "coupon": "X"}});
     let (status, answer) = send(&dev, next).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["events"][0]["schema"]["valid"], true, "an extra property fits the open schema");
+    assert_eq!(
+        answer["events"][0]["schema"]["valid"], true,
+        "an extra property fits the open schema"
+    );
     let drifted = wait_for(&dev, "/v1/events?source=helios%2Fschemas", "events", 1).await;
     assert_eq!(drifted[0]["data"]["pointer"], "/coupon", "{drifted:?}");
     let (_, subjects) = get(&dev, "/v1/schemas", API_KEY).await;
-    assert_eq!(subjects["subjects"].as_array().unwrap().len(), 1, "Helios's own drift event discovers nothing: {subjects}");
+    assert_eq!(
+        subjects["subjects"].as_array().unwrap().len(),
+        1,
+        "Helios's own drift event discovers nothing: {subjects}"
+    );
 }

@@ -668,7 +668,12 @@ impl SchemaGate {
             let Some((id, version, validator)) = &rule.latest else {
                 if let Some(clock) = &self.discover {
                     event.schema = self
-                        .discover(clock.as_ref(), &event.source, &event.event_type, &event.data)
+                        .discover(
+                            clock.as_ref(),
+                            &event.source,
+                            &event.event_type,
+                            &event.data,
+                        )
                         .await?;
                     // The next event of the subject reads the version just registered.
                     seen.retain(|(s, t, _)| *s != event.source || *t != event.event_type);

@@ -283,20 +283,18 @@ rules:
             !reads.iter().any(|r| r.path.starts_with("window")),
             "the engine's roots are not read"
         );
-        assert!(super::may_match_subject(
-            &rs.rules[0].pattern,
-            "ci",
-            "build.finished"
-        ));
+        let p = &rs.rules[0].pattern;
+        assert!(super::may_match_subject(p, None, "ci", "build.finished"));
+        assert!(!super::may_match_subject(p, None, "ci", "deploy.finished"));
         assert!(!super::may_match_subject(
-            &rs.rules[0].pattern,
-            "ci",
-            "deploy.finished"
-        ));
-        assert!(!super::may_match_subject(
-            &rs.rules[0].pattern,
+            p,
+            None,
             "github",
             "build.finished"
         ));
+        assert!(
+            !super::may_match_subject(p, Some(1), "ci", "build.finished"),
+            "no such alternative"
+        );
     }
 }
