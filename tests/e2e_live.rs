@@ -1068,3 +1068,85 @@ async fn a_new_subject_discovers_its_schema_from_its_first_event() {
         "Helios's own drift event discovers nothing: {subjects}"
     );
 }
+
+/// `GET /metrics` (issue 18, first slice): Prometheus's text format, checked by `promtool
+/// check metrics` (Debian's prometheus package, or `HELIOS_PROMTOOL`); a read key sees it,
+/// none does not; the answers' counter moves as events are sent, by route template.
+#[tokio::test]
+async fn metrics_pass_promtool_and_count_what_is_sent() {
+    let promtool = std::env::var("HELIOS_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let dev = Dev::start(&data, None);
+    let reader = create_key(&data, "scraper", "read", None);
+    let scrape = || async {
+        let resp = client()
+            .get(format!("{}/metrics", dev.url))
+            .header("authorization", format!("Bearer {reader}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        resp.text().await.unwrap()
+    };
+    let accepted = |text: &str| -> u64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with(
+                    r#"helios_http_requests_total{route="/v1/events",method="POST",status="202"}"#,
+                )
+            })
+            .map_or(0, |l| l.rsplit(' ').next().unwrap().parse().unwrap())
+    };
+    let before = scrape().await;
+    for i in 0..3 {
+        let (status, _) = send(&dev, build(&format!("m-{i}"), json!({"status": "passed"}))).await;
+        assert_eq!(status, 202);
+    }
+    let (status, _) = get(&dev, "/v1/events/evt_nope", API_KEY).await;
+    assert_eq!(status, 404);
+    let after = scrape().await;
+    assert_eq!(accepted(&after), accepted(&before) + 3, "{after}");
+    assert!(
+        after.contains(
+            r#"helios_http_requests_total{route="/v1/events/{id}",method="GET",status="404"} 1"#
+        ),
+        "{after}"
+    );
+    assert!(after.contains("helios_health_up 1"));
+    assert!(
+        after.contains(r#"helios_queue_messages{queue="decide-dlq",state="visible"} 0"#),
+        "{after}"
+    );
+    let mut check = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{promtool} does not run ({e}): install it (Debian: sudo apt-get install -y prometheus) or set HELIOS_PROMTOOL"));
+    use std::io::Write as _;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(after.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let anonymous = client()
+        .get(format!("{}/metrics", dev.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

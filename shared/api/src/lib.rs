@@ -8,6 +8,7 @@ pub mod auth;
 pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod metrics;
 #[cfg(feature = "openapi-check")]
 pub mod openapi;
 pub mod ops;

@@ -35,6 +35,9 @@ pub enum Function {
     /// The schema registry's writes and checks and the quarantine's releases: the ingest
     /// function in AWS (whose schema gate they change).
     Schemas,
+    /// Prometheus metrics, served by `helios dev` alone (in AWS the same names go to
+    /// CloudWatch as embedded metrics).
+    Metrics,
     /// The live stream, served by `helios dev` alone (server-sent events); in AWS the
     /// dashboard's WebSocket API carries the same messages.
     Stream,
@@ -52,6 +55,7 @@ impl Function {
             Function::Rules => "query",
             Function::Ops => "ops",
             Function::Schemas => "ingest",
+            Function::Metrics => "metrics",
             Function::Stream => "stream",
         }
     }
@@ -128,6 +132,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/session/redeem", Function::Ops),
     route("GET", "/v1/stream", Function::Stream),
     route("GET", "/healthz", Function::Local),
+    route("GET", "/metrics", Function::Metrics),
 ];
 
 /// The `Allow` header of `path` (a template of [`ROUTES`]): its methods, `HEAD` with `GET`.
@@ -162,6 +167,7 @@ pub struct Handlers {
     pub rules: Option<Arc<dyn Handle>>,
     pub ops: Option<Arc<dyn Handle>>,
     pub schemas: Option<Arc<dyn Handle>>,
+    pub metrics: Option<Arc<dyn Handle>>,
     pub stream: Option<Arc<crate::stream::Live>>,
 }
 
@@ -175,6 +181,7 @@ impl Handlers {
             Function::Rules => self.rules.as_ref(),
             Function::Ops => self.ops.as_ref(),
             Function::Schemas => self.schemas.as_ref(),
+            Function::Metrics => self.metrics.as_ref(),
             // Not a `Handle`: its answer is a body that does not end ([`router`] serves it).
             Function::Stream => None,
         }

@@ -197,6 +197,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         d: d.clone(),
         refusals: refusals.clone(),
     });
+    let metrics = Arc::new(helios_api::metrics::Metrics::new());
     let live = Arc::new(helios_api::stream::Live {
         store: reads.clone(),
         auth: auth.clone(),
@@ -230,8 +231,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     });
     let query = Query {
         store: reads.clone(),
-        auth,
-        limiter,
+        auth: auth.clone(),
+        limiter: limiter.clone(),
         clock: d.clock.clone(),
         executions: workflows.as_ref().map(|_| {
             Arc::new(helios_local::workflows::ExecutionFiles {
@@ -248,7 +249,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         schemas: Some(schemas),
         query: Some(Arc::new(query)),
         ack: ack.map(|a| a as Arc<dyn helios_api::router::Handle>),
-        local: Some(health),
+        local: Some(health.clone()),
+        metrics: Some(Arc::new(helios_api::metrics::MetricsApi {
+            metrics: metrics.clone(),
+            health: Some(health),
+            auth: auth.clone(),
+            limiter: limiter.clone(),
+        })),
         stream: Some(live),
     };
     let mut router = helios_api::router::router(
@@ -264,6 +271,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tracing::warn!(log = ?log, "checking every answer against the OpenAPI description");
         router = helios_api::openapi::checked(router, log.into());
     }
+    let router = helios_api::metrics::counted(router, metrics);
     let router = helios_api::stream::count_refusals(router, refusals)
         // The dashboard's files, outside the API's layers (they are not in its description).
         .merge(crate::dashboard::router());

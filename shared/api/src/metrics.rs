@@ -1,0 +1,373 @@
+//! Prometheus metrics of `helios dev` (issue 18, first slice): `GET /metrics` in
+//! Prometheus's text exposition format, with a read key (Prometheus sends it as `authorization:
+//! credentials`). Observing never stands in the way of a request: the router's layer counts
+//! each answer after it is made, and a scrape that cannot read the health says so in
+//! `helios_health_up` rather than failing.
+//!
+//! - `helios_http_requests_total{route, method, status}`: every answer, by the route's
+//!   template (`/v1/events/{id}`, `unmatched` for no route);
+//! - `helios_http_request_duration_seconds{route, method}`: how long each took;
+//! - `helios_outbox_backlog`, `helios_queue_messages{queue, state}`: facts waiting to be
+//!   published, and the messages of each queue and dead-letter queue (`visible`,
+//!   `in_flight`);
+//! - `helios_executions{status}`: the workflow executions by status (`RUNNING` ones include
+//!   those waiting for an acknowledgement or a deadline);
+//! - `helios_refused_requests{problem}`: the requests refused since the start, by problem
+//!   type.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Answer {
+    route: String,
+    method: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteMethod {
+    route: String,
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueState {
+    queue: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Status {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProblemType {
+    problem: String,
+}
+
+type Seconds = Family<RouteMethod, Histogram, fn() -> Histogram>;
+
+fn latency_buckets() -> Histogram {
+    // 0.5 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+/// The metrics of one process.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Answer, Counter>,
+    latency: Seconds,
+    outbox: Gauge,
+    queues: Family<QueueState, Gauge>,
+    executions: Family<Status, Gauge>,
+    refused: Family<ProblemType, Gauge>,
+    health_up: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("helios");
+        let requests = Family::<Answer, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP answers by route template, method and status",
+            requests.clone(),
+        );
+        let latency: Seconds = Family::new_with_constructor(latency_buckets);
+        registry.register(
+            "http_request_duration_seconds",
+            "How long HTTP answers took, by route template and method",
+            latency.clone(),
+        );
+        let outbox = Gauge::default();
+        registry.register(
+            "outbox_backlog",
+            "Facts recorded and not yet published",
+            outbox.clone(),
+        );
+        let queues = Family::<QueueState, Gauge>::default();
+        registry.register(
+            "queue_messages",
+            "Messages of each queue and dead-letter queue, visible or in flight",
+            queues.clone(),
+        );
+        let executions = Family::<Status, Gauge>::default();
+        registry.register(
+            "executions",
+            "Workflow executions by status",
+            executions.clone(),
+        );
+        let refused = Family::<ProblemType, Gauge>::default();
+        registry.register(
+            "refused_requests",
+            "Requests refused since the process started, by problem type",
+            refused.clone(),
+        );
+        let health_up = Gauge::default();
+        registry.register(
+            "health_up",
+            "1 when the last scrape could read the queues, the outbox and the executions",
+            health_up.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            outbox,
+            queues,
+            executions,
+            refused,
+            health_up,
+        }
+    }
+
+    /// Counts one answer.
+    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&Answer {
+                route: route.to_string(),
+                method: method.to_string(),
+                status: status.to_string(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteMethod {
+                route: route.to_string(),
+                method: method.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// Sets the gauges from a health snapshot (`GET /healthz`'s answer), or marks the
+    /// health down when it could not be read.
+    pub fn set_health(&self, health: Result<&Value, &str>) {
+        let Ok(h) = health else {
+            self.health_up.set(0);
+            return;
+        };
+        self.health_up.set(1);
+        let backlog = &h["backlog"];
+        self.outbox
+            .set(backlog["outbox"].as_i64().unwrap_or_default());
+        if let Some(queues) = backlog["queues"].as_object() {
+            for (queue, depth) in queues {
+                for state in ["visible", "in_flight"] {
+                    self.queues
+                        .get_or_create(&QueueState {
+                            queue: queue.clone(),
+                            state: state.to_string(),
+                        })
+                        .set(depth[state].as_i64().unwrap_or_default());
+                }
+            }
+        }
+        if let Some(counts) = h["executions"].as_object() {
+            for (status, n) in counts {
+                if let Some(n) = n.as_i64() {
+                    self.executions
+                        .get_or_create(&Status {
+                            status: status.clone(),
+                        })
+                        .set(n);
+                }
+            }
+        }
+        if let Some(refused) = h["refused"].as_object() {
+            for (problem, n) in refused {
+                if let Some(n) = n.as_i64() {
+                    self.refused
+                        .get_or_create(&ProblemType {
+                            problem: problem.clone(),
+                        })
+                        .set(n);
+                }
+            }
+        }
+    }
+
+    /// Every metric in Prometheus's text exposition format (0.0.4), which every scraper
+    /// and `promtool check metrics` read.
+    pub fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(classic(&out))
+    }
+}
+
+/// The classic text format of an OpenMetrics text: a counter's `HELP` and `TYPE` name its
+/// samples' name (`x_total`, where OpenMetrics names the family `x`), and no `# EOF`.
+fn classic(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let named = ["# HELP ", "# TYPE "].into_iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        out.push_str(named.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// `GET /metrics`: the metrics, the gauges read from the health at each scrape; a read key.
+pub struct MetricsApi {
+    pub metrics: Arc<Metrics>,
+    pub health: Option<Arc<dyn crate::stream::Health>>,
+    pub auth: Arc<crate::ApiKeyAuth>,
+    pub limiter: Arc<crate::RateLimiter>,
+}
+
+#[async_trait::async_trait]
+impl crate::router::Handle for MetricsApi {
+    async fn handle(&self, req: crate::Request) -> crate::Response {
+        let path = req.uri().path().to_string();
+        let answer = async {
+            crate::authorize(&self.auth, &self.limiter, &req, helios_store::Role::Read).await?;
+            if let Some(h) = &self.health {
+                match h.health().await {
+                    Ok(v) => self.metrics.set_health(Ok(&v)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the metrics' health could not be read");
+                        self.metrics.set_health(Err(&e));
+                    }
+                }
+            }
+            let text = self.metrics.render().map_err(|e| {
+                crate::Problem::internal(format!("the metrics could not be written: {e}"))
+            })?;
+            Ok(http::Response::builder()
+                .status(200)
+                .header(http::header::CONTENT_TYPE, CONTENT_TYPE)
+                .body(bytes::Bytes::from(text))
+                .unwrap_or_else(|_| {
+                    crate::Problem::internal("could not build the response").into_response()
+                }))
+        }
+        .await;
+        crate::answer(&path, answer)
+    }
+}
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `router` with every answer counted by the template of its route ([`template_of`]; the
+/// label is `unmatched` for a path of no route, so that a scan of made-up paths cannot grow
+/// the metrics without bound).
+pub fn counted(router: axum::Router, metrics: Arc<Metrics>) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let metrics = metrics.clone();
+            async move {
+                let route = template_of(req.uri().path()).unwrap_or("unmatched");
+                let method = match req.method().as_str() {
+                    m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m,
+                    _ => "other",
+                }
+                .to_string();
+                let started = Instant::now();
+                let resp = next.run(req).await;
+                metrics.observe(
+                    route,
+                    &method,
+                    resp.status().as_u16(),
+                    started.elapsed().as_secs_f64(),
+                );
+                resp
+            }
+        },
+    ))
+}
+
+/// The template of the route `path` is on (`/v1/events/{id}` for `/v1/events/evt_1`), if any.
+pub fn template_of(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    crate::router::ROUTES
+        .iter()
+        .map(|r| r.path)
+        .find(|template| {
+            let t: Vec<&str> = template.split('/').collect();
+            t.len() == segments.len()
+                && t.iter().zip(&segments).all(|(t, s)| {
+                    if t.starts_with('{') {
+                        !s.is_empty()
+                    } else {
+                        t == s
+                    }
+                })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_counted_by_their_route_template() {
+        assert_eq!(template_of("/v1/events"), Some("/v1/events"));
+        assert_eq!(template_of("/v1/events/evt_1"), Some("/v1/events/{id}"));
+        assert_eq!(
+            template_of("/v1/schemas/ci%2Fx/build/versions/3"),
+            Some("/v1/schemas/{source}/{type}/versions/{version}")
+        );
+        assert_eq!(template_of("/v1/eventsfoo"), None);
+        assert_eq!(template_of("/v1/events/"), None);
+        assert_eq!(template_of("/wp-login.php"), None);
+    }
+
+    #[test]
+    fn answers_and_health_are_rendered_as_openmetrics() {
+        let m = Metrics::new();
+        m.observe("/v1/events", "POST", 202, 0.004);
+        m.observe("/v1/events", "POST", 202, 0.002);
+        m.observe("unmatched", "GET", 404, 0.0001);
+        m.set_health(Ok(&serde_json::json!({
+            "backlog": {"outbox": 3, "queues": {"decide": {"visible": 2, "in_flight": 1}}},
+            "executions": {"RUNNING": 4},
+            "refused": {"unauthenticated": 5},
+        })));
+        let text = m.render().unwrap();
+        for line in [
+            r#"helios_http_requests_total{route="/v1/events",method="POST",status="202"} 2"#,
+            r#"helios_http_request_duration_seconds_count{route="/v1/events",method="POST"} 2"#,
+            "helios_outbox_backlog 3",
+            r#"helios_queue_messages{queue="decide",state="in_flight"} 1"#,
+            r#"helios_executions{status="RUNNING"} 4"#,
+            r#"helios_refused_requests{problem="unauthenticated"} 5"#,
+            "helios_health_up 1",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        assert!(text.contains("# TYPE helios_http_requests_total counter\n"));
+        assert!(!text.contains("# EOF"));
+        m.set_health(Err("down"));
+        assert!(m.render().unwrap().contains("helios_health_up 0"));
+    }
+}
