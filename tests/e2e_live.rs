@@ -815,6 +815,23 @@ async fn the_schema_registry_checks_enforces_quarantines_and_observes() {
     assert_eq!(q["held"], json!([]));
     let (_, all) = get(&dev, "/v1/quarantine?status=all", API_KEY).await;
     assert_eq!(all["held"].as_array().unwrap().len(), 2);
+    // Not by a replay of its time either: a replay publishes what is not held.
+    let (status, replayed) = call(
+        &dev,
+        "POST",
+        "/v1/replay",
+        API_KEY,
+        Some(
+            json!({"since": "2026-12-03T00:00:00Z", "until": "2026-12-04T00:00:00Z",
+            "source": "ci/jenkins", "redecide": true}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(
+        replayed["replayed"], 3,
+        "the dropped one is left out: {replayed}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, none) = get(&dev, &format!("/v1/decisions?event={dropped_id}"), API_KEY).await;
     assert_eq!(

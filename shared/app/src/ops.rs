@@ -136,6 +136,21 @@ pub async fn replay(
             .await?;
         let mut messages = Vec::with_capacity(page.facts.len());
         for f in &page.facts {
+            // A fact the quarantine holds (or dropped) is not decided by a replay either:
+            // only its release publishes it.
+            let held = f
+                .event
+                .schema
+                .as_ref()
+                .is_some_and(|c| !c.valid && c.policy == "quarantine");
+            if held
+                && facts
+                    .get_held(&f.event.helios_id)
+                    .await?
+                    .is_some_and(|h| h.status != helios_ports::store::HoldStatus::Released)
+            {
+                continue;
+            }
             let mut m = crate::outbox::fact_message(&f.event)
                 .map_err(|e| ReplayError::Encode(e.to_string()))?;
             m.attributes.insert("replay".into(), "true".into());
