@@ -1094,7 +1094,7 @@ async fn metrics_pass_promtool_and_count_what_is_sent() {
     let promtool = std::env::var("HELIOS_PROMTOOL").unwrap_or_else(|_| "promtool".into());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let dev = Dev::start(&data, None);
+    let dev = Dev::start_deciding(&data, &[]);
     let reader = create_key(&data, "scraper", "read", None);
     let scrape = || async {
         let resp = client()
@@ -1121,9 +1121,17 @@ async fn metrics_pass_promtool_and_count_what_is_sent() {
     };
     let before = scrape().await;
     for i in 0..3 {
-        let (status, _) = send(&dev, build(&format!("m-{i}"), json!({"status": "passed"}))).await;
+        let (status, _) = send(
+            &dev,
+            build(
+                &format!("m-{i}"),
+                json!({"branch": "main", "state": "failed"}),
+            ),
+        )
+        .await;
         assert_eq!(status, 202);
     }
+    let decided = wait_for(&dev, "/v1/decisions?limit=100", "decisions", 3).await;
     let (status, _) = get(&dev, "/v1/events/evt_nope", API_KEY).await;
     assert_eq!(status, 404);
     let after = scrape().await;
@@ -1135,6 +1143,28 @@ async fn metrics_pass_promtool_and_count_what_is_sent() {
         "{after}"
     );
     assert!(after.contains("helios_health_up 1"));
+    // Each decision once by severity; by each rule that fired.
+    let counted = |prefix: &str| -> u64 {
+        after
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        counted("helios_decisions_by_severity_total{"),
+        decided.len() as u64,
+        "{after}"
+    );
+    let fired: u64 = decided
+        .iter()
+        .map(|d| d["rules"].as_array().map_or(1, |r| r.len().max(1)) as u64)
+        .sum();
+    assert_eq!(counted("helios_decisions_by_rule_total{"), fired, "{after}");
+    assert!(
+        after.contains(r#"helios_decisions_by_rule_total{rule="ci-failing-on-main"} 1"#),
+        "{after}"
+    );
     assert!(
         after.contains(r#"helios_queue_messages{queue="decide-dlq",state="visible"} 0"#),
         "{after}"

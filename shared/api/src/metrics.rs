@@ -13,7 +13,10 @@
 //! - `helios_executions{status}`: the workflow executions by status (`RUNNING` ones include
 //!   those waiting for an acknowledgement or a deadline);
 //! - `helios_refused_requests{problem}`: the requests refused since the start, by problem
-//!   type.
+//!   type;
+//! - `helios_decisions_by_rule_total{rule}`, `helios_decisions_by_severity_total{severity}`,
+//!   `helios_workflow_outcomes_total{kind}`: since the process started, read from the
+//!   store's counts at each scrape.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,6 +58,21 @@ struct ProblemType {
     problem: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabel {
+    rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SeverityLabel {
+    severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
 type Seconds = Family<RouteMethod, Histogram, fn() -> Histogram>;
 
 fn latency_buckets() -> Histogram {
@@ -72,6 +90,11 @@ pub struct Metrics {
     executions: Family<Status, Gauge>,
     refused: Family<ProblemType, Gauge>,
     health_up: Gauge,
+    decisions_by_rule: Family<RuleLabel, Counter>,
+    decisions_by_severity: Family<SeverityLabel, Counter>,
+    outcomes: Family<KindLabel, Counter>,
+    /// Since when the decision and outcome counters count.
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Default for Metrics {
@@ -125,7 +148,29 @@ impl Metrics {
             "1 when the last scrape could read the queues, the outbox and the executions",
             health_up.clone(),
         );
+        let decisions_by_rule = Family::<RuleLabel, Counter>::default();
+        registry.register(
+            "decisions_by_rule",
+            "Decisions made since the process started, by each rule that fired (`none`: no rule fired)",
+            decisions_by_rule.clone(),
+        );
+        let decisions_by_severity = Family::<SeverityLabel, Counter>::default();
+        registry.register(
+            "decisions_by_severity",
+            "Decisions made since the process started, by severity",
+            decisions_by_severity.clone(),
+        );
+        let outcomes = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "workflow_outcomes",
+            "What the decisions' workflows reported since the process started, by kind (`escalated` for an outcome that escalated)",
+            outcomes.clone(),
+        );
         Metrics {
+            decisions_by_rule,
+            decisions_by_severity,
+            outcomes,
+            started: chrono::Utc::now(),
             registry,
             requests,
             latency,
@@ -201,6 +246,54 @@ impl Metrics {
         }
     }
 
+    /// Brings the decision and outcome counters up to the store's counts since the process
+    /// started (`GET /v1/stats`'s series `rule`, `severity` and `outcome`).
+    pub async fn set_decisions(
+        &self,
+        store: &dyn helios_store::ReadModel,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), helios_store::StoreError> {
+        let until = now + chrono::Duration::seconds(1);
+        let span = (until - self.started).num_seconds().max(1);
+        let rows = store
+            .stats(&helios_store::StatsQuery {
+                since: self.started,
+                until,
+                // At most two buckets, whatever the span.
+                bucket_seconds: span,
+            })
+            .await?;
+        let mut totals: std::collections::HashMap<(&str, &str), u64> = Default::default();
+        for r in &rows {
+            *totals
+                .entry((r.series.as_str(), r.key.as_str()))
+                .or_default() += r.count.max(0) as u64;
+        }
+        for ((series, key), total) in totals {
+            let counter = match series {
+                "rule" => self.decisions_by_rule.get_or_create(&RuleLabel {
+                    rule: if key.is_empty() {
+                        "none".into()
+                    } else {
+                        key.to_string()
+                    },
+                }),
+                "severity" => self.decisions_by_severity.get_or_create(&SeverityLabel {
+                    severity: key.to_string(),
+                }),
+                "outcome" => self.outcomes.get_or_create(&KindLabel {
+                    kind: key.to_string(),
+                }),
+                _ => continue,
+            };
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+        Ok(())
+    }
+
     /// Every metric in Prometheus's text exposition format (0.0.4), which every scraper
     /// and `promtool check metrics` read.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
@@ -240,6 +333,9 @@ fn classic(openmetrics: &str) -> String {
 pub struct MetricsApi {
     pub metrics: Arc<Metrics>,
     pub health: Option<Arc<dyn crate::stream::Health>>,
+    /// Where the decision and outcome counters are read from.
+    pub store: Arc<dyn helios_store::ReadModel>,
+    pub clock: Arc<dyn helios_ports::Clock>,
     pub auth: Arc<crate::ApiKeyAuth>,
     pub limiter: Arc<crate::RateLimiter>,
 }
@@ -258,6 +354,14 @@ impl crate::router::Handle for MetricsApi {
                         self.metrics.set_health(Err(&e));
                     }
                 }
+            }
+            if let Err(e) = self
+                .metrics
+                .set_decisions(self.store.as_ref(), self.clock.now())
+                .await
+            {
+                // The counters keep their last values; the store's trouble shows elsewhere.
+                tracing::warn!(error = %e, "the decision counters could not be read");
             }
             let text = self.metrics.render().map_err(|e| {
                 crate::Problem::internal(format!("the metrics could not be written: {e}"))

@@ -253,6 +253,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         metrics: Some(Arc::new(helios_api::metrics::MetricsApi {
             metrics: metrics.clone(),
             health: Some(health),
+            store: reads.clone(),
+            clock: d.clock.clone(),
             auth: auth.clone(),
             limiter: limiter.clone(),
         })),
