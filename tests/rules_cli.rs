@@ -259,4 +259,29 @@ rules:
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
+
+    // A rule set may require it: `schemas: {strict: true}` fails on the warnings without
+    // `--strict`, and asks for `--schemas`.
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(
+        &rules,
+        text.replace("version: 1\n", "version: 1\nschemas: {strict: true}\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        run(false).status.code(),
+        Some(1),
+        "the rule set asks for strictness"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(["rules", "check"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pass --schemas DIR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -34,7 +34,8 @@ pub enum RulesCommand {
         /// name, or types otherwise than the rule asks.
         #[arg(long)]
         schemas: Option<PathBuf>,
-        /// With `--schemas`: a warning fails the check (exit 1).
+        /// With `--schemas`: a warning fails the check (exit 1). A rule set with
+        /// `schemas: {strict: true}` asks for this itself, and for `--schemas`.
         #[arg(long, requires = "schemas")]
         strict: bool,
     },
@@ -108,6 +109,13 @@ fn check(
 ) -> anyhow::Result<ExitCode> {
     match load_rule_set(dir) {
         Ok(rs) => {
+            if rs.strict_schemas && schemas.is_none() {
+                bail!(
+                    "the rule set `{}` requires its rules to be checked against the schemas (`schemas: {{strict: true}}`): pass --schemas DIR",
+                    rs.name
+                );
+            }
+            let strict = strict || rs.strict_schemas;
             let warnings = match schemas {
                 Some(folder) => {
                     let files = crate::schemas::read_dir(folder)?;

@@ -161,6 +161,9 @@ pub struct RuleSet {
     /// `sha256:<hex>` of every file's path and text.
     pub hash: String,
     pub thresholds: Thresholds,
+    /// `schemas: {strict: true}`: checking the rules against the schemas is required, and a
+    /// warning of it fails (`helios rules check --schemas`).
+    pub strict_schemas: bool,
     /// In evaluation order: priority (highest first), then id.
     pub rules: Vec<Rule>,
     pub(crate) compiled: CompiledPatterns,
@@ -216,10 +219,20 @@ struct RawFile {
     version: Option<Value>,
     description: Option<String>,
     severity: Option<Thresholds>,
+    schemas: Option<RawSchemas>,
     #[serde(default)]
     rules: Vec<Value>,
     #[serde(default)]
     expectations: Vec<Value>,
+}
+
+/// `schemas: {strict: true}`: the rule set's rules must read only what the registered schemas
+/// of the events they match can have (`helios rules check --schemas` fails on a warning).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchemas {
+    #[serde(default)]
+    strict: bool,
 }
 
 #[derive(Deserialize)]
@@ -351,6 +364,7 @@ impl RuleSet {
         let mut version: Option<String> = None;
         let mut description: Option<String> = None;
         let mut thresholds: Option<Thresholds> = None;
+        let mut strict_schemas = false;
         let mut rules = Vec::new();
         let mut ids = BTreeSet::new();
         let mut expectations: Vec<Expectation> = Vec::new();
@@ -420,6 +434,9 @@ impl RuleSet {
                         },
                     )),
                 }
+            }
+            if let Some(spec) = raw.schemas {
+                strict_schemas |= spec.strict;
             }
             if let Some(t) = raw.severity {
                 if !(t.low <= t.medium && t.medium <= t.high && t.high <= t.critical) {
@@ -522,6 +539,7 @@ impl RuleSet {
             description,
             hash: format!("sha256:{}", hex::encode(h.finalize())),
             thresholds: thresholds.unwrap_or_default(),
+            strict_schemas,
             rules,
             compiled,
         })
