@@ -154,10 +154,7 @@ impl Query {
         let (source, event_type, rest) = crate::schemas::subject_route(path)
             .ok_or_else(|| Problem::not_found(format!("no route {path}")))?;
         let versions = self.store.schema_versions(&source, &event_type).await?;
-        let pick = |w: Which| match w {
-            Which::Latest => versions.last(),
-            Which::Number(n) => versions.iter().find(|v| v.version == n),
-        };
+        let pick = |w: Which| w.pick(&versions);
         let which = |name: &str, text: &str| {
             Which::parse(text).ok_or_else(|| {
                 Problem::bad_request(

@@ -104,6 +104,14 @@ pub enum Which {
 }
 
 impl Which {
+    /// This version among a subject's versions (oldest first).
+    pub fn pick(self, versions: &[SchemaVersion]) -> Option<&SchemaVersion> {
+        match self {
+            Which::Latest => versions.last(),
+            Which::Number(n) => versions.iter().find(|v| v.version == n),
+        }
+    }
+
     /// `latest` or a version number (1, 2, …).
     pub fn parse(s: &str) -> Option<Which> {
         if s == "latest" {
@@ -235,7 +243,7 @@ impl Registry {
         which: Which,
     ) -> Result<SchemaVersion, RegistryError> {
         let versions = self.versions(source, event_type).await?;
-        pick(&versions, which).cloned().ok_or_else(|| {
+        which.pick(&versions).cloned().ok_or_else(|| {
             RegistryError::NotFound(match which {
                 Which::Latest => format!("{source} {event_type} has no schema"),
                 Which::Number(n) => format!("{source} {event_type} has no version {n}"),
@@ -253,7 +261,7 @@ impl Registry {
     ) -> Result<(SchemaVersion, SchemaVersion, Vec<Change>), RegistryError> {
         let versions = self.versions(source, event_type).await?;
         let get = |w: Which| {
-            pick(&versions, w).cloned().ok_or_else(|| {
+            w.pick(&versions).cloned().ok_or_else(|| {
                 RegistryError::NotFound(format!("{source} {event_type} has no such version"))
             })
         };
@@ -351,13 +359,6 @@ pub fn settings_or_default(stored: Option<SubjectSettings>) -> Result<Settings, 
     })
 }
 
-fn pick(versions: &[SchemaVersion], which: Which) -> Option<&SchemaVersion> {
-    match which {
-        Which::Latest => versions.last(),
-        Which::Number(n) => versions.iter().find(|v| v.version == n),
-    }
-}
-
 fn usable(schema: &Value) -> Result<(), RegistryError> {
     let size = serde_json::to_vec(schema).map_or(usize::MAX, |b| b.len());
     if size > MAX_SCHEMA_BYTES {
@@ -377,19 +378,11 @@ fn checked(mode: Mode, versions: &[SchemaVersion], schema: &Value) -> Checked {
         (m, Some(last)) if !m.is_transitive() => vec![last.version],
         _ => versions.iter().map(|v| v.version).collect(),
     };
-    let breaking = match helios_schemas::check(mode, &schemas, schema) {
-        Ok(()) => Vec::new(),
-        Err(mut b) => {
-            // `check` numbers versions by position; the registry's numbers are the same
-            // (1, 2, …) as versions are never removed, but say them from the rows anyway.
-            for x in &mut b {
-                if let Some(v) = versions.get(x.version.saturating_sub(1)) {
-                    x.version = v.version as usize;
-                }
-            }
-            b
-        }
-    };
+    // `check` numbers versions by position from 1, as the registry does: a version is the
+    // one after the last, and none is ever removed.
+    let breaking = helios_schemas::check(mode, &schemas, schema)
+        .err()
+        .unwrap_or_default();
     Checked {
         mode,
         compatible: breaking.is_empty(),
