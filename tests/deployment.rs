@@ -217,7 +217,11 @@ fn terraform_routes_are_the_routers_routes() {
     for r in ROUTES.iter().filter(|r| {
         !matches!(
             r.function,
-            Function::Local | Function::Stream | Function::Ops | Function::Metrics
+            Function::Local
+                | Function::Stream
+                | Function::Socket
+                | Function::Ops
+                | Function::Metrics
         )
     }) {
         let mut matching: Vec<&(String, String, String)> = gateway

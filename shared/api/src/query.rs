@@ -568,18 +568,7 @@ fn redacted(body: &serde_json::Value) -> serde_json::Value {
     body
 }
 
-/// The sentences of the rules that fired, joined: what the decision means, in words.
-pub(crate) fn explanation(body: &serde_json::Value) -> String {
-    body.get("fired")
-        .and_then(serde_json::Value::as_array)
-        .map(|f| {
-            f.iter()
-                .filter_map(|r| r.get("explanation").and_then(serde_json::Value::as_str))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
+pub(crate) use helios_app::live::explanation;
 
 /// The paging and time parameters every listing takes.
 struct Page {

@@ -41,6 +41,9 @@ pub enum Function {
     /// The live stream, served by `helios dev` alone (server-sent events); in AWS the
     /// dashboard's WebSocket API carries the same messages.
     Stream,
+    /// The live feed over WebSocket on `helios dev` (in AWS, API Gateway's WebSocket API and
+    /// the `push` function, not a route of the HTTP API).
+    Socket,
 }
 
 impl Function {
@@ -57,6 +60,7 @@ impl Function {
             Function::Schemas => "ingest",
             Function::Metrics => "metrics",
             Function::Stream => "stream",
+            Function::Socket => "push",
         }
     }
 }
@@ -131,6 +135,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/session/tickets", Function::Ops),
     route("POST", "/v1/session/redeem", Function::Ops),
     route("GET", "/v1/stream", Function::Stream),
+    route("GET", "/v1/socket", Function::Socket),
     route("GET", "/healthz", Function::Local),
     route("GET", "/metrics", Function::Metrics),
 ];
@@ -169,7 +174,19 @@ pub struct Handlers {
     pub schemas: Option<Arc<dyn Handle>>,
     pub metrics: Option<Arc<dyn Handle>>,
     pub stream: Option<Arc<crate::stream::Live>>,
+    /// `GET /v1/socket`'s upgrade (`helios_api::socket::serve`, with the `socket` feature).
+    pub socket: Option<Upgrade>,
 }
+
+/// A handler that answers with a connection upgrade, outside [`Handle`]'s request and body
+/// limits.
+pub type Upgrade = Arc<
+    dyn Fn(
+            axum::extract::Request,
+        ) -> futures_util::future::BoxFuture<'static, axum::response::Response>
+        + Send
+        + Sync,
+>;
 
 impl Handlers {
     fn of(&self, f: Function) -> Option<&Arc<dyn Handle>> {
@@ -182,8 +199,9 @@ impl Handlers {
             Function::Ops => self.ops.as_ref(),
             Function::Schemas => self.schemas.as_ref(),
             Function::Metrics => self.metrics.as_ref(),
-            // Not a `Handle`: its answer is a body that does not end ([`router`] serves it).
-            Function::Stream => None,
+            // Not a `Handle`: its answer is a body that does not end, or an upgrade
+            // ([`router`] serves them).
+            Function::Stream | Function::Socket => None,
         }
     }
 }
@@ -230,6 +248,19 @@ pub fn router(handlers: &Handlers, limits: BodyLimits) -> axum::Router {
                         }
                         live.open(http::Request::from_parts(parts, bytes::Bytes::new()))
                             .await
+                    }
+                });
+                continue;
+            }
+            if let (Function::Socket, Some(upgrade)) = (route.function, &handlers.socket) {
+                let upgrade = upgrade.clone();
+                methods = methods.on(filter, move |req: axum::extract::Request| {
+                    let upgrade = upgrade.clone();
+                    async move {
+                        if let Err(p) = check_target(req.uri()) {
+                            return into_axum(p.into_response_for(Some(req.uri().path())));
+                        }
+                        upgrade(req).await
                     }
                 });
                 continue;

@@ -10,6 +10,8 @@
 //! - `event: problem`: the store could not be read this time (a problem+json body); the stream
 //!   goes on and tries again.
 //!
+//! The batches are [`helios_app::live`]'s, which the WebSocket feed sends too.
+//!
 //! The stream reads the store only (its [`ReadModel`]); it polls every [`POLL`], so an
 //! accepted event is on the wire within that and a store read.
 
@@ -18,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use helios_ports::store::StoredDecision;
-use helios_store::{DecisionQuery, Fact, FactQuery, ReadModel, Role};
+use helios_app::live;
+pub use helios_app::live::{decision_summary, fact_summary, Position, BACKLOG, MAX_BATCH};
+use helios_store::{ReadModel, Role};
 use serde_json::{json, Value};
 
 use crate::{ApiKeyAuth, Problem, RateLimiter, Request};
@@ -30,10 +33,6 @@ pub const POLL: Duration = Duration::from_millis(150);
 pub const HEALTH_EVERY: Duration = Duration::from_secs(2);
 /// A comment line after this long with nothing else, so that proxies keep the connection.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// The newest facts and decisions a new client starts with.
-pub const BACKLOG: usize = 50;
-/// The most of each that one batch holds; a client far behind gets several, back to back.
-pub const MAX_BATCH: usize = 500;
 
 /// Where the health in the stream comes from.
 #[async_trait]
@@ -84,26 +83,6 @@ pub struct Live {
     pub auth: Arc<ApiKeyAuth>,
     pub limiter: Arc<RateLimiter>,
     pub health: Option<Arc<dyn Health>>,
-}
-
-/// Where a client is: the last fact and the last decision it was sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Position {
-    pub fact: i64,
-    pub decision: i64,
-}
-
-impl Position {
-    /// The `id` of a batch: `<fact seq>.<decision seq>`.
-    pub fn id(self) -> String {
-        format!("{}.{}", self.fact, self.decision)
-    }
-
-    pub fn parse(id: &str) -> Option<Position> {
-        let (f, d) = id.trim().split_once('.')?;
-        let (fact, decision) = (f.parse().ok()?, d.parse().ok()?);
-        (fact >= 0 && decision >= 0).then_some(Position { fact, decision })
-    }
 }
 
 impl Live {
@@ -166,20 +145,18 @@ impl Live {
         loop {
             let now = tokio::time::Instant::now();
             let step = match at {
-                None => self
-                    .newest()
-                    .await
-                    .map(|(pos, first)| Some((pos, first, false))),
-                Some(pos) => self.after(pos).await,
+                None => live::newest(self.store.as_ref()).await.map(Some),
+                Some(pos) => live::after(self.store.as_ref(), pos).await,
             };
             let mut full = false;
-            match step {
-                Ok(Some((next, batch, was_full))) => {
-                    if tx.send(batch).await.is_err() {
+            match step.map_err(Problem::from) {
+                Ok(Some(batch)) => {
+                    let m = message("batch", Some(batch.next), &batch.body);
+                    if tx.send(m).await.is_err() {
                         return;
                     }
-                    at = Some(next);
-                    full = was_full;
+                    at = Some(batch.next);
+                    full = batch.full;
                     last_sent = now;
                 }
                 Ok(None) => {}
@@ -217,107 +194,6 @@ impl Live {
             }
         }
     }
-
-    /// The first batch of a new client: the newest facts and decisions, oldest first.
-    async fn newest(&self) -> Result<(Position, bytes::Bytes), Problem> {
-        let facts = self
-            .store
-            .list_facts(&FactQuery {
-                limit: BACKLOG,
-                newest_first: true,
-                ..Default::default()
-            })
-            .await?;
-        let decisions = self
-            .store
-            .list_decisions(&DecisionQuery {
-                limit: BACKLOG,
-                newest_first: true,
-                ..Default::default()
-            })
-            .await?;
-        let pos = Position {
-            fact: facts.facts.first().map_or(0, |f| f.seq),
-            decision: decisions.decisions.first().map_or(0, |d| d.seq),
-        };
-        let events: Vec<Value> = facts.facts.iter().rev().map(fact_summary).collect();
-        let decisions: Vec<Value> = decisions
-            .decisions
-            .iter()
-            .rev()
-            .map(decision_summary)
-            .collect();
-        Ok((
-            pos,
-            message(
-                "batch",
-                Some(pos),
-                &json!({"events": events, "decisions": decisions}),
-            ),
-        ))
-    }
-
-    /// What was recorded after `pos`, if anything, and whether a page came back full.
-    async fn after(
-        &self,
-        pos: Position,
-    ) -> Result<Option<(Position, bytes::Bytes, bool)>, Problem> {
-        let facts = self
-            .store
-            .list_facts(&FactQuery {
-                after: Some(pos.fact),
-                limit: MAX_BATCH,
-                ..Default::default()
-            })
-            .await?;
-        let decisions = self
-            .store
-            .list_decisions(&DecisionQuery {
-                after: Some(pos.decision),
-                limit: MAX_BATCH,
-                ..Default::default()
-            })
-            .await?;
-        if facts.facts.is_empty() && decisions.decisions.is_empty() {
-            return Ok(None);
-        }
-        let full = facts.next.is_some() || decisions.next.is_some();
-        let next = Position {
-            fact: facts.facts.last().map_or(pos.fact, |f| f.seq),
-            decision: decisions.decisions.last().map_or(pos.decision, |d| d.seq),
-        };
-        let events: Vec<Value> = facts.facts.iter().map(fact_summary).collect();
-        let decisions: Vec<Value> = decisions.decisions.iter().map(decision_summary).collect();
-        Ok(Some((
-            next,
-            message(
-                "batch",
-                Some(next),
-                &json!({"events": events, "decisions": decisions}),
-            ),
-            full,
-        )))
-    }
-}
-
-/// A fact as the stream sends it: what a list of events shows.
-pub fn fact_summary(f: &Fact) -> Value {
-    let e = &f.event;
-    json!({
-        "seq": f.seq, "id": e.helios_id, "source": e.source, "type": e.event_type,
-        "subject": e.subject, "time": e.time, "received_at": e.received_at,
-        "format": e.format, "family": e.family(),
-    })
-}
-
-/// A decision as listings show it (`GET /v1/decisions` and the stream).
-pub fn decision_summary(d: &StoredDecision) -> Value {
-    let (seq, d) = (d.seq, &d.decision);
-    json!({
-        "seq": seq, "id": d.id, "event": d.event_id, "subject": d.subject, "severity": d.severity,
-        "score": d.score, "rules": d.rules, "decided_at": d.decided_at,
-        "ruleset": d.ruleset, "explanation": crate::query::explanation(&d.body),
-    })
 }
 
 /// One server-sent event. `data` is one line of JSON (serde_json writes no newline).

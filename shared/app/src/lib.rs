@@ -16,6 +16,7 @@
 //! - [`record`], [`ack`]: what workflows report, and a person's acknowledgement;
 //! - [`advise`], [`notify`]: the other task functions of the workflows;
 //! - [`registry`]: the schema registry, and checking accepted events against it;
+//! - [`live`]: the live feed's batches, its WebSocket connections and their pusher;
 //! - [`keys`], [`migrate`]: issuing API keys, and what `migrate` does on deploy.
 
 pub mod ack;
@@ -24,6 +25,7 @@ pub mod decide;
 pub mod expect;
 pub mod intake;
 pub mod keys;
+pub mod live;
 pub mod migrate;
 pub mod notify;
 pub mod ops;

@@ -204,6 +204,25 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         limiter: limiter.clone(),
         health: Some(health.clone()),
     });
+    // The live feed over WebSocket: the same use cases as API Gateway's WebSocket API and the
+    // `push` function, with the sockets held here.
+    let sockets = Arc::new(helios_api::socket::ChannelSockets::default());
+    let gate = Arc::new(helios_api::socket::Gate {
+        auth: auth.clone(),
+        limiter: limiter.clone(),
+        connections: Arc::new(wire::connections(&ports)),
+    });
+    let socket_upgrade: helios_api::router::Upgrade = {
+        let sockets = sockets.clone();
+        Arc::new(move |req| {
+            Box::pin(helios_api::socket::serve(
+                gate.clone(),
+                sockets.clone(),
+                req,
+            ))
+        })
+    };
+    let pusher = Arc::new(wire::pusher(&ports, sockets));
     let rules_api = match &rules {
         Some(set) => Some(Arc::new(helios_api::rules::RulesApi {
             set: set.clone(),
@@ -259,6 +278,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             limiter: limiter.clone(),
         })),
         stream: Some(live),
+        socket: Some(socket_upgrade),
     };
     let mut router = helios_api::router::router(
         &handlers,
@@ -283,6 +303,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
     let relay = tokio::spawn(relay_loop(d.clone()));
+    let push = tokio::spawn(push_loop(pusher));
     let mut consumers = Vec::new();
     match (&workflows, &rules) {
         (Some(runner), Some(rules)) => {
@@ -332,6 +353,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     crate::serve::serve(listener, router, serve_limits, shutdown()).await;
     relay.abort();
+    push.abort();
     for c in consumers {
         c.abort();
     }
@@ -485,6 +507,19 @@ async fn relay_loop(d: Deployment) {
         // On the first tick this publishes what a killed process left in the outbox.
         if let Err(e) = wire::relay(&ports, wire::DEV_RELAY_GRACE).await {
             tracing::warn!(error = %e, "relay run failed");
+        }
+    }
+}
+
+/// Pushes what is recorded to the open sockets, as often as the stream polls (in AWS the
+/// fan-out's `push` queue starts each push).
+async fn push_loop(pusher: Arc<helios_app::live::Pusher>) {
+    let mut tick = tokio::time::interval(helios_api::stream::POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = pusher.push().await {
+            tracing::warn!(error = %e, "live push failed");
         }
     }
 }

@@ -342,6 +342,22 @@ pub trait Mailer: Send + Sync {
     async fn mail(&self, topic_arn: &str, subject: &str, body: &str) -> Result<(), PortError>;
 }
 
+/// What became of a message sent to a live connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// The connection is no longer there (API Gateway's `410 Gone`): forget it.
+    Gone,
+}
+
+/// Sends messages to the clients connected to the live feed: API Gateway's WebSocket API
+/// in AWS (`PostToConnection`), the WebSocket connections of `helios dev` locally.
+#[async_trait]
+pub trait Sockets: Send + Sync {
+    /// Sends one text message to the connection `id`.
+    async fn send(&self, id: &str, message: &str) -> Result<Delivery, PortError>;
+}
+
 /// Publishes to topics (SNS in AWS); each topic fans out to the queues subscribed to it
 /// whose filter policy matches the message attributes.
 #[async_trait]

@@ -189,3 +189,25 @@ pub async fn relay(
     )
     .await
 }
+
+/// The live feed's open connections (one key-value item).
+pub fn connections(p: &FunctionPorts) -> helios_app::live::Connections {
+    helios_app::live::Connections {
+        kv: p.kv.clone(),
+        clock: p.clock.clone(),
+    }
+}
+
+/// The live feed's pusher: what the store recorded since the last push, to every open
+/// connection through `sockets`.
+pub fn pusher(
+    p: &FunctionPorts,
+    sockets: Arc<dyn helios_ports::Sockets>,
+) -> helios_app::live::Pusher {
+    helios_app::live::Pusher {
+        read: helios_ports::store::read_only(p.store.clone()),
+        kv: p.kv.clone(),
+        sockets,
+        connections: connections(p),
+    }
+}
