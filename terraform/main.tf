@@ -2,7 +2,9 @@
 #
 #   API Gateway ─► ingest ─► RDS (facts, outbox) + S3 (raw) ─► SNS events ─┬─► SQS decide ─► decide ─► Step Functions decision ─► notify/advise/record
 #                  query, ack                                              └─► SQS expect ─► expect ─► Step Functions expectation
+#                                                                          └─► SQS push ─► push ─► API Gateway WebSocket (the dashboard's live feed)
 #   Scheduler ─► relay (outbox)            migrate (on deploy)             DynamoDB: idempotency, counters, expectation state
+#   CloudFront ─► S3 (the dashboard's files), /v1/* ─► API Gateway
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -62,7 +64,7 @@ locals {
   publish_events = { actions = ["sns:Publish"], resources = [module.messaging.topic_arn] }
   archive_write  = { actions = ["s3:PutObject"], resources = ["${module.storage.bucket_arn}/*"] }
   consume = {
-    for q in ["decide", "expect"] : q => {
+    for q in ["decide", "expect", "push"] : q => {
       actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
       resources = [module.messaging.queue_arns[q]]
     }
@@ -74,8 +76,8 @@ locals {
   # instances run at once. Without RDS Proxy the sum of concurrency × pool must stay under
   # what the database leaves the functions: max_connections, less the 3 slots PostgreSQL
   # keeps for superusers, the 2 RDS keeps for itself, 1 for migrate and 5 for people.
-  db_pool             = { ingest = 1, query = 1, ack = 1, relay = 1, decide = 2, expect = 2, record = 1, advise = 1 }
-  concurrency         = merge(var.function_concurrency, { decide = var.decide_max_concurrency })
+  db_pool             = { ingest = 1, query = 1, ack = 1, relay = 1, decide = 2, expect = 2, record = 1, advise = 1, push = 1 }
+  concurrency         = merge({ push = 4 }, var.function_concurrency, { decide = var.decide_max_concurrency })
   db_connections_used = sum([for f, n in local.db_pool : n * local.concurrency[f]])
 
   # RDS's default max_connections, LEAST(DBInstanceClassMemory/9531392, 5000), with the
@@ -101,9 +103,9 @@ locals {
 
   zip = { for f in local.function_names : f => "${var.artifacts_dir}/${f}/bootstrap.zip" }
   # The queue consumers' timeouts, which their queues' visibility timeouts follow.
-  consumer_timeout = { decide = 30, expect = 30 }
+  consumer_timeout = { decide = 30, expect = 30, push = 15 }
   function_names = [
-    "ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "migrate",
+    "ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "push", "migrate",
   ]
 
   # One Lambda per binary of `functions/` (the `record` crate has two: `record` and `ack`).
@@ -248,6 +250,26 @@ locals {
           "arn:${local.partition}:bedrock:${local.region}:${local.account}:inference-profile/${var.bedrock_model_id}",
         ]
       }])
+    }
+    push = {
+      description          = "The dashboard's live feed: $connect checks the key, and each batch of the fan-out sends what the store recorded to every open WebSocket"
+      zip                  = local.zip.push
+      memory               = 256
+      timeout              = local.consumer_timeout.push
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = local.reserved_concurrency.push
+      environment = merge(local.store_env, {
+        # The stage's callback URL, where the Management API reaches its connections.
+        HELIOS_SOCKET_ENDPOINT = "https://${module.live.api_id}.execute-api.${local.region}.amazonaws.com/${module.live.stage}"
+      })
+      statements = [
+        local.db_connect,
+        # The open connections and the feed's position are key-value items.
+        local.kv_access,
+        local.consume.push,
+        { actions = ["execute-api:ManageConnections"], resources = ["${module.live.execution_arn}/${module.live.stage}/POST/@connections/*"] },
+      ]
     }
     migrate = {
       description          = "Applies the store's migrations on deploy; makes a deployment's first API key"
@@ -480,6 +502,30 @@ module "api" {
   throttle_burst     = var.api_throttle_burst
 }
 
+# The dashboard's live feed: a WebSocket API in front of the push function.
+module "live" {
+  source             = "./modules/live"
+  name               = var.name
+  kms_key_arn        = module.encryption.key_arn
+  log_retention_days = var.log_retention_days
+  throttle_rate      = var.api_throttle_rate
+  throttle_burst     = var.api_throttle_burst
+  push_function_name = module.functions.names.push
+  push_invoke_arn    = module.functions.invoke_arns.push
+}
+
+# The dashboard: its files in S3 behind CloudFront, which forwards /v1/* to the API.
+module "dashboard" {
+  source        = "./modules/dashboard"
+  name          = var.name
+  assets_dir    = "${var.artifacts_dir}/dashboard"
+  api_url       = module.api.url
+  live_url      = module.live.url
+  force_destroy = var.force_destroy
+  price_class   = var.dashboard_price_class
+  web_acl_arn   = var.dashboard_web_acl_arn
+}
+
 module "schedules" {
   source = "./modules/schedules"
   name   = var.name
@@ -510,7 +556,7 @@ module "alarms" {
 
 # The queues feed their consumers in batches; a failed message alone comes back.
 resource "aws_lambda_event_source_mapping" "queue" {
-  for_each                           = toset(["decide", "expect"])
+  for_each                           = toset(["decide", "expect", "push"])
   event_source_arn                   = module.messaging.queue_arns[each.key]
   function_name                      = module.functions.arns[each.key]
   batch_size                         = 10

@@ -42,3 +42,13 @@ output "migrations" {
   description = "What the deploy's migrate invocation answered."
   value       = jsondecode(aws_lambda_invocation.migrate.result)
 }
+
+output "dashboard_url" {
+  description = "The dashboard (CloudFront): sign in with a read or admin key."
+  value       = module.dashboard.url
+}
+
+output "live_url" {
+  description = "The dashboard's live feed (API Gateway WebSocket API)."
+  value       = module.live.url
+}

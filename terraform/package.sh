@@ -3,6 +3,7 @@
 #   <fn>/bootstrap.zip            one per Lambda (cargo lambda, profile `lambda`)
 #   config.zip                    the layer: rules/ and the RDS certificate bundle
 #   expect-filter-policy.json     the expect queue's SNS filter policy for those rules
+#   dashboard/                    the dashboard's built files (S3 behind CloudFront)
 #
 #   terraform/package.sh [--x86_64] [--rules DIR]
 #
@@ -30,7 +31,7 @@ out="${CARGO_TARGET_DIR:-target}/lambda"
 mkdir -p "$out"
 
 # Every Lambda binary of functions/ (terraform's functions map has the same names).
-functions=( ingest query ack relay decide expect notify record advise migrate )
+functions=( ingest query ack relay decide expect notify record advise push migrate )
 # One build per function, not one for all: Cargo unifies the features of the packages a
 # build selects, so only a build of its own package leaves out the SDKs (and the local
 # adapters) a function does not use (tests/deployment.rs checks what each links).
@@ -74,4 +75,11 @@ with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as z:
     z.write(ca, "rds-ca.pem")
 PY
 
+# The dashboard's files (built by the CLI's build script, above), for the dashboard module.
+echo "== dashboard"
+[ -s dashboard/dist/index.html ] || need "dashboard/dist/index.html is missing: the release build of helios builds it (node on PATH)"
+rm -rf "$out/dashboard"
+cp -r dashboard/dist "$out/dashboard"
+
 ls -l "$out"/*/bootstrap.zip "$out/config.zip"
+ls -l "$out/dashboard"

@@ -72,7 +72,7 @@ STANDIN_TARGETS = {
 # read back for ever: the stand-in keeps them per queue and adds them to what moto answers.
 KEPT_SQS_ATTRIBUTES = ["RedriveAllowPolicy"]
 
-FUNCTIONS = ["ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "migrate"]
+FUNCTIONS = ["ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "push", "migrate"]
 
 
 def free_port():

@@ -246,3 +246,20 @@ variable "function_concurrency" {
     error_message = "function_concurrency.expect: at least 2 (the least an SQS event source mapping runs)."
   }
 }
+
+variable "dashboard_price_class" {
+  description = "The CloudFront price class of the dashboard's distribution (PriceClass_100: North America and Europe; PriceClass_All: every edge location)."
+  type        = string
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.dashboard_price_class)
+    error_message = "dashboard_price_class: PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}
+
+variable "dashboard_web_acl_arn" {
+  description = "A WAF web ACL (scope CLOUDFRONT, made in us-east-1) for the dashboard's distribution; empty for none."
+  type        = string
+  default     = ""
+}

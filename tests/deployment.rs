@@ -568,6 +568,7 @@ fn each_lambda_links_only_the_sdks_of_its_ports() {
             Port::KvRead | Port::KvWrite => Some("aws-sdk-dynamodb"),
             Port::StartExecutions | Port::ReadExecutions | Port::AnswerTasks => Some("aws-sdk-sfn"),
             Port::Model => Some("aws-sdk-bedrockruntime"),
+            Port::Sockets => Some("aws-sdk-apigatewaymanagement"),
             _ => None,
         }
     };

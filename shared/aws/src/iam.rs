@@ -36,6 +36,11 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "sqs:ChangeMessageVisibility",
     ),
     ("sqs.start_message_move_task", "sqs:StartMessageMoveTask"),
+    // PostToConnection is authorised as execute-api:ManageConnections.
+    (
+        "apigatewaymanagement.post_to_connection",
+        "execute-api:ManageConnections",
+    ),
     ("rds-db.connect", "rds-db:connect"),
 ];
 

@@ -7,13 +7,14 @@
 //! | [`Queue`](helios_ports::Queue) | [`SqsQueues`] | SQS (queues by name; redrive policies do the dead-lettering) |
 //! | [`KeyValue`](helios_ports::KeyValue) | [`DynamoKeyValue`] | DynamoDB (one table, conditional writes, TTL) |
 //! | [`Workflows`](helios_ports::Workflows), [`Executions`](helios_ports::Executions) | [`StepFunctions`] | Step Functions |
+//! | [`Sockets`](helios_ports::Sockets) | [`ApiGatewaySockets`] | API Gateway Management API (`PostToConnection`) |
 //!
 //! Clients are built once per process from one SDK configuration ([`sdk_config`]): the
 //! default credential and region chain in AWS, or an endpoint (an emulator) when
 //! `AWS_ENDPOINT_URL` is set, which the SDK reads itself. Every adapter passes the behaviour
 //! suite of `helios_ports::suite`, run against an emulator by `tests/moto.rs`.
 
-//! Each service is a Cargo feature (`s3`, `sns`, `sqs`, `dynamodb`, `sfn`, `bedrock`; all by
+//! Each service is a Cargo feature (`s3`, `sns`, `sqs`, `dynamodb`, `sfn`, `bedrock`, `sockets`; all by
 //! default), so that a Lambda links the SDKs of the ports it is handed and no other;
 //! Secrets Manager and the RDS token signer are always there (every function reaches the
 //! database).
@@ -31,6 +32,8 @@ mod secrets;
 mod sfn;
 #[cfg(feature = "sns")]
 mod sns;
+#[cfg(feature = "sockets")]
+mod sockets;
 #[cfg(feature = "sqs")]
 mod sqs;
 
@@ -46,6 +49,8 @@ pub use secrets::Secrets;
 pub use sfn::StepFunctions;
 #[cfg(feature = "sns")]
 pub use sns::{mail_subject, SnsMailer, SnsPublisher};
+#[cfg(feature = "sockets")]
+pub use sockets::ApiGatewaySockets;
 #[cfg(feature = "sqs")]
 pub use sqs::{Redriven, SqsQueues};
 

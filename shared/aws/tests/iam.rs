@@ -32,6 +32,7 @@ fn the_table_names_every_sdk_call_and_no_other() {
         ("secrets.rs", "secretsmanager"),
         ("bedrock.rs", "bedrockruntime"),
         ("sqs.rs", "sqs"),
+        ("sockets.rs", "apigatewaymanagement"),
     ];
     let mut made = BTreeSet::new();
     for entry in std::fs::read_dir(&src).unwrap() {

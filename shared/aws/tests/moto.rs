@@ -430,3 +430,18 @@ async fn sns_mailer_publishes_a_subject_and_a_text() {
         .unwrap_err();
     assert!(missing.to_string().contains("SNS"), "{missing}");
 }
+
+#[tokio::test]
+async fn api_gateway_sockets_post_to_a_connection() {
+    use helios_ports::{Delivery, Sockets as _};
+    let moto = moto();
+    let cfg = config(&moto).await;
+    // The stage's callback URL; moto answers the Management API at its own address.
+    let sockets = helios_aws::ApiGatewaySockets::new(&cfg, &moto.url());
+    assert_eq!(
+        sockets.send("conn-1", r#"{"type":"batch"}"#).await.unwrap(),
+        Delivery::Sent
+    );
+    // moto answers any connection id, so `Gone` (410) is not tried here: the adapter maps
+    // the SDK's GoneException to it.
+}

@@ -129,6 +129,10 @@ pub struct FunctionPorts {
     pub workflows: Option<Arc<helios_aws::StepFunctions>>,
     #[cfg(not(feature = "sfn"))]
     pub workflows: Option<std::convert::Infallible>,
+    /// The live feed's WebSocket connections, when declared ([`Port::Sockets`]): API
+    /// Gateway's at `HELIOS_SOCKET_ENDPOINT` in AWS; `None` locally, where `helios dev`
+    /// holds its own.
+    pub sockets: Option<Arc<dyn helios_ports::Sockets>>,
 }
 
 /// Why a declared port has no adapter: this build left its SDK out.
@@ -411,6 +415,7 @@ impl FunctionPorts {
                     SourceSecrets::default()
                 },
                 workflows: None,
+                sockets: None,
             });
         }
         let config = helios_aws::sdk_config().await;
@@ -476,6 +481,19 @@ impl FunctionPorts {
         } else {
             None
         };
+        let sockets: Option<Arc<dyn helios_ports::Sockets>> = if has(Port::Sockets) {
+            #[cfg(feature = "sockets")]
+            {
+                Some(Arc::new(helios_aws::ApiGatewaySockets::new(
+                    &config,
+                    &env("HELIOS_SOCKET_ENDPOINT")?,
+                )))
+            }
+            #[cfg(not(feature = "sockets"))]
+            anyhow::bail!(not_built("the live sockets", "sockets"))
+        } else {
+            None
+        };
         let (blobs, publisher, kv) = handed(ports, blobs, publisher, kv);
         let steps =
             has(Port::StartExecutions) || has(Port::ReadExecutions) || has(Port::AnswerTasks);
@@ -496,6 +514,7 @@ impl FunctionPorts {
             clock,
             secrets: hook_secrets,
             workflows,
+            sockets,
         })
     }
 

@@ -44,6 +44,8 @@ pub enum Port {
     Mail,
     /// Asking the configured Bedrock model (advise, when a model is set).
     Model,
+    /// Sending to the live feed's WebSocket connections (API Gateway Management API).
+    Sockets,
 }
 
 impl Port {
@@ -63,6 +65,7 @@ impl Port {
         Port::ChannelSecrets,
         Port::Mail,
         Port::Model,
+        Port::Sockets,
     ];
 
     /// The operations the adapters make for this port (`helios_aws::iam::OPERATIONS`).
@@ -91,6 +94,7 @@ impl Port {
             ],
             Port::Mail => &["sns.publish"],
             Port::Model => &["bedrockruntime.converse"],
+            Port::Sockets => &["apigatewaymanagement.post_to_connection"],
         }
     }
 

@@ -44,6 +44,7 @@ impl Deployment {
             clock: self.clock.clone(),
             secrets: self.secrets.clone(),
             workflows: None,
+            sockets: None,
         }
     }
 }
