@@ -61,13 +61,6 @@ resource "aws_apigatewayv2_route" "route" {
   target    = "integrations/${aws_apigatewayv2_integration.push.id}"
 }
 
-# The subprotocol the function selects reaches the browser only through a route response.
-resource "aws_apigatewayv2_route_response" "connect" {
-  api_id             = aws_apigatewayv2_api.this.id
-  route_id           = aws_apigatewayv2_route.route["$connect"].id
-  route_response_key = "$default"
-}
-
 resource "aws_cloudwatch_log_group" "access" {
   name              = "/helios/${var.name}/live-access"
   retention_in_days = var.log_retention_days
