@@ -26,17 +26,25 @@ export function forgetKey(): void {
 /** Where the API is: the page's own origin on `helios dev`; in AWS, `config.json` beside the
  * assets names the API Gateway endpoint. */
 let base = "";
+/** The live feed's WebSocket URL (API Gateway's, from `config.json`); none on `helios dev`,
+ * whose feed is `GET /v1/stream`. */
+let socket: string | null = null;
 
 export async function loadConfig(): Promise<void> {
   try {
     const r = await fetch("config.json", { cache: "no-store" });
     if (r.ok) {
-      const c = (await r.json()) as { api?: string };
+      const c = (await r.json()) as { api?: string; socket?: string };
       if (typeof c.api === "string") base = c.api.replace(/\/$/, "");
+      if (typeof c.socket === "string" && /^wss?:\/\//.test(c.socket)) socket = c.socket;
     }
   } catch {
     // No config: the API is on this origin.
   }
+}
+
+export function socketUrl(): string | null {
+  return socket;
 }
 
 export function apiUrl(path: string): string {

@@ -1,8 +1,13 @@
 // The live connection: `GET /v1/stream` (server-sent events) read through fetch, so that the
-// key goes in a header and never in a URL (EventSource cannot send one). It resumes with
-// `Last-Event-ID`, reconnects with backoff, and says what state it is in.
+// key goes in a header and never in a URL (EventSource cannot send one), resumed with
+// `Last-Event-ID`; or, where `config.json` names one (AWS), a WebSocket carrying the same
+// batches, the key offered as its second subprotocol. Either reconnects with backoff and
+// says what state it is in.
 
-import { apiUrl, authHeaders, DecisionSummary, EventSummary } from "./api";
+import { apiUrl, authHeaders, DecisionSummary, EventSummary, get, socketUrl, storedKey } from "./api";
+
+/** The WebSocket feed's subprotocol; the key goes after it. */
+const PROTOCOL = "helios.v1";
 
 export interface Batch {
   events: EventSummary[];
@@ -48,9 +53,71 @@ export class Live {
   stop(): void {
     this.stopped = true;
     this.abort?.abort();
+    this.socket?.close(1000);
   }
 
+  private async runSocket(url: string): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      this.listener.link({ kind: "connecting" });
+      const key = storedKey();
+      // A refused handshake tells the page no status: ask the API whether the key is good.
+      try {
+        await get("/v1/session");
+      } catch {
+        // A 401 has sent the page to sign-in; anything else is retried below.
+      }
+      if (this.stopped || !storedKey()) return;
+      const why = await new Promise<string>((done) => {
+        let ws: WebSocket;
+        try {
+          ws = new WebSocket(url, [PROTOCOL, key ?? ""]);
+        } catch (e) {
+          done(e instanceof Error ? e.message : String(e));
+          return;
+        }
+        this.socket = ws;
+        ws.onopen = () => {
+          attempt = 0;
+          this.listener.link({ kind: "live" });
+          ws.send(JSON.stringify({ action: "newest" }));
+        };
+        ws.onmessage = (m) => this.onSocketMessage(m.data);
+        ws.onclose = (e) => done(`the socket closed (${e.code})`);
+      });
+      this.socket = null;
+      if (this.stopped) return;
+      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt) * (0.75 + Math.random() / 2);
+      attempt = Math.min(attempt + 1, 10);
+      this.listener.link({ kind: "down", retryAt: Date.now() + delay, why });
+      await new Promise((done) => setTimeout(done, delay));
+    }
+  }
+
+  private onSocketMessage(data: unknown): void {
+    if (typeof data !== "string") return;
+    let m: { type?: string; data?: Batch };
+    try {
+      m = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (m.type !== "batch" || !m.data) return;
+    const events = (m.data.events ?? []).filter((e) => e.seq > this.seen.fact);
+    const decisions = (m.data.decisions ?? []).filter((d) => (d.seq ?? 0) > this.seen.decision);
+    for (const e of events) this.seen.fact = Math.max(this.seen.fact, e.seq);
+    for (const d of decisions) this.seen.decision = Math.max(this.seen.decision, d.seq ?? 0);
+    if (events.length || decisions.length) this.listener.batch({ events, decisions });
+  }
+
+  private socket: WebSocket | null = null;
+  /** The highest fact and decision seq passed on, over a socket: batches overlap there (the
+   * newest, asked for on opening, and the pushed ones), and nothing goes on twice. */
+  private seen = { fact: 0, decision: 0 };
+
   private async run(): Promise<void> {
+    const url = socketUrl();
+    if (url) return this.runSocket(url);
     let attempt = 0;
     while (!this.stopped) {
       this.listener.link({ kind: "connecting" });

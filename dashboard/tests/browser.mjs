@@ -355,6 +355,45 @@ try {
     await context.close();
   }
 
+  // --- The WebSocket feed, as the dashboard takes it in AWS (config.json names the socket;
+  // here helios dev's GET /v1/socket): no stream is opened, the key is not in the socket's
+  // address, the newest come first, and an event posted now appears.
+  {
+    const socketUrl = `${url.replace(/^http/, "ws")}/v1/socket`;
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    await context.route("**/config.json", (r) =>
+      r.fulfill({ contentType: "application/json", body: JSON.stringify({ socket: socketUrl }) }),
+    );
+    const page = await context.newPage();
+    const problems = [];
+    const streams = [];
+    const sockets = [];
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("request", (r) => {
+      if (r.url().includes("/v1/stream")) streams.push(r.url());
+    });
+    page.on("websocket", (ws) => sockets.push(ws.url()));
+    await page.goto(`${url}/#/live`);
+    await page.getByLabel("API key").fill(readKey);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("status").filter({ hasText: "live" }).waitFor({ timeout: 10_000 });
+    await page.locator("tr[data-event]").first().waitFor({ timeout: 5_000 });
+    const id = `socket-check-${Date.now()}`;
+    const sent = await post("/v1/events", {
+      id, source: "ci/buildkite", type: "ci.build.finished", subject: "socket-check",
+      time: new Date().toISOString(), data: { branch: "feature", state: "passed" },
+    });
+    const helios = sent.body.events[0].id;
+    const t0 = Date.now();
+    await page.locator(`tr[data-event="${helios}"]`).waitFor({ timeout: 5_000 });
+    check(true, `over the WebSocket feed an event posted now is on the Live page (${Date.now() - t0} ms)`);
+    check(streams.length === 0, `no server-sent stream is opened when config.json names a socket (${streams.length})`);
+    check(sockets.length === 1 && sockets[0] === socketUrl, `one socket, to ${sockets.join(", ")}, the key not in its address`);
+    check(problems.length === 0, `no script error over the socket ${problems.join("; ")}`);
+    await shoot(page, "live-socket", 1440);
+    await context.close();
+  }
+
   // --- Accessibility: axe-core on every page, no serious or critical violation.
   {
     const { context, page } = await signedIn(adminKey, 1440, { bypassCSP: true });

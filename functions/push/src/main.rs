@@ -1,6 +1,7 @@
 //! The push Lambda, behind two triggers:
 //! - the dashboard's WebSocket API (API Gateway): `$connect` checks the key offered as the
-//!   second subprotocol and keeps the connection; `$disconnect` forgets it;
+//!   second subprotocol and keeps the connection; `$disconnect` forgets it; a client's
+//!   `{"action": "newest"}` is answered with the newest facts and decisions;
 //! - the fan-out's `push` queue: each batch of facts published starts a push of what the
 //!   store recorded since the last one (facts and decisions) to every open connection. The
 //!   messages only say that something happened; the store says what.
@@ -54,7 +55,7 @@ async fn main() -> Result<(), Error> {
             .is_some();
         if websocket {
             let request: ApiGatewayWebsocketProxyRequest = serde_json::from_value(payload)?;
-            let response = helios_api::socket::websocket_event(gate, request).await;
+            let response = helios_api::socket::websocket_event(gate, Some(pusher), request).await;
             return Ok::<Value, Error>(serde_json::to_value(response)?);
         }
         let batch: SqsEvent = serde_json::from_value(payload)?;

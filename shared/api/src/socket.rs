@@ -18,6 +18,20 @@ use crate::{ApiKeyAuth, Problem, RateLimiter};
 /// The subprotocol the feed speaks; the client offers it first, its key second.
 pub const PROTOCOL: &str = "helios.v1";
 
+/// Whether a client's message asks for the newest facts and decisions (`{"action":
+/// "newest"}`, sent once its socket is open: a socket cannot resume, so a page starts from
+/// the newest and takes the pushed batches after them).
+pub fn asks_newest(message: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(message)
+        .ok()
+        .and_then(|v| {
+            v.get("action")
+                .and_then(|a| a.as_str())
+                .map(|a| a == "newest")
+        })
+        .unwrap_or(false)
+}
+
 /// The key in a `Sec-WebSocket-Protocol` header: the token after [`PROTOCOL`].
 pub fn presented_key(header: Option<&str>) -> Result<&str, Problem> {
     let offered: Vec<&str> = header
@@ -78,10 +92,12 @@ impl Gate {
 
 /// One invocation of the WebSocket API's `$connect`, `$disconnect` or `$default` route
 /// (Lambda proxy integration): `$connect` answers 200 with the subprotocol when the key may
-/// read, else the problem's status (API Gateway then refuses the handshake).
+/// read, else the problem's status (API Gateway then refuses the handshake); a message
+/// asking for the newest is answered on the socket by `pusher`.
 #[cfg(feature = "lambda")]
 pub async fn websocket_event(
     gate: &Gate,
+    pusher: Option<&helios_app::live::Pusher>,
     event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
 ) -> aws_lambda_events::apigw::ApiGatewayProxyResponse {
     let ctx = &event.request_context;
@@ -99,8 +115,15 @@ pub async fn websocket_event(
             }
         }
         "$disconnect" => gate.close(&id).await.map(|()| None),
-        // The feed goes one way: what a client sends is not read.
-        _ => Ok(None),
+        // The feed goes one way, but for the first batch.
+        _ => match (pusher, event.body.as_deref()) {
+            (Some(pusher), Some(body)) if asks_newest(body) => pusher
+                .newest_to(&id)
+                .await
+                .map(|_| None)
+                .map_err(Problem::from),
+            _ => Ok(None),
+        },
     };
     let mut response = aws_lambda_events::apigw::ApiGatewayProxyResponse::default();
     match answer {
@@ -208,6 +231,7 @@ mod local {
     pub async fn serve(
         gate: Arc<Gate>,
         sockets: Arc<ChannelSockets>,
+        pusher: Arc<helios_app::live::Pusher>,
         req: axum::extract::Request,
     ) -> axum::response::Response {
         let path = req.uri().path().to_string();
@@ -236,7 +260,7 @@ mod local {
         let rx = sockets.attach(&id);
         ws.protocols([PROTOCOL])
             .on_upgrade(move |socket| async move {
-                carry(socket, rx).await;
+                carry(socket, rx, &pusher, &id).await;
                 sockets.detach(&id);
                 if let Err(p) = gate.close(&id).await {
                     tracing::warn!(connection = %id, detail = %p.detail, "a closed socket is still listed");
@@ -245,7 +269,12 @@ mod local {
     }
 
     /// Sends what comes for the connection until either side ends it.
-    async fn carry(mut socket: WebSocket, mut rx: tokio::sync::mpsc::Receiver<String>) {
+    async fn carry(
+        mut socket: WebSocket,
+        mut rx: tokio::sync::mpsc::Receiver<String>,
+        pusher: &helios_app::live::Pusher,
+        id: &str,
+    ) {
         loop {
             tokio::select! {
                 out = rx.recv() => match out {
@@ -262,7 +291,13 @@ mod local {
                 },
                 inbound = socket.recv() => match inbound {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                    // The feed goes one way; pings are answered by axum.
+                    // The feed goes one way, but for the first batch (through the channel,
+                    // in order with the pushed ones); pings are answered by axum.
+                    Some(Ok(Message::Text(t))) if super::asks_newest(t.as_str()) => {
+                        if let Err(e) = pusher.newest_to(id).await {
+                            tracing::warn!(connection = %id, error = %e, "the newest were not sent");
+                        }
+                    }
                     Some(Ok(_)) => {}
                 },
             }

@@ -16,7 +16,10 @@ use serde_json::json;
 
 fn event(route: &str, connection: &str, protocol: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
     let mut headers = serde_json::Map::new();
-    headers.insert("Host".into(), json!("abc.execute-api.eu-west-1.amazonaws.com"));
+    headers.insert(
+        "Host".into(),
+        json!("abc.execute-api.eu-west-1.amazonaws.com"),
+    );
     if let Some(p) = protocol {
         headers.insert("Sec-WebSocket-Protocol".into(), json!(p));
     }
@@ -41,7 +44,10 @@ async fn connect_checks_the_key_in_the_subprotocol_and_disconnect_forgets() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("h.db")).unwrap());
     store.migrate().await.unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    for (secret, role) in [("hk_reader_0000000001", Role::Read), ("hk_ingest_0000000001", Role::Ingest)] {
+    for (secret, role) in [
+        ("hk_reader_0000000001", Role::Read),
+        ("hk_ingest_0000000001", Role::Ingest),
+    ] {
         let key = helios_app::keys::key_for(secret, secret, role, None, clock.now()).unwrap();
         store.create_api_key(&key).await.unwrap();
     }
@@ -51,17 +57,28 @@ async fn connect_checks_the_key_in_the_subprotocol_and_disconnect_forgets() {
         clock: clock.clone(),
     });
     let gate = Gate {
-        auth: Arc::new(ApiKeyAuth::new(store.clone(), std::time::Duration::from_secs(1))),
+        auth: Arc::new(ApiKeyAuth::new(
+            store.clone(),
+            std::time::Duration::from_secs(1),
+        )),
         limiter: Arc::new(RateLimiter::new(100)),
         connections: connections.clone(),
     };
 
-    let ok = websocket_event(&gate, event("$connect", "c-1", Some("helios.v1, hk_reader_0000000001"))).await;
+    let ok = websocket_event(
+        &gate,
+        None,
+        event("$connect", "c-1", Some("helios.v1, hk_reader_0000000001")),
+    )
+    .await;
     assert_eq!(ok.status_code, 200);
     assert_eq!(ok.headers.get("sec-websocket-protocol").unwrap(), PROTOCOL);
     let open = connections.list().await.unwrap();
     assert_eq!(open.len(), 1);
-    assert_eq!((open[0].id.as_str(), open[0].role.as_str()), ("c-1", "read"));
+    assert_eq!(
+        (open[0].id.as_str(), open[0].role.as_str()),
+        ("c-1", "read")
+    );
 
     // Refused, and not kept: no key, a key in the wrong place, an unknown key, a key that
     // may only send events.
@@ -71,7 +88,7 @@ async fn connect_checks_the_key_in_the_subprotocol_and_disconnect_forgets() {
         (Some("helios.v1, hk_unknown_00000001"), 401),
         (Some("helios.v1, hk_ingest_0000000001"), 403),
     ] {
-        let r = websocket_event(&gate, event("$connect", "c-2", protocol)).await;
+        let r = websocket_event(&gate, None, event("$connect", "c-2", protocol)).await;
         assert_eq!(r.status_code, status, "{protocol:?}");
         assert!(r.headers.get("sec-websocket-protocol").is_none());
         let body = match r.body {
@@ -83,7 +100,7 @@ async fn connect_checks_the_key_in_the_subprotocol_and_disconnect_forgets() {
     }
     assert_eq!(connections.list().await.unwrap().len(), 1);
 
-    let bye = websocket_event(&gate, event("$disconnect", "c-1", None)).await;
+    let bye = websocket_event(&gate, None, event("$disconnect", "c-1", None)).await;
     assert_eq!(bye.status_code, 200);
     assert!(connections.list().await.unwrap().is_empty());
 }

@@ -374,6 +374,18 @@ impl Pusher {
         }
     }
 
+    /// Sends the newest [`BACKLOG`] facts and decisions to one connection: what a page shows
+    /// first, asked for by the client once its socket is open (`{"action": "newest"}`).
+    pub async fn newest_to(&self, id: &str) -> Result<Delivery, LiveError> {
+        let batch = newest(self.read.as_ref()).await?;
+        let message = socket_message("batch", Some(batch.next), &batch.body);
+        let delivery = self.sockets.send(id, &message).await?;
+        if delivery == Delivery::Gone {
+            self.connections.close(&[id.to_string()]).await?;
+        }
+        Ok(delivery)
+    }
+
     /// Sends `message` to every connection; forgets the ones gone. One connection that
     /// cannot be reached does not keep the others from their message.
     async fn send_all(

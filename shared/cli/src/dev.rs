@@ -212,17 +212,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         limiter: limiter.clone(),
         connections: Arc::new(wire::connections(&ports)),
     });
+    let pusher = Arc::new(wire::pusher(&ports, sockets.clone()));
     let socket_upgrade: helios_api::router::Upgrade = {
-        let sockets = sockets.clone();
+        let pusher = pusher.clone();
         Arc::new(move |req| {
             Box::pin(helios_api::socket::serve(
                 gate.clone(),
                 sockets.clone(),
+                pusher.clone(),
                 req,
             ))
         })
     };
-    let pusher = Arc::new(wire::pusher(&ports, sockets));
     let rules_api = match &rules {
         Some(set) => Some(Arc::new(helios_api::rules::RulesApi {
             set: set.clone(),

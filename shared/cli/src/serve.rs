@@ -35,7 +35,8 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection is told to finish when this turns true.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -72,17 +73,36 @@ pub async fn serve(
                 req.extensions_mut().insert(ClientAddr(peer.ip()));
                 router.clone().oneshot(req)
             });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        // With upgrades: `GET /v1/socket` turns its connection into a WebSocket (which then
+        // lives on its own, outside this connection's future).
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _slot = permit;
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            let mut stopping = false;
+            let ended = loop {
+                tokio::select! {
+                    r = conn.as_mut() => break r,
+                    _ = stop.wait_for(|s| *s), if !stopping => {
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    let _ = stop_tx.send(true);
+    // Every slot back: every connection has finished.
+    let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = slots.acquire_many(all) => {}
         _ = tokio::time::sleep(DRAIN) => {
             tracing::warn!("connections still open {DRAIN:?} after shutdown; closing them");
         }
