@@ -51,6 +51,11 @@ pub struct DevArgs {
     /// for the `decide` function: while one batch waits on the store, another decides.
     #[arg(long, default_value_t = DECIDE_POLLERS, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub decide_concurrency: u16,
+    /// Batches of the decide queue handled at once while no event is being sent (no POST,
+    /// PUT or DELETE for a quarter of a second): the backlog is caught up with the cores
+    /// that accepting events leaves. At least `--decide-concurrency`.
+    #[arg(long, default_value_t = DECIDE_POLLERS_IDLE, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub decide_concurrency_idle: u16,
     /// Schema discovery: the first event of a (source, type) without a schema registers the
     /// schema inferred from its data (version 1); events that later differ from it are
     /// drift (`helios.schema.drifted`).
@@ -85,6 +90,9 @@ impl DevArgs {
 
 /// How many batches of the decide queue are handled at once, by default.
 const DECIDE_POLLERS: u16 = 3;
+const DECIDE_POLLERS_IDLE: u16 = 12;
+/// How long after the last write request the server counts as busy accepting events.
+const BUSY_FOR: Duration = Duration::from_millis(250);
 
 /// The file in the data folder where the mails of mail channels go (JSON lines).
 pub const MAIL_FILE: &str = "mail.jsonl";
@@ -295,6 +303,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         router = helios_api::openapi::checked(router, log.into());
     }
     let router = helios_api::metrics::counted(router, metrics);
+    let writes = Arc::new(Writes::new());
+    let router = writes.noted(router);
     let router = helios_api::stream::count_refusals(router, refusals)
         // The dashboard's files, outside the API's layers (they are not in its description).
         .merge(crate::dashboard::router());
@@ -314,15 +324,29 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 async move { decider.handle_message(&m).await }
             };
             // Several pollers, as Lambda runs several batches at once: while one waits on
-            // the store, another decides.
-            for _ in 0..args.decide_concurrency {
-                consumers.push(tokio::spawn(consume(d.clone(), "decide", decide.clone())));
+            // the store, another decides. The ones past --decide-concurrency poll only while
+            // no event is being accepted: on one machine, deciding takes the cores that
+            // ingest would use, and a request waits for nothing that a decision does.
+            let idle = args.decide_concurrency_idle.max(args.decide_concurrency);
+            for n in 0..idle {
+                let yields = (n >= args.decide_concurrency).then(|| writes.clone());
+                consumers.push(tokio::spawn(consume(
+                    d.clone(),
+                    "decide",
+                    decide.clone(),
+                    yields,
+                )));
             }
             let observer = Arc::new(wire::observer(&ports, rules.clone(), runner.clone()));
-            consumers.push(tokio::spawn(consume(d.clone(), "expect", move |m| {
-                let observer = observer.clone();
-                async move { observer.handle_message(&m).await }
-            })));
+            consumers.push(tokio::spawn(consume(
+                d.clone(),
+                "expect",
+                move |m| {
+                    let observer = observer.clone();
+                    async move { observer.handle_message(&m).await }
+                },
+                None,
+            )));
         }
         _ => tracing::warn!("no rule set or no state machines: decisions and expectations are off"),
     }
@@ -528,14 +552,19 @@ async fn push_loop(pusher: Arc<helios_app::live::Pusher>) {
 /// Consumes `queue`, ten messages at a time, handled together (their store and key-value
 /// calls overlap; what two of them touch at once is settled by conditional writes). A handled
 /// message is deleted; a failed one comes back after its visibility timeout, and lands in
-/// `<queue>-dlq` after `MAX_RECEIVES` receives.
-async fn consume<F, Fut>(d: Deployment, queue: &'static str, handle: F)
+/// `<queue>-dlq` after `MAX_RECEIVES` receives. A consumer given `yields` receives only
+/// while no event is being accepted.
+async fn consume<F, Fut>(d: Deployment, queue: &'static str, handle: F, yields: Option<Arc<Writes>>)
 where
     F: Fn(helios_ports::Received) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), helios_ports::MessageFailed>> + Send + 'static,
 {
     use helios_ports::Queue as _;
     loop {
+        if yields.as_ref().is_some_and(|w| w.busy()) {
+            tokio::time::sleep(BUSY_FOR / 2).await;
+            continue;
+        }
         let batch = match d
             .services
             .receive(queue, 10, Some(Duration::from_secs(30)))
@@ -581,6 +610,55 @@ where
         if let Err(e) = d.services.delete_many(queue, &handled).await {
             tracing::warn!(queue, error = %e, "cannot delete the handled messages");
         }
+    }
+}
+
+/// When the last write request (POST, PUT, DELETE: events and hooks above all) came.
+struct Writes {
+    start: std::time::Instant,
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Writes {
+    fn new() -> Writes {
+        Writes {
+            start: std::time::Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn seen(&self) {
+        // +1: a request in the first millisecond is still told from none.
+        self.last_ms
+            .store(self.now_ms() + 1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn busy(&self) -> bool {
+        let last = self.last_ms.load(std::sync::atomic::Ordering::Relaxed);
+        last > 0 && self.now_ms().saturating_sub(last - 1) < BUSY_FOR.as_millis() as u64
+    }
+
+    /// `router` with its write requests noted.
+    fn noted(self: &Arc<Self>, router: axum::Router) -> axum::Router {
+        let writes = self.clone();
+        router.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let writes = writes.clone();
+                async move {
+                    if !matches!(
+                        *req.method(),
+                        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+                    ) {
+                        writes.seen();
+                    }
+                    next.run(req).await
+                }
+            },
+        ))
     }
 }
 
