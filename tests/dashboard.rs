@@ -67,7 +67,53 @@ async fn every_page_works_in_a_real_browser() {
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let dev = Dev::start_deciding(&data, &[("HELIOS_CHANNELS", &channels.to_string())]);
+    // The starter rules, and two expectations of seconds, so that the Missed and Mismatched
+    // panels have something to show while the test runs.
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for f in std::fs::read_dir(root.join("rules")).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&f, rules.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(
+        rules.join("browser-test.yaml"),
+        "expectations:
+  - id: test-heartbeat
+    description: the browser test's heartbeat, every 2 s
+    heartbeat:
+      match: {source: [test/heartbeat], type: [heartbeat]}
+      every: 2s
+      grace: 1s
+      repeat: 1
+    key: \"{{subject}}\"
+  - id: test-orders-agree
+    description: the browser test's orders, told by the shop and the ledger within 2 s
+    reconcile:
+      sources:
+        shop:
+          match: {source: [test/shop], type: [order.placed]}
+          key: \"{{data.order}}\"
+        ledger:
+          match: {source: [test/ledger], type: [order.placed]}
+          key: \"{{data.order}}\"
+      compare: {amount: data.amount}
+      within: 2s
+",
+    )
+    .unwrap();
+    let dev = Dev::start_with(
+        &data,
+        None,
+        &[
+            "--statemachines".as_ref(),
+            root.join("statemachines").as_os_str(),
+            "--rules".as_ref(),
+            rules.as_os_str(),
+        ],
+        &[("HELIOS_CHANNELS", &channels.to_string())],
+    );
     let read_key = create_key(&data, "dashboard-reader", "read", None);
 
     // Seed: events of several families, three failed CI runs on main (a decision), an alarm
@@ -138,7 +184,36 @@ async fn every_page_works_in_a_real_browser() {
         )
         .await;
     }
+    // A heartbeat that stops, and an order the two systems disagree on.
+    post(
+        &dev,
+        json!({"id": "beat-1", "source": "test/heartbeat", "type": "heartbeat", "time": at(8),
+        "subject": "svc/payments", "data": {}}),
+    )
+    .await;
+    for (id, source, amount) in [
+        ("o-shop", "test/shop", 120.0),
+        ("o-ledger", "test/ledger", 102.0),
+    ] {
+        post(
+            &dev,
+            json!({"id": id, "source": source, "type": "order.placed", "time": at(8),
+            "subject": "order-77", "data": {"order": "o-77", "amount": amount}}),
+        )
+        .await;
+    }
     decision_of(&dev, "ci-failing-on-main", |_| true).await;
+    for kind in ["helios.expectation.missed", "helios.reconcile.mismatched"] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, page) = get(&dev, &format!("/v1/events?type={kind}"), API_KEY).await;
+            if page["events"].as_array().is_some_and(|e| !e.is_empty()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no {kind} event within 60 s");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
     // A dead letter: a fact's message, put in the decide queue's dead-letter queue as a
     // message that failed every try would be.
     let (_, one) = get(&dev, "/v1/events?source=github", API_KEY).await;

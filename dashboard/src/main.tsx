@@ -148,8 +148,9 @@ function Signed({ session, route, signOut }: { session: Session; route: Route; s
       store.stop();
     };
   }, [store]);
-  // The rule ids, for the rules that never fired (Stats); null when the set cannot be read.
-  const [ruleIds, setRuleIds] = useState<string[] | null>(null);
+  // The rule ids, for the rules that never fired (Stats); undefined until read, null when the
+  // set cannot be read.
+  const [ruleIds, setRuleIds] = useState<string[] | null | undefined>(undefined);
   useEffect(() => {
     if (route.page !== "stats" || ruleIds) return;
     get<RuleSetAnswer>("/v1/rules").then(

@@ -231,7 +231,9 @@ try {
     await page.locator("table.ranking").first().waitFor();
     const firing = await page.locator("#h-fired + table").textContent();
     check(firing.includes("ci-failing-on-main") && firing.includes("cloud-alarm"), `the rules that fire most (${firing})`);
-    const never = await page.locator("section[aria-labelledby=h-never]").textContent();
+    const neverPanel = page.locator("section[aria-labelledby=h-never]");
+    await neverPanel.locator("ul, p:not(:has-text('Reading'))").first().waitFor();
+    const never = await neverPanel.textContent();
     check(never.includes("deploy-failed"), `and those that never fired (${never})`);
     await page.locator("svg.stacked rect").first().waitFor();
     await shoot(page, "stats", width);
@@ -352,6 +354,24 @@ try {
     await page.getByText("events published again").waitFor({ timeout: 10_000 });
     const replayed = await page.getByText("events published again").textContent();
     check(Number(replayed.split(" ")[0]) > 0, `replaying from the button publishes the range again (${replayed})`);
+    await context.close();
+  }
+
+  // --- The Missed and Mismatched panels, with what the expect plane emitted for the seed.
+  {
+    const { context, page, problems } = await signedIn(readKey, 1440);
+    await page.goto(`${url}/#/expectations`);
+    const missed = page.locator("#h-missed").locator("..");
+    await missed.getByText("test-heartbeat").waitFor({ timeout: 10_000 });
+    check((await missed.textContent()).includes("svc/payments"), "the Missed panel names the heartbeat that stopped and its subject");
+    const mismatch = page.locator(".mismatch").filter({ hasText: "test-orders-agree" });
+    await mismatch.waitFor({ timeout: 10_000 });
+    const head = await mismatch.locator("thead th").allTextContents();
+    const row = await mismatch.locator("tbody tr").filter({ hasText: "amount" }).locator("td").allTextContents();
+    const values = Object.fromEntries(head.slice(1).map((s, i) => [s, row[i]]));
+    check(values.shop === "120" && values.ledger === "102", `the Mismatched panel shows each source's amount side by side (${JSON.stringify(values)})`);
+    check(problems.length === 0, `no script error on the expectations page ${problems.join("; ")}`);
+    await shoot(page, "expectations-data", 1440);
     await context.close();
   }
 

@@ -34,7 +34,7 @@ function sum(buckets: Bucket[], pick: (b: Bucket) => Counts): [string, number][]
   return [...total.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
 
-export function StatsPage({ range, go, rules }: { range: string; go: (r: string) => void; rules: string[] | null }) {
+export function StatsPage({ range, go, rules }: { range: string; go: (r: string) => void; rules: string[] | null | undefined }) {
   const r = RANGES[range] ?? RANGES["24h"];
   const stats = useLoad(() => {
     const until = new Date();
@@ -47,7 +47,7 @@ export function StatsPage({ range, go, rules }: { range: string; go: (r: string)
   const fired = sum(buckets, (b) => b.decisions.by_rule).filter(([k]) => k !== "");
   const near = sum(buckets, (b) => b.decisions.near_misses_by_rule);
   const outcomes = sum(buckets, (b) => b.outcomes);
-  const never = rules ? rules.filter((id) => !fired.some(([k]) => k === id)) : null;
+  const never = rules ? rules.filter((id) => !fired.some(([k]) => k === id)) : rules;
   return (
     <div class="stack">
       <nav class="tabs" aria-label="Range">
@@ -77,7 +77,9 @@ export function StatsPage({ range, go, rules }: { range: string; go: (r: string)
           <Ranking rows={near} empty="No near miss." />
         </Panel>
         <Panel title="Rules that never fired" id="h-never">
-          {never === null ? (
+          {never === undefined ? (
+            <p class="muted">Reading the rule set…</p>
+          ) : never === null ? (
             <p class="muted">The rule set could not be read.</p>
           ) : never.length === 0 ? (
             <p class="empty">Every rule fired at least once.</p>
