@@ -51,9 +51,10 @@ pub struct DevArgs {
     /// for the `decide` function: while one batch waits on the store, another decides.
     #[arg(long, default_value_t = DECIDE_POLLERS, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub decide_concurrency: u16,
-    /// Batches of the decide queue handled at once while no event is being sent (no POST,
-    /// PUT or DELETE for a quarter of a second): the backlog is caught up with the cores
-    /// that accepting events leaves. At least `--decide-concurrency`.
+    /// Batches of the decide queue handled at once while no request has come for a quarter
+    /// of a second (health polls, metrics scrapes and the live feeds aside): the backlog is
+    /// caught up with the cores that accepting events and answering reads leave. At least
+    /// `--decide-concurrency`.
     #[arg(long, default_value_t = DECIDE_POLLERS_IDLE, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub decide_concurrency_idle: u16,
     /// Schema discovery: the first event of a (source, type) without a schema registers the
@@ -91,7 +92,7 @@ impl DevArgs {
 /// How many batches of the decide queue are handled at once, by default.
 const DECIDE_POLLERS: u16 = 3;
 const DECIDE_POLLERS_IDLE: u16 = 12;
-/// How long after the last write request the server counts as busy accepting events.
+/// How long after the last request the server counts as busy answering.
 const BUSY_FOR: Duration = Duration::from_millis(250);
 
 /// The file in the data folder where the mails of mail channels go (JSON lines).
@@ -303,8 +304,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         router = helios_api::openapi::checked(router, log.into());
     }
     let router = helios_api::metrics::counted(router, metrics);
-    let writes = Arc::new(Writes::new());
-    let router = writes.noted(router);
+    let activity = Arc::new(Activity::new());
+    let router = activity.noted(router);
     let router = helios_api::stream::count_refusals(router, refusals)
         // The dashboard's files, outside the API's layers (they are not in its description).
         .merge(crate::dashboard::router());
@@ -325,11 +326,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             };
             // Several pollers, as Lambda runs several batches at once: while one waits on
             // the store, another decides. The ones past --decide-concurrency poll only while
-            // no event is being accepted: on one machine, deciding takes the cores that
-            // ingest would use, and a request waits for nothing that a decision does.
+            // no request is being answered: on one machine, deciding takes the cores that
+            // ingest and reads would use, and a request waits for nothing a decision does.
             let idle = args.decide_concurrency_idle.max(args.decide_concurrency);
             for n in 0..idle {
-                let yields = (n >= args.decide_concurrency).then(|| writes.clone());
+                let yields = (n >= args.decide_concurrency).then(|| activity.clone());
                 consumers.push(tokio::spawn(consume(
                     d.clone(),
                     "decide",
@@ -553,9 +554,13 @@ async fn push_loop(pusher: Arc<helios_app::live::Pusher>) {
 /// calls overlap; what two of them touch at once is settled by conditional writes). A handled
 /// message is deleted; a failed one comes back after its visibility timeout, and lands in
 /// `<queue>-dlq` after `MAX_RECEIVES` receives. A consumer given `yields` receives only
-/// while no event is being accepted.
-async fn consume<F, Fut>(d: Deployment, queue: &'static str, handle: F, yields: Option<Arc<Writes>>)
-where
+/// while no request is being answered.
+async fn consume<F, Fut>(
+    d: Deployment,
+    queue: &'static str,
+    handle: F,
+    yields: Option<Arc<Activity>>,
+) where
     F: Fn(helios_ports::Received) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), helios_ports::MessageFailed>> + Send + 'static,
 {
@@ -613,15 +618,16 @@ where
     }
 }
 
-/// When the last write request (POST, PUT, DELETE: events and hooks above all) came.
-struct Writes {
+/// When the last request someone waits for came (events and hooks above all, and the pages
+/// of the dashboard): not the health polls, the metrics scrape or the live feeds.
+struct Activity {
     start: std::time::Instant,
     last_ms: std::sync::atomic::AtomicU64,
 }
 
-impl Writes {
-    fn new() -> Writes {
-        Writes {
+impl Activity {
+    fn new() -> Activity {
+        Activity {
             start: std::time::Instant::now(),
             last_ms: std::sync::atomic::AtomicU64::new(0),
         }
@@ -642,18 +648,20 @@ impl Writes {
         last > 0 && self.now_ms().saturating_sub(last - 1) < BUSY_FOR.as_millis() as u64
     }
 
-    /// `router` with its write requests noted.
+    /// `router` with the requests someone waits for noted.
     fn noted(self: &Arc<Self>, router: axum::Router) -> axum::Router {
-        let writes = self.clone();
+        let activity = self.clone();
         router.layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
-                let writes = writes.clone();
+                let activity = activity.clone();
                 async move {
+                    // What people and clients wait for; not what watches (health polls, the
+                    // metrics scrape, the live feeds).
                     if !matches!(
-                        *req.method(),
-                        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+                        req.uri().path(),
+                        "/healthz" | "/metrics" | "/v1/stream" | "/v1/socket"
                     ) {
-                        writes.seen();
+                        activity.seen();
                     }
                     next.run(req).await
                 }
