@@ -361,6 +361,24 @@ try {
   {
     const { context, page, problems } = await signedIn(readKey, 1440);
     await page.goto(`${url}/#/expectations`);
+    // The timeline of the heartbeat that stopped: what was expected of it as of each moment.
+    await page.goto(`${url}/#/timeline/${encodeURIComponent("svc/payments")}`);
+    const waitingPanel = page.locator("section[aria-labelledby=h-waiting]");
+    await page.locator("ol.timeline li").first().waitFor();
+    // Back to the moment of the beat (the newest item known then is the beat itself).
+    const max = Number(await page.getByLabel("Move through time").getAttribute("max"));
+    for (let i = 0; i <= max; i++) {
+      await page.getByLabel("Move through time").fill(String(i));
+      if ((await page.locator("ol.timeline li").first().textContent()).includes("event heartbeat")) break;
+    }
+    const atBeat = await waitingPanel.textContent();
+    check(atBeat.includes("test-heartbeat") && atBeat.includes("svc/payments"), `as of the beat, its next one is expected (${atBeat})`);
+    await page.getByLabel("Move through time").fill(String(max));
+    const later = await waitingPanel.textContent();
+    const wait = await page.locator("ol.timeline li.tl-expectation").filter({ hasText: "test-heartbeat" }).textContent();
+    check(!later.includes("test-heartbeat") && wait.includes("missed"), `as of the newest, that wait was missed and is open no more (${wait})`);
+    await shoot(page, "timeline-expectations", 1440);
+    await page.goto(`${url}/#/expectations`);
     const missed = page.locator("#h-missed").locator("..");
     await missed.getByText("test-heartbeat").waitFor({ timeout: 10_000 });
     check((await missed.textContent()).includes("svc/payments"), "the Missed panel names the heartbeat that stopped and its subject");

@@ -20,27 +20,35 @@ async fn main() -> Result<(), Error> {
     };
     let auth = helios_api::lambda_key_auth(&d.store);
     let limiter = helios_api::lambda_limiter();
+    // The rule set of the layer (`HELIOS_RULES`): read and tried through `/v1/rules`, and
+    // its expectations replayed on timelines.
+    let (set, files) = match std::env::var_os("HELIOS_RULES") {
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            (
+                Some(Arc::new(helios_runtime::rules::load_rule_set(&path)?)),
+                helios_runtime::rules::read_rule_files(&path)?,
+            )
+        }
+        None => (None, Default::default()),
+    };
     let query = Arc::new(Query {
         auth: auth.clone(),
         limiter: limiter.clone(),
         store: helios_store::read_only(d.store),
         clock: d.clock.clone(),
         executions,
+        rules: set.clone(),
     });
-    // The rule set of the layer (`HELIOS_RULES`): read and tried through `/v1/rules`.
-    let rules = match std::env::var_os("HELIOS_RULES") {
-        Some(path) => {
-            let path = std::path::PathBuf::from(path);
-            Some(Arc::new(helios_api::rules::RulesApi {
-                set: Arc::new(helios_runtime::rules::load_rule_set(&path)?),
-                files: helios_runtime::rules::read_rule_files(&path)?,
-                auth,
-                limiter,
-                clock: d.clock.clone(),
-            }) as Arc<dyn helios_api::router::Handle>)
-        }
-        None => None,
-    };
+    let rules = set.map(|set| {
+        Arc::new(helios_api::rules::RulesApi {
+            set,
+            files,
+            auth,
+            limiter,
+            clock: d.clock.clone(),
+        }) as Arc<dyn helios_api::router::Handle>
+    });
     let handlers = helios_api::router::Handlers {
         query: Some(query),
         rules,

@@ -35,6 +35,9 @@ pub struct Query {
     pub clock: Arc<dyn Clock>,
     /// Where executions are read from; `None` where workflows are off.
     pub executions: Option<Arc<dyn Executions>>,
+    /// The loaded rule set, whose expectations a timeline replays over its subject's events
+    /// (the waits each opened, and whether they were met); `None` where there is none.
+    pub rules: Option<Arc<helios_rules::RuleSet>>,
 }
 
 /// The most buckets one stats answer may hold.
@@ -353,6 +356,29 @@ impl Query {
                 }),
             ));
         }
+        // The waits the expectations opened on these events, replayed with the loaded rule
+        // set: what was expected of the subject at each moment, and whether it came.
+        if let Some(rules) = &self.rules {
+            let events: Vec<serde_json::Value> = facts
+                .facts
+                .iter()
+                .filter_map(|f| serde_json::to_value(&f.event).ok())
+                .collect();
+            for span in rules.open_spans(&events) {
+                let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms);
+                let Some(opened) = at(span.opened_ms) else {
+                    continue;
+                };
+                items.push((
+                    opened,
+                    json!({
+                        "at": opened, "kind": "expectation", "expectation": span.expectation,
+                        "expectation_kind": span.kind, "key": span.key, "event": span.event,
+                        "deadline": at(span.deadline_ms), "met_at": span.met_ms.and_then(at),
+                    }),
+                ));
+            }
+        }
         // The outcomes of every decision of the page, in one query.
         let ids: Vec<String> = decisions
             .decisions
@@ -364,12 +390,13 @@ impl Query {
                 "at": o.recorded_at, "kind": o.kind, "decision": o.decision_id, "execution": o.execution,
             })));
         }
-        // Time order; at the same instant an event comes before its decision, and that
-        // before what its workflow did.
+        // Time order; at the same instant an event comes before the wait it opened and its
+        // decision, and those before what its workflow did.
         let rank = |v: &serde_json::Value| match v["kind"].as_str() {
             Some("event") => 0,
-            Some("decision") => 1,
-            _ => 2,
+            Some("expectation") => 1,
+            Some("decision") => 2,
+            _ => 3,
         };
         items.sort_by(|a, b| a.0.cmp(&b.0).then(rank(&a.1).cmp(&rank(&b.1))));
         Ok(crate::json(

@@ -108,6 +108,7 @@ async fn api_gateway_events_are_answered_by_the_one_router() {
             limiter,
             clock,
             executions: None,
+            rules: None,
         })),
         ..Default::default()
     };

@@ -270,6 +270,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 statemachines: Some(args.statemachines.clone()),
             }) as Arc<dyn helios_ports::Executions>
         }),
+        rules: rules.clone(),
     };
     let handlers = helios_api::router::Handlers {
         rules: rules_api,

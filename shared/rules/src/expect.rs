@@ -680,6 +680,118 @@ impl RuleSet {
     }
 }
 
+/// When one instance of an expectation waited, as a run of events tells it: from the event
+/// that opened the wait until it was met or, failing that, until its deadline passed (then
+/// it was missed). What [`RuleSet::open_spans`] finds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OpenSpan {
+    pub expectation: String,
+    pub kind: &'static str,
+    pub key: String,
+    /// The event that opened the wait.
+    pub event: String,
+    pub opened_ms: i64,
+    /// When what was expected was due.
+    pub deadline_ms: i64,
+    /// When it was met by the deadline (the next beat, the closing event, the last source's
+    /// report), if it was among the events given.
+    pub met_ms: Option<i64>,
+}
+
+impl OpenSpan {
+    /// Whether the instance was waiting at `at_ms`.
+    pub fn open_at(&self, at_ms: i64) -> bool {
+        self.opened_ms <= at_ms && at_ms < self.met_ms.unwrap_or(self.deadline_ms)
+    }
+}
+
+impl RuleSet {
+    /// Replays `events` (canonical, in any order) through the expectations, and answers each
+    /// wait they opened, oldest first: a heartbeat waits from each beat for the next, a
+    /// sequence from its opening event for its closing one, a reconciliation from its first
+    /// report for every source's. A wait is met by an event at or before its deadline; a
+    /// sequence's closing event meets every wait of its key opened before it. Only the events
+    /// given count: a timeline of one subject sees that subject's events, not the reports
+    /// other subjects made.
+    pub fn open_spans(&self, events: &[Value]) -> Vec<OpenSpan> {
+        let mut seen: Vec<Observation> = events.iter().flat_map(|e| self.observe(e)).collect();
+        seen.sort_by(|a, b| (a.seen.time_ms, &a.seen.event).cmp(&(b.seen.time_ms, &b.seen.event)));
+        let mut spans: Vec<OpenSpan> = Vec::new();
+        // Per (expectation, key): the spans still waiting, and a reconciliation's reporters.
+        let mut waiting: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        let mut reported: BTreeMap<usize, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for o in seen {
+            let t = o.seen.time_ms;
+            let instance = (o.expectation.clone(), o.key.clone());
+            let open = waiting.entry(instance).or_default();
+            let meet = |spans: &mut Vec<OpenSpan>, open: &mut Vec<usize>| {
+                for &i in open.iter() {
+                    if spans[i].met_ms.is_none() && t <= spans[i].deadline_ms {
+                        spans[i].met_ms = Some(t);
+                    }
+                }
+                open.clear();
+            };
+            let start = |spans: &mut Vec<OpenSpan>, deadline_ms: i64| {
+                spans.push(OpenSpan {
+                    expectation: o.expectation.clone(),
+                    kind: o.kind,
+                    key: o.key.clone(),
+                    event: o.seen.event.clone(),
+                    opened_ms: t,
+                    deadline_ms,
+                    met_ms: None,
+                });
+                spans.len() - 1
+            };
+            match &o.role {
+                Role::Beat => {
+                    meet(&mut spans, open);
+                    if let Some(d) = o.deadline_ms {
+                        open.push(start(&mut spans, d));
+                    }
+                }
+                Role::Opens => {
+                    if let Some(d) = o.deadline_ms {
+                        open.push(start(&mut spans, d));
+                    }
+                }
+                Role::Closes => meet(&mut spans, open),
+                Role::Reports(source) => {
+                    let sources = self
+                        .expectations
+                        .iter()
+                        .find(|e| e.id == o.expectation)
+                        .and_then(|e| match &e.kind {
+                            Kind::Reconcile { sources, .. } => Some(sources.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    // A report after the deadline starts nothing: the instance was decided.
+                    let current = open.last().copied();
+                    let i = match current {
+                        Some(i) => i,
+                        None => match o.deadline_ms {
+                            Some(d) => {
+                                let i = start(&mut spans, d);
+                                open.push(i);
+                                i
+                            }
+                            None => continue,
+                        },
+                    };
+                    let by = reported.entry(i).or_default();
+                    by.insert(source.clone());
+                    if sources.iter().all(|s| by.contains(s)) {
+                        meet(&mut spans, open);
+                    }
+                }
+            }
+        }
+        spans
+    }
+}
+
 // ---- loading ------------------------------------------------------------------------------
 
 #[derive(Deserialize)]

@@ -406,3 +406,108 @@ fn bad_declarations_are_rejected_with_their_path() {
     let e = load("  - id: x\n    sequence: {first: {type: [a]}, then: {type: [b]}, within: 1m}\n    key: \"{{nope.x}}\"\n");
     assert!(e.contains("expectations[0].key"), "{e}");
 }
+
+#[test]
+fn open_spans_replay_when_each_instance_waited_and_whether_it_was_met() {
+    let rs = set();
+    let beat = |id: &str, t: &str| event(id, "svc", "heartbeat", t, "api", json!({}));
+    let events = vec![
+        // Beats a minute apart meet each other's wait; the third is 2 minutes late.
+        beat("b3", "2026-11-23T09:03:40Z"),
+        beat("b1", "2026-11-23T09:00:00Z"),
+        beat("b2", "2026-11-23T09:01:00Z"),
+        // A deploy that finishes, and one that never does.
+        event(
+            "d1",
+            "deployer",
+            "deploy.started",
+            "2026-11-23T09:00:10Z",
+            "api",
+            json!({"environment": "prod"}),
+        ),
+        event(
+            "d2",
+            "deployer",
+            "deploy.finished",
+            "2026-11-23T09:05:00Z",
+            "api",
+            json!({}),
+        ),
+        event(
+            "d3",
+            "deployer",
+            "deploy.started",
+            "2026-11-23T10:00:00Z",
+            "web",
+            json!({}),
+        ),
+        // A commit both sources report.
+        json!({"helios_id": "evt_g1", "source": "github", "type": "push", "time": "2026-11-23T09:00:00Z",
+               "subject": "api", "correlation": {"commit": "abc", "branch": "main"}, "data": {}}),
+        event(
+            "c1",
+            "ci",
+            "build",
+            "2026-11-23T09:02:00Z",
+            "api",
+            json!({"commit": "abc", "branch": "main"}),
+        ),
+    ];
+    let spans = rs.open_spans(&events);
+    let of = |id: &str| -> Vec<(String, i64, i64, Option<i64>)> {
+        spans
+            .iter()
+            .filter(|s| s.expectation == id)
+            .map(|s| (s.event.clone(), s.opened_ms, s.deadline_ms, s.met_ms))
+            .collect()
+    };
+    let m = |t: &str| ms(t);
+    assert_eq!(
+        of("heartbeat"),
+        [
+            (
+                "evt_b1".into(),
+                m("2026-11-23T09:00:00Z"),
+                m("2026-11-23T09:01:30Z"),
+                Some(m("2026-11-23T09:01:00Z"))
+            ),
+            // Missed: the next beat came after its deadline.
+            (
+                "evt_b2".into(),
+                m("2026-11-23T09:01:00Z"),
+                m("2026-11-23T09:02:30Z"),
+                None
+            ),
+            (
+                "evt_b3".into(),
+                m("2026-11-23T09:03:40Z"),
+                m("2026-11-23T09:05:10Z"),
+                None
+            ),
+        ]
+    );
+    let deploys = of("deploy-finishes");
+    assert_eq!(deploys.len(), 2);
+    assert_eq!(
+        deploys[0].3,
+        Some(m("2026-11-23T09:05:00Z")),
+        "the first deploy finished"
+    );
+    assert_eq!(deploys[1].3, None, "the second did not (yet)");
+    let rec = of("pushed-and-built");
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    assert_eq!(
+        (rec[0].1, rec[0].3),
+        (m("2026-11-23T09:00:00Z"), Some(m("2026-11-23T09:02:00Z")))
+    );
+
+    // As of a moment: the first beat's wait is open until the second beat, not after.
+    let first = spans.iter().find(|s| s.event == "evt_b1").unwrap();
+    assert!(first.open_at(m("2026-11-23T09:00:30Z")));
+    assert!(!first.open_at(m("2026-11-23T09:01:00Z")));
+    assert!(!first.open_at(m("2026-11-23T08:59:59Z")));
+    // The missed wait is open until its deadline.
+    let missed = spans.iter().find(|s| s.event == "evt_b2").unwrap();
+    assert!(missed.open_at(m("2026-11-23T09:02:29Z")));
+    assert!(!missed.open_at(m("2026-11-23T09:02:30Z")));
+}
