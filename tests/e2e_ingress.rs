@@ -775,8 +775,8 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         "{types:?}"
     );
 
-    // The timeline of the subject: the heartbeat and its (empty) decision, the missed
-    // expectation and its decision, then what the workflow did.
+    // The timeline of the subject: the heartbeat, the wait it opened and its (empty)
+    // decision, the missed expectation and its decision, then what the workflow did.
     let tl = get(format!("{}/v1/timeline?subject=api", dev.url)).await;
     let items = tl["items"].as_array().unwrap();
     let kinds: Vec<&str> = items.iter().filter_map(|i| i["kind"].as_str()).collect();
@@ -784,6 +784,7 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         kinds,
         [
             "event",
+            "expectation",
             "decision",
             "event",
             "decision",
@@ -794,12 +795,17 @@ async fn decisions_notify_a_signed_webhook_and_wait_for_an_acknowledgement() {
         "{tl}"
     );
     assert_eq!(items[0]["type"], "heartbeat", "{tl}");
-    assert_eq!(items[2]["source"], "helios/expect", "{tl}");
-    assert_eq!(items[2]["type"], "helios.expectation.missed", "{tl}");
+    // The wait, replayed from the rule set: never met, due when the miss was emitted.
+    assert_eq!(items[1]["expectation"], "heartbeat", "{tl}");
+    assert_eq!(items[1]["event"], items[0]["id"], "{tl}");
+    assert!(items[1]["met_at"].is_null(), "{tl}");
+    assert_eq!(items[1]["deadline"], items[3]["at"], "{tl}");
+    assert_eq!(items[3]["source"], "helios/expect", "{tl}");
+    assert_eq!(items[3]["type"], "helios.expectation.missed", "{tl}");
     let missed = get(format!(
         "{}/v1/events/{}",
         dev.url,
-        items[2]["id"].as_str().unwrap()
+        items[3]["id"].as_str().unwrap()
     ))
     .await;
     assert_eq!(
