@@ -1124,14 +1124,13 @@ async fn metrics_pass_promtool_and_count_what_is_sent() {
     };
     let before = scrape().await;
     for i in 0..3 {
-        let (status, _) = send(
-            &dev,
-            build(
-                &format!("m-{i}"),
-                json!({"branch": "main", "state": "failed"}),
-            ),
-        )
-        .await;
+        let mut failed = build(
+            &format!("m-{i}"),
+            json!({"branch": "main", "state": "failed"}),
+        );
+        // Now: `ci-failing-on-main` counts the failures of the hour before it decides.
+        failed["time"] = json!(chrono::Utc::now().to_rfc3339());
+        let (status, _) = send(&dev, failed).await;
         assert_eq!(status, 202);
     }
     let decided = wait_for(&dev, "/v1/decisions?limit=100", "decisions", 3).await;
