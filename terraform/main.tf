@@ -516,14 +516,13 @@ module "live" {
 
 # The dashboard: its files in S3 behind CloudFront, which forwards /v1/* to the API.
 module "dashboard" {
-  source        = "./modules/dashboard"
-  name          = var.name
-  assets_dir    = "${var.artifacts_dir}/dashboard"
-  api_url       = module.api.url
-  live_url      = module.live.url
-  force_destroy = var.force_destroy
-  price_class   = var.dashboard_price_class
-  web_acl_arn   = var.dashboard_web_acl_arn
+  source      = "./modules/dashboard"
+  name        = var.name
+  assets_dir  = "${var.artifacts_dir}/dashboard"
+  api_url     = module.api.url
+  live_url    = module.live.url
+  price_class = var.dashboard_price_class
+  web_acl_arn = var.dashboard_web_acl_arn
 }
 
 module "schedules" {

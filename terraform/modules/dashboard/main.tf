@@ -23,10 +23,6 @@ variable "live_url" {
   type        = string
 }
 
-variable "force_destroy" {
-  type = bool
-}
-
 variable "price_class" {
   type = string
 }
@@ -65,7 +61,9 @@ resource "aws_s3_bucket" "assets" {
   # checkov:skip=CKV_AWS_145: the files are public by nature; SSE-S3 lets CloudFront's origin access read them without a KMS grant to the CloudFront service
   # checkov:skip=CKV2_AWS_62: nothing consumes object events: terraform writes the files
   bucket_prefix = "${var.name}-dashboard-"
-  force_destroy = var.force_destroy
+  # Build output, made again by package.sh: `terraform destroy` empties it (every version
+  # of every file) rather than failing on a versioned bucket that is not empty.
+  force_destroy = true
 }
 
 resource "aws_s3_bucket_public_access_block" "assets" {
