@@ -259,6 +259,9 @@ def provider_override(endpoint):
         "  skip_metadata_api_check     = true",
         "  skip_region_validation      = true",
         "  s3_use_path_style           = true",
+        # The emulator is local and never throttles: an error it answers is its answer, and
+        # 25 tries with back-off (the provider's default) only hide it for most of an hour.
+        "  max_retries                 = 3",
         "  endpoints {",
     ]
     lines += [f'    {s} = "{endpoint}"' for s in SERVICES]

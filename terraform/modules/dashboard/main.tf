@@ -122,6 +122,10 @@ resource "aws_s3_object" "asset" {
   content_type = lookup(local.types, reverse(split(".", each.value))[0], "application/octet-stream")
   # index.html names the other files: always asked again.
   cache_control = each.value == "index.html" ? "no-cache" : "public, max-age=300"
+  # Written once versioning and encryption are on (so every version is kept and encrypted),
+  # and deleted, every version, before versioning is suspended on destroy: a delete marker
+  # left behind would have to be emptied by force_destroy.
+  depends_on = [aws_s3_bucket_versioning.assets, aws_s3_bucket_server_side_encryption_configuration.assets]
 }
 
 # Where the page finds the API (its own origin, through the /v1/* behaviour) and the feed.
@@ -131,6 +135,10 @@ resource "aws_s3_object" "config" {
   content       = jsonencode({ api = "", socket = var.live_url })
   content_type  = "application/json"
   cache_control = "no-cache"
+  # Written once versioning and encryption are on (so every version is kept and encrypted),
+  # and deleted, every version, before versioning is suspended on destroy: a delete marker
+  # left behind would have to be emptied by force_destroy.
+  depends_on = [aws_s3_bucket_versioning.assets, aws_s3_bucket_server_side_encryption_configuration.assets]
 }
 
 resource "aws_cloudfront_origin_access_control" "assets" {
