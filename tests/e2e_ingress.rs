@@ -1139,3 +1139,180 @@ async fn healthz_reads_an_empty_backlog_only_once_every_event_is_decided() {
         "the backlog read empty before every event was decided (saw work first: {saw_work})"
     );
 }
+
+/// Issue 18's rule tuning: `helios rules tune` reports, per rule, how often it nearly fired
+/// and which single check stood in the way, grouped by the value found; its counts are those
+/// of the near misses in the decisions' traces, read one by one through the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_tune_counts_the_near_misses_of_the_traces_by_the_check_in_the_way() {
+    use std::collections::BTreeMap;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start_deciding(&dir.path().join("data"), &[]);
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let build = |n: usize, state: &str, branch: &str| {
+        json!({"id": format!("b{n}"), "source": "ci/jenkins", "type": "ci.build.finished",
+               "time": now, "subject": "acme/web",
+               "data": {"state": state, "branch": branch, "commit": format!("c{n}")}})
+    };
+    // Passed on main (near misses on the state), failed elsewhere (on the branch), and one
+    // failure on main (on the window: 1 of 3).
+    let mut events: Vec<Value> = (0..3).map(|n| build(n, "passed", "main")).collect();
+    events.extend((3..5).map(|n| build(n, "failed", "feature/x")));
+    events.push(build(5, "failed", "main"));
+    let (status, _, body) = post_json(
+        &dev,
+        API_KEY,
+        serde_json::to_vec(&json!({"events": events})).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let decisions = loop {
+        let d = list_every(&dev, "decisions").await;
+        if d.len() == events.len() {
+            break d;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {} events decided within 30 s",
+            d.len(),
+            events.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // What the traces say, counted here: (rule, kind, field, found) -> near misses.
+    let mut expected: BTreeMap<(String, String, String, String), i64> = BTreeMap::new();
+    for d in &decisions {
+        let id = d["id"].as_str().unwrap();
+        let (status, one) = get(&dev, &format!("/v1/decisions/{id}"), API_KEY).await;
+        assert_eq!(status, 200, "{one}");
+        for t in one["decision"]["trace"].as_array().unwrap() {
+            if t["outcome"] != "near_miss" {
+                continue;
+            }
+            let failed: Vec<&Value> = t["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["held"] == false)
+                .collect();
+            assert_eq!(failed.len(), 1, "a near miss fails one check: {t}");
+            let c = failed[0];
+            *expected
+                .entry((
+                    t["rule"].as_str().unwrap().to_string(),
+                    c["kind"].as_str().unwrap().to_string(),
+                    c["field"].to_string(),
+                    c["found"].to_string(),
+                ))
+                .or_default() += 1;
+        }
+    }
+    let report = helios_json(&[
+        "rules",
+        "tune",
+        "--since",
+        "1h",
+        "--examples",
+        "5",
+        "--json",
+        "--endpoint",
+        &dev.url,
+        "--api-key",
+        API_KEY,
+    ]);
+    assert_eq!(report["decisions"], events.len(), "{report}");
+    let mut got: BTreeMap<(String, String, String, String), i64> = BTreeMap::new();
+    for r in report["rules"].as_array().unwrap() {
+        let rule = r["rule"].as_str().unwrap();
+        let mut sum = 0;
+        for c in r["checks"].as_array().unwrap() {
+            assert_eq!(c["found_omitted"], 0);
+            for f in c["found"].as_array().unwrap() {
+                let n = f["count"].as_i64().unwrap();
+                sum += n;
+                got.insert(
+                    (
+                        rule.to_string(),
+                        c["kind"].as_str().unwrap().to_string(),
+                        c["field"].to_string(),
+                        f["value"].to_string(),
+                    ),
+                    n,
+                );
+                // Each example is a decision with that near miss.
+                let examples = f["examples"].as_array().unwrap();
+                assert_eq!(examples.len() as i64, n.min(5), "{f}");
+                for e in examples {
+                    let (_, one) = get(
+                        &dev,
+                        &format!("/v1/decisions/{}", e["decision"].as_str().unwrap()),
+                        API_KEY,
+                    )
+                    .await;
+                    assert_eq!(one["decision"]["event"], e["event"]);
+                    assert!(
+                        one["decision"]["trace"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|t| t["rule"] == rule && t["outcome"] == "near_miss"),
+                        "{one}"
+                    );
+                }
+            }
+        }
+        assert_eq!(r["near_misses"], sum, "{r}");
+    }
+    assert_eq!(got, expected, "{report}");
+    // The cases sent are among them: the state of the passed builds stood in the way of
+    // `ci-failing-on-main` three times.
+    let state = (
+        "ci-failing-on-main".to_string(),
+        "match".to_string(),
+        json!("data.state").to_string(),
+        json!("passed").to_string(),
+    );
+    assert_eq!(got.get(&state), Some(&3), "{report}");
+    let on_main = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "ci-failing-on-main")
+        .unwrap();
+    assert_eq!(on_main["fired"], 0);
+
+    // In words.
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args([
+            "rules",
+            "tune",
+            "--since",
+            "1h",
+            "--rule",
+            "ci-failing-on-main",
+            "--endpoint",
+            &dev.url,
+            "--api-key",
+            API_KEY,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\n           3  data.state was \"passed\", wanted \"failed\"  (e.g. dec_"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ci-failed-once"),
+        "one rule asked for: {text}"
+    );
+    drop(dev);
+}

@@ -9,6 +9,9 @@
 //!   outcomes of one subject, in time order;
 //! - `GET /v1/stats` (`since`, `until`, `bucket`): counts of events by source and type, of
 //!   decisions by rule and severity, and of outcomes, per time bucket;
+//! - `GET /v1/near-misses` (`since`, `until`, `rule`, `examples`): per rule, how often it
+//!   nearly fired and which single check stood in the way, with the values found and example
+//!   decisions (what `helios rules tune` prints);
 //! - `GET /v1/session`: the key's id, name and role (what the dashboard may offer);
 //! - `GET /v1/executions` (`machine`, `status`, `limit`, `cursor`) and
 //!   `GET /v1/executions/{name}`: workflow executions with their status and history.
@@ -18,7 +21,9 @@ use std::sync::Arc;
 use crate::{query_param, ApiKeyAuth, Problem, RateLimiter, Request, Response};
 use base64::Engine;
 use helios_ports::{Clock, Executions};
-use helios_store::{DecisionQuery, FactQuery, ReadModel, Role, StatsQuery};
+use helios_store::{
+    DecisionQuery, FactQuery, NearMissQuery, NearMissRow, ReadModel, Role, StatsQuery,
+};
 use serde_json::{json, Value};
 
 /// The most events one page may hold.
@@ -57,6 +62,7 @@ pub fn serves(path: &str) -> bool {
         || collection("/v1/executions")
         || path == "/v1/timeline"
         || path == "/v1/stats"
+        || path == "/v1/near-misses"
         || path == "/v1/session"
         || path == "/v1/openapi.json"
 }
@@ -100,6 +106,9 @@ impl Query {
         }
         if path == "/v1/stats" {
             return self.stats(req).await;
+        }
+        if path == "/v1/near-misses" {
+            return self.near_misses(req).await;
         }
         if path == "/v1/schemas" || path == "/v1/schemas/" {
             return self.list_subjects().await;
@@ -526,6 +535,73 @@ impl Query {
         ))
     }
 
+    async fn near_misses(&self, req: &Request) -> Result<Response, Problem> {
+        let p = Page::read(req)?;
+        let until = p.until.unwrap_or_else(|| self.clock.now());
+        // A week before `until`: tuning reads more than a day.
+        let since = p.since.unwrap_or_else(|| {
+            (until - chrono::Duration::days(7)).max(helios_events::earliest_time())
+        });
+        if since >= until {
+            return Err(Problem::bad_request(
+                "invalid-parameter",
+                "`since` must be before `until`",
+            ));
+        }
+        let examples = match query_param(req, "examples") {
+            None => 3,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= MAX_EXAMPLES)
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        "invalid-parameter",
+                        format!(
+                            "`examples` must be a whole number from 0 to {MAX_EXAMPLES}, found {s:?}"
+                        ),
+                    )
+                })?,
+        };
+        let rule = query_param(req, "rule").filter(|r| !r.is_empty());
+        let rows = self
+            .store
+            .near_misses(&NearMissQuery {
+                since,
+                until,
+                rule: rule.clone(),
+                examples,
+            })
+            .await?;
+        // How often each rule fired, and how many decisions there were, in the same range.
+        let counts = self
+            .store
+            .stats(&StatsQuery {
+                since,
+                until,
+                bucket_seconds: (until - since).num_seconds().max(1),
+            })
+            .await?;
+        let mut fired = std::collections::BTreeMap::<String, i64>::new();
+        let mut decisions = 0;
+        for r in counts {
+            match r.series.as_str() {
+                "rule" if !r.key.is_empty() => *fired.entry(r.key).or_default() += r.count,
+                "severity" => decisions += r.count,
+                _ => {}
+            }
+        }
+        Ok(crate::json(
+            200,
+            &json!({
+                "since": helios_events::format_time(&since),
+                "until": helios_events::format_time(&until),
+                "decisions": decisions,
+                "rules": near_miss_report(rows, &fired),
+            }),
+        ))
+    }
+
     fn executions(&self) -> Result<&Arc<dyn Executions>, Problem> {
         self.executions.as_ref().ok_or_else(|| {
             Problem::not_found("this deployment runs no workflows, so it has no executions")
@@ -598,6 +674,79 @@ fn redacted(body: &serde_json::Value) -> serde_json::Value {
 pub(crate) use helios_app::live::explanation;
 
 /// The paging and time parameters every listing takes.
+/// The most example decisions `GET /v1/near-misses` gives per value found.
+pub const MAX_EXAMPLES: usize = 20;
+/// The values found listed per check; the near misses of the others are counted.
+pub const MAX_FOUND: usize = 10;
+
+/// The near misses grouped by rule, then by the check in the way, then by the value found:
+/// the most frequent first at each level.
+pub fn near_miss_report(
+    rows: Vec<NearMissRow>,
+    fired: &std::collections::BTreeMap<String, i64>,
+) -> Vec<Value> {
+    // (rule) -> (kind, field, op, wanted) -> rows, in the order first seen.
+    type Checks = Vec<(Value, Vec<NearMissRow>)>;
+    let mut rules: Vec<(String, Checks)> = Vec::new();
+    for r in rows {
+        let check = json!({"kind": r.kind, "field": r.field, "op": r.op, "wanted": r.wanted});
+        let checks = match rules.iter_mut().position(|(id, _)| *id == r.rule) {
+            Some(i) => &mut rules[i].1,
+            None => {
+                rules.push((r.rule.clone(), Vec::new()));
+                let last = rules.len() - 1;
+                &mut rules[last].1
+            }
+        };
+        match checks.iter_mut().find(|(c, _)| *c == check) {
+            Some((_, found)) => found.push(r),
+            None => checks.push((check, vec![r])),
+        }
+    }
+    let total = |found: &[NearMissRow]| found.iter().map(|r| r.count).sum::<i64>();
+    let mut out: Vec<(i64, String, Value)> = rules
+        .into_iter()
+        .map(|(rule, mut checks)| {
+            checks.sort_by_key(|c| std::cmp::Reverse(total(&c.1)));
+            let near: i64 = checks.iter().map(|(_, f)| total(f)).sum();
+            let checks: Vec<Value> = checks
+                .into_iter()
+                .map(|(mut check, mut found)| {
+                    found.sort_by_key(|r| std::cmp::Reverse(r.count));
+                    let n = total(&found);
+                    let omitted = total(found.get(MAX_FOUND..).unwrap_or_default());
+                    found.truncate(MAX_FOUND);
+                    check["near_misses"] = json!(n);
+                    check["found"] = found
+                        .into_iter()
+                        .map(|r| {
+                            json!({
+                                "value": r.found,
+                                "count": r.count,
+                                "because": r.because,
+                                "examples": r.examples.into_iter()
+                                    .map(|(d, e)| json!({"decision": d, "event": e}))
+                                    .collect::<Vec<_>>(),
+                            })
+                        })
+                        .collect();
+                    check["found_omitted"] = json!(omitted);
+                    check
+                })
+                .collect();
+            let value = json!({
+                "rule": rule,
+                "fired": fired.get(&rule).copied().unwrap_or_default(),
+                "near_misses": near,
+                "checks": checks,
+            });
+            (near, rule, value)
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    out.into_iter().map(|(_, _, v)| v).collect()
+}
+
 struct Page {
     limit: usize,
     since: Option<chrono::DateTime<chrono::Utc>>,
@@ -716,6 +865,60 @@ fn decode_cursor(c: &str) -> Result<(i64, bool), Problem> {
 #[cfg(test)]
 mod tests {
     use super::serves;
+
+    #[test]
+    fn near_misses_are_grouped_most_frequent_first_and_rare_values_are_counted() {
+        use helios_store::NearMissRow;
+        use serde_json::json;
+        let row = |rule: &str, field: &str, found: usize, count: i64| NearMissRow {
+            rule: rule.into(),
+            kind: "match".into(),
+            field: Some(field.into()),
+            op: None,
+            wanted: json!(["main"]),
+            found: json!(format!("v{found}")),
+            count,
+            because: format!("{field} was v{found}"),
+            examples: vec![(format!("dec_{found}"), format!("e{found}"))],
+        };
+        // `a` nearly fires on one value of one field; `b` on twelve values of another and on
+        // one of a third: `b` has more near misses and comes first.
+        let mut rows = vec![row("a", "data.x", 0, 5)];
+        rows.extend((0..12).map(|i| row("b", "data.y", i, i as i64 + 1)));
+        rows.push(row("b", "data.z", 0, 100));
+        let fired = [("b".to_string(), 2)].into_iter().collect();
+        let report = super::near_miss_report(rows, &fired);
+        let ids: Vec<_> = report.iter().map(|r| r["rule"].clone()).collect();
+        assert_eq!(ids, [json!("b"), json!("a")]);
+        let b = &report[0];
+        assert_eq!(b["near_misses"], 100 + (1..=12).sum::<i64>());
+        assert_eq!(
+            (b["fired"].clone(), report[1]["fired"].clone()),
+            (json!(2), json!(0))
+        );
+        assert_eq!(
+            b["checks"][0]["field"], "data.z",
+            "the most near misses first"
+        );
+        let y = &b["checks"][1];
+        assert_eq!(y["near_misses"], (1..=12).sum::<i64>());
+        let counts: Vec<_> = y["found"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["count"].clone())
+            .collect();
+        assert_eq!(counts, (3..=12).rev().map(|n| json!(n)).collect::<Vec<_>>());
+        assert_eq!(
+            y["found_omitted"],
+            1 + 2,
+            "the two rarest values are counted, not listed"
+        );
+        assert_eq!(
+            y["found"][0]["examples"][0],
+            json!({"decision": "dec_11", "event": "e11"})
+        );
+    }
 
     #[test]
     fn a_route_is_a_collection_or_one_of_its_items_not_a_name_that_starts_alike() {

@@ -24,6 +24,7 @@ pub mod send;
 pub mod serve;
 pub mod simulate;
 pub mod states;
+pub mod tune;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -118,6 +119,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(a) => keys::run(a).await.map(|_| ExitCode::SUCCESS),
         Command::Bench(a) => bench::run(a).await.map(|_| ExitCode::SUCCESS),
         Command::Patterns(a) => patterns::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Rules(rules::RulesArgs {
+            command: rules::RulesCommand::Tune(a),
+        }) => tune::run(a).await,
         Command::Rules(a) => rules::run(a),
         Command::States(a) => states::run(a),
         Command::Schemas(a) => schemas::run(a).await,

@@ -1,5 +1,5 @@
-//! `helios rules check|eval|test`: validate a rule set, decide one event with it, and run the
-//! tests kept beside it.
+//! `helios rules check|eval|test|tune`: validate a rule set, decide one event with it, run the
+//! tests kept beside it, and see where it nearly fired (`tune`, in [`crate::tune`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -71,6 +71,9 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// For each rule of a running Helios, how often it nearly fired and which single check
+    /// stood in the way, with the values found and example decisions.
+    Tune(crate::tune::TuneArgs),
 }
 
 pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
@@ -92,6 +95,9 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
             let rules = load_rule_set(&dir)?;
             print_json(&rules.expectation_interest().filter_policy())?;
             Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Tune(_) => {
+            anyhow::bail!("`helios rules tune` asks a running Helios: it is run by `crate::run`")
         }
     }
 }

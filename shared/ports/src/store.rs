@@ -201,6 +201,37 @@ pub struct StatRow {
     pub count: i64,
 }
 
+/// The near misses of `[since, until)`, for `GET /v1/near-misses` and `helios rules tune`.
+#[derive(Clone, Debug)]
+pub struct NearMissQuery {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// One rule only.
+    pub rule: Option<String>,
+    /// Example decisions kept per row (the newest).
+    pub examples: usize,
+}
+
+/// How often one rule nearly fired for want of one check, with one value found: the check
+/// that failed in the traces of the near misses (a near miss has exactly one), grouped by
+/// what it asked (`kind`, `field`, `op`, `wanted`) and what it found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NearMissRow {
+    pub rule: String,
+    /// `match`, `arrays`, `where` or `window`.
+    pub kind: String,
+    pub field: Option<String>,
+    pub op: Option<String>,
+    pub wanted: serde_json::Value,
+    pub found: serde_json::Value,
+    pub count: i64,
+    /// The trace's sentence of one of them.
+    pub because: String,
+    /// `(decision id, event id)` of the newest, at most [`NearMissQuery::examples`], in the
+    /// order of their ids.
+    pub examples: Vec<(String, String)>,
+}
+
 /// One version of a registered JSON Schema: the schema of the events of one subject,
 /// `(source, type)`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -449,6 +480,9 @@ pub trait Outcomes: Send + Sync {
 pub trait Stats: Send + Sync {
     /// Counts of events, decisions and outcomes in `[since, until)`, per time bucket.
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
+    /// The near misses of the decisions made in `[since, until)`, most frequent first within
+    /// each rule.
+    async fn near_misses(&self, query: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError>;
 }
 
 /// How the functions' database role logs in ([`RowAccess::grant_dml`]).
@@ -506,6 +540,7 @@ pub trait ReadModel: Send + Sync {
     /// The outcomes of several decisions in one query, in the order they were recorded.
     async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError>;
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
+    async fn near_misses(&self, query: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError>;
     async fn subjects(&self) -> Result<Vec<Subject>, StoreError>;
     async fn schema_versions(
         &self,
@@ -557,6 +592,9 @@ impl ReadModel for ReadOnly {
     }
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError> {
         self.0.stats(query).await
+    }
+    async fn near_misses(&self, query: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError> {
+        self.0.near_misses(query).await
     }
     async fn subjects(&self) -> Result<Vec<Subject>, StoreError> {
         self.0.subjects().await

@@ -22,6 +22,50 @@ pub use sqlite::SqliteStore;
 
 pub use helios_ports::store::*;
 
+/// A row of [`Stats::near_misses`] as both stores read it: JSON and lists as text.
+pub(crate) struct NearMissText {
+    pub rule: Option<String>,
+    pub kind: Option<String>,
+    pub field: Option<String>,
+    pub op: Option<String>,
+    pub wanted: Option<String>,
+    pub found: Option<String>,
+    pub count: i64,
+    pub because: Option<String>,
+    /// `decision event` pairs, separated by commas.
+    pub examples: Option<String>,
+}
+
+impl NearMissText {
+    pub(crate) fn into_row(self) -> Result<NearMissRow, StoreError> {
+        let json = |what: &str, t: Option<String>| match t {
+            None => Ok(serde_json::Value::Null),
+            Some(t) => serde_json::from_str(&t).map_err(|e| {
+                StoreError::Corrupt(format!("a near miss's `{what}` is not JSON: {e}"))
+            }),
+        };
+        let mut examples: Vec<(String, String)> = self
+            .examples
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|p| p.split_once(' '))
+            .map(|(d, e)| (d.to_string(), e.to_string()))
+            .collect();
+        examples.sort();
+        Ok(NearMissRow {
+            rule: self.rule.unwrap_or_default(),
+            kind: self.kind.unwrap_or_default(),
+            field: self.field,
+            op: self.op,
+            wanted: json("wanted", self.wanted)?,
+            found: json("found", self.found)?,
+            count: self.count,
+            because: self.because.unwrap_or_default(),
+            examples,
+        })
+    }
+}
+
 /// A key's sources as stored: a JSON array, or NULL.
 pub(crate) fn key_sources_text(sources: Option<&[String]>) -> Option<String> {
     sources.map(|s| serde_json::Value::from(s.to_vec()).to_string())

@@ -8,8 +8,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::{
     migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery, Fact,
-    FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
-    StatsQuery, StoreError, StoredDecision,
+    FactPage, FactQuery, NearMissQuery, NearMissRow, NewDecision, NewFact, Outcome, RawRef,
+    Recorded, Role, StatRow, StatsQuery, StoreError, StoredDecision,
 };
 use crate::{
     ApiKeys, Decisions, Facts, Held, HoldStatus, Login, Outbox, Outboxed, Outcomes, Quarantine,
@@ -1408,6 +1408,62 @@ impl Stats for PgStore {
                     key: r.try_get(2).map_err(unavailable)?,
                     count: r.try_get(3).map_err(unavailable)?,
                 })
+            })
+            .collect()
+    }
+
+    async fn near_misses(&self, q: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError> {
+        let c = self.client().await?;
+        let examples = i64::try_from(q.examples).unwrap_or(i64::MAX);
+        // The check of a near miss that did not hold (there is one), grouped by what it asked
+        // and what it found; `json` keeps `wanted` and `found` as the text written.
+        let rows = c
+            .query(
+                "WITH nm AS (
+                   SELECT d.id AS decision, d.event_id AS event, d.decided_at AS at,
+                          t ->> 'rule' AS rule, t ->> 'because' AS because,
+                          k ->> 'kind' AS kind, k ->> 'field' AS field, k ->> 'op' AS op,
+                          (k -> 'wanted')::text AS wanted, (k -> 'found')::text AS found
+                     FROM decisions d,
+                          json_array_elements(CASE WHEN json_typeof(d.body -> 'trace') = 'array'
+                                                   THEN d.body -> 'trace' ELSE '[]'::json END) t,
+                          json_array_elements(CASE WHEN json_typeof(t) = 'object'
+                                                        AND json_typeof(t -> 'checks') = 'array'
+                                                   THEN t -> 'checks' ELSE '[]'::json END) k
+                    WHERE d.decided_at >= $1 AND d.decided_at < $2
+                      AND t ->> 'outcome' = 'near_miss'
+                      AND ($3::text IS NULL OR t ->> 'rule' = $3::text)
+                      AND json_typeof(k) = 'object' AND json_typeof(k -> 'held') = 'boolean'
+                      AND k ->> 'held' = 'false'
+                 ), ranked AS (
+                   SELECT *, row_number() OVER (
+                            PARTITION BY rule, kind, field, op, wanted, found
+                            ORDER BY at DESC, decision) AS n
+                     FROM nm
+                 )
+                 SELECT rule, kind, field, op, wanted, found, count(*), min(because),
+                        string_agg(CASE WHEN n <= $4::bigint THEN decision || ' ' || event END, ',')
+                   FROM ranked
+                  GROUP BY rule, kind, field, op, wanted, found
+                  ORDER BY 1, 7 DESC, 2, 3, 5, 6",
+                &[&q.since, &q.until, &q.rule, &examples],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                crate::NearMissText {
+                    rule: r.try_get(0).map_err(unavailable)?,
+                    kind: r.try_get(1).map_err(unavailable)?,
+                    field: r.try_get(2).map_err(unavailable)?,
+                    op: r.try_get(3).map_err(unavailable)?,
+                    wanted: r.try_get(4).map_err(unavailable)?,
+                    found: r.try_get(5).map_err(unavailable)?,
+                    count: r.try_get(6).map_err(unavailable)?,
+                    because: r.try_get(7).map_err(unavailable)?,
+                    examples: r.try_get(8).map_err(unavailable)?,
+                }
+                .into_row()
             })
             .collect()
     }

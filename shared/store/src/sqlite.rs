@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{
     fixed_time, migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery,
-    Fact, FactPage, FactQuery, NewDecision, NewFact, Outcome, RawRef, Recorded, Role, StatRow,
-    StatsQuery, StoreError, StoredDecision,
+    Fact, FactPage, FactQuery, NearMissQuery, NearMissRow, NewDecision, NewFact, Outcome, RawRef,
+    Recorded, Role, StatRow, StatsQuery, StoreError, StoredDecision,
 };
 use crate::{
     ApiKeys, Decisions, Facts, Held, HoldStatus, Outbox, Outboxed, Outcomes, Quarantine, Schema,
@@ -1076,6 +1076,67 @@ impl Stats for SqliteStore {
                 })
                 .map_err(unavailable)?;
             rows.map(|r| r.map_err(unavailable)).collect()
+        })
+        .await
+    }
+
+    async fn near_misses(&self, q: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError> {
+        let (since, until) = (fixed_time(&q.since), fixed_time(&q.until));
+        let (rule, examples) = (
+            q.rule.clone(),
+            i64::try_from(q.examples).unwrap_or(i64::MAX),
+        );
+        self.with(move |c| {
+            // The check of a near miss that did not hold (there is one), grouped by what it
+            // asked and what it found; `->` keeps `wanted` and `found` as JSON text.
+            let mut st = c
+                .prepare_cached(
+                    "WITH nm AS (
+                       SELECT d.id AS decision, d.event_id AS event, d.decided_at AS at,
+                              json_extract(t.value, '$.rule') AS rule,
+                              json_extract(t.value, '$.because') AS because,
+                              json_extract(k.value, '$.kind') AS kind,
+                              json_extract(k.value, '$.field') AS field,
+                              json_extract(k.value, '$.op') AS op,
+                              k.value -> '$.wanted' AS wanted,
+                              k.value -> '$.found' AS found
+                         FROM decisions d, json_each(d.body, '$.trace') t,
+                              json_each(t.value, '$.checks') k
+                        WHERE d.decided_at >= ?1 AND d.decided_at < ?2
+                          AND json_type(d.body, '$.trace') = 'array'
+                          AND t.type = 'object' AND json_extract(t.value, '$.outcome') = 'near_miss'
+                          AND (?3 IS NULL OR json_extract(t.value, '$.rule') = ?3)
+                          AND json_type(t.value, '$.checks') = 'array'
+                          AND k.type = 'object' AND json_type(k.value, '$.held') = 'false'
+                     ), ranked AS (
+                       SELECT *, row_number() OVER (
+                                PARTITION BY rule, kind, field, op, wanted, found
+                                ORDER BY at DESC, decision) AS n
+                         FROM nm
+                     )
+                     SELECT rule, kind, field, op, wanted, found, count(*), min(because),
+                            group_concat(CASE WHEN n <= ?4 THEN decision || ' ' || event END, ',')
+                       FROM ranked
+                      GROUP BY rule, kind, field, op, wanted, found
+                      ORDER BY 1, 7 DESC, 2, 3, 5, 6",
+                )
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map(params![since, until, rule, examples], |r| {
+                    Ok(crate::NearMissText {
+                        rule: r.get(0)?,
+                        kind: r.get(1)?,
+                        field: r.get(2)?,
+                        op: r.get(3)?,
+                        wanted: r.get(4)?,
+                        found: r.get(5)?,
+                        count: r.get(6)?,
+                        because: r.get(7)?,
+                        examples: r.get(8)?,
+                    })
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)?.into_row()).collect()
         })
         .await
     }

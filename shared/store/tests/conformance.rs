@@ -5,8 +5,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use helios_events::{helios_id, Event, Format};
 use helios_store::prelude::*;
 use helios_store::{
-    ApiKey, DecisionQuery, FactQuery, HoldStatus, NewDecision, NewFact, Outboxed, Outcome, PgStore,
-    RawRef, Recorded, Role, SchemaVersion, SqliteStore, StatsQuery, Store, SubjectSettings,
+    ApiKey, DecisionQuery, FactQuery, HoldStatus, NearMissQuery, NewDecision, NewFact, Outboxed,
+    Outcome, PgStore, RawRef, Recorded, Role, SchemaVersion, SqliteStore, StatsQuery, Store,
+    SubjectSettings,
 };
 
 fn t(s: i64) -> DateTime<Utc> {
@@ -795,6 +796,91 @@ async fn counts_per_time_bucket(s: &dyn Store) {
         .is_empty());
 }
 
+async fn groups_near_misses_by_the_check_in_the_way(s: &dyn Store) {
+    use serde_json::json;
+    // A near miss as the engine traces it: the checks of the rule, one of which did not hold.
+    let branch = |found: &str| {
+        json!({"rule": "ci-failing-on-main", "outcome": "near_miss",
+               "because": format!("`ci-failing-on-main` did not fire: data.branch was \"{found}\", wanted \"main\""),
+               "checks": [
+                   {"kind": "match", "field": "type", "wanted": ["build.failed"], "found": "build.failed", "held": true},
+                   {"kind": "match", "field": "data.branch", "wanted": ["main"], "found": found, "held": false}]})
+    };
+    let window = |found: i64| {
+        json!({"rule": "flaky", "outcome": "near_miss",
+               "because": format!("`flaky` did not fire: the window (count) was {found}, wanted at least 3"),
+               "checks": [
+                   {"kind": "match", "field": "type", "wanted": ["build.failed"], "found": "build.failed", "held": true},
+                   {"kind": "window", "op": "count", "wanted": 3, "found": found, "held": false}]})
+    };
+    let traced = |n: u32, at: i64, trace: serde_json::Value| NewDecision {
+        body: json!({"trace": trace}),
+        ..decision(n, &format!("e{n}"), "h", "acme/web", &[], at)
+    };
+    for d in [
+        traced(1, 10, json!([branch("master"), window(2)])),
+        traced(2, 20, json!([branch("master")])),
+        traced(
+            3,
+            30,
+            json!([branch("master"), {"rule": "noisy", "outcome": "fired", "checks": [
+            {"kind": "match", "field": "type", "wanted": ["x"], "found": "y", "held": false}]}]),
+        ),
+        traced(
+            4,
+            40,
+            json!([branch("develop"), window(2), "not a trace", {"outcome": "near_miss"}]),
+        ),
+        traced(5, 50, json!({"not": "a list"})),
+        // Out of the range asked.
+        traced(6, 7200, json!([branch("master")])),
+    ] {
+        s.record_decision(&d).await.unwrap();
+    }
+    let q = |rule: Option<&str>| NearMissQuery {
+        since: t(0),
+        until: t(3600),
+        rule: rule.map(String::from),
+        examples: 2,
+    };
+    let rows = s.near_misses(&q(None)).await.unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.rule.as_str(),
+                r.kind.as_str(),
+                r.field.as_deref(),
+                r.op.as_deref(),
+                r.wanted.clone(),
+                r.found.clone(),
+                r.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("ci-failing-on-main", "match", Some("data.branch"), None, json!(["main"]), json!("master"), 3),
+            ("ci-failing-on-main", "match", Some("data.branch"), None, json!(["main"]), json!("develop"), 1),
+            ("flaky", "window", None, Some("count"), json!(3), json!(2), 2),
+        ],
+        "one row per rule, check and value found; a fired rule's checks and what is not a near miss are not counted"
+    );
+    // The newest examples, at most two.
+    let pair = |n: u32| (format!("dec_{n}"), format!("e{n}"));
+    assert_eq!(rows[0].examples, vec![pair(2), pair(3)]);
+    assert_eq!(rows[1].examples, vec![pair(4)]);
+    assert_eq!(rows[2].examples, vec![pair(1), pair(4)]);
+    assert_eq!(
+        rows[0].because,
+        "`ci-failing-on-main` did not fire: data.branch was \"master\", wanted \"main\""
+    );
+    let one = s.near_misses(&q(Some("flaky"))).await.unwrap();
+    assert_eq!(one, rows[2..].to_vec(), "one rule asked for");
+    assert!(s.near_misses(&q(Some("none"))).await.unwrap().is_empty());
+}
+
 fn schema_version(source: &str, ty: &str, version: u32, at: i64) -> SchemaVersion {
     SchemaVersion {
         source: source.into(),
@@ -1032,6 +1118,7 @@ macro_rules! every_row_case {
             concurrent_decisions_are_each_recorded_once,
             records_outcomes_once_per_kind,
             counts_per_time_bucket,
+            groups_near_misses_by_the_check_in_the_way,
             keeps_schema_versions_and_subject_settings,
             holds_quarantined_facts_until_released_or_dropped
         )
