@@ -232,6 +232,30 @@ pub struct NearMissRow {
     pub examples: Vec<(String, String)>,
 }
 
+/// What the service level objectives count over one window, `[until - window, until)`.
+#[derive(Clone, Debug)]
+pub struct SloQuery {
+    pub until: DateTime<Utc>,
+    pub window_seconds: i64,
+    /// An event is decided in time within this many seconds of being received.
+    pub decide_within: f64,
+    /// A decision with actions is notified in time when its workflow's first record comes
+    /// within this many seconds of it.
+    pub notify_within: f64,
+}
+
+/// The counts of one window of [`SloQuery`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SloCounts {
+    /// Events first decided in the window (a decision again, by replay, is not counted).
+    pub decided: i64,
+    pub decided_in_time: i64,
+    /// Decisions of the window with actions whose workflow recorded something, or that
+    /// have waited longer than `notify_within` by `until` (still waiting is not yet late).
+    pub notified: i64,
+    pub notified_in_time: i64,
+}
+
 /// One version of a registered JSON Schema: the schema of the events of one subject,
 /// `(source, type)`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -483,6 +507,8 @@ pub trait Stats: Send + Sync {
     /// The near misses of the decisions made in `[since, until)`, most frequent first within
     /// each rule.
     async fn near_misses(&self, query: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError>;
+    /// The counts of the service level objectives over one window.
+    async fn slo_counts(&self, query: &SloQuery) -> Result<SloCounts, StoreError>;
 }
 
 /// How the functions' database role logs in ([`RowAccess::grant_dml`]).
@@ -541,6 +567,7 @@ pub trait ReadModel: Send + Sync {
     async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError>;
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
     async fn near_misses(&self, query: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError>;
+    async fn slo_counts(&self, query: &SloQuery) -> Result<SloCounts, StoreError>;
     async fn subjects(&self) -> Result<Vec<Subject>, StoreError>;
     async fn schema_versions(
         &self,
@@ -595,6 +622,9 @@ impl ReadModel for ReadOnly {
     }
     async fn near_misses(&self, query: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError> {
         self.0.near_misses(query).await
+    }
+    async fn slo_counts(&self, query: &SloQuery) -> Result<SloCounts, StoreError> {
+        self.0.slo_counts(query).await
     }
     async fn subjects(&self) -> Result<Vec<Subject>, StoreError> {
         self.0.subjects().await

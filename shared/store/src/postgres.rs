@@ -9,7 +9,7 @@ use tokio_postgres::{NoTls, Row};
 use crate::{
     migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery, Fact,
     FactPage, FactQuery, NearMissQuery, NearMissRow, NewDecision, NewFact, Outcome, RawRef,
-    Recorded, Role, StatRow, StatsQuery, StoreError, StoredDecision,
+    Recorded, Role, SloCounts, SloQuery, StatRow, StatsQuery, StoreError, StoredDecision,
 };
 use crate::{
     ApiKeys, Decisions, Facts, Held, HoldStatus, Login, Outbox, Outboxed, Outcomes, Quarantine,
@@ -1466,6 +1466,45 @@ impl Stats for PgStore {
                 .into_row()
             })
             .collect()
+    }
+
+    async fn slo_counts(&self, q: &SloQuery) -> Result<SloCounts, StoreError> {
+        let c = self.client().await?;
+        let since = q.until - chrono::Duration::seconds(q.window_seconds);
+        let decided = c
+            .query_one(
+                "SELECT count(*),
+                        count(*) FILTER (WHERE extract(epoch FROM d.decided_at - f.received_at)::float8 <= $3::float8)
+                   FROM decisions d JOIN facts f ON f.helios_id = d.event_id
+                  WHERE d.decided_at >= $1 AND d.decided_at < $2
+                    AND NOT EXISTS (SELECT 1 FROM decisions e
+                                     WHERE e.event_id = d.event_id AND e.decided_at < d.decided_at)",
+                &[&since, &q.until, &q.decide_within],
+            )
+            .await
+            .map_err(unavailable)?;
+        let notified = c
+            .query_one(
+                "SELECT count(*),
+                        count(*) FILTER (WHERE first IS NOT NULL
+                                           AND extract(epoch FROM first - at)::float8 <= $3::float8)
+                   FROM (SELECT d.decided_at AS at,
+                                (SELECT min(o.recorded_at) FROM outcomes o WHERE o.decision_id = d.id) AS first
+                           FROM decisions d
+                          WHERE d.decided_at >= $1 AND d.decided_at < $2
+                            AND json_array_length(CASE WHEN json_typeof(d.body -> 'actions') = 'array'
+                                                       THEN d.body -> 'actions' ELSE '[]'::json END) > 0) x
+                  WHERE first IS NOT NULL OR extract(epoch FROM $2 - at)::float8 > $3::float8",
+                &[&since, &q.until, &q.notify_within],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(SloCounts {
+            decided: decided.try_get(0).map_err(unavailable)?,
+            decided_in_time: decided.try_get(1).map_err(unavailable)?,
+            notified: notified.try_get(0).map_err(unavailable)?,
+            notified_in_time: notified.try_get(1).map_err(unavailable)?,
+        })
     }
 }
 

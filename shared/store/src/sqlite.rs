@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::{
     fixed_time, migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery,
     Fact, FactPage, FactQuery, NearMissQuery, NearMissRow, NewDecision, NewFact, Outcome, RawRef,
-    Recorded, Role, StatRow, StatsQuery, StoreError, StoredDecision,
+    Recorded, Role, SloCounts, SloQuery, StatRow, StatsQuery, StoreError, StoredDecision,
 };
 use crate::{
     ApiKeys, Decisions, Facts, Held, HoldStatus, Outbox, Outboxed, Outcomes, Quarantine, Schema,
@@ -1137,6 +1137,48 @@ impl Stats for SqliteStore {
                 })
                 .map_err(unavailable)?;
             rows.map(|r| r.map_err(unavailable)?.into_row()).collect()
+        })
+        .await
+    }
+
+    async fn slo_counts(&self, q: &SloQuery) -> Result<SloCounts, StoreError> {
+        let since = fixed_time(&(q.until - chrono::Duration::seconds(q.window_seconds)));
+        let until = fixed_time(&q.until);
+        let (decide, notify) = (q.decide_within, q.notify_within);
+        self.with(move |c| {
+            // julianday reads RFC 3339 with its fraction; days to seconds.
+            let (decided, decided_in_time) = c
+                .prepare_cached(
+                    "SELECT count(*),
+                            coalesce(sum((julianday(d.decided_at) - julianday(f.received_at)) * 86400.0 <= ?3), 0)
+                       FROM decisions d JOIN facts f ON f.helios_id = d.event_id
+                      WHERE d.decided_at >= ?1 AND d.decided_at < ?2
+                        AND NOT EXISTS (SELECT 1 FROM decisions e
+                                         WHERE e.event_id = d.event_id AND e.decided_at < d.decided_at)",
+                )
+                .and_then(|mut st| st.query_row(params![since, until, decide], |r| Ok((r.get(0)?, r.get(1)?))))
+                .map_err(unavailable)?;
+            let (notified, notified_in_time) = c
+                .prepare_cached(
+                    "SELECT count(*),
+                            coalesce(sum(first IS NOT NULL
+                                         AND (julianday(first) - julianday(at)) * 86400.0 <= ?3), 0)
+                       FROM (SELECT d.decided_at AS at,
+                                    (SELECT min(o.recorded_at) FROM outcomes o WHERE o.decision_id = d.id) AS first
+                               FROM decisions d
+                              WHERE d.decided_at >= ?1 AND d.decided_at < ?2
+                                AND json_valid(d.body) AND json_type(d.body, '$.actions') = 'array'
+                                AND json_array_length(d.body, '$.actions') > 0)
+                      WHERE first IS NOT NULL OR (julianday(?2) - julianday(at)) * 86400.0 > ?3",
+                )
+                .and_then(|mut st| st.query_row(params![since, until, notify], |r| Ok((r.get(0)?, r.get(1)?))))
+                .map_err(unavailable)?;
+            Ok(SloCounts {
+                decided,
+                decided_in_time,
+                notified,
+                notified_in_time,
+            })
         })
         .await
     }

@@ -6,8 +6,8 @@ use helios_events::{helios_id, Event, Format};
 use helios_store::prelude::*;
 use helios_store::{
     ApiKey, DecisionQuery, FactQuery, HoldStatus, NearMissQuery, NewDecision, NewFact, Outboxed,
-    Outcome, PgStore, RawRef, Recorded, Role, SchemaVersion, SqliteStore, StatsQuery, Store,
-    SubjectSettings,
+    Outcome, PgStore, RawRef, Recorded, Role, SchemaVersion, SloCounts, SloQuery, SqliteStore,
+    StatsQuery, Store, SubjectSettings,
 };
 
 fn t(s: i64) -> DateTime<Utc> {
@@ -881,6 +881,93 @@ async fn groups_near_misses_by_the_check_in_the_way(s: &dyn Store) {
     assert!(s.near_misses(&q(Some("none"))).await.unwrap().is_empty());
 }
 
+async fn counts_what_the_service_level_objectives_measure(s: &dyn Store) {
+    use serde_json::json;
+    // Each fact is received one second after its time: f1 at t(1), f2 at t(11), …
+    s.record_facts(&[
+        fact("ci", "f1", "build", 0),
+        fact("ci", "f2", "build", 10),
+        fact("ci", "f3", "build", 20),
+        fact("ci", "f5", "build", 995),
+        fact("ci", "f9", "build", 1990),
+    ])
+    .await
+    .unwrap();
+    let acting = |n: u32, event: &str, hash: &str, at: i64, actions: bool| NewDecision {
+        body: if actions {
+            json!({"actions": [{"workflow": "decision", "params": {}}]})
+        } else {
+            json!({"actions": []})
+        },
+        ..decision(n, &helios_id("ci", event), hash, "acme/web", &[], at)
+    };
+    for d in [
+        acting(1, "f1", "h", 3, true), // decided 2 s after it was received; notified 2 s later
+        acting(2, "f2", "h", 30, true), // decided after 19 s; never notified
+        acting(3, "f3", "h", 22, false), // decided after 1 s; nothing to notify
+        acting(4, "f3", "other", 500, true), // decided again (a replay): its event is not counted again, its workflow is, never notified
+        acting(5, "f5", "h", 996, true),     // decided at once; 4 s later, not yet late
+        acting(9, "f9", "h", 2000, true),    // after the window
+    ] {
+        s.record_decision(&d).await.unwrap();
+    }
+    s.record_outcome(&Outcome {
+        decision_id: "dec_1".into(),
+        execution: "dec_1-0".into(),
+        kind: "awaiting_ack".into(),
+        recorded_at: t(5),
+        body: json!({}),
+    })
+    .await
+    .unwrap();
+    s.record_outcome(&Outcome {
+        decision_id: "dec_1".into(),
+        execution: "dec_1-0".into(),
+        kind: "outcome".into(),
+        recorded_at: t(400),
+        body: json!({}),
+    })
+    .await
+    .unwrap();
+    let q = |window: i64, decide: f64, notify: f64| SloQuery {
+        until: t(1000),
+        window_seconds: window,
+        decide_within: decide,
+        notify_within: notify,
+    };
+
+    assert_eq!(
+        s.slo_counts(&q(1000, 5.0, 10.0)).await.unwrap(),
+        SloCounts {
+            decided: 4,
+            decided_in_time: 3,
+            notified: 3,
+            notified_in_time: 1,
+        }
+    );
+    // Other thresholds: every event in time; the first record of dec_1 counts, not its last;
+    // dec_5 has now waited too long.
+    assert_eq!(
+        s.slo_counts(&q(1000, 20.0, 3.0)).await.unwrap(),
+        SloCounts {
+            decided: 4,
+            decided_in_time: 4,
+            notified: 4,
+            notified_in_time: 1,
+        }
+    );
+    // The last 100 s: f5 only, still within its time to be notified.
+    assert_eq!(
+        s.slo_counts(&q(100, 5.0, 10.0)).await.unwrap(),
+        SloCounts {
+            decided: 1,
+            decided_in_time: 1,
+            notified: 0,
+            notified_in_time: 0,
+        }
+    );
+}
+
 fn schema_version(source: &str, ty: &str, version: u32, at: i64) -> SchemaVersion {
     SchemaVersion {
         source: source.into(),
@@ -1119,6 +1206,7 @@ macro_rules! every_row_case {
             records_outcomes_once_per_kind,
             counts_per_time_bucket,
             groups_near_misses_by_the_check_in_the_way,
+            counts_what_the_service_level_objectives_measure,
             keeps_schema_versions_and_subject_settings,
             holds_quarantined_facts_until_released_or_dropped
         )
