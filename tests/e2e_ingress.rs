@@ -1316,3 +1316,119 @@ async fn rules_tune_counts_the_near_misses_of_the_traces_by_the_check_in_the_way
     );
     drop(dev);
 }
+
+/// Issue 18's service level objectives: `GET /v1/slo` counts, over its windows, the events
+/// decided within the objective's time of being received and the decisions whose workflow
+/// recorded within its time, as the events, decisions and outcomes read through the API say.
+#[tokio::test(flavor = "multi_thread")]
+async fn slo_counts_what_the_events_decisions_and_outcomes_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let slo = dir.path().join("slo.yaml");
+    std::fs::write(
+        &slo,
+        "period: 7d\nevent_to_decision: {within: 2s, objective: 99.5}\n",
+    )
+    .unwrap();
+    let dev = Dev::start_deciding(
+        &dir.path().join("data"),
+        &[("HELIOS_SLO_FILE", slo.to_str().unwrap())],
+    );
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    // Three failures on main of one repository: the third fires `ci-failing-on-main`, whose
+    // workflow notifies; the others fire nothing that acts.
+    let events: Vec<Value> = (0..5)
+        .map(|n| {
+            json!({"id": format!("s{n}"), "source": "ci/jenkins", "type": "ci.build.finished",
+                   "time": now, "subject": "acme/slo",
+                   "data": {"state": if n < 3 { "failed" } else { "passed" }, "branch": "main"}})
+        })
+        .collect();
+    for e in &events {
+        let (status, _, body) = post_json(&dev, API_KEY, serde_json::to_vec(e).unwrap()).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    // Every event decided, and every decision that acts recorded by its workflow.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let details = loop {
+        let list = list_every(&dev, "decisions").await;
+        let mut details = Vec::new();
+        for d in &list {
+            let (_, one) = get(
+                &dev,
+                &format!("/v1/decisions/{}", d["id"].as_str().unwrap()),
+                API_KEY,
+            )
+            .await;
+            details.push(one);
+        }
+        let acting = |d: &Value| !d["decision"]["actions"].as_array().unwrap().is_empty();
+        if list.len() == events.len()
+            && details.iter().any(acting)
+            && details
+                .iter()
+                .filter(|d| acting(d))
+                .all(|d| !d["outcomes"].as_array().unwrap().is_empty())
+        {
+            break details;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every event decided and recorded within 60 s: {details:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let (mut decided, mut decided_in_time, mut notified, mut notified_in_time) = (0, 0, 0, 0);
+    for d in &details {
+        let event = d["decision"]["event"].as_str().unwrap();
+        let (status, fact) = get(&dev, &format!("/v1/events/{event}"), API_KEY).await;
+        assert_eq!(status, 200, "{fact}");
+        let at = time(&d["decision"]["decided_at"]);
+        decided += 1;
+        if (at - time(&fact["event"]["received_at"]))
+            .num_microseconds()
+            .unwrap()
+            <= 2_000_000
+        {
+            decided_in_time += 1;
+        }
+        if let Some(first) = d["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| time(&o["recorded_at"]))
+            .min()
+        {
+            notified += 1;
+            if (first - at).num_microseconds().unwrap() <= 60_000_000 {
+                notified_in_time += 1;
+            }
+        }
+    }
+    assert!(notified >= 1);
+    let (status, slo) = get(&dev, "/v1/slo", API_KEY).await;
+    assert_eq!(status, 200, "{slo}");
+    assert_eq!(slo["period"], "7d");
+    let windows = |i: usize| slo["slos"][i]["windows"].as_array().unwrap().clone();
+    assert_eq!(slo["slos"][0]["name"], "event_to_decision");
+    assert_eq!(slo["slos"][0]["within"], "2s");
+    assert_eq!(slo["slos"][0]["objective"], 99.5);
+    assert_eq!(slo["slos"][1]["within"], "1m", "the default kept: {slo}");
+    let names: Vec<_> = windows(0).iter().map(|w| w["window"].clone()).collect();
+    assert_eq!(names, ["5m", "30m", "1h", "6h", "7d"]);
+    for w in windows(0) {
+        assert_eq!(
+            (w["total"].clone(), w["good"].clone()),
+            (json!(decided), json!(decided_in_time)),
+            "{slo}"
+        );
+    }
+    for w in windows(1) {
+        assert_eq!(
+            (w["total"].clone(), w["good"].clone()),
+            (json!(notified), json!(notified_in_time)),
+            "{slo}"
+        );
+    }
+    drop(dev);
+}

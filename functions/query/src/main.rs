@@ -32,6 +32,10 @@ async fn main() -> Result<(), Error> {
         }
         None => (None, Default::default()),
     };
+    // The service level objectives of `GET /v1/slo` (`HELIOS_SLO`, YAML or JSON; the
+    // defaults without it).
+    let slo = helios_api::slo::Objectives::parse(&std::env::var("HELIOS_SLO").unwrap_or_default())
+        .map_err(|e| format!("HELIOS_SLO: {e}"))?;
     let query = Arc::new(Query {
         auth: auth.clone(),
         limiter: limiter.clone(),
@@ -39,6 +43,7 @@ async fn main() -> Result<(), Error> {
         clock: d.clock.clone(),
         executions,
         rules: set.clone(),
+        slo: Arc::new(slo),
     });
     let rules = set.map(|set| {
         Arc::new(helios_api::rules::RulesApi {

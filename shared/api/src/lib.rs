@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod router;
 pub mod rules;
 pub mod schemas;
+pub mod slo;
 pub mod socket;
 pub mod stream;
 

@@ -12,6 +12,8 @@
 //! - `GET /v1/near-misses` (`since`, `until`, `rule`, `examples`): per rule, how often it
 //!   nearly fired and which single check stood in the way, with the values found and example
 //!   decisions (what `helios rules tune` prints);
+//! - `GET /v1/slo`: the service level objectives over rolling windows, with burn rates and
+//!   alerts ([`crate::slo`]);
 //! - `GET /v1/session`: the key's id, name and role (what the dashboard may offer);
 //! - `GET /v1/executions` (`machine`, `status`, `limit`, `cursor`) and
 //!   `GET /v1/executions/{name}`: workflow executions with their status and history.
@@ -40,6 +42,8 @@ pub struct Query {
     pub clock: Arc<dyn Clock>,
     /// Where executions are read from; `None` where workflows are off.
     pub executions: Option<Arc<dyn Executions>>,
+    /// The service level objectives of `GET /v1/slo`.
+    pub slo: Arc<crate::slo::Objectives>,
     /// The loaded rule set, whose expectations a timeline replays over its subject's events
     /// (the waits each opened, and whether they were met); `None` where there is none.
     pub rules: Option<Arc<helios_rules::RuleSet>>,
@@ -63,6 +67,7 @@ pub fn serves(path: &str) -> bool {
         || path == "/v1/timeline"
         || path == "/v1/stats"
         || path == "/v1/near-misses"
+        || path == "/v1/slo"
         || path == "/v1/session"
         || path == "/v1/openapi.json"
 }
@@ -109,6 +114,9 @@ impl Query {
         }
         if path == "/v1/near-misses" {
             return self.near_misses(req).await;
+        }
+        if path == "/v1/slo" {
+            return self.slo().await;
         }
         if path == "/v1/schemas" || path == "/v1/schemas/" {
             return self.list_subjects().await;
@@ -532,6 +540,21 @@ impl Query {
                 "bucket": bucket.to_string(),
                 "buckets": buckets,
             }),
+        ))
+    }
+
+    async fn slo(&self) -> Result<Response, Problem> {
+        let now = self.clock.now();
+        let mut counts = Vec::new();
+        for (name, seconds) in self.slo.windows() {
+            counts.push((
+                name,
+                self.store.slo_counts(&self.slo.query(now, seconds)).await?,
+            ));
+        }
+        Ok(crate::json(
+            200,
+            &self.slo.report(&helios_events::format_time(&now), &counts),
         ))
     }
 

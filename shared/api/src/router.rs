@@ -100,6 +100,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/timeline", Function::Query),
     route("GET", "/v1/stats", Function::Query),
     route("GET", "/v1/near-misses", Function::Query),
+    route("GET", "/v1/slo", Function::Query),
     route("GET", "/v1/session", Function::Query),
     route("GET", "/v1/rules", Function::Rules),
     route("POST", "/v1/rules/try", Function::Rules),

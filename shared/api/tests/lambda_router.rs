@@ -109,6 +109,7 @@ async fn api_gateway_events_are_answered_by_the_one_router() {
             clock,
             executions: None,
             rules: None,
+            slo: Default::default(),
         })),
         ..Default::default()
     };

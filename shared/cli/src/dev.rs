@@ -38,6 +38,11 @@ pub struct DevArgs {
     /// and the state machines are there.
     #[arg(long, default_value = "rules")]
     pub rules: std::path::PathBuf,
+    /// The service level objectives of `GET /v1/slo` (a YAML file; see `helios_api::slo`);
+    /// the defaults (decided within 5 s, notified within 1 min, 99 % each over 30 days)
+    /// without it.
+    #[arg(long, env = "HELIOS_SLO_FILE")]
+    pub slo: Option<std::path::PathBuf>,
     /// Seconds a client has to send a request's headers, and that an idle connection is kept.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub header_timeout: f64,
@@ -258,6 +263,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         limiter: limiter.clone(),
         tickets: helios_api::ops::SignInTickets::default(),
     });
+    let slo = match &args.slo {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the objectives {}", path.display()))?;
+            helios_api::slo::Objectives::parse(&text)
+                .map_err(|e| anyhow::anyhow!("the objectives {}: {e}", path.display()))?
+        }
+        None => Default::default(),
+    };
     let query = Query {
         store: reads.clone(),
         auth: auth.clone(),
@@ -271,6 +285,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             }) as Arc<dyn helios_ports::Executions>
         }),
         rules: rules.clone(),
+        slo: Arc::new(slo),
     };
     let handlers = helios_api::router::Handlers {
         rules: rules_api,
