@@ -235,6 +235,11 @@ try {
     await neverPanel.locator("ul, p:not(:has-text('Reading'))").first().waitFor();
     const never = await neverPanel.textContent();
     check(never.includes("deploy-failed"), `and those that never fired (${never})`);
+    // The service level objectives, with the events decided in time over each window.
+    const sloRow = page.locator('table.slo tr[data-slo="event_to_decision"]');
+    await sloRow.waitFor();
+    const slo = await sloRow.textContent();
+    check(/Events decided within 5s/.test(slo) && /\d %/.test(slo), `the objectives are shown (${slo})`);
     await page.locator("svg.stacked rect").first().waitFor();
     await shoot(page, "stats", width);
     await noHorizontalScroll(page, width, "Stats");

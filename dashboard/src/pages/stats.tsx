@@ -1,5 +1,5 @@
-// Stats: events by source and decisions by severity over time; which rules fire most, which
-// nearly fire most, which never fire; outcomes.
+// Stats: the service level objectives; events by source and decisions by severity over time;
+// which rules fire most, which nearly fire most, which never fire; outcomes.
 
 import { get, query } from "../api";
 import { ErrorNote, Panel, useLoad } from "../ui";
@@ -26,6 +26,32 @@ const RANGES: Record<string, { hours: number; bucket: string; label: string }> =
   "7d": { hours: 168, bucket: "6h", label: "last 7 days" },
 };
 
+interface SloWindow {
+  window: string;
+  total: number;
+  good: number;
+  compliance: number | null;
+  burn_rate: number | null;
+}
+
+interface Slo {
+  at: string;
+  period: string;
+  slos: {
+    name: string;
+    within: string;
+    objective: number;
+    windows: SloWindow[];
+    budget_remaining: number | null;
+    alerts: { name: string; long: string; short: string; burn_rate_over: number; firing: boolean }[];
+  }[];
+}
+
+const SLO_NAMES: Record<string, string> = {
+  event_to_decision: "Events decided within",
+  decision_to_notification: "Decisions notified within",
+};
+
 const SEVERITIES = ["critical", "high", "medium", "low", "info", "none", ""];
 
 function sum(buckets: Bucket[], pick: (b: Bucket) => Counts): [string, number][] {
@@ -41,6 +67,7 @@ export function StatsPage({ range, go, rules }: { range: string; go: (r: string)
     const since = new Date(until.getTime() - r.hours * 3600_000);
     return get<Stats>(`/v1/stats${query({ since: since.toISOString(), until: until.toISOString(), bucket: r.bucket })}`);
   }, [range]);
+  const slo = useLoad(() => get<Slo>("/v1/slo"), [range]);
   const buckets = stats.value?.buckets ?? [];
   const sources = sum(buckets, (b) => b.events.by_source);
   const top = sources.slice(0, 6).map(([k]) => k);
@@ -59,6 +86,10 @@ export function StatsPage({ range, go, rules }: { range: string; go: (r: string)
       </nav>
       <ErrorNote error={stats.error} />
       <div class="grid">
+        <Panel title={`Service level objectives${slo.value ? `, over ${slo.value.period}` : ""}`} id="h-slo" wide>
+          <ErrorNote error={slo.error} />
+          {slo.value ? <SloTable slo={slo.value} /> : slo.error ? null : <p class="muted">Reading the objectives…</p>}
+        </Panel>
         <Panel title={`Events by source, ${r.label} (per ${r.bucket})`} id="h-events-chart" wide>
           <Stacked
             buckets={buckets}
@@ -97,6 +128,73 @@ export function StatsPage({ range, go, rules }: { range: string; go: (r: string)
           <Ranking rows={outcomes} empty="No outcome recorded." />
         </Panel>
       </div>
+    </div>
+  );
+}
+
+function percent(n: number | null): string {
+  return n === null ? "–" : `${n >= 99.95 && n < 100 ? n.toFixed(2) : n.toFixed(1)} %`;
+}
+
+function SloTable({ slo }: { slo: Slo }) {
+  const windows = slo.slos[0]?.windows.map((w) => w.window) ?? [];
+  return (
+    <div class="table-wrap">
+      <table class="slo cards">
+        <thead>
+          <tr>
+            <th scope="col">Objective</th>
+            {windows.map((w) => (
+              <th scope="col" key={w} class="num">
+                {w}
+              </th>
+            ))}
+            <th scope="col" class="num">
+              Budget left
+            </th>
+            <th scope="col">Alerts</th>
+          </tr>
+        </thead>
+        <tbody>
+          {slo.slos.map((s) => {
+            const firing = s.alerts.filter((a) => a.firing);
+            return (
+              <tr key={s.name} data-slo={s.name}>
+                <th scope="row">
+                  <span class="slo-cell start">
+                    <span>
+                      {SLO_NAMES[s.name] ?? s.name} {s.within}
+                    </span>
+                    <span class="muted">{s.objective} % of them</span>
+                  </span>
+                </th>
+                {s.windows.map((w) => (
+                  <td key={w.window} class="num" data-label={w.window} title={`${w.good} of ${w.total} in time; burn rate ${w.burn_rate === null ? "–" : w.burn_rate.toFixed(2)}`}>
+                    <span class="slo-cell">
+                      <span class={w.compliance !== null && w.compliance < s.objective ? "bad" : undefined}>{percent(w.compliance)}</span>
+                      <span class="muted">of {w.total}</span>
+                    </span>
+                  </td>
+                ))}
+                <td class="num" data-label="Budget left">
+                  <span>{percent(s.budget_remaining)}</span>
+                </td>
+                <td data-label="Alerts">
+                  {firing.length === 0 ? (
+                    <span class="muted">none</span>
+                  ) : (
+                    firing.map((a) => (
+                      <span key={a.name} class="badge down" title={`burn rate over ${a.burn_rate_over.toFixed(1)} in ${a.long} and ${a.short}`}>
+                        {a.name}
+                      </span>
+                    ))
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
     </div>
   );
 }
