@@ -2,6 +2,10 @@
 //! topic), each message decided by [`helios_app::decide::Decider`]; failed messages are
 //! reported as partial batch failures, so only they come back. The rule set is read once at
 //! init from `HELIOS_RULES` (a folder, shipped as a layer by terraform; default `rules`).
+//!
+//! Each event decided for the first time (not a replay) is a sample of `EventToDecision`:
+//! the milliseconds from its receipt at ingest to its decision, the service level objective
+//! that terraform's burn-rate alarms watch.
 
 use std::sync::Arc;
 
@@ -26,12 +30,75 @@ async fn main() -> Result<(), Error> {
     let decider = helios_runtime::wire::decider(&ports, rules, ports.workflows()?);
     let decider = &decider;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(
-            sqs_batch(event.payload, |m| async move {
-                decider.handle_message(&m).await
-            })
-            .await,
-        )
+        let latencies = std::sync::Mutex::new(Vec::new());
+        let latencies = &latencies;
+        let response = sqs_batch(event.payload, |m| async move {
+            let received = received_at(&m);
+            decider.handle_message(&m).await?;
+            if let Some(at) = received {
+                let ms = (chrono::Utc::now() - at)
+                    .num_microseconds()
+                    .unwrap_or(i64::MAX) as f64
+                    / 1000.0;
+                if let Ok(mut l) = latencies.lock() {
+                    l.push(ms);
+                }
+            }
+            Ok(())
+        })
+        .await;
+        let samples = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        helios_runtime::metrics::emit_values(
+            "EventToDecision",
+            &samples,
+            helios_runtime::metrics::Unit::Milliseconds,
+        );
+        Ok::<SqsBatchResponse, Error>(response)
     }))
     .await
+}
+
+/// When the event of a message was received at ingest; none for a replay (decided again,
+/// long after), nor for a body that is not an event.
+fn received_at(m: &helios_ports::Received) -> Option<chrono::DateTime<chrono::Utc>> {
+    if m.attributes.get("replay").map(String::as_str) == Some("true") {
+        return None;
+    }
+    let event: serde_json::Value = serde_json::from_str(&m.body).ok()?;
+    chrono::DateTime::parse_from_rfc3339(event.get("received_at")?.as_str()?)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str, replay: bool) -> helios_ports::Received {
+        helios_ports::Received {
+            message_id: "m".into(),
+            receipt: "r".into(),
+            body: body.into(),
+            attributes: if replay {
+                [("replay".to_string(), "true".to_string())].into()
+            } else {
+                Default::default()
+            },
+            receive_count: 1,
+        }
+    }
+
+    #[test]
+    fn a_first_decision_is_timed_from_the_receipt_and_a_replay_is_not() {
+        let body = r#"{"helios_id": "h", "received_at": "2026-12-03T12:00:00.250000Z"}"#;
+        assert_eq!(
+            received_at(&message(body, false)).map(|t| t.timestamp_millis()),
+            chrono::DateTime::parse_from_rfc3339("2026-12-03T12:00:00.250Z")
+                .ok()
+                .map(|t| t.timestamp_millis())
+        );
+        assert_eq!(received_at(&message(body, true)), None);
+        assert_eq!(received_at(&message("not json", false)), None);
+        assert_eq!(received_at(&message(r#"{"received_at": 5}"#, false)), None);
+    }
 }

@@ -69,6 +69,43 @@ pub fn emit(metrics: &[(&str, f64, Unit)]) {
     let _ = writeln!(out, "{line}");
 }
 
+/// The most values one metric may carry in one EMF document.
+pub const MAX_VALUES: usize = 100;
+
+/// The EMF documents of many values of one metric (each a sample: CloudWatch computes
+/// percentiles and percentile ranks over them), at most [`MAX_VALUES`] per document.
+pub fn values_documents(
+    function: &str,
+    timestamp_ms: i64,
+    name: &str,
+    values: &[f64],
+    unit: Unit,
+) -> Vec<Value> {
+    values
+        .chunks(MAX_VALUES)
+        .map(|chunk| {
+            let mut doc = document(function, timestamp_ms, &[(name, 0.0, unit)]);
+            doc[name] = json!(chunk);
+            doc
+        })
+        .collect()
+}
+
+/// Writes the samples of one metric of this invocation (nothing when there are none).
+pub fn emit_values(name: &str, values: &[f64], unit: Unit) {
+    let docs = values_documents(
+        function_name(),
+        chrono::Utc::now().timestamp_millis(),
+        name,
+        values,
+        unit,
+    );
+    let mut out = std::io::stdout().lock();
+    for doc in docs {
+        let _ = writeln!(out, "{doc}");
+    }
+}
+
 /// [`emit`] of counts, and the milliseconds since `started` under `duration.0`.
 pub fn emit_timed(counts: &[(&str, f64)], duration: (&str, std::time::Instant)) {
     emit(&timed(counts, duration.0, duration.1.elapsed()));
@@ -110,6 +147,29 @@ mod tests {
             directive["Metrics"],
             json!([{"Name": "Messages", "Unit": "Count"}, {"Name": "DurationMs", "Unit": "Milliseconds"}])
         );
+    }
+
+    #[test]
+    fn samples_go_as_arrays_of_at_most_a_hundred_values() {
+        let values: Vec<f64> = (0..250).map(f64::from).collect();
+        let docs = values_documents(
+            "helios-decide",
+            1,
+            "EventToDecision",
+            &values,
+            Unit::Milliseconds,
+        );
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0]["EventToDecision"].as_array().unwrap().len(), 100);
+        assert_eq!(
+            docs[2]["EventToDecision"],
+            json!((200..250).map(f64::from).collect::<Vec<_>>())
+        );
+        assert_eq!(
+            docs[1]["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "EventToDecision", "Unit": "Milliseconds"}])
+        );
+        assert!(values_documents("f", 1, "X", &[], Unit::Count).is_empty());
     }
 
     #[test]
