@@ -140,7 +140,10 @@ locals {
       vpc                  = true
       config_layer         = true
       reserved_concurrency = local.reserved_concurrency.query
-      environment          = merge(local.store_env, local.workflows_env, local.rules_env)
+      # The objectives of GET /v1/slo, as terraform's alarms read them.
+      environment = merge(local.store_env, local.workflows_env, local.rules_env, {
+        HELIOS_SLO = jsonencode(var.slo)
+      })
       statements = [
         local.db_connect,
         { actions = ["states:ListExecutions"], resources = values(local.machine_arns) },
@@ -551,6 +554,8 @@ module "alarms" {
   )
   function_names     = merge(module.functions.names, module.migrate.names)
   state_machine_arns = module.workflows.arns
+  decide_function    = module.functions.names.decide
+  slo                = var.slo
 }
 
 # The queues feed their consumers in batches; a failed message alone comes back.

@@ -48,6 +48,11 @@ EMULATOR_GAPS = [
         "CreateResponseHeadersPolicy",
         "moto has no CloudFront response headers policies (the dashboard's distribution, and the bucket policy naming it, wait on it)",
     ),
+    (
+        "aws_cloudwatch_composite_alarm",
+        "PutCompositeAlarm",
+        "moto has no composite alarms (the burn-rate alerts join two metric alarms, which are made)",
+    ),
 ]
 
 # What moto 5.2.5 accepts but does not read back as AWS does, so that the plan right after the

@@ -1,5 +1,7 @@
 # Alarms, to an encrypted SNS topic (and an email, when given): a message in any
-# dead-letter queue, any function error or throttle, any failed or timed-out execution.
+# dead-letter queue, any function error or throttle, any failed or timed-out execution, and
+# the error budget of the event-to-decision objective burning too fast. And the CloudWatch
+# dashboard of the same signals.
 
 variable "name" {
   type = string
@@ -23,6 +25,41 @@ variable "function_names" {
 
 variable "state_machine_arns" {
   type = map(string)
+}
+
+# The decide function, whose `EventToDecision` samples the objective's alarms read.
+variable "decide_function" {
+  type = string
+}
+
+# The service level objectives (the root's `slo`).
+variable "slo" {
+  type = object({
+    period                   = string
+    event_to_decision        = object({ within = string, objective = number })
+    decision_to_notification = object({ within = string, objective = number })
+  })
+}
+
+locals {
+  unit_seconds = { s = 1, m = 60, h = 3600, d = 86400 }
+  # A span (1h30m) in seconds.
+  slo_seconds = {
+    for k, span in { within = var.slo.event_to_decision.within, period = var.slo.period } :
+    k => sum([for m in regexall("([0-9]+)([smhd])", span) : tonumber(m[0]) * local.unit_seconds[m[1]]])
+  }
+  # The share of events the objective allows to be late, in percent.
+  slo_budget = 100 - var.slo.event_to_decision.objective
+  # The SRE workbook's multi-window burn-rate alerts: a page when 2 % of the period's budget
+  # burns within an hour, a ticket when 5 % burns within six hours, each confirmed by a window
+  # a twelfth as long (so that it stops soon after the burning does). A burn rate of 1 spends
+  # the budget exactly over the period.
+  burn_windows = {
+    page-long    = { alert = "page", seconds = 3600, rate = 0.02 * local.slo_seconds.period / 3600 }
+    page-short   = { alert = "page", seconds = 300, rate = 0.02 * local.slo_seconds.period / 3600 }
+    ticket-long  = { alert = "ticket", seconds = 21600, rate = 0.05 * local.slo_seconds.period / 21600 }
+    ticket-short = { alert = "ticket", seconds = 1800, rate = 0.05 * local.slo_seconds.period / 21600 }
+  }
 }
 
 resource "aws_sns_topic" "alarms" {
@@ -104,6 +141,142 @@ resource "aws_cloudwatch_metric_alarm" "executions" {
       }
     }
   }
+}
+
+# How fast the event-to-decision budget burns over one window: the share of the window's
+# events decided later than the objective's `within` (100 minus the percentile rank of
+# `within` among the samples), over the share the objective allows.
+resource "aws_cloudwatch_metric_alarm" "decision_burn" {
+  for_each            = local.burn_windows
+  alarm_name          = "${var.name}-slo-event-to-decision-burn-${each.key}"
+  alarm_description   = "Events decided later than ${var.slo.event_to_decision.within} burn the error budget of ${var.slo.event_to_decision.objective} % over ${var.slo.period} more than ${each.value.rate} times as fast as it lasts, over ${each.value.seconds / 60} minutes. Part of the ${each.value.alert} alert."
+  evaluation_periods  = 1
+  threshold           = each.value.rate
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+
+  metric_query {
+    id          = "burn"
+    expression  = "(100 - in_time) / ${local.slo_budget}"
+    label       = "burn rate"
+    return_data = true
+  }
+
+  metric_query {
+    id = "in_time"
+    metric {
+      namespace   = "Helios"
+      metric_name = "EventToDecision"
+      dimensions  = { Function = var.decide_function }
+      stat        = "PR(:${local.slo_seconds.within * 1000})"
+      period      = each.value.seconds
+    }
+  }
+}
+
+# The alert fires when both of its windows burn: the long one says enough budget went, the
+# short one that it is still going.
+resource "aws_cloudwatch_composite_alarm" "decision_burn" {
+  for_each          = toset(["page", "ticket"])
+  alarm_name        = "${var.name}-slo-event-to-decision-${each.key}"
+  alarm_description = "The event-to-decision objective (${var.slo.event_to_decision.objective} % within ${var.slo.event_to_decision.within}) burns its budget too fast: ${each.key}. GET /v1/slo shows every window."
+  alarm_rule = join(" AND ", [
+    for w in ["long", "short"] : "ALARM(\"${aws_cloudwatch_metric_alarm.decision_burn["${each.key}-${w}"].alarm_name}\")"
+  ])
+  alarm_actions = [aws_sns_topic.alarms.arn]
+  ok_actions    = [aws_sns_topic.alarms.arn]
+}
+
+data "aws_region" "current" {}
+
+# The same signals on one page: what the functions handled and failed, how long they took,
+# the dead letters, the executions, and the objective.
+resource "aws_cloudwatch_dashboard" "helios" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title  = "Events decided in time (% within ${var.slo.event_to_decision.within}; objective ${var.slo.event_to_decision.objective} %)"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          period = 300
+          metrics = [
+            ["Helios", "EventToDecision", "Function", var.decide_function, { stat = "PR(:${local.slo_seconds.within * 1000})", label = "in time" }],
+          ]
+          yAxis = { left = { min = 0, max = 100 } }
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title  = "Event to decision (ms)"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          period = 300
+          metrics = [for p in ["p50", "p99"] :
+            ["Helios", "EventToDecision", "Function", var.decide_function, { stat = p, label = p }]
+          ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title  = "Messages and failed messages per consumer"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 300
+          metrics = flatten([for k, f in var.function_names : [
+            ["Helios", "Messages", "Function", f, { label = "${k} messages" }],
+            ["Helios", "MessagesFailed", "Function", f, { label = "${k} failed" }],
+          ] if contains(["decide", "expect", "push"], k)])
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title  = "Function errors and throttles"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 300
+          metrics = flatten([for k, f in var.function_names : [
+            ["AWS/Lambda", "Errors", "FunctionName", f, { label = "${k} errors" }],
+            ["AWS/Lambda", "Throttles", "FunctionName", f, { label = "${k} throttles" }],
+          ]])
+        }
+      },
+      {
+        type = "metric", x = 0, y = 12, width = 12, height = 6
+        properties = {
+          title  = "Dead letters waiting"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          stat   = "Maximum"
+          period = 300
+          metrics = [for k, q in var.dlq_names :
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q, { label = k }]
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 12, width = 12, height = 6
+        properties = {
+          title  = "Executions that did not succeed"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 300
+          metrics = flatten([for k, arn in var.state_machine_arns : [
+            for m in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] :
+            ["AWS/States", m, "StateMachineArn", arn, { label = "${k} ${m}" }]
+          ]])
+        }
+      },
+    ]
+  })
 }
 
 output "topic_arn" {
