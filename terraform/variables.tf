@@ -265,7 +265,7 @@ variable "dashboard_web_acl_arn" {
 }
 
 variable "slo" {
-  description = "The service level objectives (GET /v1/slo, and the burn-rate alarms): an event decided within `within` of its receipt, `objective` percent of them; a decision's workflow recording within its `within`; the error budget over `period`. Spans as the rules write them (5s, 1m, 30d)."
+  description = "The service level objectives (GET /v1/slo, and the burn-rate alarms): an event decided within `within` of its receipt, `objective` percent of them; a decision's workflow recording within its `within`; a reconciliation's sources all reporting alike; the error budget over `period`. Spans as the rules write them (5s, 1m, 30d)."
   type = object({
     period = optional(string, "30d")
     event_to_decision = optional(object({
@@ -276,6 +276,9 @@ variable "slo" {
       within    = string
       objective = number
     }), { within = "1m", objective = 99 })
+    reconciliation_accuracy = optional(object({
+      objective = number
+    }), { objective = 99 })
   })
   default = {}
 
@@ -283,7 +286,9 @@ variable "slo" {
     condition = alltrue([
       for o in [var.slo.event_to_decision, var.slo.decision_to_notification] :
       o.objective > 0 && o.objective < 100 && can(regex("^([0-9]+[smhd])+$", o.within))
-    ]) && can(regex("^([0-9]+[smhd])+$", var.slo.period))
+      ]) && can(regex("^([0-9]+[smhd])+$", var.slo.period)) && (
+      var.slo.reconciliation_accuracy.objective > 0 && var.slo.reconciliation_accuracy.objective < 100
+    )
     error_message = "slo: each objective is a percent above 0 and below 100, each `within` and the `period` a span such as 5s, 1m or 30d."
   }
 }

@@ -1414,6 +1414,11 @@ async fn slo_counts_what_the_events_decisions_and_outcomes_say() {
     assert_eq!(slo["slos"][0]["within"], "2s");
     assert_eq!(slo["slos"][0]["objective"], 99.5);
     assert_eq!(slo["slos"][1]["within"], "1m", "the default kept: {slo}");
+    assert_eq!(slo["slos"][2]["name"], "reconciliation_accuracy");
+    assert_eq!(
+        slo["slos"][2]["windows"][0]["total"], 0,
+        "no reconciliation yet: {slo}"
+    );
     let names: Vec<_> = windows(0).iter().map(|w| w["window"].clone()).collect();
     assert_eq!(names, ["5m", "30m", "1h", "6h", "7d"]);
     for w in windows(0) {
@@ -1427,6 +1432,105 @@ async fn slo_counts_what_the_events_decisions_and_outcomes_say() {
         assert_eq!(
             (w["total"].clone(), w["good"].clone()),
             (json!(notified), json!(notified_in_time)),
+            "{slo}"
+        );
+    }
+    drop(dev);
+}
+
+/// Issue 18's reconciliation accuracy: a reconciliation every source reports alike is met
+/// and recorded as a `helios.reconcile.matched` fact; with the mismatched and missed ones it
+/// is what `GET /v1/slo` counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn reconciliations_record_their_verdicts_and_the_slo_counts_the_alike() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for f in std::fs::read_dir(root.join("rules")).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&f, rules.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(
+        rules.join("orders.yaml"),
+        "expectations:
+  - id: orders-agree
+    description: every order told by the shop and the ledger within 1 s, with one amount
+    reconcile:
+      sources:
+        shop:
+          match: {source: [test/shop], type: [order.placed]}
+          key: \"{{data.order}}\"
+        ledger:
+          match: {source: [test/ledger], type: [order.placed]}
+          key: \"{{data.order}}\"
+      compare: {amount: data.amount}
+      within: 1s
+",
+    )
+    .unwrap();
+    let dev = Dev::start_with(
+        &dir.path().join("data"),
+        None,
+        &[
+            "--statemachines".as_ref(),
+            root.join("statemachines").as_os_str(),
+            "--rules".as_ref(),
+            rules.as_os_str(),
+        ],
+        &[],
+    );
+    let now = chrono::Utc::now().to_rfc3339();
+    // o-1 alike, o-2 with two amounts, o-3 told by the shop only.
+    for (id, source, order, amount) in [
+        ("s1", "test/shop", "o-1", 10.0),
+        ("l1", "test/ledger", "o-1", 10.0),
+        ("s2", "test/shop", "o-2", 20.0),
+        ("l2", "test/ledger", "o-2", 21.0),
+        ("s3", "test/shop", "o-3", 30.0),
+    ] {
+        let e = json!({"id": id, "source": source, "type": "order.placed", "time": now,
+                       "subject": order, "data": {"order": order, "amount": amount}});
+        let (status, _, body) = post_json(&dev, API_KEY, serde_json::to_vec(&e).unwrap()).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let verdicts = loop {
+        let (_, page) = get(&dev, "/v1/events?source=helios/expect", API_KEY).await;
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        if events.len() >= 3 {
+            break events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "three verdicts within 60 s: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(verdicts.len(), 3, "one verdict per order: {verdicts:?}");
+    let of = |order: &str| {
+        verdicts
+            .iter()
+            .find(|e| e["data"]["key"] == order)
+            .unwrap_or_else(|| panic!("no verdict on {order}: {verdicts:?}"))
+    };
+    assert_eq!(of("o-1")["type"], "helios.reconcile.matched");
+    assert_eq!(of("o-1")["data"]["expectation"], "orders-agree");
+    assert_eq!(of("o-1")["data"]["mismatched"], json!([]));
+    assert_eq!(of("o-2")["type"], "helios.reconcile.mismatched");
+    assert_eq!(of("o-3")["type"], "helios.expectation.missed");
+    assert_eq!(of("o-3")["data"]["missing"], json!(["ledger"]));
+
+    let (status, slo) = get(&dev, "/v1/slo", API_KEY).await;
+    assert_eq!(status, 200, "{slo}");
+    let accuracy = &slo["slos"][2];
+    assert_eq!(accuracy["name"], "reconciliation_accuracy");
+    for w in accuracy["windows"].as_array().unwrap() {
+        assert_eq!(
+            (w["total"].clone(), w["good"].clone()),
+            (json!(3), json!(1)),
             "{slo}"
         );
     }

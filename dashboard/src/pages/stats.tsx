@@ -39,7 +39,7 @@ interface Slo {
   period: string;
   slos: {
     name: string;
-    within: string;
+    within: string | null;
     objective: number;
     windows: SloWindow[];
     budget_remaining: number | null;
@@ -50,6 +50,7 @@ interface Slo {
 const SLO_NAMES: Record<string, string> = {
   event_to_decision: "Events decided within",
   decision_to_notification: "Decisions notified within",
+  reconciliation_accuracy: "Reconciliations alike",
 };
 
 const SEVERITIES = ["critical", "high", "medium", "low", "info", "none", ""];
@@ -136,6 +137,13 @@ function percent(n: number | null): string {
   return n === null ? "–" : `${n >= 99.95 && n < 100 ? n.toFixed(2) : n.toFixed(1)} %`;
 }
 
+// The budget left, or how many times over it was spent.
+function budget(left: number | null): string {
+  if (left === null || left >= 0) return percent(left);
+  const spent = (100 - left) / 100;
+  return `spent ${spent >= 10 ? spent.toFixed(0) : spent.toFixed(1)}×`;
+}
+
 function SloTable({ slo }: { slo: Slo }) {
   const windows = slo.slos[0]?.windows.map((w) => w.window) ?? [];
   return (
@@ -163,7 +171,7 @@ function SloTable({ slo }: { slo: Slo }) {
                 <th scope="row">
                   <span class="slo-cell start">
                     <span>
-                      {SLO_NAMES[s.name] ?? s.name} {s.within}
+                      {SLO_NAMES[s.name] ?? s.name} {s.within ?? ""}
                     </span>
                     <span class="muted">{s.objective} % of them</span>
                   </span>
@@ -177,7 +185,7 @@ function SloTable({ slo }: { slo: Slo }) {
                   </td>
                 ))}
                 <td class="num" data-label="Budget left">
-                  <span>{percent(s.budget_remaining)}</span>
+                  <span class={s.budget_remaining !== null && s.budget_remaining < 0 ? "bad" : undefined}>{budget(s.budget_remaining)}</span>
                 </td>
                 <td data-label="Alerts">
                   {firing.length === 0 ? (

@@ -1,5 +1,6 @@
 //! Service level objectives of Helios itself, served at `GET /v1/slo`: how many events were
-//! decided in time, and how many decisions' workflows notified in time, over rolling windows,
+//! decided in time, how many decisions' workflows notified in time, and how many
+//! reconciliations found every source alike (reconciliation accuracy), over rolling windows,
 //! with the burn rate of the error budget and the multi-window burn-rate alerts of the SRE
 //! workbook (a page when 2 % of the period's budget burns within an hour, confirmed over
 //! five minutes; a ticket when 5 % burns within six hours, confirmed over thirty minutes).
@@ -14,6 +15,8 @@
 //! decision_to_notification:     # a decision's workflow records within 1 min of it
 //!   within: 1m
 //!   objective: 99
+//! reconciliation_accuracy:      # a reconciliation's sources all report, alike
+//!   objective: 99
 //! ```
 //!
 //! They read the store and nothing else: computing them never touches a decision.
@@ -23,12 +26,13 @@ use helios_store::{SloCounts, SloQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// One objective: this share of the items is in time.
+/// One objective: this share of the items is good (in time, for a latency).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Objective {
-    /// In time: within this span (`5s`, `1m`).
-    pub within: String,
+    /// In time: within this span (`5s`, `1m`); none for reconciliation accuracy.
+    #[serde(default)]
+    pub within: Option<String>,
     /// The percent of items in time, above 0 and below 100.
     pub objective: f64,
 }
@@ -43,6 +47,8 @@ pub struct Objectives {
     pub event_to_decision: Objective,
     #[serde(default = "default_notification")]
     pub decision_to_notification: Objective,
+    #[serde(default = "default_accuracy")]
+    pub reconciliation_accuracy: Objective,
 }
 
 fn default_period() -> String {
@@ -51,14 +57,21 @@ fn default_period() -> String {
 
 fn default_decision() -> Objective {
     Objective {
-        within: "5s".into(),
+        within: Some("5s".into()),
         objective: 99.0,
     }
 }
 
 fn default_notification() -> Objective {
     Objective {
-        within: "1m".into(),
+        within: Some("1m".into()),
+        objective: 99.0,
+    }
+}
+
+fn default_accuracy() -> Objective {
+    Objective {
+        within: None,
         objective: 99.0,
     }
 }
@@ -69,6 +82,7 @@ impl Default for Objectives {
             period: default_period(),
             event_to_decision: default_decision(),
             decision_to_notification: default_notification(),
+            reconciliation_accuracy: default_accuracy(),
         }
     }
 }
@@ -102,7 +116,16 @@ impl Objectives {
             ));
         }
         for (name, o) in self.each() {
-            seconds(&o.within).map_err(|e| format!("`{name}.within`: {e}"))?;
+            match (&o.within, name) {
+                (Some(_), "reconciliation_accuracy") => {
+                    return Err(format!("`{name}` takes no `within`: it counts verdicts"))
+                }
+                (Some(w), _) => {
+                    seconds(w).map_err(|e| format!("`{name}.within`: {e}"))?;
+                }
+                (None, "reconciliation_accuracy") => {}
+                (None, _) => return Err(format!("`{name}` needs `within`, a span such as 5s")),
+            }
             if !(o.objective > 0.0 && o.objective < 100.0) {
                 return Err(format!(
                     "`{name}.objective` is a percent above 0 and below 100, not {}",
@@ -113,10 +136,11 @@ impl Objectives {
         Ok(())
     }
 
-    fn each(&self) -> [(&'static str, &Objective); 2] {
+    fn each(&self) -> [(&'static str, &Objective); 3] {
         [
             ("event_to_decision", &self.event_to_decision),
             ("decision_to_notification", &self.decision_to_notification),
+            ("reconciliation_accuracy", &self.reconciliation_accuracy),
         ]
     }
 
@@ -136,7 +160,12 @@ impl Objectives {
 
     /// What to ask the store for one window ending at `until`.
     pub fn query(&self, until: chrono::DateTime<chrono::Utc>, window_seconds: i64) -> SloQuery {
-        let within = |o: &Objective| seconds(&o.within).unwrap_or(0) as f64;
+        let within = |o: &Objective| {
+            o.within
+                .as_deref()
+                .and_then(|w| seconds(w).ok())
+                .unwrap_or(0) as f64
+        };
         SloQuery {
             until,
             window_seconds,
@@ -155,7 +184,8 @@ impl Objectives {
                 let budget = 1.0 - o.objective / 100.0;
                 let of = |c: &SloCounts| match name {
                     "event_to_decision" => (c.decided, c.decided_in_time),
-                    _ => (c.notified, c.notified_in_time),
+                    "decision_to_notification" => (c.notified, c.notified_in_time),
+                    _ => (c.reconciled, c.reconciled_alike),
                 };
                 let burn = |total: i64, good: i64| {
                     (total > 0).then(|| (1.0 - good as f64 / total as f64) / budget)
@@ -232,7 +262,7 @@ mod tests {
     fn objectives_keep_their_defaults_and_refuse_what_cannot_be_met() {
         assert_eq!(Objectives::parse("").unwrap(), Objectives::default());
         let o = Objectives::parse("event_to_decision: {within: 2s, objective: 99.9}").unwrap();
-        assert_eq!(o.event_to_decision.within, "2s");
+        assert_eq!(o.event_to_decision.within.as_deref(), Some("2s"));
         assert_eq!(o.decision_to_notification, default_notification());
         for (bad, says) in [
             (
@@ -245,6 +275,11 @@ mod tests {
             ),
             ("period: 1h", "at least 6h"),
             ("periode: 30d", "unknown field `periode`"),
+            (
+                "reconciliation_accuracy: {within: 1m, objective: 99}",
+                "takes no `within`",
+            ),
+            ("event_to_decision: {objective: 99}", "needs `within`"),
         ] {
             let e = Objectives::parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
@@ -259,8 +294,9 @@ mod tests {
         let c = |total, good| SloCounts {
             decided: total,
             decided_in_time: good,
-            notified: 0,
-            notified_in_time: 0,
+            reconciled: 4,
+            reconciled_alike: 3,
+            ..Default::default()
         };
         // 20 % late in the last hour and the last 5 minutes: a burn of 20, over 14.4.
         let counts = |short: SloCounts| {
@@ -295,5 +331,11 @@ mod tests {
         assert_eq!(empty["windows"][0]["compliance"], Value::Null);
         assert_eq!(empty["budget_remaining"], Value::Null);
         assert_eq!(empty["alerts"][0]["firing"], false);
+        // Three reconciliations of four alike: 75 %, against 99 %.
+        let accuracy = &r["slos"][2];
+        assert_eq!(accuracy["name"], "reconciliation_accuracy");
+        assert_eq!(accuracy["within"], Value::Null);
+        assert_eq!(accuracy["windows"][0]["compliance"], 75.0);
+        assert!((accuracy["windows"][0]["burn_rate"].as_f64().unwrap() - 25.0).abs() < 1e-9);
     }
 }

@@ -241,7 +241,8 @@ pub struct Checker {
 
 impl Checker {
     /// `{"action": "check", "expectation": <workflow input>}` answers the check
-    /// (`{met, reason, event?, next?}`); `{"action": "emit_missed", "check": <a check>}`
+    /// (`{met, reason, event?, next?}`), and emits the event of a met check (a matched
+    /// reconciliation); `{"action": "emit_missed", "check": <a check>}`
     /// emits its event and answers `{"emitted": id, "status": "accepted" | "duplicate"}`.
     pub async fn handle(&self, payload: Value) -> Result<Value, TaskFailure> {
         let bad = |cause: String| TaskFailure::of(helios_ports::TaskError::BadRequest, cause);
@@ -253,6 +254,13 @@ impl Checker {
                 let (id, key) = instance_of(input).map_err(|e| bad(e.to_string()))?;
                 let c = self.check_and_keep_watcher(input, id, key).await?;
                 tracing::info!(expectation = id, key, met = c.met, reason = %c.reason, "expectation checked");
+                // A met check with an event (a reconciliation every source agreed on) is
+                // recorded here: the workflow ends on `met`. Emitting again after a retry is
+                // a duplicate the ingress path drops (the event's id is the check's).
+                if let (true, Some(event)) = (c.met, c.event.as_ref()) {
+                    let status = self.emitter.emit(event).await?;
+                    tracing::info!(id = %event["id"], status, "reconciliation emitted");
+                }
                 serde_json::to_value(&c).map_err(|e| bad(e.to_string()))
             }
             Some("emit_missed") => {

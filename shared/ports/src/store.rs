@@ -254,6 +254,11 @@ pub struct SloCounts {
     /// have waited longer than `notify_within` by `until` (still waiting is not yet late).
     pub notified: i64,
     pub notified_in_time: i64,
+    /// Reconciliations whose verdict came in the window (the facts `helios/expect` emitted:
+    /// matched, mismatched, or missed for a reconciliation), by the verdict's time.
+    pub reconciled: i64,
+    /// Of them, those every source reported alike (`helios.reconcile.matched`).
+    pub reconciled_alike: i64,
 }
 
 /// One version of a registered JSON Schema: the schema of the events of one subject,

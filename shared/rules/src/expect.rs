@@ -43,6 +43,10 @@ pub const SOURCE: &str = "helios/expect";
 pub const MISSED: &str = "helios.expectation.missed";
 /// The type of the event a reconciliation that found different values emits.
 pub const MISMATCHED: &str = "helios.reconcile.mismatched";
+/// The type of the event a reconciliation that every source reported alike emits: met, and
+/// recorded as a fact, so that the share of reconciliations that agreed can be counted (the
+/// reconciliation-accuracy objective).
+pub const MATCHED: &str = "helios.reconcile.matched";
 
 /// One declared expectation.
 #[derive(Clone, Debug)]
@@ -338,7 +342,8 @@ pub struct Check {
     pub met: bool,
     /// Why, in a sentence.
     pub reason: String,
-    /// The event to emit when not met (a native envelope for the ingress path).
+    /// The event to emit (a native envelope for the ingress path): the miss, or a
+    /// reconciliation's verdict, met or not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<Value>,
     /// The input of the next check (a heartbeat still missing after this period), if any.
@@ -508,12 +513,6 @@ pub fn check(
                     mismatched.push(json!({"field": field, "values": values}));
                 }
             }
-            if missing.is_empty() && mismatched.is_empty() {
-                return Ok(Check::met(format!(
-                    "every source ({}) reported `{key}` with equal values",
-                    sources.join(", ")
-                )));
-            }
             let reports: Map<String, Value> = state
                 .reports
                 .iter()
@@ -523,6 +522,13 @@ pub fn check(
             data.insert("missing".into(), json!(missing));
             data.insert("mismatched".into(), json!(mismatched));
             reason = match (missing.is_empty(), mismatched.len()) {
+                (true, 0) => {
+                    event_type = MATCHED;
+                    format!(
+                        "every source ({}) reported `{key}` with equal values",
+                        sources.join(", ")
+                    )
+                }
                 (false, _) => format!(
                     "`{key}` was not reported by {} by {}",
                     missing
@@ -551,7 +557,7 @@ pub fn check(
         missed["subject"] = s;
     }
     Ok(Check {
-        met: false,
+        met: event_type == MATCHED,
         reason,
         event: Some(missed),
         next,

@@ -1,7 +1,9 @@
 //! Expectations: what an event means to each (observe), how an instance's state moves
 //! (apply), and what a check at the deadline finds.
 
-use helios_rules::expect::{check, CheckError, ExpectState, Role, MISMATCHED, MISSED, SOURCE};
+use helios_rules::expect::{
+    check, CheckError, ExpectState, Role, MATCHED, MISMATCHED, MISSED, SOURCE,
+};
 use helios_rules::{RuleSet, SourceFile};
 use serde_json::{json, Value};
 
@@ -292,11 +294,18 @@ fn a_reconciliation_flags_a_missing_source_and_a_mismatched_value() {
         rs.observe(&gh)[0].execution_name(),
         rs.observe(&ci("main"))[0].execution_name()
     );
-    assert!(
-        check(&rs, &inputs[0], Some(&both), ms("2026-11-23T11:10:00Z"))
-            .unwrap()
-            .met
-    );
+    let c = check(&rs, &inputs[0], Some(&both), ms("2026-11-23T11:10:00Z")).unwrap();
+    assert!(c.met);
+    // Met, and recorded as a fact of its own (what the reconciliation-accuracy objective
+    // counts), with both reports.
+    let e = c.event.unwrap();
+    assert_eq!(e["type"], MATCHED);
+    assert_eq!(e["source"], "helios/expect");
+    assert_eq!(e["data"]["kind"], "reconcile");
+    assert_eq!(e["data"]["missing"], json!([]));
+    assert_eq!(e["data"]["mismatched"], json!([]));
+    assert_eq!(e["data"]["reports"]["ci"]["event"], ci("main")["helios_id"]);
+    assert_eq!(e["time"], inputs[0]["deadline"], "at the deadline");
 
     // Both came, different branches: mismatched, with each source's value.
     let mut differ = st.clone();

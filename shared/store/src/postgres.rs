@@ -1499,7 +1499,21 @@ impl Stats for PgStore {
             )
             .await
             .map_err(unavailable)?;
+        let reconciled = c
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE type = 'helios.reconcile.matched')
+                   FROM facts
+                  WHERE time >= $1 AND time < $2 AND source = 'helios/expect'
+                    AND (type IN ('helios.reconcile.matched', 'helios.reconcile.mismatched')
+                         OR (type = 'helios.expectation.missed'
+                             AND event -> 'data' ->> 'kind' = 'reconcile'))",
+                &[&since, &q.until],
+            )
+            .await
+            .map_err(unavailable)?;
         Ok(SloCounts {
+            reconciled: reconciled.try_get(0).map_err(unavailable)?,
+            reconciled_alike: reconciled.try_get(1).map_err(unavailable)?,
             decided: decided.try_get(0).map_err(unavailable)?,
             decided_in_time: decided.try_get(1).map_err(unavailable)?,
             notified: notified.try_get(0).map_err(unavailable)?,

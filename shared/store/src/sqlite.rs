@@ -1173,11 +1173,25 @@ impl Stats for SqliteStore {
                 )
                 .and_then(|mut st| st.query_row(params![since, until, notify], |r| Ok((r.get(0)?, r.get(1)?))))
                 .map_err(unavailable)?;
+            let (reconciled, reconciled_alike) = c
+                .prepare_cached(
+                    "SELECT count(*), coalesce(sum(type = 'helios.reconcile.matched'), 0)
+                       FROM facts
+                      WHERE time >= ?1 AND time < ?2 AND source = 'helios/expect'
+                        AND (type IN ('helios.reconcile.matched', 'helios.reconcile.mismatched')
+                             OR (type = 'helios.expectation.missed'
+                                 AND json_valid(event)
+                                 AND json_extract(event, '$.data.kind') = 'reconcile'))",
+                )
+                .and_then(|mut st| st.query_row(params![since, until], |r| Ok((r.get(0)?, r.get(1)?))))
+                .map_err(unavailable)?;
             Ok(SloCounts {
                 decided,
                 decided_in_time,
                 notified,
                 notified_in_time,
+                reconciled,
+                reconciled_alike,
             })
         })
         .await

@@ -893,6 +893,21 @@ async fn counts_what_the_service_level_objectives_measure(s: &dyn Store) {
     ])
     .await
     .unwrap();
+    // Verdicts of reconciliations: matched, mismatched, missed; a missed heartbeat is none.
+    let verdict = |id: &str, ty: &str, kind: &str, at: i64| {
+        let mut f = fact("helios/expect", id, ty, at);
+        f.event.data = json!({"kind": kind});
+        f
+    };
+    s.record_facts(&[
+        verdict("r1", "helios.reconcile.matched", "reconcile", 100),
+        verdict("r2", "helios.reconcile.mismatched", "reconcile", 200),
+        verdict("r3", "helios.expectation.missed", "reconcile", 300),
+        verdict("r4", "helios.expectation.missed", "heartbeat", 400),
+        verdict("r5", "helios.reconcile.matched", "reconcile", 1500),
+    ])
+    .await
+    .unwrap();
     let acting = |n: u32, event: &str, hash: &str, at: i64, actions: bool| NewDecision {
         body: if actions {
             json!({"actions": [{"workflow": "decision", "params": {}}]})
@@ -943,6 +958,8 @@ async fn counts_what_the_service_level_objectives_measure(s: &dyn Store) {
             decided_in_time: 3,
             notified: 3,
             notified_in_time: 1,
+            reconciled: 3,
+            reconciled_alike: 1,
         }
     );
     // Other thresholds: every event in time; the first record of dec_1 counts, not its last;
@@ -954,6 +971,8 @@ async fn counts_what_the_service_level_objectives_measure(s: &dyn Store) {
             decided_in_time: 4,
             notified: 4,
             notified_in_time: 1,
+            reconciled: 3,
+            reconciled_alike: 1,
         }
     );
     // The last 100 s: f5 only, still within its time to be notified.
@@ -964,6 +983,8 @@ async fn counts_what_the_service_level_objectives_measure(s: &dyn Store) {
             decided_in_time: 1,
             notified: 0,
             notified_in_time: 0,
+            reconciled: 0,
+            reconciled_alike: 0,
         }
     );
 }

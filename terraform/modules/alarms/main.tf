@@ -38,6 +38,7 @@ variable "slo" {
     period                   = string
     event_to_decision        = object({ within = string, objective = number })
     decision_to_notification = object({ within = string, objective = number })
+    reconciliation_accuracy  = object({ objective = number })
   })
 }
 
