@@ -555,6 +555,7 @@ module "alarms" {
   function_names     = merge(module.functions.names, module.migrate.names)
   state_machine_arns = module.workflows.arns
   decide_function    = module.functions.names.decide
+  record_function    = module.functions.names.record
   slo                = var.slo
 }
 

@@ -1406,6 +1406,17 @@ async fn slo_counts_what_the_events_decisions_and_outcomes_say() {
         }
     }
     assert!(notified >= 1);
+    // The first record of each such workflow is timed from the execution's start (what the
+    // record Lambda reports as a DecisionToNotification sample in AWS).
+    for d in details.iter().filter(|d| !d["outcomes"].as_array().unwrap().is_empty()) {
+        let name = d["outcomes"][0]["execution"].as_str().unwrap();
+        let (status, exec) = get(&dev, &format!("/v1/executions/{name}"), API_KEY).await;
+        assert_eq!(status, 200, "{exec}");
+        assert!(
+            exec.to_string().contains("first_record_after_ms"),
+            "the record task answered with its time: {exec}"
+        );
+    }
     let (status, slo) = get(&dev, "/v1/slo", API_KEY).await;
     assert_eq!(status, 200, "{slo}");
     assert_eq!(slo["period"], "7d");

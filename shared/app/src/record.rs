@@ -6,6 +6,11 @@
 //! - `outcome`: the end of the workflow (notifications, acknowledgement, escalation).
 //!
 //! Each is written once per (decision, execution, kind): a retried task writes nothing new.
+//!
+//! The first record of an execution (`awaiting_ack`, or an `outcome` that awaited none) comes
+//! right after its notifications: its answer carries `first_record_after_ms`, the time since
+//! the execution started (`started`, the decision's moment), which the Lambda reports as a
+//! sample of the decision-to-notification objective.
 
 use std::sync::Arc;
 
@@ -63,8 +68,23 @@ impl Recorder {
                     other => other.to_string(),
                 },
             })?;
-        Ok(
-            json!({"recorded": if recorded == Recorded::Accepted { "accepted" } else { "duplicate" }}),
-        )
+        let mut answer = json!({"recorded": if recorded == Recorded::Accepted { "accepted" } else { "duplicate" }});
+        // An outcome after an awaited acknowledgement (or its timeout) is not the first.
+        let first = kind == "awaiting_ack"
+            || outcome
+                .body
+                .as_object()
+                .is_some_and(|o| !o.contains_key("ack") && !o.contains_key("ack_timeout"));
+        let started = payload
+            .get("started")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        if let (true, Recorded::Accepted, Some(started)) = (first, recorded, started) {
+            let ms = (outcome.recorded_at - started.with_timezone(&chrono::Utc))
+                .num_microseconds()
+                .map_or(f64::MAX, |us| us as f64 / 1000.0);
+            answer["first_record_after_ms"] = json!(ms.max(0.0));
+        }
+        Ok(answer)
     }
 }

@@ -27,8 +27,13 @@ variable "state_machine_arns" {
   type = map(string)
 }
 
-# The decide function, whose `EventToDecision` samples the objective's alarms read.
+# The functions whose samples the objectives' alarms read: decide's `EventToDecision`,
+# record's `DecisionToNotification`.
 variable "decide_function" {
+  type = string
+}
+
+variable "record_function" {
   type = string
 }
 
@@ -46,11 +51,24 @@ locals {
   unit_seconds = { s = 1, m = 60, h = 3600, d = 86400 }
   # A span (1h30m) in seconds.
   slo_seconds = {
-    for k, span in { within = var.slo.event_to_decision.within, period = var.slo.period } :
+    for k, span in {
+      event-to-decision        = var.slo.event_to_decision.within
+      decision-to-notification = var.slo.decision_to_notification.within
+      period                   = var.slo.period
+    } :
     k => sum([for m in regexall("([0-9]+)([smhd])", span) : tonumber(m[0]) * local.unit_seconds[m[1]]])
   }
-  # The share of events the objective allows to be late, in percent.
-  slo_budget = 100 - var.slo.event_to_decision.objective
+  # The objectives on latency, each with the samples it reads.
+  latency_slos = {
+    event-to-decision = {
+      objective = var.slo.event_to_decision, function = var.decide_function,
+      metric    = "EventToDecision", items = "Events decided"
+    }
+    decision-to-notification = {
+      objective = var.slo.decision_to_notification, function = var.record_function,
+      metric    = "DecisionToNotification", items = "Decisions notified"
+    }
+  }
   # The SRE workbook's multi-window burn-rate alerts: a page when 2 % of the period's budget
   # burns within an hour, a ticket when 5 % burns within six hours, each confirmed by a window
   # a twelfth as long (so that it stops soon after the burning does). A burn rate of 1 spends
@@ -60,6 +78,10 @@ locals {
     page-short   = { alert = "page", seconds = 300, rate = 0.02 * local.slo_seconds.period / 3600 }
     ticket-long  = { alert = "ticket", seconds = 21600, rate = 0.05 * local.slo_seconds.period / 21600 }
     ticket-short = { alert = "ticket", seconds = 1800, rate = 0.05 * local.slo_seconds.period / 21600 }
+  }
+  burn_alarms = {
+    for pair in setproduct(keys(local.latency_slos), keys(local.burn_windows)) :
+    "${pair[0]}-${pair[1]}" => merge(local.burn_windows[pair[1]], { slo = pair[0] }, local.latency_slos[pair[0]])
   }
 }
 
@@ -144,13 +166,13 @@ resource "aws_cloudwatch_metric_alarm" "executions" {
   }
 }
 
-# How fast the event-to-decision budget burns over one window: the share of the window's
-# events decided later than the objective's `within` (100 minus the percentile rank of
-# `within` among the samples), over the share the objective allows.
-resource "aws_cloudwatch_metric_alarm" "decision_burn" {
-  for_each            = local.burn_windows
-  alarm_name          = "${var.name}-slo-event-to-decision-burn-${each.key}"
-  alarm_description   = "Events decided later than ${var.slo.event_to_decision.within} burn the error budget of ${var.slo.event_to_decision.objective} % over ${var.slo.period} more than ${each.value.rate} times as fast as it lasts, over ${each.value.seconds / 60} minutes. Part of the ${each.value.alert} alert."
+# How fast an objective's budget burns over one window: the share of the window's samples
+# later than the objective's `within` (100 minus the percentile rank of `within` among them),
+# over the share the objective allows.
+resource "aws_cloudwatch_metric_alarm" "slo_burn" {
+  for_each            = local.burn_alarms
+  alarm_name          = "${var.name}-slo-${each.value.slo}-burn-${each.value.alert}-${each.value.seconds / 60}m"
+  alarm_description   = "${each.value.items} later than ${each.value.objective.within} burn the error budget of ${each.value.objective.objective} % over ${var.slo.period} more than ${each.value.rate} times as fast as it lasts, over ${each.value.seconds / 60} minutes. Part of the ${each.value.alert} alert."
   evaluation_periods  = 1
   threshold           = each.value.rate
   comparison_operator = "GreaterThanThreshold"
@@ -158,7 +180,7 @@ resource "aws_cloudwatch_metric_alarm" "decision_burn" {
 
   metric_query {
     id          = "burn"
-    expression  = "(100 - in_time) / ${local.slo_budget}"
+    expression  = "(100 - in_time) / ${100 - each.value.objective.objective}"
     label       = "burn rate"
     return_data = true
   }
@@ -167,22 +189,25 @@ resource "aws_cloudwatch_metric_alarm" "decision_burn" {
     id = "in_time"
     metric {
       namespace   = "Helios"
-      metric_name = "EventToDecision"
-      dimensions  = { Function = var.decide_function }
-      stat        = "PR(:${local.slo_seconds.within * 1000})"
+      metric_name = each.value.metric
+      dimensions  = { Function = each.value.function }
+      stat        = "PR(:${local.slo_seconds[each.value.slo] * 1000})"
       period      = each.value.seconds
     }
   }
 }
 
-# The alert fires when both of its windows burn: the long one says enough budget went, the
+# An alert fires when both of its windows burn: the long one says enough budget went, the
 # short one that it is still going.
-resource "aws_cloudwatch_composite_alarm" "decision_burn" {
-  for_each          = toset(["page", "ticket"])
-  alarm_name        = "${var.name}-slo-event-to-decision-${each.key}"
-  alarm_description = "The event-to-decision objective (${var.slo.event_to_decision.objective} % within ${var.slo.event_to_decision.within}) burns its budget too fast: ${each.key}. GET /v1/slo shows every window."
+resource "aws_cloudwatch_composite_alarm" "slo_burn" {
+  for_each = {
+    for pair in setproduct(keys(local.latency_slos), ["page", "ticket"]) :
+    "${pair[0]}-${pair[1]}" => { slo = pair[0], alert = pair[1] }
+  }
+  alarm_name        = "${var.name}-slo-${each.value.slo}-${each.value.alert}"
+  alarm_description = "The ${each.value.slo} objective (${local.latency_slos[each.value.slo].objective.objective} % within ${local.latency_slos[each.value.slo].objective.within}) burns its budget too fast: ${each.value.alert}. GET /v1/slo shows every window."
   alarm_rule = join(" AND ", [
-    for w in ["long", "short"] : "ALARM(\"${aws_cloudwatch_metric_alarm.decision_burn["${each.key}-${w}"].alarm_name}\")"
+    for w in ["long", "short"] : "ALARM(\"${aws_cloudwatch_metric_alarm.slo_burn["${each.value.slo}-${each.value.alert}-${w}"].alarm_name}\")"
   ])
   alarm_actions = [aws_sns_topic.alarms.arn]
   ok_actions    = [aws_sns_topic.alarms.arn]
@@ -199,12 +224,12 @@ resource "aws_cloudwatch_dashboard" "helios" {
       {
         type = "metric", x = 0, y = 0, width = 12, height = 6
         properties = {
-          title  = "Events decided in time (% within ${var.slo.event_to_decision.within}; objective ${var.slo.event_to_decision.objective} %)"
+          title  = "Service level objectives: % in time (objectives ${var.slo.event_to_decision.objective} % and ${var.slo.decision_to_notification.objective} %)"
           region = data.aws_region.current.name
           view   = "timeSeries"
           period = 300
-          metrics = [
-            ["Helios", "EventToDecision", "Function", var.decide_function, { stat = "PR(:${local.slo_seconds.within * 1000})", label = "in time" }],
+          metrics = [for k, o in local.latency_slos :
+            ["Helios", o.metric, "Function", o.function, { stat = "PR(:${local.slo_seconds[k] * 1000})", label = "${o.items} within ${o.objective.within}" }]
           ]
           yAxis = { left = { min = 0, max = 100 } }
         }
@@ -212,13 +237,13 @@ resource "aws_cloudwatch_dashboard" "helios" {
       {
         type = "metric", x = 12, y = 0, width = 12, height = 6
         properties = {
-          title  = "Event to decision (ms)"
+          title  = "Event to decision and decision to notification (ms)"
           region = data.aws_region.current.name
           view   = "timeSeries"
           period = 300
-          metrics = [for p in ["p50", "p99"] :
-            ["Helios", "EventToDecision", "Function", var.decide_function, { stat = p, label = p }]
-          ]
+          metrics = flatten([for k, o in local.latency_slos : [for p in ["p50", "p99"] :
+            ["Helios", o.metric, "Function", o.function, { stat = p, label = "${o.metric} ${p}" }]
+          ]])
         }
       },
       {
