@@ -69,16 +69,9 @@ async fn every_page_works_in_a_real_browser() {
     let data = dir.path().join("data");
     // The starter rules, and two expectations of seconds, so that the Missed and Mismatched
     // panels have something to show while the test runs.
-    let rules = dir.path().join("rules");
-    std::fs::create_dir(&rules).unwrap();
-    for f in std::fs::read_dir(root.join("rules")).unwrap() {
-        let f = f.unwrap().path();
-        if f.extension().is_some_and(|e| e == "yaml") {
-            std::fs::copy(&f, rules.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    std::fs::write(
-        rules.join("browser-test.yaml"),
+    let rules = starter_rules_with(
+        dir.path(),
+        "browser-test.yaml",
         "expectations:
   - id: test-heartbeat
     description: the browser test's heartbeat, every 2 s
@@ -101,8 +94,7 @@ async fn every_page_works_in_a_real_browser() {
       compare: {amount: data.amount}
       within: 2s
 ",
-    )
-    .unwrap();
+    );
     let dev = Dev::start_with(
         &data,
         None,

@@ -1408,7 +1408,10 @@ async fn slo_counts_what_the_events_decisions_and_outcomes_say() {
     assert!(notified >= 1);
     // The first record of each such workflow is timed from the execution's start (what the
     // record Lambda reports as a DecisionToNotification sample in AWS).
-    for d in details.iter().filter(|d| !d["outcomes"].as_array().unwrap().is_empty()) {
+    for d in details
+        .iter()
+        .filter(|d| !d["outcomes"].as_array().unwrap().is_empty())
+    {
         let name = d["outcomes"][0]["execution"].as_str().unwrap();
         let (status, exec) = get(&dev, &format!("/v1/executions/{name}"), API_KEY).await;
         assert_eq!(status, 200, "{exec}");
@@ -1456,16 +1459,9 @@ async fn slo_counts_what_the_events_decisions_and_outcomes_say() {
 async fn reconciliations_record_their_verdicts_and_the_slo_counts_the_alike() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules");
-    std::fs::create_dir(&rules).unwrap();
-    for f in std::fs::read_dir(root.join("rules")).unwrap() {
-        let f = f.unwrap().path();
-        if f.extension().is_some_and(|e| e == "yaml") {
-            std::fs::copy(&f, rules.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    std::fs::write(
-        rules.join("orders.yaml"),
+    let rules = starter_rules_with(
+        dir.path(),
+        "orders.yaml",
         "expectations:
   - id: orders-agree
     description: every order told by the shop and the ledger within 1 s, with one amount
@@ -1480,8 +1476,7 @@ async fn reconciliations_record_their_verdicts_and_the_slo_counts_the_alike() {
       compare: {amount: data.amount}
       within: 1s
 ",
-    )
-    .unwrap();
+    );
     let dev = Dev::start_with(
         &dir.path().join("data"),
         None,

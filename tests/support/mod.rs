@@ -253,3 +253,18 @@ pub fn helios_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("helios {args:?} printed no JSON: {e}"))
 }
+
+/// A rule set in `dir/rules`: the checkout's starter rules, and `extra` as `name` beside them.
+pub fn starter_rules_with(dir: &Path, name: &str, extra: &str) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rules = dir.join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for f in std::fs::read_dir(root.join("rules")).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&f, rules.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(rules.join(name), extra).unwrap();
+    rules
+}

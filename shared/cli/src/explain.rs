@@ -4,7 +4,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
 use serde_json::Value;
 
@@ -62,29 +61,10 @@ pub fn render(v: &Value) -> String {
 }
 
 pub async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let key = crate::send::api_key(args.client.api_key.clone(), &args.client.data_dir)
-        .context("no API key: pass --api-key, set HELIOS_API_KEY, or run helios dev here")?;
-    let url = format!(
-        "{}/v1/decisions/{}",
-        args.client.endpoint.trim_end_matches('/'),
-        urlencoding::encode(&args.decision)
-    );
-    let resp = reqwest::Client::new()
-        .get(&url)
-        .header("x-api-key", key)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        eprintln!(
-            "{}: {}",
-            status,
-            body["detail"].as_str().unwrap_or("the request failed")
-        );
+    let path = format!("/v1/decisions/{}", urlencoding::encode(&args.decision));
+    let Some(body) = args.client.get_json(&path).await? else {
         return Ok(ExitCode::from(1));
-    }
+    };
     if args.json {
         println!("{body}");
     } else {

@@ -85,6 +85,34 @@ pub struct ClientArgs {
     pub data_dir: PathBuf,
 }
 
+impl ClientArgs {
+    /// GETs `path` (with its query) of the API with this client's key. A failure's status and
+    /// detail are printed, and the answer is `None` (the command exits 1).
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Option<serde_json::Value>> {
+        use anyhow::Context as _;
+        let key = send::api_key(self.api_key.clone(), &self.data_dir)
+            .context("no API key: pass --api-key, set HELIOS_API_KEY, or run helios dev here")?;
+        let url = format!("{}{path}", self.endpoint.trim_end_matches('/'));
+        let resp = reqwest::Client::new()
+            .get(&url)
+            .header("x-api-key", key)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            eprintln!(
+                "{}: {}",
+                status,
+                body["detail"].as_str().unwrap_or("the request failed")
+            );
+            return Ok(None);
+        }
+        Ok(Some(body))
+    }
+}
+
 /// Where the local state is: the data folder, and PostgreSQL instead of the embedded store.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {

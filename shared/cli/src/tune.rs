@@ -132,36 +132,20 @@ pub fn render(v: &Value) -> String {
 
 pub async fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
     let (since, until) = range(&args.since, args.until.as_deref())?;
-    let key = crate::send::api_key(args.client.api_key.clone(), &args.client.data_dir)
-        .context("no API key: pass --api-key, set HELIOS_API_KEY, or run helios dev here")?;
-    let mut url = format!(
-        "{}/v1/near-misses?since={}&examples={}",
-        args.client.endpoint.trim_end_matches('/'),
+    let mut path = format!(
+        "/v1/near-misses?since={}&examples={}",
         urlencoding::encode(&since),
         args.examples
     );
     if let Some(until) = &until {
-        url.push_str(&format!("&until={}", urlencoding::encode(until)));
+        path.push_str(&format!("&until={}", urlencoding::encode(until)));
     }
     if let Some(rule) = &args.rule {
-        url.push_str(&format!("&rule={}", urlencoding::encode(rule)));
+        path.push_str(&format!("&rule={}", urlencoding::encode(rule)));
     }
-    let resp = reqwest::Client::new()
-        .get(&url)
-        .header("x-api-key", key)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        eprintln!(
-            "{}: {}",
-            status,
-            body["detail"].as_str().unwrap_or("the request failed")
-        );
+    let Some(body) = args.client.get_json(&path).await? else {
         return Ok(ExitCode::from(1));
-    }
+    };
     if args.json {
         println!("{body}");
     } else {
