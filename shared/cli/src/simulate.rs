@@ -48,7 +48,7 @@ pub struct Traffic {
     #[arg(long, default_value_t = 0.05, value_parser = share)]
     pub mismatched: f64,
     /// Seconds after which the heartbeat stops (`never` keeps it going).
-    #[arg(long, default_value = "20", value_name = "SECONDS|never")]
+    #[arg(long, default_value = "10", value_name = "SECONDS|never")]
     pub heartbeat_stops_after: String,
     /// The seed of the random choices: the same seed, the same traffic.
     #[arg(long)]
@@ -355,7 +355,8 @@ impl Simulator {
         let id = self.id("beat");
         native(json!({
             "id": id, "source": "svc/checkout", "type": "heartbeat", "time": now(),
-            "subject": "checkout", "data": {}
+            // Every 5 s, stating a period of 10 s (the starter rules' `every_from`).
+            "subject": "checkout", "data": {"every": "10s"}
         }))
     }
 }

@@ -6,6 +6,8 @@
 //!   - id: heartbeat                       # a heartbeat every period, per key
 //!     heartbeat: {match: {type: [heartbeat]}, every: 5m, grace: 1m, repeat: 3}
 //!     key: "{{subject}}"                  # the default
+//!   - id: lease                           # each heartbeat may state its own period
+//!     heartbeat: {match: {type: [lease]}, every: 1m, every_from: data.every}
 //!   - id: deploy-finishes                 # B within T after A, matched on a key
 //!     sequence: {first: {type: [deploy.started]}, then: {type: [deploy.finished]}, within: 30m}
 //!     key: "{{subject}}"
@@ -117,10 +119,13 @@ fn plain_types(pattern: &Value) -> Option<Vec<String>> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
     /// An event every `every` (plus `grace`); up to `repeat` misses are emitted, one a period.
+    /// With `every_from`, a heartbeat that states its own period there (a span from 1s to 7d,
+    /// as a lease states its duration) is due within it instead.
     Heartbeat {
         every: Span,
         grace: Span,
         repeat: u32,
+        every_from: Option<FieldPath>,
     },
     /// After a `first` event, a `then` event within `within`.
     Sequence { within: Span },
@@ -164,6 +169,21 @@ pub struct Seen {
     pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub carried: Map<String, Value>,
+    /// The period a heartbeat stated for itself (`every_from`), in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_ms: Option<i64>,
+}
+
+/// The shortest and longest period a heartbeat may state for itself.
+pub const STATED_PERIOD_MS: (i64, i64) = (1_000, 7 * 86_400_000);
+
+/// The period `event` states at `from`, when it is a span within [`STATED_PERIOD_MS`].
+fn stated_period(from: Option<&FieldPath>, scope: &Scope) -> Option<i64> {
+    let v = found_value(&scope.resolve(from?));
+    let ms = Span::parse(v.as_str()?).ok()?.millis();
+    (STATED_PERIOD_MS.0..=STATED_PERIOD_MS.1)
+        .contains(&ms)
+        .then_some(ms)
 }
 
 /// The one workflow execution watching an instance of a heartbeat or a sequence, and the
@@ -332,6 +352,7 @@ impl Observation {
             "deadline": self.deadline_ms.map(iso),
             "attempt": 1,
             "carried": self.carried,
+            "period_ms": self.seen.period_ms,
         })
     }
 }
@@ -441,15 +462,19 @@ pub fn check(
             every,
             grace,
             repeat,
+            ..
         } => {
+            let period = |stated: Option<i64>| stated.unwrap_or(every.millis());
             if let Some(latest) = state.latest.as_ref().filter(|l| l.event != event) {
                 return Ok(follow(
                     input,
                     latest,
-                    latest.time_ms + every.millis() + grace.millis(),
+                    latest.time_ms + period(latest.period_ms) + grace.millis(),
                     format!("a later heartbeat came at {}", iso(latest.time_ms)),
                 ));
             }
+            let stated = input.get("period_ms").and_then(Value::as_i64);
+            let every = Span((period(stated) / 1000).max(0) as u64);
             data.insert("last_seen".into(), json!(text("time")));
             data.insert("missed".into(), json!(attempt));
             reason = format!(
@@ -572,6 +597,7 @@ fn follow(input: &Value, latest: &Seen, deadline_ms: i64, reason: String) -> Che
     next["time"] = json!(iso(latest.time_ms));
     next["deadline"] = json!(iso(deadline_ms));
     next["attempt"] = json!(1);
+    next["period_ms"] = json!(latest.period_ms);
     if let Some(s) = &latest.subject {
         next["subject"] = json!(s);
     }
@@ -631,10 +657,15 @@ impl RuleSet {
             if key.trim().is_empty() {
                 continue;
             }
+            let stated = match &exp.kind {
+                Kind::Heartbeat { every_from, .. } => stated_period(every_from.as_ref(), &scope),
+                _ => None,
+            };
             let (deadline_ms, values) = match (&exp.kind, role) {
-                (Kind::Heartbeat { every, grace, .. }, _) => {
-                    (Some(time_ms + every.millis() + grace.millis()), Map::new())
-                }
+                (Kind::Heartbeat { every, grace, .. }, _) => (
+                    Some(time_ms + stated.unwrap_or(every.millis()) + grace.millis()),
+                    Map::new(),
+                ),
                 (Kind::Sequence { within }, Role::Opens) => {
                     (Some(time_ms + within.millis()), Map::new())
                 }
@@ -676,6 +707,7 @@ impl RuleSet {
                     } else {
                         Map::new()
                     },
+                    period_ms: stated,
                 },
                 subject,
                 deadline_ms,
@@ -822,6 +854,7 @@ struct RawHeartbeat {
     every: String,
     grace: Option<String>,
     repeat: Option<u32>,
+    every_from: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -928,6 +961,11 @@ pub(crate) fn parse_expectation(v: &Value, at: &str, file: &str) -> Result<Expec
                         None => Span(0),
                     },
                     repeat,
+                    every_from: h
+                        .every_from
+                        .as_deref()
+                        .map(|f| field(f, format!("{here}.every_from")))
+                        .transpose()?,
                 },
                 vec![Watch::plain(
                     &h.pattern,

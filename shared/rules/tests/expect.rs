@@ -520,3 +520,83 @@ fn open_spans_replay_when_each_instance_waited_and_whether_it_was_met() {
     assert!(missed.open_at(m("2026-11-23T09:02:29Z")));
     assert!(!missed.open_at(m("2026-11-23T09:02:30Z")));
 }
+
+#[test]
+fn a_heartbeat_may_state_its_own_period_within_bounds() {
+    let rs = load(
+        "name: t
+version: 1
+expectations:
+  - id: lease
+    description: each holder renews within the period it states
+    heartbeat: {match: {type: [lease]}, every: 1m, grace: 1s, repeat: 2, every_from: data.every}
+",
+    )
+    .unwrap();
+    let beat = |id: &str, time: &str, every: Value| {
+        event(
+            id,
+            "svc",
+            "lease",
+            time,
+            "holder-1",
+            json!({"every": every}),
+        )
+    };
+    let deadline = |e: &Value| rs.observe(e)[0].workflow_input()["deadline"].clone();
+    // A stated period of 10 s: due 11 s later (with the grace); none stated, or one out of
+    // bounds or not a span: the declared minute.
+    assert_eq!(
+        deadline(&beat("a", "2026-11-23T11:00:00Z", json!("10s"))),
+        "2026-11-23T11:00:11Z"
+    );
+    for other in [
+        json!(null),
+        json!("0s"),
+        json!("8d"),
+        json!(10),
+        json!("soon"),
+    ] {
+        assert_eq!(
+            deadline(&beat("a", "2026-11-23T11:00:00Z", other.clone())),
+            "2026-11-23T11:01:01Z",
+            "{other}"
+        );
+    }
+
+    // Missed at 11:00:11, and again a stated period later.
+    let mut st = ExpectState::default();
+    let first = beat("a", "2026-11-23T11:00:00Z", json!("10s"));
+    let inputs = feed(&rs, &mut st, &first);
+    assert_eq!(inputs[0]["period_ms"], 10_000);
+    let c = check(&rs, &inputs[0], Some(&st), ms("2026-11-23T11:00:11Z")).unwrap();
+    assert!(!c.met);
+    assert!(
+        c.reason.contains("1 period(s) of 10s missed"),
+        "{}",
+        c.reason
+    );
+    let next = c.next.unwrap();
+    assert_eq!(next["deadline"], "2026-11-23T11:00:21Z");
+    assert!(check(&rs, &next, Some(&st), ms("2026-11-23T11:00:21Z"))
+        .unwrap()
+        .reason
+        .contains("2 period(s) of 10s"));
+
+    // A later heartbeat stating 20 s: the watch follows it, to its own period.
+    let mut renewed = st.clone();
+    feed(
+        &rs,
+        &mut renewed,
+        &beat("b", "2026-11-23T11:00:05Z", json!("20s")),
+    );
+    let c = check(&rs, &inputs[0], Some(&renewed), ms("2026-11-23T11:00:11Z")).unwrap();
+    assert!(c.met);
+    let next = c.next.unwrap();
+    assert_eq!(next["deadline"], "2026-11-23T11:00:26Z");
+    assert_eq!(next["period_ms"], 20_000);
+
+    let e = load("name: t\nversion: 1\nexpectations:\n  - id: x\n    heartbeat: {match: {type: [x]}, every: 1m, every_from: \"nope.x\"}\n")
+        .unwrap_err();
+    assert!(e.contains("expectations[0].heartbeat.every_from"), "{e}");
+}
