@@ -545,13 +545,14 @@ impl Query {
 
     async fn slo(&self) -> Result<Response, Problem> {
         let now = self.clock.now();
-        let mut counts = Vec::new();
-        for (name, seconds) in self.slo.windows() {
-            counts.push((
-                name,
-                self.store.slo_counts(&self.slo.query(now, seconds)).await?,
-            ));
-        }
+        let counted = self.store.slo_counts(&self.slo.query(now)).await?;
+        let counts: Vec<(String, helios_store::SloCounts)> = self
+            .slo
+            .windows()
+            .into_iter()
+            .map(|(name, _)| name)
+            .zip(counted)
+            .collect();
         Ok(crate::json(
             200,
             &self.slo.report(&helios_events::format_time(&now), &counts),

@@ -109,9 +109,9 @@ impl Objectives {
 
     fn check(&self) -> Result<(), String> {
         let period = self.period_seconds()?;
-        if period < 21_600 {
+        if period < 21_600 || period % helios_store::SLO_SLOT_SECONDS != 0 {
             return Err(format!(
-                "`period` is {}: at least 6h, the longest alert window",
+                "`period` is {}: at least 6h, the longest alert window, in whole 5 minutes",
                 self.period
             ));
         }
@@ -158,8 +158,8 @@ impl Objectives {
         w
     }
 
-    /// What to ask the store for one window ending at `until`.
-    pub fn query(&self, until: chrono::DateTime<chrono::Utc>, window_seconds: i64) -> SloQuery {
+    /// What to ask the store for every window ending at `until`.
+    pub fn query(&self, until: chrono::DateTime<chrono::Utc>) -> SloQuery {
         let within = |o: &Objective| {
             o.within
                 .as_deref()
@@ -168,7 +168,7 @@ impl Objectives {
         };
         SloQuery {
             until,
-            window_seconds,
+            windows: self.windows().into_iter().map(|(_, s)| s).collect(),
             decide_within: within(&self.event_to_decision),
             notify_within: within(&self.decision_to_notification),
         }
@@ -284,8 +284,12 @@ mod tests {
             let e = Objectives::parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
-        let q = o.query(chrono::Utc::now(), 300);
+        let q = o.query(chrono::Utc::now());
         assert_eq!((q.decide_within, q.notify_within), (2.0, 60.0));
+        assert_eq!(q.windows, [300, 1800, 3600, 21_600, 2_592_000]);
+        assert!(Objectives::parse("period: 6h1s")
+            .unwrap_err()
+            .contains("whole 5 minutes"));
     }
 
     #[test]

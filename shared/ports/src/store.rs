@@ -232,16 +232,35 @@ pub struct NearMissRow {
     pub examples: Vec<(String, String)>,
 }
 
-/// What the service level objectives count over one window, `[until - window, until)`.
+/// What the service level objectives count over windows ending at `until`, each
+/// `[until - window, until)`, in one pass over the longest.
 #[derive(Clone, Debug)]
 pub struct SloQuery {
     pub until: DateTime<Utc>,
-    pub window_seconds: i64,
+    /// The windows, in seconds, each a multiple of [`SLO_SLOT_SECONDS`].
+    pub windows: Vec<i64>,
     /// An event is decided in time within this many seconds of being received.
     pub decide_within: f64,
     /// A decision with actions is notified in time when its workflow's first record comes
     /// within this many seconds of it.
     pub notify_within: f64,
+}
+
+/// The stores count in slots of this many seconds back from `until`, and add slots up into
+/// each window.
+pub const SLO_SLOT_SECONDS: i64 = 300;
+
+/// Adds up `(slot, total, good)` rows (slot 0 the newest) into the windows asked for.
+pub fn slo_windows(windows: &[i64], rows: &[(i64, i64, i64)]) -> Vec<(i64, i64)> {
+    windows
+        .iter()
+        .map(|w| {
+            let slots = w / SLO_SLOT_SECONDS;
+            rows.iter()
+                .filter(|(slot, _, _)| (0..slots).contains(slot))
+                .fold((0, 0), |(t, g), (_, total, good)| (t + total, g + good))
+        })
+        .collect()
 }
 
 /// The counts of one window of [`SloQuery`].
@@ -512,8 +531,8 @@ pub trait Stats: Send + Sync {
     /// The near misses of the decisions made in `[since, until)`, most frequent first within
     /// each rule.
     async fn near_misses(&self, query: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError>;
-    /// The counts of the service level objectives over one window.
-    async fn slo_counts(&self, query: &SloQuery) -> Result<SloCounts, StoreError>;
+    /// The counts of the service level objectives, one per window of the query, in its order.
+    async fn slo_counts(&self, query: &SloQuery) -> Result<Vec<SloCounts>, StoreError>;
 }
 
 /// How the functions' database role logs in ([`RowAccess::grant_dml`]).
@@ -572,7 +591,7 @@ pub trait ReadModel: Send + Sync {
     async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError>;
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatRow>, StoreError>;
     async fn near_misses(&self, query: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError>;
-    async fn slo_counts(&self, query: &SloQuery) -> Result<SloCounts, StoreError>;
+    async fn slo_counts(&self, query: &SloQuery) -> Result<Vec<SloCounts>, StoreError>;
     async fn subjects(&self) -> Result<Vec<Subject>, StoreError>;
     async fn schema_versions(
         &self,
@@ -628,7 +647,7 @@ impl ReadModel for ReadOnly {
     async fn near_misses(&self, query: &NearMissQuery) -> Result<Vec<NearMissRow>, StoreError> {
         self.0.near_misses(query).await
     }
-    async fn slo_counts(&self, query: &SloQuery) -> Result<SloCounts, StoreError> {
+    async fn slo_counts(&self, query: &SloQuery) -> Result<Vec<SloCounts>, StoreError> {
         self.0.slo_counts(query).await
     }
     async fn subjects(&self) -> Result<Vec<Subject>, StoreError> {

@@ -66,6 +66,28 @@ impl NearMissText {
     }
 }
 
+/// The counts of each window from the per-slot rows of the three objectives.
+pub(crate) fn slo_counts_of(
+    windows: &[i64],
+    decided: &[(i64, i64, i64)],
+    notified: &[(i64, i64, i64)],
+    reconciled: &[(i64, i64, i64)],
+) -> Vec<SloCounts> {
+    let d = slo_windows(windows, decided);
+    let n = slo_windows(windows, notified);
+    let r = slo_windows(windows, reconciled);
+    (0..windows.len())
+        .map(|i| SloCounts {
+            decided: d[i].0,
+            decided_in_time: d[i].1,
+            notified: n[i].0,
+            notified_in_time: n[i].1,
+            reconciled: r[i].0,
+            reconciled_alike: r[i].1,
+        })
+        .collect()
+}
+
 /// A key's sources as stored: a JSON array, or NULL.
 pub(crate) fn key_sources_text(sources: Option<&[String]>) -> Option<String> {
     sources.map(|s| serde_json::Value::from(s.to_vec()).to_string())

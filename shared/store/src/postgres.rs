@@ -10,6 +10,7 @@ use crate::{
     migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery, Fact,
     FactPage, FactQuery, NearMissQuery, NearMissRow, NewDecision, NewFact, Outcome, RawRef,
     Recorded, Role, SloCounts, SloQuery, StatRow, StatsQuery, StoreError, StoredDecision,
+    SLO_SLOT_SECONDS,
 };
 use crate::{
     ApiKeys, Decisions, Facts, Held, HoldStatus, Login, Outbox, Outboxed, Outcomes, Quarantine,
@@ -1468,24 +1469,42 @@ impl Stats for PgStore {
             .collect()
     }
 
-    async fn slo_counts(&self, q: &SloQuery) -> Result<SloCounts, StoreError> {
+    async fn slo_counts(&self, q: &SloQuery) -> Result<Vec<SloCounts>, StoreError> {
         let c = self.client().await?;
-        let since = q.until - chrono::Duration::seconds(q.window_seconds);
+        let longest = q.windows.iter().copied().max().unwrap_or(0);
+        let since = q.until - chrono::Duration::seconds(longest);
+        // One pass over the longest window, counted per slot of SLO_SLOT_SECONDS back from
+        // `until` ($2).
+        let slot = SLO_SLOT_SECONDS;
+        let rows = |rows: Vec<tokio_postgres::Row>| -> Result<Vec<(i64, i64, i64)>, StoreError> {
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0).map_err(unavailable)?,
+                        r.try_get(1).map_err(unavailable)?,
+                        r.try_get(2).map_err(unavailable)?,
+                    ))
+                })
+                .collect()
+        };
         let decided = c
-            .query_one(
-                "SELECT count(*),
+            .query(
+                "SELECT floor(extract(epoch FROM $2 - d.decided_at) / $4::bigint)::bigint,
+                        count(*),
                         count(*) FILTER (WHERE extract(epoch FROM d.decided_at - f.received_at)::float8 <= $3::float8)
                    FROM decisions d JOIN facts f ON f.helios_id = d.event_id
                   WHERE d.decided_at >= $1 AND d.decided_at < $2
                     AND NOT EXISTS (SELECT 1 FROM decisions e
-                                     WHERE e.event_id = d.event_id AND e.decided_at < d.decided_at)",
-                &[&since, &q.until, &q.decide_within],
+                                     WHERE e.event_id = d.event_id AND e.decided_at < d.decided_at)
+                  GROUP BY 1",
+                &[&since, &q.until, &q.decide_within, &slot],
             )
             .await
             .map_err(unavailable)?;
         let notified = c
-            .query_one(
-                "SELECT count(*),
+            .query(
+                "SELECT floor(extract(epoch FROM $2 - at) / $4::bigint)::bigint,
+                        count(*),
                         count(*) FILTER (WHERE first IS NOT NULL
                                            AND extract(epoch FROM first - at)::float8 <= $3::float8)
                    FROM (SELECT d.decided_at AS at,
@@ -1494,31 +1513,32 @@ impl Stats for PgStore {
                           WHERE d.decided_at >= $1 AND d.decided_at < $2
                             AND json_array_length(CASE WHEN json_typeof(d.body -> 'actions') = 'array'
                                                        THEN d.body -> 'actions' ELSE '[]'::json END) > 0) x
-                  WHERE first IS NOT NULL OR extract(epoch FROM $2 - at)::float8 > $3::float8",
-                &[&since, &q.until, &q.notify_within],
+                  WHERE first IS NOT NULL OR extract(epoch FROM $2 - at)::float8 > $3::float8
+                  GROUP BY 1",
+                &[&since, &q.until, &q.notify_within, &slot],
             )
             .await
             .map_err(unavailable)?;
         let reconciled = c
-            .query_one(
-                "SELECT count(*), count(*) FILTER (WHERE type = 'helios.reconcile.matched')
-                   FROM facts
-                  WHERE time >= $1 AND time < $2 AND source = 'helios/expect'
+            .query(
+                "SELECT floor(extract(epoch FROM $2 - f.time) / $3::bigint)::bigint,
+                        count(*), count(*) FILTER (WHERE f.type = 'helios.reconcile.matched')
+                   FROM facts f
+                  WHERE f.time >= $1 AND f.time < $2 AND f.source = 'helios/expect'
                     AND (type IN ('helios.reconcile.matched', 'helios.reconcile.mismatched')
                          OR (type = 'helios.expectation.missed'
-                             AND event -> 'data' ->> 'kind' = 'reconcile'))",
-                &[&since, &q.until],
+                             AND event -> 'data' ->> 'kind' = 'reconcile'))
+                  GROUP BY 1",
+                &[&since, &q.until, &slot],
             )
             .await
             .map_err(unavailable)?;
-        Ok(SloCounts {
-            reconciled: reconciled.try_get(0).map_err(unavailable)?,
-            reconciled_alike: reconciled.try_get(1).map_err(unavailable)?,
-            decided: decided.try_get(0).map_err(unavailable)?,
-            decided_in_time: decided.try_get(1).map_err(unavailable)?,
-            notified: notified.try_get(0).map_err(unavailable)?,
-            notified_in_time: notified.try_get(1).map_err(unavailable)?,
-        })
+        Ok(crate::slo_counts_of(
+            &q.windows,
+            &rows(decided)?,
+            &rows(notified)?,
+            &rows(reconciled)?,
+        ))
     }
 }
 

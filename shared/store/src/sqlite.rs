@@ -11,6 +11,7 @@ use crate::{
     fixed_time, migrations, rules_column, rules_from_column, ApiKey, DecisionPage, DecisionQuery,
     Fact, FactPage, FactQuery, NearMissQuery, NearMissRow, NewDecision, NewFact, Outcome, RawRef,
     Recorded, Role, SloCounts, SloQuery, StatRow, StatsQuery, StoreError, StoredDecision,
+    SLO_SLOT_SECONDS,
 };
 use crate::{
     ApiKeys, Decisions, Facts, Held, HoldStatus, Outbox, Outboxed, Outcomes, Quarantine, Schema,
@@ -1141,58 +1142,63 @@ impl Stats for SqliteStore {
         .await
     }
 
-    async fn slo_counts(&self, q: &SloQuery) -> Result<SloCounts, StoreError> {
-        let since = fixed_time(&(q.until - chrono::Duration::seconds(q.window_seconds)));
+    async fn slo_counts(&self, q: &SloQuery) -> Result<Vec<SloCounts>, StoreError> {
+        let longest = q.windows.iter().copied().max().unwrap_or(0);
+        let since = fixed_time(&(q.until - chrono::Duration::seconds(longest)));
         let until = fixed_time(&q.until);
-        let (decide, notify) = (q.decide_within, q.notify_within);
+        let (decide, notify, windows) = (q.decide_within, q.notify_within, q.windows.clone());
         self.with(move |c| {
-            // julianday reads RFC 3339 with its fraction; days to seconds.
-            let (decided, decided_in_time) = c
-                .prepare_cached(
-                    "SELECT count(*),
-                            coalesce(sum((julianday(d.decided_at) - julianday(f.received_at)) * 86400.0 <= ?3), 0)
-                       FROM decisions d JOIN facts f ON f.helios_id = d.event_id
-                      WHERE d.decided_at >= ?1 AND d.decided_at < ?2
-                        AND NOT EXISTS (SELECT 1 FROM decisions e
-                                         WHERE e.event_id = d.event_id AND e.decided_at < d.decided_at)",
-                )
-                .and_then(|mut st| st.query_row(params![since, until, decide], |r| Ok((r.get(0)?, r.get(1)?))))
-                .map_err(unavailable)?;
-            let (notified, notified_in_time) = c
-                .prepare_cached(
-                    "SELECT count(*),
-                            coalesce(sum(first IS NOT NULL
-                                         AND (julianday(first) - julianday(at)) * 86400.0 <= ?3), 0)
-                       FROM (SELECT d.decided_at AS at,
-                                    (SELECT min(o.recorded_at) FROM outcomes o WHERE o.decision_id = d.id) AS first
-                               FROM decisions d
-                              WHERE d.decided_at >= ?1 AND d.decided_at < ?2
-                                AND json_valid(d.body) AND json_type(d.body, '$.actions') = 'array'
-                                AND json_array_length(d.body, '$.actions') > 0)
-                      WHERE first IS NOT NULL OR (julianday(?2) - julianday(at)) * 86400.0 > ?3",
-                )
-                .and_then(|mut st| st.query_row(params![since, until, notify], |r| Ok((r.get(0)?, r.get(1)?))))
-                .map_err(unavailable)?;
-            let (reconciled, reconciled_alike) = c
-                .prepare_cached(
-                    "SELECT count(*), coalesce(sum(type = 'helios.reconcile.matched'), 0)
-                       FROM facts
-                      WHERE time >= ?1 AND time < ?2 AND source = 'helios/expect'
-                        AND (type IN ('helios.reconcile.matched', 'helios.reconcile.mismatched')
-                             OR (type = 'helios.expectation.missed'
-                                 AND json_valid(event)
-                                 AND json_extract(event, '$.data.kind') = 'reconcile'))",
-                )
-                .and_then(|mut st| st.query_row(params![since, until], |r| Ok((r.get(0)?, r.get(1)?))))
-                .map_err(unavailable)?;
-            Ok(SloCounts {
-                decided,
-                decided_in_time,
-                notified,
-                notified_in_time,
-                reconciled,
-                reconciled_alike,
-            })
+            // One pass over the longest window, counted per slot of SLO_SLOT_SECONDS back from
+            // `until` (?2); julianday reads RFC 3339 with its fraction (days: × 86400 s).
+            let rows = |sql: &str, within: f64| -> Result<Vec<(i64, i64, i64)>, StoreError> {
+                let mut st = c.prepare_cached(sql).map_err(unavailable)?;
+                let rows = st
+                    .query_map(params![since, until, within, SLO_SLOT_SECONDS], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(unavailable)?;
+                rows.map(|r| r.map_err(unavailable)).collect()
+            };
+            let decided = rows(
+                "SELECT CAST((julianday(?2) - julianday(d.decided_at)) * 86400.0 / ?4 AS INTEGER),
+                        count(*),
+                        coalesce(sum((julianday(d.decided_at) - julianday(f.received_at)) * 86400.0 <= ?3), 0)
+                   FROM decisions d JOIN facts f ON f.helios_id = d.event_id
+                  WHERE d.decided_at >= ?1 AND d.decided_at < ?2
+                    AND NOT EXISTS (SELECT 1 FROM decisions e
+                                     WHERE e.event_id = d.event_id AND e.decided_at < d.decided_at)
+                  GROUP BY 1",
+                decide,
+            )?;
+            let notified = rows(
+                "SELECT CAST((julianday(?2) - julianday(at)) * 86400.0 / ?4 AS INTEGER),
+                        count(*),
+                        coalesce(sum(first IS NOT NULL
+                                     AND (julianday(first) - julianday(at)) * 86400.0 <= ?3), 0)
+                   FROM (SELECT d.decided_at AS at,
+                                (SELECT min(o.recorded_at) FROM outcomes o WHERE o.decision_id = d.id) AS first
+                           FROM decisions d
+                          WHERE d.decided_at >= ?1 AND d.decided_at < ?2
+                            AND json_valid(d.body) AND json_type(d.body, '$.actions') = 'array'
+                            AND json_array_length(d.body, '$.actions') > 0)
+                  WHERE first IS NOT NULL OR (julianday(?2) - julianday(at)) * 86400.0 > ?3
+                  GROUP BY 1",
+                notify,
+            )?;
+            // ?3 is unused here (every query takes the same parameters).
+            let reconciled = rows(
+                "SELECT CAST((julianday(?2) - julianday(time)) * 86400.0 / ?4 AS INTEGER),
+                        count(*), coalesce(sum(type = 'helios.reconcile.matched'), 0)
+                   FROM facts
+                  WHERE time >= ?1 AND time < ?2 AND ?3 IS NOT NULL AND source = 'helios/expect'
+                    AND (type IN ('helios.reconcile.matched', 'helios.reconcile.mismatched')
+                         OR (type = 'helios.expectation.missed'
+                             AND json_valid(event)
+                             AND json_extract(event, '$.data.kind') = 'reconcile'))
+                  GROUP BY 1",
+                0.0,
+            )?;
+            Ok(crate::slo_counts_of(&windows, &decided, &notified, &reconciled))
         })
         .await
     }

@@ -888,7 +888,7 @@ async fn counts_what_the_service_level_objectives_measure(s: &dyn Store) {
         fact("ci", "f1", "build", 0),
         fact("ci", "f2", "build", 10),
         fact("ci", "f3", "build", 20),
-        fact("ci", "f5", "build", 995),
+        fact("ci", "f5", "build", 1195),
         fact("ci", "f9", "build", 1990),
     ])
     .await
@@ -921,7 +921,7 @@ async fn counts_what_the_service_level_objectives_measure(s: &dyn Store) {
         acting(2, "f2", "h", 30, true), // decided after 19 s; never notified
         acting(3, "f3", "h", 22, false), // decided after 1 s; nothing to notify
         acting(4, "f3", "other", 500, true), // decided again (a replay): its event is not counted again, its workflow is, never notified
-        acting(5, "f5", "h", 996, true),     // decided at once; 4 s later, not yet late
+        acting(5, "f5", "h", 1196, true),    // decided at once; 4 s later, not yet late
         acting(9, "f9", "h", 2000, true),    // after the window
     ] {
         s.record_decision(&d).await.unwrap();
@@ -944,48 +944,51 @@ async fn counts_what_the_service_level_objectives_measure(s: &dyn Store) {
     })
     .await
     .unwrap();
-    let q = |window: i64, decide: f64, notify: f64| SloQuery {
-        until: t(1000),
-        window_seconds: window,
+    // The last 1,200 s and the last 300 s (slots of 300 s), in one query.
+    let q = |decide: f64, notify: f64| SloQuery {
+        until: t(1200),
+        windows: vec![1200, 300],
         decide_within: decide,
         notify_within: notify,
     };
-
+    // The last 300 s: f5 only, still within its time to be notified.
+    let recent = SloCounts {
+        decided: 1,
+        decided_in_time: 1,
+        ..Default::default()
+    };
     assert_eq!(
-        s.slo_counts(&q(1000, 5.0, 10.0)).await.unwrap(),
-        SloCounts {
-            decided: 4,
-            decided_in_time: 3,
-            notified: 3,
-            notified_in_time: 1,
-            reconciled: 3,
-            reconciled_alike: 1,
-        }
+        s.slo_counts(&q(5.0, 10.0)).await.unwrap(),
+        vec![
+            SloCounts {
+                decided: 4,
+                decided_in_time: 3,
+                notified: 3,
+                notified_in_time: 1,
+                reconciled: 3,
+                reconciled_alike: 1,
+            },
+            recent
+        ]
     );
     // Other thresholds: every event in time; the first record of dec_1 counts, not its last;
     // dec_5 has now waited too long.
     assert_eq!(
-        s.slo_counts(&q(1000, 20.0, 3.0)).await.unwrap(),
-        SloCounts {
-            decided: 4,
-            decided_in_time: 4,
-            notified: 4,
-            notified_in_time: 1,
-            reconciled: 3,
-            reconciled_alike: 1,
-        }
-    );
-    // The last 100 s: f5 only, still within its time to be notified.
-    assert_eq!(
-        s.slo_counts(&q(100, 5.0, 10.0)).await.unwrap(),
-        SloCounts {
-            decided: 1,
-            decided_in_time: 1,
-            notified: 0,
-            notified_in_time: 0,
-            reconciled: 0,
-            reconciled_alike: 0,
-        }
+        s.slo_counts(&q(20.0, 3.0)).await.unwrap(),
+        vec![
+            SloCounts {
+                decided: 4,
+                decided_in_time: 4,
+                notified: 4,
+                notified_in_time: 1,
+                reconciled: 3,
+                reconciled_alike: 1,
+            },
+            SloCounts {
+                notified: 1,
+                ..recent
+            }
+        ]
     );
 }
 
