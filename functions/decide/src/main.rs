@@ -64,8 +64,14 @@ fn received_at(m: &helios_ports::Received) -> Option<chrono::DateTime<chrono::Ut
     if m.attributes.get("replay").map(String::as_str) == Some("true") {
         return None;
     }
-    let event: serde_json::Value = serde_json::from_str(&m.body).ok()?;
-    chrono::DateTime::parse_from_rfc3339(event.get("received_at")?.as_str()?)
+    // Only the one field is read: the decider parses the event itself.
+    #[derive(serde::Deserialize)]
+    struct Receipt<'a> {
+        #[serde(borrow)]
+        received_at: Option<std::borrow::Cow<'a, str>>,
+    }
+    let receipt: Receipt = serde_json::from_str(&m.body).ok()?;
+    chrono::DateTime::parse_from_rfc3339(&receipt.received_at?)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
 }
