@@ -76,8 +76,8 @@ locals {
   # instances run at once. Without RDS Proxy the sum of concurrency × pool must stay under
   # what the database leaves the functions: max_connections, less the 3 slots PostgreSQL
   # keeps for superusers, the 2 RDS keeps for itself, 1 for migrate and 5 for people.
-  db_pool             = { ingest = 1, query = 1, ack = 1, relay = 1, decide = 2, expect = 2, record = 1, advise = 1, push = 1 }
-  concurrency         = merge({ push = 4 }, var.function_concurrency, { decide = var.decide_max_concurrency })
+  db_pool             = { ingest = 1, query = 1, ack = 1, relay = 1, decide = 2, expect = 2, record = 1, advise = 1, push = 1, ops = 1 }
+  concurrency         = merge({ push = 4, ops = 2 }, var.function_concurrency, { decide = var.decide_max_concurrency })
   db_connections_used = sum([for f, n in local.db_pool : n * local.concurrency[f]])
 
   # RDS's default max_connections, LEAST(DBInstanceClassMemory/9531392, 5000), with the
@@ -105,7 +105,7 @@ locals {
   # The queue consumers' timeouts, which their queues' visibility timeouts follow.
   consumer_timeout = { decide = 30, expect = 30, push = 15 }
   function_names = [
-    "ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "push", "migrate",
+    "ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "push", "migrate", "ops",
   ]
 
   # One Lambda per binary of `functions/` (the `record` crate has two: `record` and `ack`).
@@ -274,6 +274,34 @@ locals {
         { actions = ["execute-api:ManageConnections"], resources = ["${module.live.execution_arn}/${module.live.stage}/POST/@connections/*"] },
       ]
     }
+    ops = {
+      description          = "What an operator does from the dashboard: GET /v1/health, GET /v1/dead-letters, POST /v1/dead-letters/{queue}/redrive (SQS's StartMessageMoveTask), POST /v1/replay"
+      zip                  = local.zip.ops
+      memory               = 256
+      timeout              = 30
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = local.reserved_concurrency.ops
+      environment = merge(local.store_env, local.workflows_env, {
+        # Each event queue and its dead-letter queue, by name.
+        HELIOS_QUEUES = jsonencode({ for q, n in module.messaging.queue_names : n => module.messaging.dlq_names[q] })
+      })
+      statements = [
+        local.db_connect,
+        local.publish_events,
+        { actions = ["states:ListExecutions", "states:DescribeExecution", "states:GetExecutionHistory"], resources = values(local.machine_arns) },
+        # Depths and samples of every queue, and the redrive: a move task reads and deletes
+        # from the dead-letter queue and sends to its queue (where SQS has no move task, the
+        # function moves the messages itself, with the same calls).
+        {
+          actions = [
+            "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility",
+            "sqs:StartMessageMoveTask", "sqs:SendMessage", "sqs:DeleteMessage",
+          ]
+          resources = concat(values(module.messaging.queue_arns), values(module.messaging.dlq_arns))
+        },
+      ]
+    }
     migrate = {
       description          = "Applies the store's migrations on deploy; makes a deployment's first API key"
       zip                  = local.zip.migrate
@@ -318,7 +346,7 @@ module "network" {
     dynamodb = [module.storage.table_arn]
   }
   # advise reaches Bedrock from the VPC when it writes notes with a model.
-  interface_services = concat(["sns", "states", "secretsmanager"], var.bedrock_model_id == "" ? [] : ["bedrock-runtime"])
+  interface_services = concat(["sns", "sqs", "states", "secretsmanager"], var.bedrock_model_id == "" ? [] : ["bedrock-runtime"])
   kms_key_arn        = module.encryption.key_arn
   log_retention_days = var.log_retention_days
 }
@@ -488,7 +516,12 @@ module "api" {
     "OPTIONS /v1/hooks/{source}"  = "ingest"
     "GET /v1/{proxy+}"            = "query"
     "POST /v1/decisions/{id}/ack" = "ack"
-    "POST /v1/rules/try"          = "query"
+    # What an operator does from the dashboard.
+    "GET /v1/health"                        = "ops"
+    "GET /v1/dead-letters"                  = "ops"
+    "POST /v1/dead-letters/{queue}/redrive" = "ops"
+    "POST /v1/replay"                       = "ops"
+    "POST /v1/rules/try"                    = "query"
     # The schema registry's writes and the quarantine's releases: the ingest function, whose
     # schema gate they change. Its reads go to the query function with the other reads.
     "POST /v1/schemas/{source}/{type}/versions" = "ingest"

@@ -31,7 +31,7 @@ out="${CARGO_TARGET_DIR:-target}/lambda"
 mkdir -p "$out"
 
 # Every Lambda binary of functions/ (terraform's functions map has the same names).
-functions=( ingest query ack relay decide expect notify record advise push migrate )
+functions=( ingest query ack relay decide expect notify record advise push migrate ops )
 # One build per function, not one for all: Cargo unifies the features of the packages a
 # build selects, so only a build of its own package leaves out the SDKs (and the local
 # adapters) a function does not use (tests/deployment.rs checks what each links).

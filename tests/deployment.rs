@@ -220,7 +220,7 @@ fn terraform_routes_are_the_routers_routes() {
             Function::Local
                 | Function::Stream
                 | Function::Socket
-                | Function::Ops
+                | Function::Session
                 | Function::Metrics
         )
     }) {
@@ -569,6 +569,7 @@ fn each_lambda_links_only_the_sdks_of_its_ports() {
             Port::StartExecutions | Port::ReadExecutions | Port::AnswerTasks => Some("aws-sdk-sfn"),
             Port::Model => Some("aws-sdk-bedrockruntime"),
             Port::Sockets => Some("aws-sdk-apigatewaymanagement"),
+            Port::DeadLetters => Some("aws-sdk-sqs"),
             _ => None,
         }
     };

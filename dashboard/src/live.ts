@@ -38,6 +38,9 @@ export interface Listener {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/** How often the health is asked for when the feed is a WebSocket (which carries events and
+ * decisions only): `GET /v1/health`, the `ops` function in AWS. */
+const HEALTH_POLL_MS = 10_000;
 
 export class Live {
   private lastId: string | null = null;
@@ -54,10 +57,27 @@ export class Live {
     this.stopped = true;
     this.abort?.abort();
     this.socket?.close(1000);
+    if (this.healthTimer !== null) clearTimeout(this.healthTimer);
+  }
+
+  private healthTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Asks for the health now and every HEALTH_POLL_MS while the feed runs; a failure is
+   * shown as the health's, and the next poll tries again. */
+  private async pollHealth(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      this.listener.health(await get<Health>("/v1/health"));
+    } catch (e) {
+      const detail = e instanceof Error ? e.message : String(e);
+      this.listener.health({ status: "unavailable", detail });
+    }
+    if (!this.stopped) this.healthTimer = setTimeout(() => void this.pollHealth(), HEALTH_POLL_MS);
   }
 
   private async runSocket(url: string): Promise<void> {
     let attempt = 0;
+    void this.pollHealth();
     while (!this.stopped) {
       this.listener.link({ kind: "connecting" });
       const key = storedKey();

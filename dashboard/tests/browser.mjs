@@ -412,8 +412,10 @@ try {
     const streams = [];
     const sockets = [];
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    const healthPolls = [];
     page.on("request", (r) => {
       if (r.url().includes("/v1/stream")) streams.push(r.url());
+      if (r.url().endsWith("/v1/health")) healthPolls.push(r.url());
     });
     page.on("websocket", (ws) => sockets.push(ws.url()));
     await page.goto(`${url}/#/live`);
@@ -432,6 +434,14 @@ try {
     check(true, `over the WebSocket feed an event posted now is on the Live page (${Date.now() - t0} ms)`);
     check(streams.length === 0, `no server-sent stream is opened when config.json names a socket (${streams.length})`);
     check(sockets.length === 1 && sockets[0] === socketUrl, `one socket, to ${sockets.join(", ")}, the key not in its address`);
+    // The socket carries events and decisions; the health comes from GET /v1/health (the ops
+    // function in AWS), asked for at once and every 10 s.
+    await page.getByRole("table", { name: "Queues" }).waitFor({ timeout: 5_000 });
+    const queueRows = await page.getByRole("table", { name: "Queues" }).locator("tbody tr td:first-child").allTextContents();
+    check(
+      healthPolls.length >= 1 && queueRows.includes("decide-dlq") && queueRows.includes("outbox"),
+      `over the WebSocket feed the Health panel shows each queue from GET /v1/health (${healthPolls.length} asked; ${queueRows.join(", ")})`,
+    );
     check(problems.length === 0, `no script error over the socket ${problems.join("; ")}`);
     await shoot(page, "live-socket", 1440);
     await context.close();

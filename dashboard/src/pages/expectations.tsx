@@ -224,8 +224,15 @@ export function DeadLettersPage({ session }: { session: Session }) {
               onClick={async () => {
                 setError(null);
                 try {
-                  const r = await post<{ moved: number }>(`/v1/dead-letters/${encodeURIComponent(x.queue)}/redrive`);
-                  setMoved({ ...moved, [x.queue]: `${r.moved} moved back to ${x.queue}.` });
+                  const r = await post<{ moved?: number; task_handle?: string }>(
+                    `/v1/dead-letters/${encodeURIComponent(x.queue)}/redrive`,
+                  );
+                  // helios dev moves them at once; SQS starts a move task and moves them as it goes.
+                  const said =
+                    r.moved !== undefined
+                      ? `${r.moved} moved back to ${x.queue}.`
+                      : `SQS is moving them back to ${x.queue}; reload to see the depths fall.`;
+                  setMoved({ ...moved, [x.queue]: said });
                   q.reload();
                 } catch (err) {
                   setError(err);

@@ -4,7 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { FAMILIES, FAMILY_NAMES, LiveState, NO_RULE, RATE_BUCKETS, RATE_BUCKET_MS } from "../store";
 import { Component } from "preact";
-import { EventSummary, socketUrl } from "../api";
+import { EventSummary } from "../api";
 import { href, Panel, Severity, time } from "../ui";
 
 export function LivePage({ live }: { live: LiveState }) {
@@ -139,13 +139,6 @@ function Rate({ rate }: { rate: Map<number, number> }) {
 
 function HealthView({ live }: { live: LiveState }) {
   const h = live.health;
-  if (!h && socketUrl())
-    return (
-      <p class="empty">
-        This deployment's feed carries events and decisions only: its queues, dead letters and
-        executions are watched by CloudWatch alarms.
-      </p>
-    );
   if (!h) return <p class="empty">Waiting for the first health report…</p>;
   if (h.status !== "ok") return <p class="error">Unavailable: {h.detail}</p>;
   const queues = Object.entries(h.backlog?.queues ?? {});

@@ -29,9 +29,12 @@ pub enum Function {
     Local,
     /// The loaded rule set (read, and tried on an event): the query function in AWS.
     Rules,
-    /// What an operator does (dead letters, redrive, replay): `helios dev` alone for now; in
-    /// AWS the CLI does it (`helios redrive --aws`, `helios replay`).
+    /// What an operator does (health, dead letters, redrive, replay): the `ops` function in
+    /// AWS.
     Ops,
+    /// One-time sign-in links, served by `helios dev` alone (its tickets live in its memory;
+    /// `helios demo` prints one).
+    Session,
     /// The schema registry's writes and checks and the quarantine's releases: the ingest
     /// function in AWS (whose schema gate they change).
     Schemas,
@@ -57,6 +60,7 @@ impl Function {
             // The query function serves the rule set too (it has the rule set's layer).
             Function::Rules => "query",
             Function::Ops => "ops",
+            Function::Session => "local",
             Function::Schemas => "ingest",
             Function::Metrics => "metrics",
             Function::Stream => "stream",
@@ -134,8 +138,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/dead-letters", Function::Ops),
     route("POST", "/v1/dead-letters/{queue}/redrive", Function::Ops),
     route("POST", "/v1/replay", Function::Ops),
-    route("POST", "/v1/session/tickets", Function::Ops),
-    route("POST", "/v1/session/redeem", Function::Ops),
+    route("GET", "/v1/health", Function::Ops),
+    route("POST", "/v1/session/tickets", Function::Session),
+    route("POST", "/v1/session/redeem", Function::Session),
     route("GET", "/v1/stream", Function::Stream),
     route("GET", "/v1/socket", Function::Socket),
     route("GET", "/healthz", Function::Local),
@@ -173,6 +178,7 @@ pub struct Handlers {
     pub local: Option<Arc<dyn Handle>>,
     pub rules: Option<Arc<dyn Handle>>,
     pub ops: Option<Arc<dyn Handle>>,
+    pub session: Option<Arc<dyn Handle>>,
     pub schemas: Option<Arc<dyn Handle>>,
     pub metrics: Option<Arc<dyn Handle>>,
     pub stream: Option<Arc<crate::stream::Live>>,
@@ -199,6 +205,7 @@ impl Handlers {
             Function::Local => self.local.as_ref(),
             Function::Rules => self.rules.as_ref(),
             Function::Ops => self.ops.as_ref(),
+            Function::Session => self.session.as_ref(),
             Function::Schemas => self.schemas.as_ref(),
             Function::Metrics => self.metrics.as_ref(),
             // Not a `Handle`: its answer is a body that does not end, or an upgrade

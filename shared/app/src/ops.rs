@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use helios_ports::store::{FactQuery, ReadModel, StoreError};
-use helios_ports::{PortError, Publisher, Queue};
+use helios_ports::store::{FactQuery, Outbox, ReadModel, StoreError};
+use helios_ports::{PortError, Publisher, Queue, Redriven};
 use serde::Serialize;
 
 /// One queue and its dead letters.
@@ -79,15 +79,40 @@ impl Operations {
         Ok(out)
     }
 
-    /// Moves the dead letters of `queue` back to it; how many moved. `None` when `queue` has
-    /// no dead-letter queue here.
-    pub async fn redrive(&self, queue: &str) -> Result<Option<u64>, PortError> {
+    /// Moves the dead letters of `queue` back to it: with its dead-letter queue's name, how
+    /// they were moved (one by one, or by the queue service's own move task). `None` when
+    /// `queue` has no dead-letter queue here.
+    pub async fn redrive(&self, queue: &str) -> Result<Option<(String, Redriven)>, PortError> {
         let Some((source, dlq)) = self.names.iter().find(|(q, _)| q == queue) else {
             return Ok(None);
         };
-        helios_ports::redrive(self.queues.as_ref(), dlq, source)
+        let how = self.queues.redrive(dlq, source).await?;
+        Ok(Some((dlq.clone(), how)))
+    }
+
+    /// The backlog: facts not yet published (`outbox`), and the messages of each queue and
+    /// of its dead-letter queue, by name: `{"outbox": n, "queues": {name: {"visible",
+    /// "in_flight"}}}`. What `GET /healthz` and `GET /v1/health` answer under `backlog`.
+    pub async fn backlog(&self, outbox: &dyn Outbox) -> Result<serde_json::Value, String> {
+        let outbox = outbox
+            .outbox_backlog()
             .await
-            .map(Some)
+            .map_err(|e| format!("the outbox cannot be read: {e}"))?;
+        let mut queues = serde_json::Map::new();
+        for (queue, dlq) in &self.names {
+            for name in [queue, dlq] {
+                let (visible, in_flight) = self
+                    .queues
+                    .depth(name)
+                    .await
+                    .map_err(|e| format!("the queue `{name}` cannot be read: {e}"))?;
+                queues.insert(
+                    name.clone(),
+                    serde_json::json!({"visible": visible, "in_flight": in_flight}),
+                );
+            }
+        }
+        Ok(serde_json::json!({"outbox": outbox, "queues": queues}))
     }
 }
 

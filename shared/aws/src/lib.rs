@@ -52,7 +52,7 @@ pub use sns::{mail_subject, SnsMailer, SnsPublisher};
 #[cfg(feature = "sockets")]
 pub use sockets::ApiGatewaySockets;
 #[cfg(feature = "sqs")]
-pub use sqs::{Redriven, SqsQueues};
+pub use sqs::SqsQueues;
 
 use helios_ports::PortError;
 

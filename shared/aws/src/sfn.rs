@@ -175,6 +175,34 @@ impl Workflows for StepFunctions {
 
 #[async_trait]
 impl Executions for StepFunctions {
+    async fn count_running(&self, cap: usize) -> Result<(usize, bool), PortError> {
+        let mut running = 0;
+        for arn in self.machines.values() {
+            let mut token = None;
+            loop {
+                let out = self
+                    .client
+                    .list_executions()
+                    .state_machine_arn(arn)
+                    .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+                    .set_next_token(token)
+                    .max_results(1000)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("step functions", e))?;
+                running += out.executions.len();
+                token = out.next_token;
+                if running > cap {
+                    return Ok((cap, true));
+                }
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok((running, false))
+    }
+
     async fn list_executions(&self) -> Result<Vec<Value>, PortError> {
         let mut all = Vec::new();
         for (machine, arn) in &self.machines {

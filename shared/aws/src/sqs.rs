@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
-use helios_ports::{Message, PortError, Queue, Received};
+use helios_ports::{Message, PortError, Queue, Received, Redriven};
 
 use crate::unavailable;
 
@@ -59,20 +59,36 @@ impl SqsQueues {
     }
 }
 
-/// How a dead-letter queue was put back.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Redriven {
-    /// SQS moves the messages itself (`StartMessageMoveTask`); the task's handle.
-    MoveTask(String),
-    /// The service has no `StartMessageMoveTask` (emulators): the messages were moved one
-    /// by one (`helios_ports::redrive`); how many.
-    Moved(u64),
+/// Whether the service does not know the operation: an error code saying so, or (moto) an
+/// HTML 500 page with no error code at all, which AWS never answers.
+fn not_implemented<E>(
+    e: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> bool
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata,
+{
+    let code = e.as_service_error().and_then(|s| s.code());
+    let status = e
+        .raw_response()
+        .map(|r| r.status().as_u16())
+        .unwrap_or_default();
+    match code {
+        Some(c) => {
+            c.contains("NotImplemented") || c == "InvalidAction" || c == "UnknownOperationException"
+        }
+        None => status == 500 || status == 501,
+    }
 }
 
-impl SqsQueues {
+fn seconds(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl Queue for SqsQueues {
     /// Puts the messages of dead-letter queue `dlq` back on `source`: `StartMessageMoveTask`
     /// where SQS has it, the portable move where it does not (moto, say).
-    pub async fn redrive(&self, dlq: &str, source: &str) -> Result<Redriven, PortError> {
+    async fn redrive(&self, dlq: &str, source: &str) -> Result<Redriven, PortError> {
         let arn = |url: String| async move {
             let out = self
                 .client
@@ -110,35 +126,7 @@ impl SqsQueues {
             Err(e) => Err(unavailable("sqs", e)),
         }
     }
-}
 
-/// Whether the service does not know the operation: an error code saying so, or (moto) an
-/// HTML 500 page with no error code at all, which AWS never answers.
-fn not_implemented<E>(
-    e: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
-) -> bool
-where
-    E: aws_sdk_sqs::error::ProvideErrorMetadata,
-{
-    let code = e.as_service_error().and_then(|s| s.code());
-    let status = e
-        .raw_response()
-        .map(|r| r.status().as_u16())
-        .unwrap_or_default();
-    match code {
-        Some(c) => {
-            c.contains("NotImplemented") || c == "InvalidAction" || c == "UnknownOperationException"
-        }
-        None => status == 500 || status == 501,
-    }
-}
-
-fn seconds(d: Duration) -> i32 {
-    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
-}
-
-#[async_trait]
-impl Queue for SqsQueues {
     async fn send(&self, queue: &str, message: &Message) -> Result<String, PortError> {
         let url = self.url(queue).await?;
         let mut req = self

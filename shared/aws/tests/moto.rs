@@ -172,11 +172,11 @@ async fn sqs_queues_pass_the_suite() {
     assert_eq!(q.depth("jobs-dlq").await.unwrap().0, 1);
     assert_eq!(
         q.redrive("jobs-dlq", "jobs").await.unwrap(),
-        helios_aws::Redriven::Moved(1)
+        helios_ports::Redriven::Moved(1)
     );
     assert_eq!(
         q.redrive("jobs-dlq", "jobs").await.unwrap(),
-        helios_aws::Redriven::Moved(0)
+        helios_ports::Redriven::Moved(0)
     );
     let back = q.receive("jobs", 10, None).await.unwrap();
     assert_eq!(back.len(), 1);

@@ -206,9 +206,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // The read side of the store, for every route that only reads.
     let reads = helios_store::read_only(d.store.clone());
     let refusals = Arc::new(helios_api::stream::Refusals::default());
+    let operations = Arc::new(helios_app::ops::Operations {
+        queues: Arc::new(d.services.clone()),
+        names: helios_runtime::EVENT_QUEUES
+            .iter()
+            .map(|q| (q.to_string(), format!("{q}-dlq")))
+            .collect(),
+    });
     let health = Arc::new(Health {
         executions: executions.clone(),
         d: d.clone(),
+        operations: operations.clone(),
         refusals: refusals.clone(),
     });
     let metrics = Arc::new(helios_api::metrics::Metrics::new());
@@ -249,16 +257,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         None => None,
     };
     let ops = Arc::new(helios_api::ops::OpsApi {
-        ops: helios_app::ops::Operations {
-            queues: Arc::new(d.services.clone()),
-            names: helios_runtime::EVENT_QUEUES
-                .iter()
-                .map(|q| (q.to_string(), format!("{q}-dlq")))
-                .collect(),
-        },
+        ops: operations.clone(),
         facts: reads.clone(),
         publisher: Arc::new(d.services.clone()),
         topic: EVENTS_TOPIC.to_string(),
+        health: health.clone(),
+        auth: auth.clone(),
+        limiter: limiter.clone(),
+    });
+    let session = Arc::new(helios_api::ops::SessionApi {
         auth: auth.clone(),
         limiter: limiter.clone(),
         tickets: helios_api::ops::SignInTickets::default(),
@@ -290,6 +297,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let handlers = helios_api::router::Handlers {
         rules: rules_api,
         ops: Some(ops),
+        session: Some(session),
         ingest: Some(ingest),
         schemas: Some(schemas),
         query: Some(Arc::new(query)),
@@ -708,42 +716,16 @@ async fn shutdown() {
 struct Health {
     executions: helios_local::workflows::ExecutionIndex,
     d: Deployment,
+    operations: Arc<helios_app::ops::Operations>,
     refusals: Arc<helios_api::stream::Refusals>,
-}
-
-impl Health {
-    async fn backlog(&self) -> Result<serde_json::Value, String> {
-        use helios_ports::Queue as _;
-        let outbox = self
-            .d
-            .store
-            .outbox_backlog()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut queues = serde_json::Map::new();
-        for q in helios_runtime::EVENT_QUEUES {
-            for name in [q.to_string(), format!("{q}-dlq")] {
-                let (visible, in_flight) = self
-                    .d
-                    .services
-                    .depth(&name)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                queues.insert(
-                    name,
-                    serde_json::json!({"visible": visible, "in_flight": in_flight}),
-                );
-            }
-        }
-        Ok(serde_json::json!({"outbox": outbox, "queues": queues}))
-    }
 }
 
 #[async_trait::async_trait]
 impl helios_api::stream::Health for Health {
     async fn health(&self) -> Result<serde_json::Value, String> {
         let backlog = self
-            .backlog()
+            .operations
+            .backlog(self.d.store.as_ref())
             .await
             .map_err(|e| format!("the backlog cannot be read: {e}"))?;
         Ok(serde_json::json!({

@@ -42,11 +42,11 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<ExitCode> {
         let queues = helios_aws::SqsQueues::new(&helios_aws::sdk_config().await);
         let source = format!("{}-{}", args.name, args.queue);
         let dlq = format!("{source}-dlq");
-        let report = match queues.redrive(&dlq, &source).await? {
-            helios_aws::Redriven::MoveTask(handle) => {
+        let report = match helios_ports::Queue::redrive(&queues, &dlq, &source).await? {
+            helios_ports::Redriven::MoveTask(handle) => {
                 json!({"queue": source, "dead_letter_queue": dlq, "task_handle": handle})
             }
-            helios_aws::Redriven::Moved(n) => {
+            helios_ports::Redriven::Moved(n) => {
                 json!({"queue": source, "dead_letter_queue": dlq, "moved": n})
             }
         };

@@ -308,6 +308,16 @@ pub trait Executions: Send + Sync {
 
     /// One execution with its input, output or error, and history; `None` if unknown.
     async fn describe_execution(&self, name: &str) -> Result<Option<serde_json::Value>, PortError>;
+
+    /// How many executions are running, counted up to `cap`: (the count, whether more run).
+    async fn count_running(&self, cap: usize) -> Result<(usize, bool), PortError> {
+        let filter = ExecutionFilter {
+            machine: None,
+            status: Some("RUNNING".into()),
+        };
+        let (page, more) = self.list_page(&filter, 0, cap).await?;
+        Ok((page.len(), more))
+    }
 }
 
 // ---- messaging ---------------------------------------------------------------------------
@@ -411,13 +421,30 @@ pub trait Queue: Send + Sync {
     ) -> Result<bool, PortError>;
     /// Approximate counts: (visible, in flight).
     async fn depth(&self, queue: &str) -> Result<(u64, u64), PortError>;
+    /// Puts the messages of dead-letter queue `dead_letter` back on `source`. By default
+    /// they are moved one by one ([`redrive`]); SQS moves them itself.
+    async fn redrive(&self, dead_letter: &str, source: &str) -> Result<Redriven, PortError> {
+        redrive(self, dead_letter, source)
+            .await
+            .map(Redriven::Moved)
+    }
+}
+
+/// How a dead-letter queue was put back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redriven {
+    /// The messages were moved, one by one; how many.
+    Moved(u64),
+    /// The queue service moves them itself (SQS's `StartMessageMoveTask`); the task's
+    /// handle. How many it moves shows in the queues' depths as it goes.
+    MoveTask(String),
 }
 
 /// Moves every message of `dead_letter` back to `source` (a portable `StartMessageMoveTask`):
 /// each is sent to the source queue, then deleted from the dead-letter queue, so a crash in
 /// between can only deliver a message twice, never lose it. Returns how many moved.
-pub async fn redrive(
-    queues: &dyn Queue,
+pub async fn redrive<Q: Queue + ?Sized>(
+    queues: &Q,
     dead_letter: &str,
     source: &str,
 ) -> Result<u64, PortError> {

@@ -133,6 +133,9 @@ pub struct FunctionPorts {
     /// Gateway's at `HELIOS_SOCKET_ENDPOINT` in AWS; `None` locally, where `helios dev`
     /// holds its own.
     pub sockets: Option<Arc<dyn helios_ports::Sockets>>,
+    /// The event queues and their dead-letter queues, when declared ([`Port::DeadLetters`]):
+    /// SQS in AWS, `helios dev`'s queues locally.
+    pub queues: Option<Arc<dyn helios_ports::Queue>>,
 }
 
 /// Why a declared port has no adapter: this build left its SDK out.
@@ -397,6 +400,8 @@ impl FunctionPorts {
         #[cfg(feature = "local")]
         if std::env::var_os("HELIOS_DATA_DIR").is_some() {
             let d = crate::Deployment::from_env().await?;
+            let queues = has(Port::DeadLetters)
+                .then(|| Arc::new(d.services.clone()) as Arc<dyn helios_ports::Queue>);
             let (blobs, publisher, kv) = handed(
                 ports,
                 Some(d.blobs),
@@ -416,6 +421,7 @@ impl FunctionPorts {
                 },
                 workflows: None,
                 sockets: None,
+                queues,
             });
         }
         let config = helios_aws::sdk_config().await;
@@ -494,6 +500,16 @@ impl FunctionPorts {
         } else {
             None
         };
+        let queues: Option<Arc<dyn helios_ports::Queue>> = if has(Port::DeadLetters) {
+            #[cfg(feature = "sqs")]
+            {
+                Some(Arc::new(helios_aws::SqsQueues::new(&config)))
+            }
+            #[cfg(not(feature = "sqs"))]
+            anyhow::bail!(not_built("the queues", "sqs"))
+        } else {
+            None
+        };
         let (blobs, publisher, kv) = handed(ports, blobs, publisher, kv);
         let steps =
             has(Port::StartExecutions) || has(Port::ReadExecutions) || has(Port::AnswerTasks);
@@ -515,6 +531,7 @@ impl FunctionPorts {
             secrets: hook_secrets,
             workflows,
             sockets,
+            queues,
         })
     }
 

@@ -46,6 +46,10 @@ pub enum Port {
     Model,
     /// Sending to the live feed's WebSocket connections (API Gateway Management API).
     Sockets,
+    /// The event queues and their dead-letter queues, as an operator sees them: depths,
+    /// samples of the dead letters, and redrive (`StartMessageMoveTask`, or the message by
+    /// message move where SQS lacks it).
+    DeadLetters,
 }
 
 impl Port {
@@ -66,6 +70,7 @@ impl Port {
         Port::Mail,
         Port::Model,
         Port::Sockets,
+        Port::DeadLetters,
     ];
 
     /// The operations the adapters make for this port (`helios_aws::iam::OPERATIONS`).
@@ -95,6 +100,15 @@ impl Port {
             Port::Mail => &["sns.publish"],
             Port::Model => &["bedrockruntime.converse"],
             Port::Sockets => &["apigatewaymanagement.post_to_connection"],
+            Port::DeadLetters => &[
+                "sqs.get_queue_url",
+                "sqs.get_queue_attributes",
+                "sqs.receive_message",
+                "sqs.change_message_visibility",
+                "sqs.start_message_move_task",
+                "sqs.send_message",
+                "sqs.delete_message",
+            ],
         }
     }
 

@@ -45,6 +45,7 @@ impl Deployment {
             secrets: self.secrets.clone(),
             workflows: None,
             sockets: None,
+            queues: Some(Arc::new(self.services.clone())),
         }
     }
 }

@@ -135,6 +135,10 @@ output "queue_arns" {
   value = { for k, q in aws_sqs_queue.queue : k => q.arn }
 }
 
+output "queue_names" {
+  value = { for k, q in aws_sqs_queue.queue : k => q.name }
+}
+
 output "queue_urls" {
   value = { for k, q in aws_sqs_queue.queue : k => q.url }
 }
