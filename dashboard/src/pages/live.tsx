@@ -179,7 +179,11 @@ function HealthView({ live }: { live: LiveState }) {
         ))}
       </dl>
       <h3>Refused requests</h3>
-      {refused.length === 0 ? (
+      {h.refused === undefined ? (
+        // In AWS each function counts them in CloudWatch: the metric Refused of the Helios
+        // namespace, by ProblemType (on the deployment's CloudWatch dashboard).
+        <p class="muted">Counted in CloudWatch: the metric Refused (namespace Helios), by ProblemType.</p>
+      ) : refused.length === 0 ? (
         <p class="muted">None.</p>
       ) : (
         <dl class="pairs">

@@ -32,6 +32,10 @@ where
                     Err((problem, path)) => problem.into_response_for(path.as_deref()),
                 };
                 let status = resp.status();
+                // Counted by problem type, as `helios dev`'s health counts them.
+                if let Some(slug) = refused_as(&resp) {
+                    helios_runtime::metrics::emit_refused(slug);
+                }
                 helios_runtime::metrics::emit_timed(
                     &[
                         ("Requests", 1.0),
@@ -45,6 +49,14 @@ where
         },
     ))
     .await
+}
+
+/// The problem type an answer refused its request with (the slug of
+/// `urn:helios:problem:<slug>`), `None` for an answer that is no problem.
+pub fn refused_as(resp: &crate::Response) -> Option<&'static str> {
+    resp.extensions()
+        .get::<crate::problem::ProblemType>()
+        .map(|p| p.0)
 }
 
 /// Runs the Lambda runtime loop, answering every request through `router` ([`crate::router`]),

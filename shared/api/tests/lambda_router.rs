@@ -159,4 +159,27 @@ async fn api_gateway_events_are_answered_by_the_one_router() {
     let a = answer(&r, event("GET", "/v1/hooks/github", "", None)).await;
     assert_eq!(a.status, 405);
     assert_eq!(a.headers["allow"], "POST");
+
+    // The Lambda counts each refusal by its problem type (the `Refused` embedded metric),
+    // read from the answer as the router gives it; an answer that is no problem is none.
+    let mut unsigned = event("GET", "/v1/events", "", None);
+    unsigned.headers.remove("x-api-key");
+    let req = helios_api::lambda::to_request(unsigned).unwrap();
+    let resp = helios_api::router::call(&r, req).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        helios_api::lambda::refused_as(&resp),
+        Some("unauthenticated")
+    );
+    let req = helios_api::lambda::to_request(event("DELETE", "/v1/events", "", None)).unwrap();
+    let resp = helios_api::router::call(&r, req).await;
+    assert_eq!(
+        helios_api::lambda::refused_as(&resp),
+        Some("method-not-allowed")
+    );
+    let req = helios_api::lambda::to_request(event("GET", &format!("/v1/events/{id}"), "", None))
+        .unwrap();
+    let resp = helios_api::router::call(&r, req).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(helios_api::lambda::refused_as(&resp), None);
 }

@@ -69,6 +69,32 @@ pub fn emit(metrics: &[(&str, f64, Unit)]) {
     let _ = writeln!(out, "{line}");
 }
 
+/// The EMF document of one refused request (`Refused`: 1) of problem type `slug`, by function
+/// and problem type, and by problem type across functions: what `helios dev`'s health counts
+/// under `refused`.
+pub fn refused_document(function: &str, timestamp_ms: i64, slug: &str) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Function", "ProblemType"], ["ProblemType"]],
+                "Metrics": [{"Name": "Refused", "Unit": "Count"}],
+            }],
+        },
+        "Function": function,
+        "ProblemType": slug,
+        "Refused": 1,
+    })
+}
+
+/// Writes one refused request of problem type `slug` (the slug of `urn:helios:problem:<slug>`).
+pub fn emit_refused(slug: &str) {
+    let line = refused_document(function_name(), chrono::Utc::now().timestamp_millis(), slug);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
 /// The most values one metric may carry in one EMF document.
 pub const MAX_VALUES: usize = 100;
 
@@ -146,6 +172,23 @@ mod tests {
         assert_eq!(
             directive["Metrics"],
             json!([{"Name": "Messages", "Unit": "Count"}, {"Name": "DurationMs", "Unit": "Milliseconds"}])
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_counted_by_function_and_problem_type() {
+        let doc = refused_document("helios-ingest", 5, "unauthenticated");
+        assert_eq!(doc["Refused"], 1);
+        assert_eq!(doc["ProblemType"], "unauthenticated");
+        assert_eq!(doc["Function"], "helios-ingest");
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["Function", "ProblemType"], ["ProblemType"]])
+        );
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "Refused", "Unit": "Count"}])
         );
     }
 

@@ -301,6 +301,18 @@ resource "aws_cloudwatch_dashboard" "helios" {
           ]])
         }
       },
+      {
+        type = "metric", x = 0, y = 18, width = 12, height = 6
+        properties = {
+          title  = "Refused requests by problem type"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          period = 300
+          # One line per problem type the functions have refused requests with (their
+          # embedded metric `Refused`, dimension ProblemType).
+          metrics = [[{ expression = "SEARCH('{Helios,ProblemType} MetricName=\"Refused\"', 'Sum', 300)", id = "refused", label = "" }]]
+        }
+      },
     ]
   })
 }
