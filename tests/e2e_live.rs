@@ -1167,6 +1167,39 @@ async fn metrics_pass_promtool_and_count_what_is_sent() {
         after.contains(r#"helios_decisions_by_rule_total{rule="ci-failing-on-main"} 1"#),
         "{after}"
     );
+    // Each rule that nearly fired in a decision, as the decisions' traces say.
+    let mut near: std::collections::BTreeMap<String, u64> = Default::default();
+    for d in &decided {
+        let (status, body) = get(
+            &dev,
+            &format!("/v1/decisions/{}", d["id"].as_str().unwrap()),
+            API_KEY,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        for t in body["decision"]["trace"].as_array().unwrap() {
+            if t["outcome"] == "near_miss" {
+                *near
+                    .entry(t["rule"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    assert!(
+        near.get("ci-failing-on-main").is_some_and(|n| *n >= 2),
+        "{near:?}"
+    );
+    for (rule, n) in &near {
+        assert!(
+            after.contains(&format!(r#"helios_near_misses_total{{rule="{rule}"}} {n}"#)),
+            "{rule}: {n} near misses in the traces\n{after}"
+        );
+    }
+    assert_eq!(
+        counted("helios_near_misses_total{"),
+        near.values().sum::<u64>(),
+        "{after}"
+    );
     assert!(
         after.contains(r#"helios_queue_messages{queue="decide-dlq",state="visible"} 0"#),
         "{after}"

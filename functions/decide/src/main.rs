@@ -5,7 +5,9 @@
 //!
 //! Each event decided for the first time (not a replay) is a sample of `EventToDecision`:
 //! the milliseconds from its receipt at ingest to its decision, the service level objective
-//! that terraform's burn-rate alarms watch.
+//! that terraform's burn-rate alarms watch. Each decision made now is counted by severity,
+//! by the rules that fired and by those that nearly fired (`Decisions`, `RuleFired`,
+//! `NearMisses`).
 
 use std::sync::Arc;
 
@@ -32,9 +34,16 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let latencies = std::sync::Mutex::new(Vec::new());
         let latencies = &latencies;
+        let counts = std::sync::Mutex::new(helios_runtime::metrics::DecisionCounts::default());
+        let counts = &counts;
         let response = sqs_batch(event.payload, |m| async move {
             let received = received_at(&m);
-            decider.handle_message(&m).await?;
+            let decided = decider.handle_message(&m).await?;
+            if decided.recorded == helios_ports::store::Recorded::Accepted {
+                if let Ok(mut c) = counts.lock() {
+                    c.add(&decided.severity, &decided.fired, &decided.near_misses);
+                }
+            }
             if let Some(at) = received {
                 let ms = (chrono::Utc::now() - at)
                     .num_microseconds()
@@ -47,6 +56,9 @@ async fn main() -> Result<(), Error> {
             Ok(())
         })
         .await;
+        if let Ok(c) = counts.lock() {
+            c.emit();
+        }
         let samples = latencies.lock().map(|l| l.clone()).unwrap_or_default();
         helios_runtime::metrics::emit_values(
             "EventToDecision",

@@ -31,7 +31,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Misses are emitted through the ingress path: archived, recorded, published.
     let intake = Arc::new(wire::intake(&ports, PublishMode::Inline));
     let observer = wire::observer(&ports, rules.clone(), ports.workflows()?);
-    let checker = wire::checker(&ports, rules, intake);
+    // Each reconciliation decided is counted by its verdict (the reconciliation-accuracy
+    // objective's alarms read `Reconciliations`).
+    let emitter = Arc::new(helios_app::expect::CountVerdicts {
+        inner: intake,
+        counted: helios_runtime::metrics::emit_reconciliation,
+    });
+    let checker = wire::checker(&ports, rules, emitter);
     let (observer, checker) = (&observer, &checker);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         if event.payload.get("Records").is_some() {

@@ -16,7 +16,9 @@
 //!   type;
 //! - `helios_decisions_by_rule_total{rule}`, `helios_decisions_by_severity_total{severity}`,
 //!   `helios_workflow_outcomes_total{kind}`: since the process started, read from the
-//!   store's counts at each scrape.
+//!   store's counts at each scrape;
+//! - `helios_near_misses_total{rule}`: the rules that nearly fired in the decisions this
+//!   process made, counted as it makes them.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -93,6 +95,7 @@ pub struct Metrics {
     decisions_by_rule: Family<RuleLabel, Counter>,
     decisions_by_severity: Family<SeverityLabel, Counter>,
     outcomes: Family<KindLabel, Counter>,
+    near_misses: Family<RuleLabel, Counter>,
     /// Since when the decision and outcome counters count.
     started: chrono::DateTime<chrono::Utc>,
 }
@@ -166,7 +169,14 @@ impl Metrics {
             "What the decisions' workflows reported since the process started, by kind (`escalated` for an outcome that escalated)",
             outcomes.clone(),
         );
+        let near_misses = Family::<RuleLabel, Counter>::default();
+        registry.register(
+            "near_misses",
+            "Decisions made by this process in which a rule nearly fired (one check stood in the way), by that rule",
+            near_misses.clone(),
+        );
         Metrics {
+            near_misses,
             decisions_by_rule,
             decisions_by_severity,
             outcomes,
@@ -179,6 +189,15 @@ impl Metrics {
             executions,
             refused,
             health_up,
+        }
+    }
+
+    /// Counts the rules that nearly fired in a decision this process made.
+    pub fn near_missed(&self, rules: &[String]) {
+        for rule in rules {
+            self.near_misses
+                .get_or_create(&RuleLabel { rule: rule.clone() })
+                .inc();
         }
     }
 

@@ -40,6 +40,11 @@ pub struct Decided {
     pub decision_id: String,
     pub recorded: Recorded,
     pub fired: Vec<String>,
+    /// The decision's severity (`none` when no rule fired).
+    pub severity: String,
+    /// The rules that nearly fired, when the decision was made now (empty for one recorded
+    /// by an earlier delivery): what the metrics count, once per decision.
+    pub near_misses: Vec<String>,
     /// Workflow executions started now (not those started by an earlier delivery).
     pub started: usize,
 }
@@ -92,7 +97,7 @@ impl Decider {
     pub async fn handle_message(
         &self,
         m: &helios_ports::Received,
-    ) -> Result<(), helios_ports::MessageFailed> {
+    ) -> Result<Decided, helios_ports::MessageFailed> {
         let done = self
             .decide_delivery(&m.body, &m.attributes)
             .await
@@ -101,7 +106,7 @@ impl Decider {
                 retryable: e.is_retryable(),
             })?;
         tracing::info!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
-        Ok(())
+        Ok(done)
     }
 
     pub async fn decide_delivery(
@@ -131,6 +136,8 @@ impl Decider {
                     decision_id: d.decision.id,
                     recorded: Recorded::Duplicate,
                     fired: d.decision.rules,
+                    severity: d.decision.severity.unwrap_or_default(),
+                    near_misses: Vec::new(),
                     started: 0,
                 });
             }
@@ -203,6 +210,15 @@ impl Decider {
             body,
         };
         let recorded = self.decisions.record_decision(&new).await?;
+        let near_misses = match recorded {
+            Recorded::Accepted => decision
+                .trace
+                .iter()
+                .filter(|t| t.outcome == helios_rules::decide::Outcome::NearMiss)
+                .map(|t| t.rule.clone())
+                .collect(),
+            Recorded::Duplicate => Vec::new(),
+        };
         // Start from what is stored: after a redelivery, the first delivery's decision (read
         // back only then; a new decision is the one just written).
         let stored = match recorded {
@@ -236,6 +252,8 @@ impl Decider {
             decision_id: stored.id,
             recorded,
             fired: stored.rules,
+            severity: stored.severity.unwrap_or_default(),
+            near_misses,
             started,
         })
     }

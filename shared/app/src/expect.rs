@@ -37,6 +37,42 @@ pub trait Emit: Send + Sync {
     async fn emit(&self, event: &Value) -> Result<&'static str, TaskFailure>;
 }
 
+/// The verdict a reconciliation's event carries, as the reconciliation-accuracy objective
+/// counts it: `matched`, `mismatched`, or `missed` (a source did not report in time); `None`
+/// for any other event.
+pub fn reconciliation_verdict(event: &Value) -> Option<&'static str> {
+    match event.get("type").and_then(Value::as_str)? {
+        helios_rules::expect::MATCHED => Some("matched"),
+        helios_rules::expect::MISMATCHED => Some("mismatched"),
+        helios_rules::expect::MISSED
+            if event.pointer("/data/kind").and_then(Value::as_str) == Some("reconcile") =>
+        {
+            Some("missed")
+        }
+        _ => None,
+    }
+}
+
+/// An [`Emit`] that tells `counted` the verdict of each reconciliation it records for the
+/// first time (a duplicate was counted when it was first recorded).
+pub struct CountVerdicts<F> {
+    pub inner: Arc<dyn Emit>,
+    pub counted: F,
+}
+
+#[async_trait]
+impl<F: Fn(&'static str) + Send + Sync> Emit for CountVerdicts<F> {
+    async fn emit(&self, event: &Value) -> Result<&'static str, TaskFailure> {
+        let status = self.inner.emit(event).await?;
+        if status == "accepted" {
+            if let Some(verdict) = reconciliation_verdict(event) {
+                (self.counted)(verdict);
+            }
+        }
+        Ok(status)
+    }
+}
+
 #[async_trait]
 impl Emit for crate::intake::Intake {
     async fn emit(&self, event: &Value) -> Result<&'static str, TaskFailure> {

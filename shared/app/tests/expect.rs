@@ -258,3 +258,38 @@ async fn concurrent_heartbeats_keep_the_latest_and_bad_payloads_are_refused() {
         .unwrap_err()
         .is_retryable());
 }
+
+/// Each reconciliation recorded for the first time is counted by its verdict; a duplicate,
+/// and a miss that is no reconciliation's, are not.
+#[tokio::test]
+async fn reconciliations_are_counted_by_verdict_once() {
+    let counted = Arc::new(Mutex::new(Vec::new()));
+    let sink = counted.clone();
+    let emitter = helios_app::expect::CountVerdicts {
+        inner: Arc::new(Emitted::default()),
+        counted: move |v: &'static str| sink.lock().unwrap().push(v),
+    };
+    let event = |id: &str, kind: &str, data: Value| json!({"id": id, "source": "helios/expect", "type": kind, "data": data});
+    for e in [
+        event("r-1", "helios.reconcile.matched", json!({})),
+        event("r-1", "helios.reconcile.matched", json!({})),
+        event("r-2", "helios.reconcile.mismatched", json!({})),
+        event(
+            "r-3",
+            "helios.expectation.missed",
+            json!({"kind": "reconcile"}),
+        ),
+        event(
+            "h-1",
+            "helios.expectation.missed",
+            json!({"kind": "heartbeat"}),
+        ),
+        event("x-1", "deploy.started", json!({})),
+    ] {
+        emitter.emit(&e).await.unwrap();
+    }
+    assert_eq!(
+        *counted.lock().unwrap(),
+        ["matched", "mismatched", "missed"]
+    );
+}

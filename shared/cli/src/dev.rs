@@ -327,7 +327,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tracing::warn!(log = ?log, "checking every answer against the OpenAPI description");
         router = helios_api::openapi::checked(router, log.into());
     }
-    let router = helios_api::metrics::counted(router, metrics);
+    let router = helios_api::metrics::counted(router, metrics.clone());
     let activity = Arc::new(Activity::new());
     let router = activity.noted(router);
     let router = helios_api::stream::count_refusals(router, refusals)
@@ -344,9 +344,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     match (&workflows, &rules) {
         (Some(runner), Some(rules)) => {
             let decider = Arc::new(wire::decider(&ports, rules.clone(), runner.clone()));
+            let counted = metrics.clone();
             let decide = move |m: helios_ports::Received| {
-                let decider = decider.clone();
-                async move { decider.handle_message(&m).await }
+                let (decider, counted) = (decider.clone(), counted.clone());
+                async move {
+                    let decided = decider.handle_message(&m).await?;
+                    counted.near_missed(&decided.near_misses);
+                    Ok(())
+                }
             };
             // Several pollers, as Lambda runs several batches at once: while one waits on
             // the store, another decides. The ones past --decide-concurrency poll only while

@@ -95,6 +95,97 @@ pub fn emit_refused(slug: &str) {
     let _ = writeln!(out, "{line}");
 }
 
+/// The decisions made in one invocation, counted as CloudWatch shows them: `Decisions` by
+/// `Severity`, `RuleFired` by `Rule` and `NearMisses` by `Rule` (the rule that nearly fired),
+/// one EMF document per dimension value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DecisionCounts {
+    by_severity: std::collections::BTreeMap<String, u64>,
+    fired: std::collections::BTreeMap<String, u64>,
+    near_misses: std::collections::BTreeMap<String, u64>,
+}
+
+impl DecisionCounts {
+    /// Counts one decision made now (not one an earlier delivery recorded).
+    pub fn add(&mut self, severity: &str, fired: &[String], near_misses: &[String]) {
+        *self.by_severity.entry(severity.to_string()).or_default() += 1;
+        for r in fired {
+            *self.fired.entry(r.clone()).or_default() += 1;
+        }
+        for r in near_misses {
+            *self.near_misses.entry(r.clone()).or_default() += 1;
+        }
+    }
+
+    /// The EMF documents of these counts, for `function` at `timestamp_ms`.
+    pub fn documents(&self, function: &str, timestamp_ms: i64) -> Vec<Value> {
+        let one = |metric: &str, dimension: &str, value: &str, n: u64| {
+            json!({
+                "_aws": {
+                    "Timestamp": timestamp_ms,
+                    "CloudWatchMetrics": [{
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [[dimension]],
+                        "Metrics": [{"Name": metric, "Unit": "Count"}],
+                    }],
+                },
+                "Function": function,
+                dimension: value,
+                metric: n,
+            })
+        };
+        let mut docs = Vec::new();
+        for (severity, n) in &self.by_severity {
+            docs.push(one("Decisions", "Severity", severity, *n));
+        }
+        for (rule, n) in &self.fired {
+            docs.push(one("RuleFired", "Rule", rule, *n));
+        }
+        for (rule, n) in &self.near_misses {
+            docs.push(one("NearMisses", "Rule", rule, *n));
+        }
+        docs
+    }
+
+    /// Writes them, one line each.
+    pub fn emit(&self) {
+        let docs = self.documents(function_name(), chrono::Utc::now().timestamp_millis());
+        let mut out = std::io::stdout().lock();
+        for doc in docs {
+            let _ = writeln!(out, "{doc}");
+        }
+    }
+}
+
+/// The EMF document of one reconciliation decided with `verdict` (`matched`, `mismatched`,
+/// `missed`): `Reconciliations` by `Verdict`, what the reconciliation-accuracy alarms read.
+pub fn reconciliation_document(function: &str, timestamp_ms: i64, verdict: &str) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Verdict"]],
+                "Metrics": [{"Name": "Reconciliations", "Unit": "Count"}],
+            }],
+        },
+        "Function": function,
+        "Verdict": verdict,
+        "Reconciliations": 1,
+    })
+}
+
+/// Writes one reconciliation's verdict.
+pub fn emit_reconciliation(verdict: &str) {
+    let line = reconciliation_document(
+        function_name(),
+        chrono::Utc::now().timestamp_millis(),
+        verdict,
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
 /// The most values one metric may carry in one EMF document.
 pub const MAX_VALUES: usize = 100;
 
@@ -189,6 +280,55 @@ mod tests {
         assert_eq!(
             directive["Metrics"],
             json!([{"Name": "Refused", "Unit": "Count"}])
+        );
+    }
+
+    #[test]
+    fn decisions_are_counted_by_severity_rule_and_near_miss() {
+        let mut c = DecisionCounts::default();
+        c.add("high", &["a".into(), "b".into()], &["c".into()]);
+        c.add("none", &[], &["c".into(), "a".into()]);
+        c.add("high", &["a".into()], &[]);
+        let docs = c.documents("helios-decide", 7);
+        let seen: Vec<(String, String, u64)> = docs
+            .iter()
+            .map(|d| {
+                let directive = &d["_aws"]["CloudWatchMetrics"][0];
+                let metric = directive["Metrics"][0]["Name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                let dim = directive["Dimensions"][0][0].as_str().unwrap();
+                (
+                    metric.clone(),
+                    d[dim].as_str().unwrap().to_string(),
+                    d[&metric].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let want = [
+            ("Decisions", "high", 2),
+            ("Decisions", "none", 1),
+            ("RuleFired", "a", 2),
+            ("RuleFired", "b", 1),
+            ("NearMisses", "a", 1),
+            ("NearMisses", "c", 2),
+        ]
+        .map(|(m, v, n)| (m.to_string(), v.to_string(), n));
+        assert_eq!(seen, want);
+        assert!(DecisionCounts::default().documents("f", 1).is_empty());
+    }
+
+    #[test]
+    fn a_reconciliation_is_counted_by_its_verdict() {
+        let doc = reconciliation_document("helios-expect", 3, "missed");
+        assert_eq!(doc["Reconciliations"], 1);
+        assert_eq!(doc["Verdict"], "missed");
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], json!([["Verdict"]]));
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "Reconciliations", "Unit": "Count"}])
         );
     }
 

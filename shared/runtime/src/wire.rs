@@ -141,13 +141,18 @@ pub fn observer(
     }
 }
 
-/// The expectation workflow's task; misses are emitted through `intake`.
-pub fn checker(p: &FunctionPorts, rules: Arc<RuleSet>, intake: Arc<Intake>) -> expect::Checker {
+/// The expectation workflow's task; misses are emitted through `emitter` (the ingress path,
+/// an [`Intake`]).
+pub fn checker(
+    p: &FunctionPorts,
+    rules: Arc<RuleSet>,
+    emitter: Arc<dyn expect::Emit>,
+) -> expect::Checker {
     expect::Checker {
         rules,
         kv: p.kv.clone(),
         clock: p.clock.clone(),
-        emitter: intake,
+        emitter,
     }
 }
 

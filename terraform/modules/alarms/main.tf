@@ -213,6 +213,58 @@ resource "aws_cloudwatch_composite_alarm" "slo_burn" {
   ok_actions    = [aws_sns_topic.alarms.arn]
 }
 
+# The reconciliation-accuracy objective: of the reconciliations decided in a window (the
+# expect function's `Reconciliations`, by Verdict), the share that were not `matched`
+# (mismatched, or missed by a source), over the share the objective allows. A window without
+# reconciliations burns nothing.
+resource "aws_cloudwatch_metric_alarm" "reconciliation_burn" {
+  for_each            = local.burn_windows
+  alarm_name          = "${var.name}-slo-reconciliation-accuracy-burn-${each.value.alert}-${each.value.seconds / 60}m"
+  alarm_description   = "Reconciliations whose sources disagreed or did not all report burn the error budget of ${var.slo.reconciliation_accuracy.objective} % over ${var.slo.period} more than ${each.value.rate} times as fast as it lasts, over ${each.value.seconds / 60} minutes. Part of the ${each.value.alert} alert."
+  evaluation_periods  = 1
+  threshold           = each.value.rate
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+
+  metric_query {
+    id          = "burn"
+    expression  = "IF(total > 0, 100 * (total - FILL(matched, 0)) / total / ${100 - var.slo.reconciliation_accuracy.objective}, 0)"
+    label       = "burn rate"
+    return_data = true
+  }
+
+  metric_query {
+    id         = "total"
+    expression = "FILL(matched, 0) + FILL(mismatched, 0) + FILL(missed, 0)"
+    label      = "reconciliations"
+  }
+
+  dynamic "metric_query" {
+    for_each = toset(["matched", "mismatched", "missed"])
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "Helios"
+        metric_name = "Reconciliations"
+        dimensions  = { Verdict = metric_query.key }
+        stat        = "Sum"
+        period      = each.value.seconds
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_composite_alarm" "reconciliation_burn" {
+  for_each          = toset(["page", "ticket"])
+  alarm_name        = "${var.name}-slo-reconciliation-accuracy-${each.key}"
+  alarm_description = "The reconciliation-accuracy objective (${var.slo.reconciliation_accuracy.objective} % of reconciliations matched) burns its budget too fast: ${each.key}. GET /v1/slo shows every window."
+  alarm_rule = join(" AND ", [
+    for w in ["long", "short"] : "ALARM(\"${aws_cloudwatch_metric_alarm.reconciliation_burn["${each.key}-${w}"].alarm_name}\")"
+  ])
+  alarm_actions = [aws_sns_topic.alarms.arn]
+  ok_actions    = [aws_sns_topic.alarms.arn]
+}
+
 data "aws_region" "current" {}
 
 # The same signals on one page: what the functions handled and failed, how long they took,
@@ -311,6 +363,33 @@ resource "aws_cloudwatch_dashboard" "helios" {
           # One line per problem type the functions have refused requests with (their
           # embedded metric `Refused`, dimension ProblemType).
           metrics = [[{ expression = "SEARCH('{Helios,ProblemType} MetricName=\"Refused\"', 'Sum', 300)", id = "refused", label = "" }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 18, width = 12, height = 6
+        properties = {
+          title  = "Decisions by severity, and reconciliations by verdict"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 300
+          metrics = concat(
+            [for sev in ["none", "low", "medium", "high", "critical"] : ["Helios", "Decisions", "Severity", sev, { label = "decisions ${sev}" }]],
+            [for v in ["matched", "mismatched", "missed"] : ["Helios", "Reconciliations", "Verdict", v, { label = "reconciliations ${v}" }]],
+          )
+        }
+      },
+      {
+        type = "metric", x = 0, y = 24, width = 24, height = 6
+        properties = {
+          title  = "Rules that fired, and that nearly fired"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          period = 300
+          metrics = [
+            [{ expression = "SEARCH('{Helios,Rule} MetricName=\"RuleFired\"', 'Sum', 300)", id = "fired", label = "fired" }],
+            [{ expression = "SEARCH('{Helios,Rule} MetricName=\"NearMisses\"', 'Sum', 300)", id = "near", label = "nearly fired" }],
+          ]
         }
       },
     ]
