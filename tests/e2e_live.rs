@@ -1133,11 +1133,37 @@ async fn metrics_pass_promtool_and_count_what_is_sent() {
         let (status, _) = send(&dev, failed).await;
         assert_eq!(status, 202);
     }
-    let decided = wait_for(&dev, "/v1/decisions?limit=100", "decisions", 3).await;
+    // A heartbeat opens one expectation (an `expectation` execution watches it).
+    let now = chrono::Utc::now().to_rfc3339();
+    let (status, _) = send(
+        &dev,
+        json!({"id": "hb-metrics", "source": "svc/api", "type": "heartbeat", "subject": "metrics-api",
+            "time": now, "data": {"every": "1h"}}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let decided = wait_for(&dev, "/v1/decisions?limit=100", "decisions", 4).await;
     let (status, _) = get(&dev, "/v1/events/evt_nope", API_KEY).await;
     assert_eq!(status, 404);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, health) = get(&dev, "/v1/health", API_KEY).await;
+        if health["expectations"]["open"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no expectation opened: {health}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let after = scrape().await;
-    assert_eq!(accepted(&after), accepted(&before) + 3, "{after}");
+    assert!(after.contains("\nhelios_expectations_open 1\n"), "{after}");
+    assert!(
+        after.contains("\nhelios_circuit_breakers_open 0\n"),
+        "{after}"
+    );
+    assert_eq!(accepted(&after), accepted(&before) + 4, "{after}");
     assert!(
         after.contains(
             r#"helios_http_requests_total{route="/v1/events/{id}",method="GET",status="404"} 1"#

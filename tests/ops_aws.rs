@@ -138,7 +138,7 @@ async fn the_ops_function_shows_health_and_dead_letters_and_redrives_over_sqs() 
             .await
             .unwrap();
     }
-    // Two executions waiting (moto runs none to its end).
+    // Two decisions' executions and one expectation's waiting (moto runs none to its end).
     let sfn_client = aws_sdk_sfn::Client::new(&cfg);
     let machine = sfn_client
         .create_state_machine()
@@ -149,10 +149,19 @@ async fn the_ops_function_shows_health_and_dead_letters_and_redrives_over_sqs() 
         .await
         .unwrap()
         .state_machine_arn;
-    for name in ["x-1", "x-2"] {
+    let watcher = sfn_client
+        .create_state_machine()
+        .name("t-expectation")
+        .definition(r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#)
+        .role_arn("arn:aws:iam::123456789012:role/t-states")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+    for (arn, name) in [(&machine, "x-1"), (&machine, "x-2"), (&watcher, "w-1")] {
         sfn_client
             .start_execution()
-            .state_machine_arn(&machine)
+            .state_machine_arn(arn)
             .name(name)
             .input("{}")
             .send()
@@ -177,7 +186,13 @@ async fn the_ops_function_shows_health_and_dead_letters_and_redrives_over_sqs() 
             ("t-expect".into(), "t-expect-dlq".into()),
         ],
     });
-    let sfn = helios_aws::StepFunctions::new(&cfg, HashMap::from([("decision".into(), machine)]));
+    let sfn = helios_aws::StepFunctions::new(
+        &cfg,
+        HashMap::from([
+            ("decision".into(), machine),
+            ("expectation".into(), watcher),
+        ]),
+    );
     let api = OpsApi {
         health: Arc::new(DeploymentHealth {
             ops: ops.clone(),
@@ -206,7 +221,11 @@ async fn the_ops_function_shows_health_and_dead_letters_and_redrives_over_sqs() 
     assert_eq!(queues["t-decide"]["visible"], 1, "{health}");
     assert_eq!(queues["t-expect"]["visible"], 0, "{health}");
     assert_eq!(queues["t-expect-dlq"]["visible"], 0, "{health}");
-    assert_eq!(health["executions"]["running"], 2, "{health}");
+    assert_eq!(health["executions"]["running"], 3, "{health}");
+    assert_eq!(
+        health["expectations"]["open"], 1,
+        "each open expectation is a running `expectation` execution: {health}"
+    );
 
     let (status, dead) = answer(&r, "GET", "/v1/dead-letters", READER).await;
     assert_eq!(status, 200, "{dead}");

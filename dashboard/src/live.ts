@@ -22,6 +22,8 @@ export interface Health {
     queues: Record<string, { visible: number; in_flight: number }>;
   };
   refused?: Record<string, number>;
+  expectations?: { open: number };
+  breakers?: { open: number; channels: string[] };
   detail?: string;
 }
 

@@ -177,6 +177,21 @@ function HealthView({ live }: { live: LiveState }) {
             <dd>{v}</dd>
           </div>
         ))}
+        {h.expectations ? (
+          <div>
+            <dt>open expectations</dt>
+            <dd>{h.expectations.open}</dd>
+          </div>
+        ) : null}
+        {h.breakers ? (
+          <div class={h.breakers.open > 0 ? "alarm" : ""}>
+            <dt>open circuit breakers</dt>
+            <dd title={h.breakers.channels.join(", ")}>
+              {h.breakers.open}
+              {h.breakers.open > 0 ? ` (${h.breakers.channels.join(", ")})` : ""}
+            </dd>
+          </div>
+        ) : null}
       </dl>
       <h3>Refused requests</h3>
       {h.refused === undefined ? (

@@ -14,6 +14,8 @@
 //!   those waiting for an acknowledgement or a deadline);
 //! - `helios_refused_requests{problem}`: the requests refused since the start, by problem
 //!   type;
+//! - `helios_expectations_open`, `helios_circuit_breakers_open`: expectations being watched,
+//!   and notify channels whose circuit is open, now;
 //! - `helios_decisions_by_rule_total{rule}`, `helios_decisions_by_severity_total{severity}`,
 //!   `helios_workflow_outcomes_total{kind}`: since the process started, read from the
 //!   store's counts at each scrape;
@@ -96,6 +98,8 @@ pub struct Metrics {
     decisions_by_severity: Family<SeverityLabel, Counter>,
     outcomes: Family<KindLabel, Counter>,
     near_misses: Family<RuleLabel, Counter>,
+    expectations_open: Gauge,
+    breakers_open: Gauge,
     /// Since when the decision and outcome counters count.
     started: chrono::DateTime<chrono::Utc>,
 }
@@ -175,7 +179,21 @@ impl Metrics {
             "Decisions made by this process in which a rule nearly fired (one check stood in the way), by that rule",
             near_misses.clone(),
         );
+        let expectations_open = Gauge::default();
+        registry.register(
+            "expectations_open",
+            "Expectations open now (heartbeats, sequences and reconciliations being watched)",
+            expectations_open.clone(),
+        );
+        let breakers_open = Gauge::default();
+        registry.register(
+            "circuit_breakers_open",
+            "Notify channels whose endpoint's circuit is open now",
+            breakers_open.clone(),
+        );
         Metrics {
+            expectations_open,
+            breakers_open,
             near_misses,
             decisions_by_rule,
             decisions_by_severity,
@@ -252,6 +270,10 @@ impl Metrics {
                 }
             }
         }
+        self.expectations_open
+            .set(h["expectations"]["open"].as_i64().unwrap_or_default());
+        self.breakers_open
+            .set(h["breakers"]["open"].as_i64().unwrap_or_default());
         if let Some(refused) = h["refused"].as_object() {
             for (problem, n) in refused {
                 if let Some(n) = n.as_i64() {

@@ -99,14 +99,19 @@ impl crate::stream::Health for DeploymentHealth {
         let backlog = self.ops.backlog(self.outbox.as_ref()).await?;
         let mut health = json!({"status": "ok", "backlog": backlog, "executions": {}});
         if let Some(x) = &self.executions {
-            let (running, more) = x
-                .count_running(RUNNING_CAP)
-                .await
-                .map_err(|e| format!("the executions cannot be listed: {e}"))?;
+            let count = |machine: Option<&'static str>| async move {
+                x.count_running(machine, RUNNING_CAP)
+                    .await
+                    .map_err(|e| format!("the executions cannot be listed: {e}"))
+            };
+            let (running, more) = count(None).await?;
             health["executions"] = json!({ "running": running });
             if more {
                 health["executions"]["running_counted_up_to"] = json!(RUNNING_CAP);
             }
+            // Each open expectation is one `expectation` execution watching it.
+            let (open, _) = count(Some(helios_app::expect::MACHINE)).await?;
+            health["expectations"] = json!({ "open": open });
         }
         Ok(health)
     }

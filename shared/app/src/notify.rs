@@ -309,6 +309,27 @@ impl Notifier {
         Ok(200)
     }
 
+    /// The channels whose endpoint's circuit is open now, by name (a URL may hold a secret).
+    pub fn open_circuits(&self) -> Vec<String> {
+        let now = self.clock.now();
+        let Ok(breakers) = self.breakers.lock() else {
+            return Vec::new();
+        };
+        let mut open: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|(_, e)| {
+                breakers
+                    .get(&e.url)
+                    .and_then(|b| b.open_until)
+                    .is_some_and(|until| now < until)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        open.sort_unstable();
+        open
+    }
+
     /// Fails fast while the endpoint's circuit is open; lets one trial through after it.
     fn admit(&self, url: &str) -> Result<(), Failure> {
         let Ok(mut breakers) = self.breakers.lock() else {

@@ -159,6 +159,11 @@ async fn the_circuit_opens_after_consecutive_failures_and_lets_a_trial_through_a
         );
     }
     let posts = hook.seen.lock().unwrap().len();
+    assert_eq!(
+        n.open_circuits(),
+        ["chat"],
+        "the health names the open channel"
+    );
     let open = n.notify(&request("chat")).await.unwrap_err();
     assert_eq!(open.error, "Helios.CircuitOpen");
     assert_eq!(
@@ -176,6 +181,7 @@ async fn the_circuit_opens_after_consecutive_failures_and_lets_a_trial_through_a
     clock.advance(Duration::from_secs(2));
     *hook.answer.lock().unwrap() = (200, 0);
     assert_eq!(n.notify(&request("chat")).await.unwrap(), 200);
+    assert!(n.open_circuits().is_empty(), "a success closes it");
     assert_eq!(hook.seen.lock().unwrap().len(), posts + 1);
     assert_eq!(n.notify(&request("chat")).await.unwrap(), 200);
 }

@@ -175,9 +175,18 @@ impl Workflows for StepFunctions {
 
 #[async_trait]
 impl Executions for StepFunctions {
-    async fn count_running(&self, cap: usize) -> Result<(usize, bool), PortError> {
+    async fn count_running(
+        &self,
+        machine: Option<&str>,
+        cap: usize,
+    ) -> Result<(usize, bool), PortError> {
         let mut running = 0;
-        for arn in self.machines.values() {
+        let arns = self
+            .machines
+            .iter()
+            .filter(|(name, _)| machine.is_none_or(|m| m == name.as_str()))
+            .map(|(_, arn)| arn);
+        for arn in arns {
             let mut token = None;
             loop {
                 let out = self

@@ -167,11 +167,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .map(|rules| wire::checker(&ports, rules.clone(), intake.clone()));
     // Built from the folder once, before serving; kept by the runner after.
     let executions = helios_local::workflows::ExecutionIndex::load(&d.data_dir);
+    let (functions, notifier) = task_functions(&d, checker)?;
     let workflows = if args.statemachines.is_dir() {
         let runner = helios_local::workflows::Runner::start(
             args.statemachines.clone(),
             &d.data_dir,
-            task_functions(&d, checker)?,
+            functions,
             helios_local::workflows::RunnerOptions {
                 index: executions.clone(),
                 max_running: args.max_executions,
@@ -215,6 +216,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     });
     let health = Arc::new(Health {
         executions: executions.clone(),
+        notifier,
         d: d.clone(),
         operations: operations.clone(),
         refusals: refusals.clone(),
@@ -419,10 +421,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 /// The task functions the workflows call, by the names their definitions use (`notify`, or the
 /// `${NotifyFunctionArn}` placeholder terraform fills in). The notify channels are read from
 /// `HELIOS_CHANNELS` or `<data>/channels.json` (`{"chat": {"url": …, "secret": …}}`).
+#[allow(clippy::type_complexity)]
 fn task_functions(
     d: &Deployment,
     checker: Option<helios_app::expect::Checker>,
-) -> anyhow::Result<std::collections::HashMap<String, helios_local::workflows::Function>> {
+) -> anyhow::Result<(
+    std::collections::HashMap<String, helios_local::workflows::Function>,
+    Arc<helios_app::notify::Notifier>,
+)> {
     let file = d.data_dir.join("channels.json");
     let channels = match std::env::var("HELIOS_CHANNELS") {
         Ok(text) => helios_app::notify::Notifier::channels_from_json(&text)
@@ -458,7 +464,10 @@ fn task_functions(
     };
     add(
         "notify",
-        task(notifier, |n, input| async move { n.handle(input).await }),
+        task(
+            notifier.clone(),
+            |n, input| async move { n.handle(input).await },
+        ),
     );
     add(
         "record",
@@ -476,7 +485,7 @@ fn task_functions(
             }),
         );
     }
-    Ok(functions)
+    Ok((functions, notifier))
 }
 
 /// A task function of the workflows from a handler and how to call it.
@@ -720,6 +729,7 @@ async fn shutdown() {
 /// queue), which is how a script knows the server has caught up.
 struct Health {
     executions: helios_local::workflows::ExecutionIndex,
+    notifier: Arc<helios_app::notify::Notifier>,
     d: Deployment,
     operations: Arc<helios_app::ops::Operations>,
     refusals: Arc<helios_api::stream::Refusals>,
@@ -733,9 +743,13 @@ impl helios_api::stream::Health for Health {
             .backlog(self.d.store.as_ref())
             .await
             .map_err(|e| format!("the backlog cannot be read: {e}"))?;
+        let open = self.notifier.open_circuits();
         Ok(serde_json::json!({
             "status": "ok",
             "executions": self.executions.counts(),
+            // Each open expectation is one `expectation` execution watching it.
+            "expectations": {"open": self.executions.running_of(helios_app::expect::MACHINE)},
+            "breakers": {"open": open.len(), "channels": open},
             "backlog": backlog,
             "refused": self.refusals.snapshot(),
         }))

@@ -945,10 +945,20 @@ mod tests {
             1,
             "an execution that ends is running no more"
         );
+        index.put(json!({"name": "x", "machine": "expectation", "status": "RUNNING", "start": "2026-12-01T06:00:00Z"}));
+        assert_eq!(
+            (index.running_of("m"), index.running_of("expectation")),
+            (1, 1)
+        );
+        index.put(json!({"name": "x", "machine": "expectation", "status": "SUCCEEDED", "start": "2026-12-01T06:00:00Z"}));
+        assert_eq!(
+            (index.running_of("m"), index.running_of("expectation")),
+            (1, 0)
+        );
         index.at_state("new", "Wait");
         let (page, _) = index.page(&helios_ports::ExecutionFilter::default(), 0, 10);
         let names: Vec<&str> = page.iter().filter_map(|e| e["name"].as_str()).collect();
-        assert_eq!(names, ["new", "mid", "old"]);
+        assert_eq!(names, ["new", "mid", "x", "old"]);
         assert_eq!(page[0]["state"], "Wait");
         let (second, more) = index.page(&helios_ports::ExecutionFilter::default(), 1, 1);
         assert_eq!((second[0]["name"].as_str(), more), (Some("mid"), true));
@@ -1047,6 +1057,8 @@ struct IndexInner {
     refused: u64,
     /// Running executions parked at a Wait (no task, no interpreter state in memory).
     parked: usize,
+    /// How many summaries say RUNNING, by machine.
+    running_by_machine: HashMap<String, usize>,
     /// Summaries by name, with the key of `order`.
     by_name: HashMap<String, (OrderKey, Value)>,
     /// Newest start first (an execution with no start last), then by name.
@@ -1085,13 +1097,25 @@ impl ExecutionIndex {
             inner.order.remove(&old);
             if was["status"] == "RUNNING" {
                 inner.running -= 1;
+                let machine = was["machine"].as_str().unwrap_or_default();
+                if let Some(n) = inner.running_by_machine.get_mut(machine) {
+                    *n = n.saturating_sub(1);
+                }
             }
         }
         if summary["status"] == "RUNNING" {
             inner.running += 1;
+            let machine = summary["machine"].as_str().unwrap_or_default().to_string();
+            *inner.running_by_machine.entry(machine).or_default() += 1;
         }
         inner.order.insert(key.clone());
         inner.by_name.insert(name, (key, summary));
+    }
+
+    /// How many executions of `machine` are running.
+    pub fn running_of(&self, machine: &str) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.running_by_machine.get(machine).copied().unwrap_or(0)
     }
 
     /// Counts a start refused at the cap.

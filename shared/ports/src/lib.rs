@@ -309,10 +309,15 @@ pub trait Executions: Send + Sync {
     /// One execution with its input, output or error, and history; `None` if unknown.
     async fn describe_execution(&self, name: &str) -> Result<Option<serde_json::Value>, PortError>;
 
-    /// How many executions are running, counted up to `cap`: (the count, whether more run).
-    async fn count_running(&self, cap: usize) -> Result<(usize, bool), PortError> {
+    /// How many executions (of `machine`, or of every machine) are running, counted up to
+    /// `cap`: (the count, whether more run).
+    async fn count_running(
+        &self,
+        machine: Option<&str>,
+        cap: usize,
+    ) -> Result<(usize, bool), PortError> {
         let filter = ExecutionFilter {
-            machine: None,
+            machine: machine.map(str::to_string),
             status: Some("RUNNING".into()),
         };
         let (page, more) = self.list_page(&filter, 0, cap).await?;
