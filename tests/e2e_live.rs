@@ -1163,6 +1163,14 @@ async fn metrics_pass_promtool_and_count_what_is_sent() {
         after.contains("\nhelios_circuit_breakers_open 0\n"),
         "{after}"
     );
+    // The store's transactions are timed: the embedded store's facts file committed them.
+    let commits = after
+        .lines()
+        .find(|l| l.starts_with(r#"helios_store_commit_duration_seconds_count{store="helios.db"}"#))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(commits >= 1, "{after}");
     assert_eq!(accepted(&after), accepted(&before) + 4, "{after}");
     assert!(
         after.contains(

@@ -16,6 +16,8 @@
 //!   type;
 //! - `helios_expectations_open`, `helios_circuit_breakers_open`: expectations being watched,
 //!   and notify channels whose circuit is open, now;
+//! - `helios_store_commit_duration_seconds{store}`: each of the store's transactions, its
+//!   work and its commit (`helios.db`, `local.db`, or `postgres`);
 //! - `helios_decisions_by_rule_total{rule}`, `helios_decisions_by_severity_total{severity}`,
 //!   `helios_workflow_outcomes_total{kind}`: since the process started, read from the
 //!   store's counts at each scrape;
@@ -63,6 +65,11 @@ struct ProblemType {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabel {
+    store: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RuleLabel {
     rule: String,
 }
@@ -100,6 +107,7 @@ pub struct Metrics {
     near_misses: Family<RuleLabel, Counter>,
     expectations_open: Gauge,
     breakers_open: Gauge,
+    commits: Family<StoreLabel, Histogram>,
     /// Since when the decision and outcome counters count.
     started: chrono::DateTime<chrono::Utc>,
 }
@@ -191,7 +199,15 @@ impl Metrics {
             "Notify channels whose endpoint's circuit is open now",
             breakers_open.clone(),
         );
+        let commits: Family<StoreLabel, Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 16)));
+        registry.register(
+            "store_commit_duration_seconds",
+            "How long each of the store's transactions took, its work and its commit, by store (the embedded store's files, or postgres)",
+            commits.clone(),
+        );
         Metrics {
+            commits,
             expectations_open,
             breakers_open,
             near_misses,
@@ -208,6 +224,15 @@ impl Metrics {
             refused,
             health_up,
         }
+    }
+
+    /// Times one of the store's transactions (`helios_ports::observe::on_commit`).
+    pub fn committed(&self, store: &str, took: std::time::Duration) {
+        self.commits
+            .get_or_create(&StoreLabel {
+                store: store.to_string(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// Counts the rules that nearly fired in a decision this process made.

@@ -222,6 +222,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         refusals: refusals.clone(),
     });
     let metrics = Arc::new(helios_api::metrics::Metrics::new());
+    // The store's transactions, timed where they commit.
+    let timed = metrics.clone();
+    helios_ports::observe::on_commit(move |store, took| timed.committed(store, took));
     let live = Arc::new(helios_api::stream::Live {
         store: reads.clone(),
         auth: auth.clone(),

@@ -121,9 +121,14 @@ impl SqliteFile {
         let max_group = tuning.max_group.max(1);
         let written = Arc::new(AtomicU64::new(0));
         let changes = written.clone();
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("db")
+            .to_string();
         let spawned = std::thread::Builder::new()
             .name(name)
-            .spawn(move || own(conn, rx, max_group, &changes));
+            .spawn(move || own(conn, rx, max_group, &changes, &file));
         if let Err(e) = spawned {
             return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(e)).into());
         }
@@ -216,8 +221,15 @@ pub fn execute_cached(
 
 /// The owner thread: takes the work queued, up to `max_group` pieces, runs it in one
 /// transaction and answers each piece after the commit. Ends when every sender is dropped.
-/// `written` counts the rows this connection has changed, for the checkpointer.
-fn own(mut conn: Connection, rx: mpsc::Receiver<Work>, max_group: usize, written: &AtomicU64) {
+/// `written` counts the rows this connection has changed, for the checkpointer. Each group's
+/// transaction is timed for the metrics (`helios_ports::observe`), by the file's name.
+fn own(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Work>,
+    max_group: usize,
+    written: &AtomicU64,
+    file: &str,
+) {
     let mut group: Vec<Grouped> = Vec::with_capacity(max_group);
     while let Ok(first) = rx.recv() {
         let mut alone = None;
@@ -238,7 +250,9 @@ fn own(mut conn: Connection, rx: mpsc::Receiver<Work>, max_group: usize, written
             }
         }
         if !group.is_empty() {
+            let started = std::time::Instant::now();
             commit_group(&mut conn, group.drain(..));
+            helios_ports::observe::committed(file, started.elapsed());
             written.store(conn.total_changes(), Ordering::Relaxed);
         }
         if let Some(job) = alone {

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 pub mod filter;
 pub mod keys;
+pub mod observe;
 pub mod store;
 #[cfg(feature = "suite")]
 pub mod suite;

@@ -482,6 +482,7 @@ impl PgStore {
             .await
             .map_err(unavailable)?;
         let rules: Vec<String> = ds.iter().map(|d| rules_column(&d.rules)).collect();
+        let started = std::time::Instant::now();
         let inserted: std::collections::HashSet<String> = c
             .query(
                 &insert,
@@ -505,6 +506,8 @@ impl PgStore {
             .iter()
             .map(|r| r.try_get::<_, String>(0).map_err(unavailable))
             .collect::<Result<_, _>>()?;
+        // One statement, its own transaction.
+        helios_ports::observe::committed("postgres", started.elapsed());
         let mut seen = std::collections::HashSet::new();
         Ok(ds
             .iter()
@@ -640,6 +643,7 @@ impl Facts for PgStore {
             return Ok(Vec::new());
         }
         let mut c = self.client().await?;
+        let started = std::time::Instant::now();
         let tx = c.transaction().await.map_err(unavailable)?;
         let insert = tx
             .prepare_cached(
@@ -746,6 +750,7 @@ impl Facts for PgStore {
             .map(|r| r.try_get::<_, String>(0).map_err(unavailable))
             .collect::<Result<_, _>>()?;
         tx.commit().await.map_err(unavailable)?;
+        helios_ports::observe::committed("postgres", started.elapsed());
         // The first of the batch with an inserted id is the one inserted; a repeat of it
         // later in the batch is a duplicate, as is every fact whose id was not inserted.
         let mut seen = std::collections::HashSet::new();
