@@ -25,7 +25,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         channels,
         std::sync::Arc::new(helios_runtime::outbound::HttpClient::new()?),
         std::sync::Arc::new(helios_ports::SystemClock),
-    );
+    )
+    // Each circuit that opens is counted by channel (`CircuitOpened`).
+    .with_circuit_observer(|channel| {
+        helios_runtime::metrics::emit_count("CircuitOpened", ("Channel", channel))
+    });
     if notifier.has_mail_channels() {
         notifier = notifier.with_mailer(std::sync::Arc::new(helios_aws::SnsMailer::new(&config)));
     }

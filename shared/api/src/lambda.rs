@@ -36,6 +36,7 @@ where
                 if let Some(slug) = refused_as(&resp) {
                     helios_runtime::metrics::emit_refused(slug);
                 }
+                helios_runtime::metrics::emit_commits();
                 helios_runtime::metrics::emit_timed(
                     &[
                         ("Requests", 1.0),

@@ -110,7 +110,12 @@ pub struct Notifier {
     mail: HashMap<String, MailChannel>,
     mailer: Option<Arc<dyn helios_ports::Mailer>>,
     breakers: Mutex<HashMap<String, Breaker>>,
+    /// Told the name of each channel whose circuit opens (the metrics).
+    on_open: Option<CircuitObserver>,
 }
+
+/// What is told the name of a channel whose circuit opens.
+type CircuitObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The signature header's value for `body` sent at `unix` seconds.
 pub fn signature(secret: &str, unix: u64, body: &[u8]) -> String {
@@ -176,6 +181,7 @@ impl Notifier {
             mail: channels.mail,
             mailer: None,
             breakers: Mutex::new(HashMap::new()),
+            on_open: None,
         }
     }
 
@@ -309,6 +315,12 @@ impl Notifier {
         Ok(200)
     }
 
+    /// Tells `f` the name of each channel whose endpoint's circuit opens.
+    pub fn with_circuit_observer(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Notifier {
+        self.on_open = Some(Arc::new(f));
+        self
+    }
+
     /// The channels whose endpoint's circuit is open now, by name (a URL may hold a secret).
     pub fn open_circuits(&self) -> Vec<String> {
         let now = self.clock.now();
@@ -369,7 +381,16 @@ impl Notifier {
                 b.open_until = chrono::Duration::from_std(BREAKER_COOL_DOWN)
                     .ok()
                     .map(|d| self.clock.now() + d);
-                tracing::warn!(url, failures = b.failures, "circuit open");
+                let names: Vec<&str> = self
+                    .channels
+                    .iter()
+                    .filter(|(_, e)| e.url == url)
+                    .map(|(name, _)| name.as_str())
+                    .collect();
+                tracing::warn!(channels = ?names, failures = b.failures, "circuit open");
+                if let Some(f) = &self.on_open {
+                    names.iter().for_each(|name| f(name));
+                }
             }
         }
     }

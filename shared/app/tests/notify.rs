@@ -150,7 +150,10 @@ async fn the_circuit_opens_after_consecutive_failures_and_lets_a_trial_through_a
 {
     let (url, hook) = serve().await;
     let clock = Arc::new(helios_ports::ManualClock::new(chrono::Utc::now()));
-    let n = notifier_at(&url, None, 2_000, clock.clone());
+    let opened = Arc::new(Mutex::new(Vec::new()));
+    let seen = opened.clone();
+    let n = notifier_at(&url, None, 2_000, clock.clone())
+        .with_circuit_observer(move |channel| seen.lock().unwrap().push(channel.to_string()));
     *hook.answer.lock().unwrap() = (500, 0);
     for _ in 0..BREAKER_FAILURES {
         assert_eq!(

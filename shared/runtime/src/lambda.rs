@@ -67,6 +67,7 @@ where
         ],
         ("BatchDuration", started),
     );
+    crate::metrics::emit_commits();
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()
@@ -100,6 +101,7 @@ where
                 ],
                 ("TaskDuration", started),
             );
+            crate::metrics::emit_commits();
             result.map_err(task_error)
         },
     ))
@@ -424,6 +426,8 @@ impl FunctionPorts {
                 queues,
             });
         }
+        // In AWS each invocation writes its store transactions' times (`StoreCommit`).
+        crate::metrics::keep_commit_times();
         let config = helios_aws::sdk_config().await;
         let secrets = helios_aws::Secrets::new(&config);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

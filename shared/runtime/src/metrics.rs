@@ -186,6 +186,68 @@ pub fn emit_reconciliation(verdict: &str) {
     let _ = writeln!(out, "{line}");
 }
 
+/// The store's transaction times (milliseconds) of the invocation under way, kept by
+/// [`keep_commit_times`] and written by [`emit_commits`].
+static COMMITS: std::sync::Mutex<Vec<f64>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps each of the store's transaction times (`helios_ports::observe`) for
+/// [`emit_commits`]. A Lambda calls it once at its start; `helios dev` exports them itself.
+pub fn keep_commit_times() {
+    helios_ports::observe::on_commit(|_, took| {
+        if let Ok(mut c) = COMMITS.lock() {
+            // Bounded: an invocation that commits more than this keeps its first ones.
+            if c.len() < 10 * MAX_VALUES {
+                c.push(took.as_secs_f64() * 1000.0);
+            }
+        }
+    });
+}
+
+/// Writes the transaction times kept since the last call as `StoreCommit` samples, and
+/// forgets them (at the end of each invocation).
+pub fn emit_commits() {
+    let samples = match COMMITS.lock() {
+        Ok(mut c) => std::mem::take(&mut *c),
+        Err(_) => return,
+    };
+    emit_values("StoreCommit", &samples, Unit::Milliseconds);
+}
+
+/// The EMF document of one `metric` counted once by one dimension (`CircuitOpened` by
+/// `Channel`).
+pub fn count_document(
+    function: &str,
+    timestamp_ms: i64,
+    metric: &str,
+    dimension: (&str, &str),
+) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [[dimension.0]],
+                "Metrics": [{"Name": metric, "Unit": "Count"}],
+            }],
+        },
+        "Function": function,
+        dimension.0: dimension.1,
+        metric: 1,
+    })
+}
+
+/// Writes one count of `metric` by one dimension.
+pub fn emit_count(metric: &str, dimension: (&str, &str)) {
+    let line = count_document(
+        function_name(),
+        chrono::Utc::now().timestamp_millis(),
+        metric,
+        dimension,
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
 /// The most values one metric may carry in one EMF document.
 pub const MAX_VALUES: usize = 100;
 
@@ -329,6 +391,17 @@ mod tests {
         assert_eq!(
             directive["Metrics"],
             json!([{"Name": "Reconciliations", "Unit": "Count"}])
+        );
+    }
+
+    #[test]
+    fn a_count_carries_its_dimension() {
+        let doc = count_document("helios-notify", 9, "CircuitOpened", ("Channel", "chat"));
+        assert_eq!(doc["CircuitOpened"], 1);
+        assert_eq!(doc["Channel"], "chat");
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Channel"]])
         );
     }
 

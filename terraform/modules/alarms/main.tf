@@ -392,6 +392,30 @@ resource "aws_cloudwatch_dashboard" "helios" {
           ]
         }
       },
+      {
+        type = "metric", x = 0, y = 30, width = 12, height = 6
+        properties = {
+          title  = "Store transactions (ms, p99) by function"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          period = 300
+          metrics = [
+            [{ expression = "SEARCH('{Helios,Function} MetricName=\"StoreCommit\"', 'p99', 300)", id = "commits", label = "" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 30, width = 12, height = 6
+        properties = {
+          title  = "Notify circuits opened, by channel"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          period = 300
+          metrics = [
+            [{ expression = "SEARCH('{Helios,Channel} MetricName=\"CircuitOpened\"', 'Sum', 300)", id = "circuits", label = "" }],
+          ]
+        }
+      },
     ]
   })
 }
