@@ -3,6 +3,8 @@
 //! requests through the router `helios dev` serves. (moto has no `StartMessageMoveTask`, so
 //! the redrive is the message-by-message move; against SQS it is a move task, answered 202.)
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,14 +117,7 @@ async fn queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, Strin
 #[tokio::test]
 async fn the_ops_function_shows_health_and_dead_letters_and_redrives_over_sqs() {
     let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
-    let cfg = helios_aws::config_loader()
-        .endpoint_url(moto.url())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
+    let cfg = support::moto_config(&moto).await;
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     let (decide, decide_dlq) = queue_with_dlq(&sqs, "t-decide").await;
     queue_with_dlq(&sqs, "t-expect").await;
@@ -140,24 +135,24 @@ async fn the_ops_function_shows_health_and_dead_letters_and_redrives_over_sqs() 
     }
     // Two decisions' executions and one expectation's waiting (moto runs none to its end).
     let sfn_client = aws_sdk_sfn::Client::new(&cfg);
-    let machine = sfn_client
-        .create_state_machine()
-        .name("t-decision")
-        .definition(r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#)
-        .role_arn("arn:aws:iam::123456789012:role/t-states")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn;
-    let watcher = sfn_client
-        .create_state_machine()
-        .name("t-expectation")
-        .definition(r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#)
-        .role_arn("arn:aws:iam::123456789012:role/t-states")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn;
+    let waiting_machine = |name: &'static str| {
+        let sfn_client = sfn_client.clone();
+        async move {
+            sfn_client
+                .create_state_machine()
+                .name(name)
+                .definition(
+                    r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#,
+                )
+                .role_arn("arn:aws:iam::123456789012:role/t-states")
+                .send()
+                .await
+                .unwrap()
+                .state_machine_arn
+        }
+    };
+    let machine = waiting_machine("t-decision").await;
+    let watcher = waiting_machine("t-expectation").await;
     for (arn, name) in [(&machine, "x-1"), (&machine, "x-2"), (&watcher, "w-1")] {
         sfn_client
             .start_execution()

@@ -1,5 +1,7 @@
 //! Operations commands as a user runs them: `helios redrive` and `helios replay`.
 
+mod support;
+
 use std::process::Command;
 
 use helios_ports::{Message, Queue};
@@ -140,14 +142,7 @@ async fn replay_publishes_the_facts_of_a_range_again() {
 #[tokio::test]
 async fn redrive_aws_moves_the_dead_letters_of_a_deployment() {
     let moto = helios_testkit::moto::Moto::start().unwrap_or_else(|e| panic!("{e}"));
-    let config = helios_aws::config_loader()
-        .endpoint_url(moto.url())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
+    let config = support::moto_config(&moto).await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let dlq = sqs
         .create_queue()

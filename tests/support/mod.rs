@@ -268,3 +268,15 @@ pub fn starter_rules_with(dir: &Path, name: &str, extra: &str) -> std::path::Pat
     std::fs::write(rules.join(name), extra).unwrap();
     rules
 }
+
+/// The AWS SDK configuration of a moto server: its endpoint, us-east-1, test credentials.
+pub async fn moto_config(moto: &helios_testkit::moto::Moto) -> aws_config::SdkConfig {
+    helios_aws::config_loader()
+        .endpoint_url(moto.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}

@@ -30,6 +30,10 @@ pub struct DevArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub json_logs: bool,
+    /// Count nothing for `GET /metrics`, which is then not served (to measure what the
+    /// metrics cost).
+    #[arg(long)]
+    pub no_metrics: bool,
     /// The folder of the workflows (ASL files). Executions run on real time, keep a checkpoint
     /// in the data folder, and are resumed when `helios dev` starts again.
     #[arg(long, default_value = "statemachines")]
@@ -223,8 +227,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     });
     let metrics = Arc::new(helios_api::metrics::Metrics::new());
     // The store's transactions, timed where they commit.
-    let timed = metrics.clone();
-    helios_ports::observe::on_commit(move |store, took| timed.committed(store, took));
+    if !args.no_metrics {
+        let timed = metrics.clone();
+        helios_ports::observe::on_commit(move |store, took| timed.committed(store, took));
+    }
     let live = Arc::new(helios_api::stream::Live {
         store: reads.clone(),
         auth: auth.clone(),
@@ -308,14 +314,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         query: Some(Arc::new(query)),
         ack: ack.map(|a| a as Arc<dyn helios_api::router::Handle>),
         local: Some(health.clone()),
-        metrics: Some(Arc::new(helios_api::metrics::MetricsApi {
-            metrics: metrics.clone(),
-            health: Some(health),
-            store: reads.clone(),
-            clock: d.clock.clone(),
-            auth: auth.clone(),
-            limiter: limiter.clone(),
-        })),
+        metrics: (!args.no_metrics).then(|| {
+            Arc::new(helios_api::metrics::MetricsApi {
+                metrics: metrics.clone(),
+                health: Some(health),
+                store: reads.clone(),
+                clock: d.clock.clone(),
+                auth: auth.clone(),
+                limiter: limiter.clone(),
+            }) as Arc<dyn helios_api::router::Handle>
+        }),
         stream: Some(live),
         socket: Some(socket_upgrade),
     };
@@ -332,7 +340,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tracing::warn!(log = ?log, "checking every answer against the OpenAPI description");
         router = helios_api::openapi::checked(router, log.into());
     }
-    let router = helios_api::metrics::counted(router, metrics.clone());
+    let router = if args.no_metrics {
+        router
+    } else {
+        helios_api::metrics::counted(router, metrics.clone())
+    };
     let activity = Arc::new(Activity::new());
     let router = activity.noted(router);
     let router = helios_api::stream::count_refusals(router, refusals)
@@ -349,12 +361,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     match (&workflows, &rules) {
         (Some(runner), Some(rules)) => {
             let decider = Arc::new(wire::decider(&ports, rules.clone(), runner.clone()));
-            let counted = metrics.clone();
+            let counted = (!args.no_metrics).then(|| metrics.clone());
             let decide = move |m: helios_ports::Received| {
                 let (decider, counted) = (decider.clone(), counted.clone());
                 async move {
                     let decided = decider.handle_message(&m).await?;
-                    counted.near_missed(&decided.near_misses);
+                    if let Some(metrics) = &counted {
+                        metrics.near_missed(&decided.near_misses);
+                    }
                     Ok(())
                 }
             };

@@ -267,12 +267,23 @@ resource "aws_cloudwatch_composite_alarm" "reconciliation_burn" {
 
 data "aws_region" "current" {}
 
+# The dashboard's widgets of metrics with a dimension whose values only the functions know.
+locals {
+  search_widgets = [
+    { title = "Refused requests by problem type", metric = "Refused", dimension = "ProblemType", stat = "Sum" },
+    { title = "Rules that fired", metric = "RuleFired", dimension = "Rule", stat = "Sum" },
+    { title = "Rules that nearly fired (one check in the way)", metric = "NearMisses", dimension = "Rule", stat = "Sum" },
+    { title = "Store transactions (ms, p99) by function", metric = "StoreCommit", dimension = "Function", stat = "p99" },
+    { title = "Notify circuits opened, by channel", metric = "CircuitOpened", dimension = "Channel", stat = "Sum" },
+  ]
+}
+
 # The same signals on one page: what the functions handled and failed, how long they took,
 # the dead letters, the executions, and the objective.
 resource "aws_cloudwatch_dashboard" "helios" {
   dashboard_name = var.name
   dashboard_body = jsonencode({
-    widgets = [
+    widgets = concat([
       {
         type = "metric", x = 0, y = 0, width = 12, height = 6
         properties = {
@@ -354,19 +365,7 @@ resource "aws_cloudwatch_dashboard" "helios" {
         }
       },
       {
-        type = "metric", x = 0, y = 18, width = 12, height = 6
-        properties = {
-          title  = "Refused requests by problem type"
-          region = data.aws_region.current.name
-          view   = "timeSeries"
-          period = 300
-          # One line per problem type the functions have refused requests with (their
-          # embedded metric `Refused`, dimension ProblemType).
-          metrics = [[{ expression = "SEARCH('{Helios,ProblemType} MetricName=\"Refused\"', 'Sum', 300)", id = "refused", label = "" }]]
-        }
-      },
-      {
-        type = "metric", x = 12, y = 18, width = 12, height = 6
+        type = "metric", x = 0, y = 18, width = 24, height = 6
         properties = {
           title  = "Decisions by severity, and reconciliations by verdict"
           region = data.aws_region.current.name
@@ -379,44 +378,20 @@ resource "aws_cloudwatch_dashboard" "helios" {
           )
         }
       },
-      {
-        type = "metric", x = 0, y = 24, width = 24, height = 6
+      ], [
+      # One line per value of the dimension the functions have written (their embedded
+      # metrics), found by SEARCH, each widget beside the one before.
+      for i, w in local.search_widgets : {
+        type = "metric", x = (i % 2) * 12, y = 24 + floor(i / 2) * 6, width = 12, height = 6
         properties = {
-          title  = "Rules that fired, and that nearly fired"
-          region = data.aws_region.current.name
-          view   = "timeSeries"
-          period = 300
-          metrics = [
-            [{ expression = "SEARCH('{Helios,Rule} MetricName=\"RuleFired\"', 'Sum', 300)", id = "fired", label = "fired" }],
-            [{ expression = "SEARCH('{Helios,Rule} MetricName=\"NearMisses\"', 'Sum', 300)", id = "near", label = "nearly fired" }],
-          ]
+          title   = w.title
+          region  = data.aws_region.current.name
+          view    = "timeSeries"
+          period  = 300
+          metrics = [[{ expression = "SEARCH('{Helios,${w.dimension}} MetricName=\"${w.metric}\"', '${w.stat}', 300)", id = "found", label = "" }]]
         }
-      },
-      {
-        type = "metric", x = 0, y = 30, width = 12, height = 6
-        properties = {
-          title  = "Store transactions (ms, p99) by function"
-          region = data.aws_region.current.name
-          view   = "timeSeries"
-          period = 300
-          metrics = [
-            [{ expression = "SEARCH('{Helios,Function} MetricName=\"StoreCommit\"', 'p99', 300)", id = "commits", label = "" }],
-          ]
-        }
-      },
-      {
-        type = "metric", x = 12, y = 30, width = 12, height = 6
-        properties = {
-          title  = "Notify circuits opened, by channel"
-          region = data.aws_region.current.name
-          view   = "timeSeries"
-          period = 300
-          metrics = [
-            [{ expression = "SEARCH('{Helios,Channel} MetricName=\"CircuitOpened\"', 'Sum', 300)", id = "circuits", label = "" }],
-          ]
-        }
-      },
-    ]
+      }
+    ])
   })
 }
 
