@@ -79,9 +79,42 @@ locals {
     ticket-long  = { alert = "ticket", seconds = 21600, rate = 0.05 * local.slo_seconds.period / 21600 }
     ticket-short = { alert = "ticket", seconds = 1800, rate = 0.05 * local.slo_seconds.period / 21600 }
   }
+  # Each objective's burn rate over a window, as metric math over the metrics it reads
+  # (`queries`: id, metric, dimension, stat).
+  reconciled = "(FILL(matched, 0) + FILL(mismatched, 0) + FILL(missed, 0))"
+  burn_objectives = merge(
+    {
+      # The share of the window's samples later than the objective's `within` (100 minus
+      # the percentile rank of `within` among them), over the share the objective allows.
+      for k, o in local.latency_slos : k => {
+        summary    = "${o.objective.objective} % within ${o.objective.within}"
+        bad        = "${o.items} later than ${o.objective.within}"
+        objective  = o.objective.objective
+        expression = "(100 - in_time) / ${100 - o.objective.objective}"
+        queries = [{
+          id   = "in_time", metric = o.metric, dimension = { Function = o.function },
+          stat = "PR(:${local.slo_seconds[k] * 1000})"
+        }]
+      }
+    },
+    {
+      # Of the reconciliations decided in the window (expect's `Reconciliations` by
+      # Verdict), the share not `matched` (mismatched, or missed by a source), over the
+      # share the objective allows. A window without reconciliations burns nothing.
+      reconciliation-accuracy = {
+        summary    = "${var.slo.reconciliation_accuracy.objective} % of reconciliations matched"
+        bad        = "Reconciliations whose sources disagreed or did not all report"
+        objective  = var.slo.reconciliation_accuracy.objective
+        expression = "IF(${local.reconciled} > 0, 100 * (${local.reconciled} - FILL(matched, 0)) / ${local.reconciled} / ${100 - var.slo.reconciliation_accuracy.objective}, 0)"
+        queries = [for v in ["matched", "mismatched", "missed"] : {
+          id = v, metric = "Reconciliations", dimension = { Verdict = v }, stat = "Sum"
+        }]
+      }
+    },
+  )
   burn_alarms = {
-    for pair in setproduct(keys(local.latency_slos), keys(local.burn_windows)) :
-    "${pair[0]}-${pair[1]}" => merge(local.burn_windows[pair[1]], { slo = pair[0] }, local.latency_slos[pair[0]])
+    for pair in setproduct(keys(local.burn_objectives), keys(local.burn_windows)) :
+    "${pair[0]}-${pair[1]}" => merge(local.burn_windows[pair[1]], { slo = pair[0] }, local.burn_objectives[pair[0]])
   }
 }
 
@@ -166,13 +199,11 @@ resource "aws_cloudwatch_metric_alarm" "executions" {
   }
 }
 
-# How fast an objective's budget burns over one window: the share of the window's samples
-# later than the objective's `within` (100 minus the percentile rank of `within` among them),
-# over the share the objective allows.
+# How fast an objective's budget burns over one window (`burn_objectives`).
 resource "aws_cloudwatch_metric_alarm" "slo_burn" {
   for_each            = local.burn_alarms
   alarm_name          = "${var.name}-slo-${each.value.slo}-burn-${each.value.alert}-${each.value.seconds / 60}m"
-  alarm_description   = "${each.value.items} later than ${each.value.objective.within} burn the error budget of ${each.value.objective.objective} % over ${var.slo.period} more than ${each.value.rate} times as fast as it lasts, over ${each.value.seconds / 60} minutes. Part of the ${each.value.alert} alert."
+  alarm_description   = "${each.value.bad} burn the error budget of ${each.value.objective} % over ${var.slo.period} more than ${each.value.rate} times as fast as it lasts, over ${each.value.seconds / 60} minutes. Part of the ${each.value.alert} alert."
   evaluation_periods  = 1
   threshold           = each.value.rate
   comparison_operator = "GreaterThanThreshold"
@@ -180,19 +211,22 @@ resource "aws_cloudwatch_metric_alarm" "slo_burn" {
 
   metric_query {
     id          = "burn"
-    expression  = "(100 - in_time) / ${100 - each.value.objective.objective}"
+    expression  = each.value.expression
     label       = "burn rate"
     return_data = true
   }
 
-  metric_query {
-    id = "in_time"
-    metric {
-      namespace   = "Helios"
-      metric_name = each.value.metric
-      dimensions  = { Function = each.value.function }
-      stat        = "PR(:${local.slo_seconds[each.value.slo] * 1000})"
-      period      = each.value.seconds
+  dynamic "metric_query" {
+    for_each = each.value.queries
+    content {
+      id = metric_query.value.id
+      metric {
+        namespace   = "Helios"
+        metric_name = metric_query.value.metric
+        dimensions  = metric_query.value.dimension
+        stat        = metric_query.value.stat
+        period      = each.value.seconds
+      }
     }
   }
 }
@@ -201,65 +235,13 @@ resource "aws_cloudwatch_metric_alarm" "slo_burn" {
 # short one that it is still going.
 resource "aws_cloudwatch_composite_alarm" "slo_burn" {
   for_each = {
-    for pair in setproduct(keys(local.latency_slos), ["page", "ticket"]) :
+    for pair in setproduct(keys(local.burn_objectives), ["page", "ticket"]) :
     "${pair[0]}-${pair[1]}" => { slo = pair[0], alert = pair[1] }
   }
   alarm_name        = "${var.name}-slo-${each.value.slo}-${each.value.alert}"
-  alarm_description = "The ${each.value.slo} objective (${local.latency_slos[each.value.slo].objective.objective} % within ${local.latency_slos[each.value.slo].objective.within}) burns its budget too fast: ${each.value.alert}. GET /v1/slo shows every window."
+  alarm_description = "The ${each.value.slo} objective (${local.burn_objectives[each.value.slo].summary}) burns its budget too fast: ${each.value.alert}. GET /v1/slo shows every window."
   alarm_rule = join(" AND ", [
     for w in ["long", "short"] : "ALARM(\"${aws_cloudwatch_metric_alarm.slo_burn["${each.value.slo}-${each.value.alert}-${w}"].alarm_name}\")"
-  ])
-  alarm_actions = [aws_sns_topic.alarms.arn]
-  ok_actions    = [aws_sns_topic.alarms.arn]
-}
-
-# The reconciliation-accuracy objective: of the reconciliations decided in a window (the
-# expect function's `Reconciliations`, by Verdict), the share that were not `matched`
-# (mismatched, or missed by a source), over the share the objective allows. A window without
-# reconciliations burns nothing.
-resource "aws_cloudwatch_metric_alarm" "reconciliation_burn" {
-  for_each            = local.burn_windows
-  alarm_name          = "${var.name}-slo-reconciliation-accuracy-burn-${each.value.alert}-${each.value.seconds / 60}m"
-  alarm_description   = "Reconciliations whose sources disagreed or did not all report burn the error budget of ${var.slo.reconciliation_accuracy.objective} % over ${var.slo.period} more than ${each.value.rate} times as fast as it lasts, over ${each.value.seconds / 60} minutes. Part of the ${each.value.alert} alert."
-  evaluation_periods  = 1
-  threshold           = each.value.rate
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-
-  metric_query {
-    id          = "burn"
-    expression  = "IF(total > 0, 100 * (total - FILL(matched, 0)) / total / ${100 - var.slo.reconciliation_accuracy.objective}, 0)"
-    label       = "burn rate"
-    return_data = true
-  }
-
-  metric_query {
-    id         = "total"
-    expression = "FILL(matched, 0) + FILL(mismatched, 0) + FILL(missed, 0)"
-    label      = "reconciliations"
-  }
-
-  dynamic "metric_query" {
-    for_each = toset(["matched", "mismatched", "missed"])
-    content {
-      id = metric_query.key
-      metric {
-        namespace   = "Helios"
-        metric_name = "Reconciliations"
-        dimensions  = { Verdict = metric_query.key }
-        stat        = "Sum"
-        period      = each.value.seconds
-      }
-    }
-  }
-}
-
-resource "aws_cloudwatch_composite_alarm" "reconciliation_burn" {
-  for_each          = toset(["page", "ticket"])
-  alarm_name        = "${var.name}-slo-reconciliation-accuracy-${each.key}"
-  alarm_description = "The reconciliation-accuracy objective (${var.slo.reconciliation_accuracy.objective} % of reconciliations matched) burns its budget too fast: ${each.key}. GET /v1/slo shows every window."
-  alarm_rule = join(" AND ", [
-    for w in ["long", "short"] : "ALARM(\"${aws_cloudwatch_metric_alarm.reconciliation_burn["${each.key}-${w}"].alarm_name}\")"
   ])
   alarm_actions = [aws_sns_topic.alarms.arn]
   ok_actions    = [aws_sns_topic.alarms.arn]
