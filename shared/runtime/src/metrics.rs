@@ -214,7 +214,7 @@ pub fn emit_commits() {
 }
 
 /// The EMF document of one `metric` counted once by one dimension (`CircuitOpened` by
-/// `Channel`).
+/// `Channel`), and without it (what an alarm reads: it cannot search the dimension's values).
 pub fn count_document(
     function: &str,
     timestamp_ms: i64,
@@ -226,7 +226,7 @@ pub fn count_document(
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [[dimension.0]],
+                "Dimensions": [[dimension.0], []],
                 "Metrics": [{"Name": metric, "Unit": "Count"}],
             }],
         },
@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(doc["Channel"], "chat");
         assert_eq!(
             doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            json!([["Channel"]])
+            json!([["Channel"], []])
         );
     }
 

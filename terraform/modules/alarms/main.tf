@@ -130,6 +130,23 @@ resource "aws_sns_topic_subscription" "email" {
   endpoint  = var.email
 }
 
+# A notify channel's endpoint failed often enough that its circuit opened (notify's
+# `CircuitOpened`, counted without its Channel dimension too; the dashboard names the channel).
+resource "aws_cloudwatch_metric_alarm" "circuit_opened" {
+  alarm_name          = "${var.name}-notify-circuit-opened"
+  alarm_description   = "A notify channel's endpoint failed 5 times in a row (BREAKER_FAILURES) and its circuit opened: its notifications fail fast for a minute at a time. The CloudWatch dashboard names the channel."
+  namespace           = "Helios"
+  metric_name         = "CircuitOpened"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "dlq" {
   for_each            = var.dlq_names
   alarm_name          = "${each.value}-not-empty"
