@@ -90,7 +90,7 @@ pub struct DeploymentHealth {
     pub executions: Option<Arc<dyn helios_ports::Executions>>,
 }
 
-/// Running executions are counted up to this many.
+/// Running executions are counted up to this many per machine.
 pub const RUNNING_CAP: usize = 10_000;
 
 #[async_trait::async_trait]
@@ -99,18 +99,18 @@ impl crate::stream::Health for DeploymentHealth {
         let backlog = self.ops.backlog(self.outbox.as_ref()).await?;
         let mut health = json!({"status": "ok", "backlog": backlog, "executions": {}});
         if let Some(x) = &self.executions {
-            let count = |machine: Option<&'static str>| async move {
-                x.count_running(machine, RUNNING_CAP)
-                    .await
-                    .map_err(|e| format!("the executions cannot be listed: {e}"))
-            };
-            let (running, more) = count(None).await?;
+            // One listing of the running executions, by machine.
+            let by = x
+                .running_by_machine(RUNNING_CAP)
+                .await
+                .map_err(|e| format!("the executions cannot be listed: {e}"))?;
+            let running: usize = by.values().map(|(n, _)| n).sum();
             health["executions"] = json!({ "running": running });
-            if more {
+            if by.values().any(|(_, more)| *more) {
                 health["executions"]["running_counted_up_to"] = json!(RUNNING_CAP);
             }
             // Each open expectation is one `expectation` execution watching it.
-            let (open, _) = count(Some(helios_app::expect::MACHINE)).await?;
+            let open = by.get(helios_app::expect::MACHINE).map_or(0, |(n, _)| *n);
             health["expectations"] = json!({ "open": open });
         }
         Ok(health)

@@ -1,7 +1,7 @@
 //! Step Functions: starting executions by state machine name, answering task tokens, and
 //! reading executions back for the query API.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_sfn::types::HistoryEvent;
@@ -175,19 +175,13 @@ impl Workflows for StepFunctions {
 
 #[async_trait]
 impl Executions for StepFunctions {
-    async fn count_running(
+    async fn running_by_machine(
         &self,
-        machine: Option<&str>,
         cap: usize,
-    ) -> Result<(usize, bool), PortError> {
-        let mut running = 0;
-        let arns = self
-            .machines
-            .iter()
-            .filter(|(name, _)| machine.is_none_or(|m| m == name.as_str()))
-            .map(|(_, arn)| arn);
-        for arn in arns {
-            let mut token = None;
+    ) -> Result<BTreeMap<String, (usize, bool)>, PortError> {
+        let mut by = BTreeMap::new();
+        for (machine, arn) in &self.machines {
+            let (mut running, mut more, mut token) = (0, false, None);
             loop {
                 let out = self
                     .client
@@ -202,14 +196,16 @@ impl Executions for StepFunctions {
                 running += out.executions.len();
                 token = out.next_token;
                 if running > cap {
-                    return Ok((cap, true));
+                    (running, more) = (cap, true);
+                    break;
                 }
                 if token.is_none() {
                     break;
                 }
             }
+            by.insert(machine.clone(), (running, more));
         }
-        Ok((running, false))
+        Ok(by)
     }
 
     async fn list_executions(&self) -> Result<Vec<Value>, PortError> {

@@ -310,19 +310,26 @@ pub trait Executions: Send + Sync {
     /// One execution with its input, output or error, and history; `None` if unknown.
     async fn describe_execution(&self, name: &str) -> Result<Option<serde_json::Value>, PortError>;
 
-    /// How many executions (of `machine`, or of every machine) are running, counted up to
-    /// `cap`: (the count, whether more run).
-    async fn count_running(
+    /// How many executions of each machine are running, each counted up to `cap`: by machine,
+    /// (the count, whether more run).
+    async fn running_by_machine(
         &self,
-        machine: Option<&str>,
         cap: usize,
-    ) -> Result<(usize, bool), PortError> {
+    ) -> Result<BTreeMap<String, (usize, bool)>, PortError> {
         let filter = ExecutionFilter {
-            machine: machine.map(str::to_string),
+            machine: None,
             status: Some("RUNNING".into()),
         };
         let (page, more) = self.list_page(&filter, 0, cap).await?;
-        Ok((page.len(), more))
+        let mut by: BTreeMap<String, (usize, bool)> = BTreeMap::new();
+        for e in &page {
+            let machine = e["machine"].as_str().unwrap_or_default().to_string();
+            by.entry(machine).or_default().0 += 1;
+        }
+        if more {
+            by.values_mut().for_each(|(_, m)| *m = true);
+        }
+        Ok(by)
     }
 }
 
