@@ -448,6 +448,8 @@ module "migrate" {
   async_failures_arn = module.messaging.async_failures_arn
   log_retention_days = var.log_retention_days
   log_level          = var.log_level
+  otlp_endpoint      = var.otlp_endpoint
+  otel_layer_arn     = var.otel_layer_arn
 }
 
 module "functions" {
@@ -462,6 +464,8 @@ module "functions" {
   async_failures_arn = module.messaging.async_failures_arn
   log_retention_days = var.log_retention_days
   log_level          = var.log_level
+  otlp_endpoint      = var.otlp_endpoint
+  otel_layer_arn     = var.otel_layer_arn
   after              = aws_lambda_invocation.migrate.result
 }
 

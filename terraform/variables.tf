@@ -117,6 +117,22 @@ variable "log_level" {
   default     = "info"
 }
 
+variable "otlp_endpoint" {
+  description = "Where every function exports its OpenTelemetry spans (OTLP over plain HTTP; OTEL_EXPORTER_OTLP_ENDPOINT), for example http://localhost:4318 with the ADOT collector layer of otel_layer_arn, or a collector in the VPC. Empty: spans are not exported (Lambda and Step Functions still trace to X-Ray, with the same trace ids)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.otlp_endpoint == "" || can(regex("^http://[^/]+", var.otlp_endpoint))
+    error_message = "otlp_endpoint is a plain HTTP URL (http://host:port): the functions export to a collector beside them, which forwards over TLS."
+  }
+}
+
+variable "otel_layer_arn" {
+  description = "A Lambda layer with an OpenTelemetry collector (the AWS Distro for OpenTelemetry collector layer of the region), added to every function; with otlp_endpoint = http://localhost:4318. Empty: none."
+  type        = string
+  default     = ""
+}
+
 variable "archive_ia_after_days" {
   description = "Days before raw payloads move to S3 Standard-IA (at least 30, as S3 requires)."
   type        = number

@@ -24,5 +24,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         };
     let advisor = helios_runtime::wire::advisor(&ports, model);
     let advisor = &advisor;
-    helios_runtime::lambda::serve_task(|payload| advisor.handle(payload)).await
+    helios_runtime::lambda::serve_task("advise", |payload| advisor.handle(payload)).await
 }

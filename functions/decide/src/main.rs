@@ -65,6 +65,7 @@ async fn main() -> Result<(), Error> {
             &samples,
             helios_runtime::metrics::Unit::Milliseconds,
         );
+        helios_runtime::telemetry::flush().await;
         Ok::<SqsBatchResponse, Error>(response)
     }))
     .await

@@ -11,6 +11,7 @@ use helios_runtime::lambda::{sqs_batch, FunctionPorts, Port};
 use helios_runtime::wire;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
+use tracing::Instrument as _;
 
 /// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
 const PORTS: &[Port] = &[
@@ -47,15 +48,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             })?;
             let response =
                 sqs_batch(batch, |m| async move { observer.handle_message(&m).await }).await;
+            helios_runtime::telemetry::flush().await;
             return serde_json::to_value(response).map_err(|e| Diagnostic {
                 error_type: helios_ports::TaskError::Internal.name().into(),
                 error_message: e.to_string(),
             });
         }
-        checker
+        let span = helios_app::task_span("expect", &event.payload);
+        let checked = checker
             .handle(event.payload)
+            .instrument(span)
             .await
-            .map_err(helios_runtime::lambda::task_error)
+            .map_err(helios_runtime::lambda::task_error);
+        helios_runtime::telemetry::flush().await;
+        checked
     }))
     .await
 }

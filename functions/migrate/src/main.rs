@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         app_role,
     };
     let migrate = &migrate;
-    helios_runtime::lambda::serve_task(|payload| migrate.handle(payload)).await
+    helios_runtime::lambda::serve_task("migrate", |payload| migrate.handle(payload)).await
 }
 
 /// How the functions' role logs in: with the password of the secret

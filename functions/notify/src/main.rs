@@ -34,5 +34,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         notifier = notifier.with_mailer(std::sync::Arc::new(helios_aws::SnsMailer::new(&config)));
     }
     let notifier = &notifier;
-    helios_runtime::lambda::serve_task(|payload| notifier.handle(payload)).await
+    helios_runtime::lambda::serve_task("notify", |payload| notifier.handle(payload)).await
 }

@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ports = FunctionPorts::from_env(PORTS).await?;
     let recorder = helios_runtime::wire::recorder(&ports);
     let recorder = &recorder;
-    helios_runtime::lambda::serve_task(|payload| async move {
+    helios_runtime::lambda::serve_task("record", |payload| async move {
         let answer = recorder.handle(payload).await?;
         if let Some(ms) = answer
             .get("first_record_after_ms")

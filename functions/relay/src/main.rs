@@ -14,9 +14,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
             let report =
-                helios_runtime::wire::relay(ports, helios_runtime::wire::LAMBDA_RELAY_GRACE)
-                    .await?;
-            Ok::<_, Error>(serde_json::to_value(report)?)
+                helios_runtime::wire::relay(ports, helios_runtime::wire::LAMBDA_RELAY_GRACE).await;
+            helios_runtime::telemetry::flush().await;
+            Ok::<_, Error>(serde_json::to_value(report?)?)
         },
     ))
     .await

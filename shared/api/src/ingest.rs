@@ -23,6 +23,38 @@ pub struct IngestApi {
     pub limiter: Arc<RateLimiter>,
 }
 
+/// The trace a request continues: its W3C `traceparent` header when valid; in Lambda
+/// behind API Gateway, the X-Ray trace of the invocation (so that the spans join the trace
+/// X-Ray shows); otherwise a new one.
+fn incoming_trace(headers: &http::HeaderMap) -> helios_ports::trace::TraceContext {
+    use helios_ports::trace::TraceContext;
+    headers
+        .get(helios_ports::trace::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::parse)
+        .or_else(|| {
+            headers
+                .get("x-amzn-trace-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(TraceContext::from_xray)
+        })
+        .or_else(|| {
+            std::env::var("_X_AMZN_TRACE_ID")
+                .ok()
+                .and_then(|v| TraceContext::from_xray(&v))
+        })
+        .unwrap_or_else(TraceContext::root)
+}
+
+/// The route of a path, as spans name it: `/v1/events` or `/v1/hooks/{source}`.
+fn route_of(path: &str) -> &'static str {
+    if path.starts_with("/v1/hooks/") {
+        "/v1/hooks/{source}"
+    } else {
+        "/v1/events"
+    }
+}
+
 impl From<Refused> for Problem {
     fn from(e: Refused) -> Problem {
         match e {
@@ -67,9 +99,37 @@ impl From<Refused> for Problem {
 
 impl IngestApi {
     /// Answers one request; never panics and never fails: every error is a problem response.
+    ///
+    /// Each request is a span, `ingest`, of the trace its `traceparent` header names, or of
+    /// a new one (in Lambda, X-Ray's); the events it records carry that span's context.
     pub async fn handle(&self, req: Request) -> Response {
+        use tracing::Instrument as _;
         let path = req.uri().path().to_string();
-        match self.route(&req).await {
+        let parent = incoming_trace(req.headers());
+        let span = tracing::info_span!(
+            "ingest",
+            otel.kind = "server",
+            http.request.method = %req.method(),
+            http.route = %route_of(&path),
+            http.response.status_code = tracing::field::Empty,
+            trace_id = %parent.trace_id_hex(),
+        );
+        let trace = helios_ports::trace::follow(&span, &parent);
+        let response = self
+            .answer(req, &path, &trace)
+            .instrument(span.clone())
+            .await;
+        span.record("http.response.status_code", response.status().as_u16());
+        response
+    }
+
+    async fn answer(
+        &self,
+        req: Request,
+        path: &str,
+        trace: &helios_ports::trace::TraceContext,
+    ) -> Response {
+        match self.route(&req, trace).await {
             Ok(r) => r,
             Err(p) => {
                 if p.status >= 500 {
@@ -77,12 +137,16 @@ impl IngestApi {
                 } else {
                     tracing::info!(path = %path, status = p.status, problem = p.slug, detail = %p.detail, "request refused");
                 }
-                p.into_response_for(Some(&path))
+                p.into_response_for(Some(path))
             }
         }
     }
 
-    async fn route(&self, req: &Request) -> Result<Response, Problem> {
+    async fn route(
+        &self,
+        req: &Request,
+        trace: &helios_ports::trace::TraceContext,
+    ) -> Result<Response, Problem> {
         let path = req.uri().path();
         let format = if path == "/v1/events" {
             Format::Native
@@ -125,7 +189,7 @@ impl IngestApi {
         };
         let (facts, recorded) = match self
             .intake
-            .accept(&delivery, req.uri().path(), format, key.as_ref())
+            .accept(&delivery, req.uri().path(), format, key.as_ref(), trace)
             .await?
         {
             Accepted::Handshake(h) => return Ok(handshake(h)),

@@ -45,6 +45,7 @@ where
                     ],
                     ("RequestDuration", started),
                 );
+                helios_runtime::telemetry::flush().await;
                 Ok::<_, Error>(to_response(resp))
             }
         },

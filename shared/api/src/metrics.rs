@@ -22,7 +22,9 @@
 //!   `helios_workflow_outcomes_total{kind}`: since the process started, read from the
 //!   store's counts at each scrape;
 //! - `helios_near_misses_total{rule}`: the rules that nearly fired in the decisions this
-//!   process made, counted as it makes them.
+//!   process made, counted as it makes them;
+//! - `helios_trace_spans_exported_total{result}`: spans sent to the OTLP endpoint (`ok`) or
+//!   dropped because it failed (`failed`), when traces are exported.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -84,6 +86,11 @@ struct KindLabel {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
 type Seconds = Family<RouteMethod, Histogram, fn() -> Histogram>;
 
 fn latency_buckets() -> Histogram {
@@ -108,6 +115,7 @@ pub struct Metrics {
     expectations_open: Gauge,
     breakers_open: Gauge,
     commits: Family<StoreLabel, Histogram>,
+    trace_spans: Family<ResultLabel, Counter>,
     /// Since when the decision and outcome counters count.
     started: chrono::DateTime<chrono::Utc>,
 }
@@ -206,7 +214,14 @@ impl Metrics {
             "How long each of the store's transactions took, its work and its commit, by store (the embedded store's files, or postgres)",
             commits.clone(),
         );
+        let trace_spans = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "trace_spans_exported",
+            "Spans sent to the OTLP endpoint since the process started, by result (`ok`, or `failed`: the receiver refused, was gone or too slow; the spans were dropped, nothing else waited)",
+            trace_spans.clone(),
+        );
         Metrics {
+            trace_spans,
             commits,
             expectations_open,
             breakers_open,
@@ -363,6 +378,16 @@ impl Metrics {
     /// Every metric in Prometheus's text exposition format (0.0.4), which every scraper
     /// and `promtool check metrics` read.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
+        let (ok, failed) = helios_ports::trace::exports();
+        for (result, total) in [("ok", ok), ("failed", failed)] {
+            let c = self.trace_spans.get_or_create(&ResultLabel {
+                result: result.into(),
+            });
+            let seen = c.get();
+            if total > seen {
+                c.inc_by(total - seen);
+            }
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(classic(&out))

@@ -39,16 +39,40 @@ pub enum AckError {
 }
 
 impl Acknowledge {
-    /// Acknowledges decision `id` for `by`, with an optional note.
+    /// Acknowledges decision `id` for `by`, with an optional note: a span, `ack`, in the
+    /// decision's trace (a child of its `decide` span).
     pub async fn acknowledge(
         &self,
         id: &str,
         by: &str,
         note: Option<&str>,
     ) -> Result<Acked, AckError> {
-        if self.decisions.get_decision(id).await?.is_none() {
+        use tracing::Instrument as _;
+        let Some(decision) = self.decisions.get_decision(id).await? else {
             return Err(AckError::UnknownDecision(id.to_string()));
+        };
+        let body = &decision.decision.body;
+        let parent = match (body["trace_id"].as_str(), body["span_id"].as_str()) {
+            (Some(t), Some(s)) => format!("00-{t}-{s}-01"),
+            _ => String::new(),
+        };
+        let parent = helios_ports::trace::continue_from(Some(&parent));
+        let span = tracing::info_span!(
+            parent: None,
+            "ack",
+            decision = id,
+            otel.status_code = tracing::field::Empty,
+            trace_id = %parent.trace_id_hex(),
+        );
+        helios_ports::trace::follow(&span, &parent);
+        let acked = self.answer(id, by, note).instrument(span.clone()).await;
+        if acked.is_err() {
+            span.record("otel.status_code", "error");
         }
+        acked
+    }
+
+    async fn answer(&self, id: &str, by: &str, note: Option<&str>) -> Result<Acked, AckError> {
         let outcomes = self.outcomes.list_outcomes(id).await?;
         let Some(waiting) = outcomes.iter().rev().find(|o| o.kind == "awaiting_ack") else {
             return Err(AckError::NotAwaiting(id.to_string()));

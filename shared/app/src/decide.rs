@@ -94,18 +94,41 @@ impl Decider {
     /// replay re-publishes facts without changing what was decided, except where asked.
     /// Decides one message of the `decide` queue, for a queue consumer (SQS in Lambda, the
     /// local queue in `helios dev`).
+    ///
+    /// Each message is a span, `decide`, of the trace its `traceparent` attribute names (the
+    /// `publish` span of its fact), or of a new one.
     pub async fn handle_message(
         &self,
         m: &helios_ports::Received,
     ) -> Result<Decided, helios_ports::MessageFailed> {
+        use tracing::Instrument as _;
+        let parent = helios_ports::trace::continue_from(
+            m.attributes
+                .get(helios_ports::trace::TRACEPARENT)
+                .map(String::as_str),
+        );
+        let span = tracing::info_span!(
+            parent: None,
+            "decide",
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
+            trace_id = %parent.trace_id_hex(),
+        );
+        let trace = helios_ports::trace::follow(&span, &parent);
         let done = self
-            .decide_delivery(&m.body, &m.attributes)
+            .decide_delivery_traced(&m.body, &m.attributes, Some(&trace))
+            .instrument(span.clone())
             .await
-            .map_err(|e| helios_ports::MessageFailed {
-                error: e.to_string(),
-                retryable: e.is_retryable(),
+            .map_err(|e| {
+                span.record("otel.status_code", "error");
+                helios_ports::MessageFailed {
+                    error: e.to_string(),
+                    retryable: e.is_retryable(),
+                }
             })?;
-        tracing::info!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided");
+        span.in_scope(|| {
+            tracing::info!(decision = %done.decision_id, fired = ?done.fired, started = done.started, "decided")
+        });
         Ok(done)
     }
 
@@ -113,6 +136,16 @@ impl Decider {
         &self,
         body: &str,
         attributes: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Decided, DecideFailure> {
+        self.decide_delivery_traced(body, attributes, None).await
+    }
+
+    /// [`Decider::decide_delivery`] as part of the trace `trace` (the `decide` span's).
+    async fn decide_delivery_traced(
+        &self,
+        body: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
+        trace: Option<&helios_ports::trace::TraceContext>,
     ) -> Result<Decided, DecideFailure> {
         let replayed = attributes.get("replay").map(String::as_str) == Some("true");
         let redecide = attributes.get("redecide").map(String::as_str) == Some("true");
@@ -142,7 +175,9 @@ impl Decider {
                 });
             }
         }
-        self.decide_message(body).await
+        let event: Value =
+            serde_json::from_str(body).map_err(|e| DecideFailure::NotAnEvent(e.to_string()))?;
+        self.decide_traced(event, trace).await
     }
 
     /// Decides the event in a message body.
@@ -153,6 +188,33 @@ impl Decider {
     }
 
     pub async fn decide(&self, event: &Value) -> Result<Decided, DecideFailure> {
+        self.decide_traced(event.clone(), None).await
+    }
+
+    /// Decides `event`, as part of the trace `trace` when given: the decision keeps its
+    /// trace id and span id, and each workflow starts in a `workflow.start` span whose
+    /// context its input carries (`traceparent`). The event's own `traceparent` is taken
+    /// off first: no rule may read it.
+    async fn decide_traced(
+        &self,
+        mut event: Value,
+        trace: Option<&helios_ports::trace::TraceContext>,
+    ) -> Result<Decided, DecideFailure> {
+        let carried = match &mut event {
+            Value::Object(o) => o.remove(helios_ports::trace::TRACEPARENT),
+            _ => None,
+        };
+        // Every decision has a trace: its workflows' inputs always carry one.
+        let trace = trace
+            .copied()
+            .or_else(|| {
+                carried
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .and_then(helios_ports::trace::TraceContext::parse)
+            })
+            .unwrap_or_else(helios_ports::trace::TraceContext::root);
+        let event = &event;
         let now = self.clock.now();
         let own_id = event
             .get("helios_id")
@@ -193,6 +255,12 @@ impl Decider {
         // The schema the event was checked against at ingest, beside what was decided of it.
         if let (Some(check), Value::Object(b)) = (event.get("schema"), &mut body) {
             b.insert("schema".into(), check.clone());
+        }
+        // The trace it was decided in, to find its spans by, and to continue from (an
+        // acknowledgement).
+        if let Value::Object(b) = &mut body {
+            b.insert("trace_id".into(), json!(trace.trace_id_hex()));
+            b.insert("span_id".into(), json!(trace.span_id_hex()));
         }
         let new = NewDecision {
             id: decision.id.clone(),
@@ -239,13 +307,30 @@ impl Decider {
             let Some(machine) = action.get("workflow").and_then(Value::as_str) else {
                 continue;
             };
-            let input = workflow_input(&stored, action);
-            if self
-                .workflows
-                .start(machine, &format!("{}-{i}", stored.id), &input)
-                .await?
+            let mut input = workflow_input(&stored, action);
+            let name = format!("{}-{i}", stored.id);
+            let span = tracing::info_span!(
+                "workflow.start",
+                workflow.machine = machine,
+                workflow.execution = %name,
+            );
+            if let Value::Object(o) = &mut input {
+                let own = helios_ports::trace::follow(&span, &trace);
+                o.insert(
+                    helios_ports::trace::TRACEPARENT.into(),
+                    json!(own.to_string()),
+                );
+            }
             {
-                started += 1;
+                use tracing::Instrument as _;
+                if self
+                    .workflows
+                    .start(machine, &name, &input)
+                    .instrument(span)
+                    .await?
+                {
+                    started += 1;
+                }
             }
         }
         Ok(Decided {

@@ -134,13 +134,15 @@ impl Intake {
     /// Everything after authentication: normalise, check that `speaker` may speak for the
     /// events' sources, archive, record, publish.
     ///
-    /// `path` is where it was delivered, kept in the raw archive with the request.
+    /// `path` is where it was delivered, kept in the raw archive with the request; `trace`
+    /// the context the events carry (that of the request's span).
     pub async fn accept(
         &self,
         req: &helios_events::Request<'_>,
         path: &str,
         format: Format,
         key: Option<&ApiKey>,
+        trace: &helios_ports::trace::TraceContext,
     ) -> Result<Accepted, Refused> {
         let body = req.body;
         let speaker = Speaker::of(format);
@@ -162,6 +164,10 @@ impl Intake {
             }
             Normalised::Events(events) => events,
         };
+        let traceparent = trace.to_string();
+        for e in &mut events {
+            e.traceparent = Some(traceparent.clone());
+        }
         helios_events::sources::check(speaker, &events, |source| {
             key.is_some_and(|k| k.may_use_hook_source(source))
         })?;
@@ -326,7 +332,11 @@ impl Intake {
                 },
             })
             .collect();
-        let recorded = self.facts.record_facts(&facts).await?;
+        let recorded = {
+            use tracing::Instrument as _;
+            let span = tracing::info_span!("outbox.write", facts = facts.len());
+            self.facts.record_facts(&facts).instrument(span).await?
+        };
 
         // Held facts are published when released, not now.
         let accepted: Vec<&Event> = facts

@@ -17,7 +17,8 @@
 //! - [`advise`], [`notify`]: the other task functions of the workflows;
 //! - [`registry`]: the schema registry, and checking accepted events against it;
 //! - [`live`]: the live feed's batches, its WebSocket connections and their pusher;
-//! - [`keys`], [`migrate`]: issuing API keys, and what `migrate` does on deploy.
+//! - [`keys`], [`migrate`]: issuing API keys, and what `migrate` does on deploy;
+//! - [`task_span`]: the span of a workflow's task, in its event's trace.
 
 pub mod ack;
 pub mod advise;
@@ -33,3 +34,24 @@ pub mod outbox;
 pub mod record;
 pub mod registry;
 pub mod serial;
+
+/// The span of one task of a workflow (`notify`, `record`, `advise`, …): a child of the
+/// `workflow.start` span whose context the workflow passes in the task's payload
+/// (`traceparent`), or of a new trace when the payload has none.
+pub fn task_span(function: &str, payload: &serde_json::Value) -> tracing::Span {
+    let parent = helios_ports::trace::continue_from(
+        payload
+            .get(helios_ports::trace::TRACEPARENT)
+            .and_then(serde_json::Value::as_str),
+    );
+    let span = tracing::info_span!(
+        parent: None,
+        "task",
+        otel.name = function,
+        otel.status_code = tracing::field::Empty,
+        task.kind = payload.get("kind").and_then(serde_json::Value::as_str),
+        trace_id = %parent.trace_id_hex(),
+    );
+    helios_ports::trace::follow(&span, &parent);
+    span
+}

@@ -156,20 +156,49 @@ pub fn fact_message(e: &Event) -> Result<Message, serde_json::Error> {
 }
 
 /// Publishes facts to `topic`; shared by the inline publish and `relay`.
+///
+/// Each trace among the facts (a batch holds the facts of many requests) gets a `publish`
+/// span, a child of the span that recorded them, and each message carries its trace's
+/// `publish` span as its `traceparent` attribute, for the consumer to continue.
 pub async fn publish_facts(
     publisher: &dyn Publisher,
     topic: &str,
     events: &[&Event],
 ) -> Result<(), String> {
-    let messages = events
-        .iter()
-        .map(|e| fact_message(e))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    publisher
+    use helios_ports::trace::{follow, TraceContext, TRACEPARENT};
+    let mut spans: std::collections::HashMap<&str, (tracing::Span, String)> = Default::default();
+    let mut messages = Vec::with_capacity(events.len());
+    for e in events {
+        let mut m = fact_message(e).map_err(|e| e.to_string())?;
+        if let Some(tp) = e.traceparent.as_deref() {
+            if let Some(parent) = TraceContext::parse(tp) {
+                let (_, child) = spans.entry(tp).or_insert_with(|| {
+                    let span = tracing::info_span!(
+                        parent: None,
+                        "publish",
+                        otel.kind = "producer",
+                        messaging.destination.name = topic,
+                        otel.status_code = tracing::field::Empty,
+                        trace_id = %parent.trace_id_hex(),
+                    );
+                    let child = follow(&span, &parent).to_string();
+                    (span, child)
+                });
+                m.attributes.insert(TRACEPARENT.to_string(), child.clone());
+            }
+        }
+        messages.push(m);
+    }
+    let published = publisher
         .publish(topic, &messages)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    if published.is_err() {
+        for (span, _) in spans.values() {
+            span.record("otel.status_code", "error");
+        }
+    }
+    published
 }
 
 /// Publishes accepted facts and takes them out of the outbox. A failure here loses nothing:

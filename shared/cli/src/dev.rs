@@ -424,6 +424,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             d.data_dir.join("executions").display()
         );
     }
+    if helios_ports::trace::exporting() {
+        println!("traces: exported over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)");
+    }
 
     crate::serve::serve(listener, router, serve_limits, shutdown()).await;
     relay.abort();
@@ -432,6 +435,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         c.abort();
     }
     drop(workflows);
+    // What is left of the traces goes out before the process does.
+    tokio::task::spawn_blocking(helios_runtime::telemetry::shutdown).await?;
     Ok(())
 }
 
@@ -481,23 +486,26 @@ fn task_functions(
     };
     add(
         "notify",
-        task(
-            notifier.clone(),
-            |n, input| async move { n.handle(input).await },
-        ),
+        task("notify", notifier.clone(), |n, input| async move {
+            n.handle(input).await
+        }),
     );
     add(
         "record",
-        task(recorder, |r, input| async move { r.handle(input).await }),
+        task("record", recorder, |r, input| async move {
+            r.handle(input).await
+        }),
     );
     add(
         "advise",
-        task(advisor, |a, input| async move { a.handle(input).await }),
+        task("advise", advisor, |a, input| async move {
+            a.handle(input).await
+        }),
     );
     if let Some(checker) = checker {
         add(
             "expect",
-            task(Arc::new(checker), |c, input| async move {
+            task("expect", Arc::new(checker), |c, input| async move {
                 c.handle(input).await
             }),
         );
@@ -505,8 +513,13 @@ fn task_functions(
     Ok((functions, notifier))
 }
 
-/// A task function of the workflows from a handler and how to call it.
-fn task<T, F, Fut>(handler: Arc<T>, call: F) -> helios_local::workflows::Function
+/// A task function of the workflows from a handler and how to call it; each call is a span
+/// named `name`, in the trace its payload carries.
+fn task<T, F, Fut>(
+    name: &'static str,
+    handler: Arc<T>,
+    call: F,
+) -> helios_local::workflows::Function
 where
     T: Send + Sync + 'static,
     F: Fn(Arc<T>, serde_json::Value) -> Fut + Send + Sync + 'static,
@@ -514,12 +527,18 @@ where
         + 'static,
 {
     Arc::new(move |c: helios_states::TaskCall| {
+        use tracing::Instrument as _;
+        let span = helios_app::task_span(name, &c.input);
         let running = call(handler.clone(), c.input);
-        Box::pin(async move {
-            running
-                .await
-                .map_err(|f| helios_states::Failure::new(f.error, f.cause))
-        })
+        Box::pin(
+            async move {
+                running.await.map_err(|f| {
+                    tracing::Span::current().record("otel.status_code", "error");
+                    helios_states::Failure::new(f.error, f.cause)
+                })
+            }
+            .instrument(span),
+        )
     })
 }
 

@@ -40,6 +40,12 @@ pub struct Event {
     /// whether it fitted; absent when its `(source, type)` has no schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<SchemaCheck>,
+    /// The W3C trace context of the ingest request that carried the event
+    /// (`00-<trace id>-<span id>-01`): its decision, workflows and tasks are spans of the
+    /// same trace. Observability only: the decider takes it off before any rule sees the
+    /// event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// What checking an event's data against its subject's latest schema found.

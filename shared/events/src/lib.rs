@@ -465,5 +465,6 @@ pub(crate) fn build_event(
         correlation,
         data,
         schema: None,
+        traceparent: None,
     }
 }

@@ -21,6 +21,7 @@ pub mod observe;
 pub mod store;
 #[cfg(feature = "suite")]
 pub mod suite;
+pub mod trace;
 pub mod update;
 
 pub use filter::{FilterError, FilterPolicy};

@@ -83,7 +83,10 @@ where
 /// Serves a workflow task function: each invocation's payload goes to `handle`; a failure
 /// is a Lambda error whose type is its name (`Helios.Retryable`, …), which Step Functions
 /// reports as the task's error for `Retry` and `Catch`.
-pub async fn serve_task<F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+///
+/// Each invocation is a span named `name` (`notify`, …), in the trace the payload carries
+/// (`traceparent`), exported before the invocation ends when traces are.
+pub async fn serve_task<F, Fut>(name: &'static str, handle: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(serde_json::Value) -> Fut,
     Fut: Future<Output = Result<serde_json::Value, helios_ports::TaskFailure>>,
@@ -92,8 +95,12 @@ where
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
             let started = std::time::Instant::now();
-            let span = tracing::info_span!("task", request_id = %event.context.request_id);
-            let result = handle(event.payload).instrument(span).await;
+            let span = helios_app::task_span(name, &event.payload);
+            let result = handle(event.payload).instrument(span.clone()).await;
+            if result.is_err() {
+                span.record("otel.status_code", "error");
+            }
+            drop(span);
             crate::metrics::emit_timed(
                 &[
                     ("Tasks", 1.0),
@@ -102,6 +109,7 @@ where
                 ("TaskDuration", started),
             );
             crate::metrics::emit_commits();
+            crate::telemetry::flush().await;
             result.map_err(task_error)
         },
     ))

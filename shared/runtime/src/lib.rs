@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod port;
 pub mod rules;
+pub mod telemetry;
 pub mod wire;
 
 use std::path::Path;
@@ -211,27 +212,42 @@ pub fn init_tracing_or(json: bool, default: &str) {
         default,
     );
     use tracing_subscriber::util::SubscriberInitExt as _;
+    // Spans are exported when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (`telemetry`).
+    let otel = telemetry::layer("helios");
     // `try_init` also forwards the `log` records of dependencies.
-    let _ = subscriber(&filter, json, std::io::stderr).try_init();
+    let _ = subscriber(&filter, json, std::io::stderr, otel).try_init();
 }
 
-/// The subscriber of [`init_tracing`], writing to `writer`. In JSON each line carries the
-/// spans it was logged in, so inside a Lambda invocation the `Lambda runtime invoke` span of
-/// `lambda_runtime` puts its `requestId` and `xrayTraceId` on every line.
-fn subscriber<W>(filter: &str, json: bool, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+/// A layer of the subscriber, with its own filter.
+type BoxedLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+/// The subscriber of [`init_tracing`], writing to `writer` what `filter` lets through, and
+/// exporting spans through `otel` when given (under its own filter: `RUST_LOG=warn` quiets
+/// the logs, not the traces). In JSON each line carries the spans it was logged in, so
+/// inside a Lambda invocation the `Lambda runtime invoke` span of `lambda_runtime` puts its
+/// `requestId` and `xrayTraceId` on every line, and Helios's own spans their `trace_id`.
+fn subscriber<W>(
+    filter: &str,
+    json: bool,
+    writer: W,
+    otel: Option<BoxedLayer>,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    if json {
-        Box::new(builder.json().flatten_event(true).finish())
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    let fmt: BoxedLayer = if json {
+        fmt.json().flatten_event(true).with_filter(filter).boxed()
     } else {
-        Box::new(builder.compact().finish())
-    }
+        fmt.compact().with_filter(filter).boxed()
+    };
+    let mut layers = vec![fmt];
+    layers.extend(otel);
+    Box::new(tracing_subscriber::registry().with(layers))
 }
 
 /// The log filter and whether logs are JSON: `RUST_LOG` when set; otherwise the
@@ -290,7 +306,7 @@ mod log_tests {
     fn json_lines_carry_the_request_id_and_the_trace_id() {
         let lines = Lines::default();
         let out = lines.clone();
-        let sub = subscriber("info", true, move || out.clone());
+        let sub = subscriber("info", true, move || out.clone(), None);
         tracing::subscriber::with_default(sub, || {
             let span = tracing::info_span!(
                 "Lambda runtime invoke",

@@ -1228,6 +1228,7 @@ mod tests {
                 correlation: Default::default(),
                 data: serde_json::json!({"n": id}),
                 schema: None,
+                traceparent: None,
             },
             raw: RawRef {
                 key: format!("raw/{id}.json"),

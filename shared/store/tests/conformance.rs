@@ -29,6 +29,7 @@ fn event(source: &str, id: &str, ty: &str, at: i64) -> Event {
         correlation: [("subject".to_string(), "acme/web".to_string())].into(),
         data: serde_json::json!({"z": 1, "a": [1, 2.5, "x", null], "nested": {"b": true}}),
         schema: None,
+        traceparent: None,
     }
 }
 

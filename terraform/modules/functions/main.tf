@@ -63,6 +63,25 @@ variable "log_level" {
   type = string
 }
 
+variable "otlp_endpoint" {
+  description = "OTEL_EXPORTER_OTLP_ENDPOINT of every function; empty: spans are not exported."
+  type        = string
+  default     = ""
+}
+
+variable "otel_layer_arn" {
+  description = "A collector layer added to every function; empty: none."
+  type        = string
+  default     = ""
+}
+
+locals {
+  # The OpenTelemetry settings of every function: where spans go, named after the function.
+  otel_environment = var.otlp_endpoint == "" ? {} : {
+    OTEL_EXPORTER_OTLP_ENDPOINT = var.otlp_endpoint
+  }
+}
+
 resource "aws_cloudwatch_log_group" "fn" {
   for_each          = var.functions
   name              = "/aws/lambda/${var.name}-${each.key}"
@@ -156,12 +175,15 @@ resource "aws_lambda_function" "fn" {
   memory_size      = each.value.memory
   timeout          = each.value.timeout
   kms_key_arn      = var.kms_key_arn
-  layers           = each.value.config_layer ? [var.config_layer_arn] : []
+  layers = concat(
+    each.value.config_layer ? [var.config_layer_arn] : [],
+    var.otel_layer_arn == "" ? [] : [var.otel_layer_arn],
+  )
 
   reserved_concurrent_executions = each.value.reserved_concurrency
 
   environment {
-    variables = merge({ RUST_LOG = var.log_level }, each.value.environment)
+    variables = merge({ RUST_LOG = var.log_level }, local.otel_environment, each.value.environment)
   }
 
   logging_config {
