@@ -140,6 +140,18 @@ async fn hook() -> String {
     url
 }
 
+/// A receiver, and a `helios dev` with the rule above exporting its spans to it: the
+/// receiver, the folder everything is in, the data folder, the server.
+async fn traced_dev() -> (Receiver, tempfile::TempDir, std::path::PathBuf, Dev) {
+    let receiver = Receiver::start().await;
+    let hook = hook().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = starter_rules_with(dir.path(), "traced.yaml", RULE);
+    let data = dir.path().join("data");
+    let dev = start(&data, &rules, &receiver.url, &hook);
+    (receiver, dir, data, dev)
+}
+
 fn start(dir: &std::path::Path, rules: &std::path::Path, otlp: &str, hook: &str) -> Dev {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let channels = json!({"chat": {"url": hook, "secret": "trace-secret"}}).to_string();
@@ -195,12 +207,7 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_event_is_one_trace_from_ingest_to_the_acknowledgement() {
-    let receiver = Receiver::start().await;
-    let hook = hook().await;
-    let dir = tempfile::tempdir().unwrap();
-    let rules = starter_rules_with(dir.path(), "traced.yaml", RULE);
-    let data = dir.path().join("data");
-    let dev = start(&data, &rules, &receiver.url, &hook);
+    let (receiver, _dir, data, dev) = traced_dev().await;
 
     // The sender's own trace: Helios continues it.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -354,12 +361,7 @@ fn metric(text: &str, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_receiver_stops_neither_ingest_nor_decisions_and_is_counted() {
-    let receiver = Receiver::start().await;
-    let hook = hook().await;
-    let dir = tempfile::tempdir().unwrap();
-    let rules = starter_rules_with(dir.path(), "traced.yaml", RULE);
-    let data = dir.path().join("data");
-    let dev = start(&data, &rules, &receiver.url, &hook);
+    let (receiver, _dir, _data, dev) = traced_dev().await;
     // The receiver goes away: its port answers nothing any more.
     receiver.server.abort();
     let _ = receiver.server.await;

@@ -18,7 +18,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 KEY=hk_bench_0123456789abcdef0123456789ab
 OTLP_PORT=8797
 receiver() {
-  python3 -c '
+  exec python3 -c '
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
@@ -55,7 +55,14 @@ run() {
   local r; r=$(HELIOS_API_KEY=$KEY "$bin" bench ingest --events "$events" --batch 100 --requests 400 --concurrency 4 --data-dir "$dir/data" --endpoint http://127.0.0.1:8796 | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['events_accepted_per_s'])")
   local spans=""
   if [ "$name" = on ]; then
-    spans=$(curl -s -H "x-api-key: $KEY" http://127.0.0.1:8796/metrics | awk '/^helios_trace_spans_exported_total\{result="ok"\}/ {print "spans_ok=" $2} /^helios_trace_spans_exported_total\{result="failed"\}/ {print "spans_failed=" $2}' | tr '\n' ' ')
+    # Once every event is decided and the exporter's last batch is out: what became of the
+    # spans (ended = exported + failed + dropped).
+    for _ in $(seq 100); do
+      curl -s "http://127.0.0.1:8796/healthz" | python3 -c "import json,sys; b=json.load(sys.stdin)['backlog']; sys.exit(0 if b.get('outbox',1)==0 and all(q.get('visible',1)+q.get('in_flight',1)==0 for q in b.get('queues',{}).values()) else 1)" 2>/dev/null && break
+      sleep 0.3
+    done
+    sleep 6
+    spans=$(curl -s -H "x-api-key: $KEY" http://127.0.0.1:8796/metrics | awk '/^helios_trace_spans_ended_total / {print "ended=" $2} /^helios_trace_spans_exported_total\{result="ok"\}/ {print "ok=" $2} /^helios_trace_spans_exported_total\{result="failed"\}/ {print "failed=" $2}' | tr '\n' ' ')
   fi
   echo "$name $r $spans load=$(cut -d' ' -f1 /proc/loadavg)"
   kill $pid; wait $pid 2>/dev/null

@@ -23,8 +23,10 @@
 //!   store's counts at each scrape;
 //! - `helios_near_misses_total{rule}`: the rules that nearly fired in the decisions this
 //!   process made, counted as it makes them;
-//! - `helios_trace_spans_exported_total{result}`: spans sent to the OTLP endpoint (`ok`) or
-//!   dropped because it failed (`failed`), when traces are exported.
+//! - `helios_trace_spans_ended_total`, `helios_trace_spans_exported_total{result}`: spans
+//!   handed to the OTLP exporter, and those sent (`ok`) or dropped because the endpoint
+//!   failed (`failed`), when traces are exported; the rest wait in its queue or were dropped
+//!   when it was full.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -116,6 +118,7 @@ pub struct Metrics {
     breakers_open: Gauge,
     commits: Family<StoreLabel, Histogram>,
     trace_spans: Family<ResultLabel, Counter>,
+    trace_spans_ended: Counter,
     /// Since when the decision and outcome counters count.
     started: chrono::DateTime<chrono::Utc>,
 }
@@ -220,7 +223,14 @@ impl Metrics {
             "Spans sent to the OTLP endpoint since the process started, by result (`ok`, or `failed`: the receiver refused, was gone or too slow; the spans were dropped, nothing else waited)",
             trace_spans.clone(),
         );
+        let trace_spans_ended = Counter::default();
+        registry.register(
+            "trace_spans_ended",
+            "Spans ended and handed to the OTLP exporter's queue since the process started (those neither exported nor failed are waiting, or were dropped because the queue was full)",
+            trace_spans_ended.clone(),
+        );
         Metrics {
+            trace_spans_ended,
             trace_spans,
             commits,
             expectations_open,
@@ -378,7 +388,11 @@ impl Metrics {
     /// Every metric in Prometheus's text exposition format (0.0.4), which every scraper
     /// and `promtool check metrics` read.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
-        let (ok, failed) = helios_ports::trace::exports();
+        let (ended, ok, failed) = helios_ports::trace::exports();
+        let seen = self.trace_spans_ended.get();
+        if ended > seen {
+            self.trace_spans_ended.inc_by(ended - seen);
+        }
         for (result, total) in [("ok", ok), ("failed", failed)] {
             let c = self.trace_spans.get_or_create(&ResultLabel {
                 result: result.into(),

@@ -194,6 +194,7 @@ pub fn context_of(span: &tracing::Span, fallback: &TraceContext) -> TraceContext
         .unwrap_or_else(|| fallback.child())
 }
 
+static ENDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static EXPORTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static FAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -208,10 +209,18 @@ pub fn count_export(spans: u64, ok: bool) {
     }
 }
 
-/// Spans exported, and spans whose export failed, since the process started.
-pub fn exports() -> (u64, u64) {
+/// Counts a span ended and handed to the exporter's queue.
+pub fn count_ended() {
+    ENDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// What became of the spans since the process started: ended, exported, failed. Those
+/// ended and neither exported nor failed are waiting in the exporter's queue, or were
+/// dropped because it was full.
+pub fn exports() -> (u64, u64, u64) {
     use std::sync::atomic::Ordering;
     (
+        ENDED.load(Ordering::Relaxed),
         EXPORTED.load(Ordering::Relaxed),
         FAILED.load(Ordering::Relaxed),
     )

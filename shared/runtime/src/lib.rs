@@ -300,6 +300,27 @@ mod log_tests {
         }
     }
 
+    /// A JSON line logged while an event is handled names the event's trace: Helios's spans
+    /// (here a workflow task's, continuing the trace its payload carries) hold `trace_id`.
+    #[test]
+    fn json_lines_inside_helios_spans_carry_the_events_trace_id() {
+        let lines = Lines::default();
+        let out = lines.clone();
+        let sub = subscriber("info", true, move || out.clone(), None);
+        tracing::subscriber::with_default(sub, || {
+            let payload = serde_json::json!({
+                "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            });
+            let span = helios_app::task_span("notify", &payload);
+            span.in_scope(|| tracing::info!(channel = "chat", "notified"));
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line["message"], "notified");
+        assert_eq!(line["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(line["span"]["otel.name"], "notify");
+    }
+
     /// A JSON line logged inside a Lambda invocation names its request and its trace, from
     /// the span `lambda_runtime` opens around each invocation (its fields, as it names them).
     #[test]

@@ -62,6 +62,31 @@ impl<E: SpanExporter> SpanExporter for Counting<E> {
     }
 }
 
+/// The span processor, counting each span it is handed.
+#[derive(Debug)]
+struct CountEnded<P>(P);
+
+impl<P: opentelemetry_sdk::trace::SpanProcessor> opentelemetry_sdk::trace::SpanProcessor
+    for CountEnded<P>
+{
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx)
+    }
+    fn on_end(&self, span: SpanData) {
+        helios_ports::trace::count_ended();
+        self.0.on_end(span)
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.0.set_resource(resource)
+    }
+}
+
 /// The layer that turns `tracing` spans into OpenTelemetry spans, with the exporter the
 /// environment names; `service` names the process unless `OTEL_SERVICE_NAME` does. `None`
 /// when traces are not wanted, or the exporter cannot be built (said on stderr: logging is
@@ -94,7 +119,9 @@ pub(crate) fn layer(
         resource = resource.with_service_name(name);
     }
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(Counting(exporter))
+        .with_span_processor(CountEnded(
+            opentelemetry_sdk::trace::BatchSpanProcessor::builder(Counting(exporter)).build(),
+        ))
         .with_resource(resource.build())
         .build();
     let tracer = provider.tracer("helios");
