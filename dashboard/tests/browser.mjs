@@ -193,6 +193,8 @@ try {
     await page.locator("h2.explanation").waitFor();
     const explanation = await page.locator("h2.explanation").textContent();
     check(explanation.includes("failed 3 times"), `a decision's page says why: ${explanation}`);
+    const meta = await page.locator("section.headline p.muted").first().textContent();
+    check(/· trace [0-9a-f]{32}/.test(meta), `a decision's page names its trace: ${meta}`);
     await page.getByText("Near misses").waitFor();
     await shoot(page, "decision", width);
     await noHorizontalScroll(page, width, "a decision");

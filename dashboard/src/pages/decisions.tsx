@@ -96,6 +96,8 @@ interface DecisionBody {
   actions: { rule: string; workflow: string; params: unknown }[];
   trace: RuleTrace[];
   near_misses_omitted?: number;
+  /** The OpenTelemetry trace it was decided in (issue 18). */
+  trace_id?: string;
 }
 
 interface DecisionAnswer {
@@ -122,6 +124,12 @@ export function DecisionPage({ id, session }: { id: string; session: Session }) 
         <p class="muted">
           Decided {dateTime(decision.decided_at)} · score {decision.score} · rule set {decision.ruleset?.name}@{String(decision.ruleset?.version ?? "")} · event{" "}
           <code>{decision.event}</code>
+          {decision.trace_id ? (
+            <>
+              {" "}
+              · trace <code title="The trace of this event in your tracing backend">{decision.trace_id}</code>
+            </>
+          ) : null}
         </p>
         {awaiting ? <AckButton id={decision.id} session={session} done={acked} reload={d.reload} /> : null}
       </section>

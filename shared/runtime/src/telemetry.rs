@@ -9,8 +9,8 @@
 //! and spans are dropped, never waited for, and each failed export is counted
 //! ([`helios_ports::trace::exports`], `helios_trace_spans_exported_total{result}` on
 //! `/metrics`). The protocol is
-//! `http/protobuf` unless `OTEL_EXPORTER_OTLP_PROTOCOL` says `http/json`; the other
-//! `OTEL_*` settings of the specification apply (`OTEL_SERVICE_NAME`,
+//! `http/protobuf`, which every collector takes (JSON's encoding would add its serde code to
+//! every Lambda); the other `OTEL_*` settings of the specification apply (`OTEL_SERVICE_NAME`,
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_EXPORTER_OTLP_TIMEOUT`, …).
 //! The endpoint is plain HTTP: a collector beside Helios (the OpenTelemetry Collector, or
 //! the ADOT Lambda layer on `localhost:4318`) forwards to wherever traces are kept.
