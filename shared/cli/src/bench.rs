@@ -33,12 +33,29 @@ pub enum BenchCommand {
     /// Check events' data against one schema per source and type, as ingest does (every
     /// violation and what drifted), on one thread.
     Schemas(SchemasBench),
+    /// Write events as the archive's Parquet files (grouped by partition, Arrow arrays,
+    /// Snappy pages), in memory, on one thread.
+    Archive(ArchiveBench),
     /// Time a Lambda bootstrap from process start to its first request for an event, against
     /// a stand-in of the Lambda runtime API on 127.0.0.1.
     LambdaInit(LambdaInitBench),
     /// A function's own CPU per event once warm: its bootstrap, beside a local data folder,
     /// handed one API Gateway request per line against a stand-in of the runtime API.
     LambdaWarm(crate::lambda_warm::LambdaWarmBench),
+}
+
+#[derive(Args, Debug)]
+pub struct ArchiveBench {
+    /// JSON lines of native events (`{"id", "source", "type", "time", "data", …}`), turned
+    /// into facts before timing.
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Facts per run of the archiver (each run writes one file per partition).
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+    /// Times through the events.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +210,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchCommand::States(b) => {
             let report = states(&b)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        BenchCommand::Archive(b) => {
+            let report = archive(&b)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -686,6 +708,64 @@ async fn lambda_init(b: &LambdaInitBench) -> anyhow::Result<Value> {
         "size_bytes": std::fs::metadata(&b.bootstrap).map(|m| m.len()).ok(),
         "runs": times.len(),
         "init_ms": {"min": times[0], "median": times[times.len() / 2], "max": times[times.len() - 1]},
+    }))
+}
+
+fn archive(b: &ArchiveBench) -> anyhow::Result<Value> {
+    use helios_ports::store::{Fact, RawRef};
+    anyhow::ensure!(b.batch > 0, "--batch must be at least 1");
+    let lines = read_lines(&b.events)?;
+    anyhow::ensure!(!lines.is_empty(), "{} holds no event", b.events.display());
+    let secrets = helios_events::SourceSecrets::default();
+    let limits = helios_events::Limits::default();
+    let ctx = helios_events::Context {
+        received_at: chrono::Utc::now(),
+        secrets: &secrets,
+        limits: &limits,
+    };
+    let mut facts = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let value: Value =
+            serde_json::from_str(line).with_context(|| format!("line {} is not JSON", i + 1))?;
+        let event = helios_events::native_event(&value, &ctx)
+            .map_err(|e| anyhow::anyhow!("line {} is not a native event: {e}", i + 1))?;
+        facts.push(Fact {
+            seq: i as i64 + 1,
+            event,
+            raw: RawRef {
+                key: String::new(),
+                index: 0,
+            },
+        });
+    }
+    let mut bytes = 0usize;
+    let mut files = 0usize;
+    let started = std::time::Instant::now();
+    for _ in 0..b.repeat {
+        for run in facts.chunks(b.batch) {
+            let mut groups: std::collections::BTreeMap<_, Vec<&Fact>> = Default::default();
+            for f in run {
+                groups
+                    .entry(helios_archive::partition(f))
+                    .or_default()
+                    .push(f);
+            }
+            for rows in groups.values() {
+                let file = helios_archive::to_parquet(&helios_archive::facts_batch(rows)?)?;
+                bytes += file.len();
+                files += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let n = facts.len() * b.repeat;
+    Ok(json!({
+        "facts": n,
+        "files": files,
+        "parquet_bytes": bytes,
+        "bytes_per_fact": bytes as f64 / n as f64,
+        "seconds": elapsed,
+        "facts_per_s": (n as f64 / elapsed).round(),
     }))
 }
 

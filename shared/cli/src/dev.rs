@@ -30,6 +30,10 @@ pub struct DevArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub json_logs: bool,
+    /// Seconds between runs of the archive, which writes the facts recorded since the last
+    /// one as Parquet files under `<data>/archive/facts/date=…/family=…/` (0: no archive).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub archive_every: u64,
     /// Count nothing for `GET /metrics`, which is then not served (to measure what the
     /// metrics cost).
     #[arg(long)]
@@ -356,6 +360,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
     let relay = tokio::spawn(relay_loop(d.clone()));
+    let archive = (args.archive_every > 0).then(|| {
+        tokio::spawn(archive_loop(
+            d.clone(),
+            Duration::from_secs(args.archive_every),
+        ))
+    });
     let push = tokio::spawn(push_loop(pusher));
     let mut consumers = Vec::new();
     match (&workflows, &rules) {
@@ -431,6 +441,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     crate::serve::serve(listener, router, serve_limits, shutdown()).await;
     relay.abort();
     push.abort();
+    if let Some(a) = archive {
+        a.abort();
+    }
     for c in consumers {
         c.abort();
     }
@@ -607,6 +620,44 @@ async fn relay_loop(d: Deployment) {
         // On the first tick this publishes what a killed process left in the outbox.
         if let Err(e) = wire::relay(&ports, wire::DEV_RELAY_GRACE).await {
             tracing::warn!(error = %e, "relay run failed");
+        }
+    }
+}
+
+/// Archives the facts recorded since the last run as Parquet files in `<data>/archive`,
+/// every `every`. A run that fails (a full disk) is logged and done again at the next tick:
+/// ingest and decisions never wait for it.
+async fn archive_loop(d: Deployment, every: Duration) {
+    let blobs = match helios_local::FileBlobStore::open(d.data_dir.join("archive")) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "the archive folder cannot be opened; facts are not archived");
+            return;
+        }
+    };
+    let archiver = helios_archive::Archiver {
+        facts: d.store.clone(),
+        blobs: Arc::new(blobs),
+        kv: Arc::new(d.services.clone()),
+        clock: d.clock.clone(),
+        // Transactions of helios dev commit within milliseconds.
+        grace: Duration::from_secs(2),
+        // About a tenth of a second of one core per run, between which requests go on.
+        batch: 10_000,
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        loop {
+            match archiver.run_once().await {
+                Ok(r) if r.facts == 0 => break,
+                Ok(_) => tokio::task::yield_now().await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "archive run failed; the next one starts where it stopped");
+                    break;
+                }
+            }
         }
     }
 }
