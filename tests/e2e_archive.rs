@@ -135,4 +135,20 @@ async fn an_archive_that_cannot_be_written_holds_up_neither_ingest_nor_decisions
     }
     assert_eq!(list_all(&dev).await.len(), 60, "every event accepted");
     assert!(data.join("archive/facts").is_file(), "nothing was archived");
+    // The failed runs are counted.
+    let text = client()
+        .get(format!("{}/metrics", dev.url))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failed: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("helios_archive_failed_runs_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no helios_archive_failed_runs_total in\n{text}"));
+    assert!(failed >= 1.0, "{failed} failed archive runs counted");
 }

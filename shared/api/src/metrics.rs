@@ -26,7 +26,9 @@
 //! - `helios_trace_spans_ended_total`, `helios_trace_spans_exported_total{result}`: spans
 //!   handed to the OTLP exporter, and those sent (`ok`) or dropped because the endpoint
 //!   failed (`failed`), when traces are exported; the rest wait in its queue or were dropped
-//!   when it was full.
+//!   when it was full;
+//! - `helios_archived_facts_total`, `helios_archive_failed_runs_total`: facts written to the
+//!   Parquet archive, and archive runs that failed.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -119,6 +121,8 @@ pub struct Metrics {
     commits: Family<StoreLabel, Histogram>,
     trace_spans: Family<ResultLabel, Counter>,
     trace_spans_ended: Counter,
+    archived: Counter,
+    archive_failures: Counter,
     /// Since when the decision and outcome counters count.
     started: chrono::DateTime<chrono::Utc>,
 }
@@ -229,7 +233,21 @@ impl Metrics {
             "Spans ended and handed to the OTLP exporter's queue since the process started (those neither exported nor failed are waiting, or were dropped because the queue was full)",
             trace_spans_ended.clone(),
         );
+        let archived = Counter::default();
+        registry.register(
+            "archived_facts",
+            "Facts written to the Parquet archive since the process started",
+            archived.clone(),
+        );
+        let archive_failures = Counter::default();
+        registry.register(
+            "archive_failed_runs",
+            "Archive runs that failed since the process started (a full disk); the next run starts where it stopped",
+            archive_failures.clone(),
+        );
         Metrics {
+            archived,
+            archive_failures,
             trace_spans_ended,
             trace_spans,
             commits,
@@ -388,6 +406,16 @@ impl Metrics {
     /// Every metric in Prometheus's text exposition format (0.0.4), which every scraper
     /// and `promtool check metrics` read.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
+        let (archived, archive_failures) = helios_ports::observe::archive_counts();
+        for (c, total) in [
+            (&self.archived, archived),
+            (&self.archive_failures, archive_failures),
+        ] {
+            let seen = c.get();
+            if total > seen {
+                c.inc_by(total - seen);
+            }
+        }
         let (ended, ok, failed) = helios_ports::trace::exports();
         let seen = self.trace_spans_ended.get();
         if ended > seen {

@@ -245,8 +245,18 @@ impl Archiver {
     }
 
     /// Archives one batch: the facts after the cursor that are older than the grace, at most
-    /// [`Archiver::batch`] of them.
+    /// [`Archiver::batch`] of them. What it did is told to `helios_ports::observe` (facts
+    /// archived, or a failed run), which `/metrics` reads.
     pub async fn run_once(&self) -> Result<ArchiveReport, ArchiveError> {
+        let done = self.archive_once().await;
+        match &done {
+            Ok(r) => helios_ports::observe::archived(r.facts as u64, true),
+            Err(_) => helios_ports::observe::archived(0, false),
+        }
+        done
+    }
+
+    async fn archive_once(&self) -> Result<ArchiveReport, ArchiveError> {
         let (mut cursor, mut version) = match self.kv.get(CURSOR_KEY).await? {
             Some(item) => (
                 serde_json::from_value::<Cursor>(item.value).unwrap_or_default(),

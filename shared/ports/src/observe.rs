@@ -24,3 +24,26 @@ pub fn committed(store: &str, took: Duration) {
         f(store, took);
     }
 }
+
+static ARCHIVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static ARCHIVE_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Tells that an archive run wrote `facts` facts (`ok`), or failed (a full disk, an
+/// unavailable bucket): the archive tells, `/metrics` reads.
+pub fn archived(facts: u64, ok: bool) {
+    use std::sync::atomic::Ordering;
+    if ok {
+        ARCHIVED.fetch_add(facts, Ordering::Relaxed);
+    } else {
+        ARCHIVE_FAILURES.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Facts archived, and archive runs that failed, since the process started.
+pub fn archive_counts() -> (u64, u64) {
+    use std::sync::atomic::Ordering;
+    (
+        ARCHIVED.load(Ordering::Relaxed),
+        ARCHIVE_FAILURES.load(Ordering::Relaxed),
+    )
+}
