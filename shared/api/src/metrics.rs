@@ -395,10 +395,7 @@ impl Metrics {
                 }),
                 _ => continue,
             };
-            let seen = counter.get();
-            if total > seen {
-                counter.inc_by(total - seen);
-            }
+            catch_up(&counter, total);
         }
         Ok(())
     }
@@ -407,32 +404,27 @@ impl Metrics {
     /// and `promtool check metrics` read.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
         let (archived, archive_failures) = helios_ports::observe::archive_counts();
-        for (c, total) in [
-            (&self.archived, archived),
-            (&self.archive_failures, archive_failures),
-        ] {
-            let seen = c.get();
-            if total > seen {
-                c.inc_by(total - seen);
-            }
-        }
+        catch_up(&self.archived, archived);
+        catch_up(&self.archive_failures, archive_failures);
         let (ended, ok, failed) = helios_ports::trace::exports();
-        let seen = self.trace_spans_ended.get();
-        if ended > seen {
-            self.trace_spans_ended.inc_by(ended - seen);
-        }
+        catch_up(&self.trace_spans_ended, ended);
         for (result, total) in [("ok", ok), ("failed", failed)] {
             let c = self.trace_spans.get_or_create(&ResultLabel {
                 result: result.into(),
             });
-            let seen = c.get();
-            if total > seen {
-                c.inc_by(total - seen);
-            }
+            catch_up(&c, total);
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(classic(&out))
+    }
+}
+
+/// Brings a counter up to `total`, a count kept elsewhere since the process started.
+fn catch_up(counter: &Counter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
     }
 }
 
