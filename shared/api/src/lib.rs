@@ -8,6 +8,7 @@ pub mod auth;
 pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "openapi-check")]
 pub mod openapi;
