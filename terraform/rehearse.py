@@ -470,7 +470,17 @@ def main():
             print(f"  {kind}.{attribute} ({len(addresses)}): {READBACK_GAPS[(kind, attribute)]}")
 
         # 3. destroy
-        r = terraform(copy, ["destroy", "-auto-approve", "-input=false", "-json", "-parallelism=20"], check=False, capture=True)
+        destroy = ["destroy", "-auto-approve", "-input=false", "-json", "-parallelism=20"]
+        r = terraform(copy, destroy, check=False, capture=True)
+        if r.returncode != 0:
+            found = list(diagnostics(r.stdout))
+            # Seen once in CI (2026-12-03, not reproduced since): the provider's DeleteSecret
+            # was answered "currently marked deleted" by moto, the secret being already on its
+            # way out. Only for that answer is destroy tried once more; if it fails again, or
+            # for anything else, the rehearsal fails.
+            if found and all("currently marked deleted" in d for _, _, d in found):
+                print("rehearsal: destroy: moto answered a secret's deletion as already marked deleted; destroying again")
+                r = terraform(copy, destroy, check=False, capture=True)
         if r.returncode != 0:
             fail("terraform destroy failed:\n" + "\n".join(f"  {a}: {s}: {d[:1500]}" for a, s, d in diagnostics(r.stdout)))
         state = terraform(copy, ["state", "list"], check=False, capture=True).stdout.split()
