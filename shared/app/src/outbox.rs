@@ -166,24 +166,28 @@ pub async fn publish_facts(
     events: &[&Event],
 ) -> Result<(), String> {
     use helios_ports::trace::{follow, TraceContext, TRACEPARENT};
-    let mut spans: std::collections::HashMap<&str, (tracing::Span, String)> = Default::default();
+    // By the facts' `traceparent`: its `publish` span and that span's context, parsed once
+    // per trace (`None` for a value that is not a trace context).
+    let mut spans: std::collections::HashMap<&str, Option<(tracing::Span, String)>> =
+        Default::default();
     let mut messages = Vec::with_capacity(events.len());
     for e in events {
         let mut m = fact_message(e).map_err(|e| e.to_string())?;
         if let Some(tp) = e.traceparent.as_deref() {
-            if let Some(parent) = TraceContext::parse(tp) {
-                let (_, child) = spans.entry(tp).or_insert_with(|| {
-                    let span = tracing::info_span!(
-                        parent: None,
-                        "publish",
-                        otel.kind = "producer",
-                        messaging.destination.name = topic,
-                        otel.status_code = tracing::field::Empty,
-                        trace_id = %parent.trace_id_hex(),
-                    );
-                    let child = follow(&span, &parent).to_string();
-                    (span, child)
-                });
+            let publish = spans.entry(tp).or_insert_with(|| {
+                let parent = TraceContext::parse(tp)?;
+                let span = tracing::info_span!(
+                    parent: None,
+                    "publish",
+                    otel.kind = "producer",
+                    messaging.destination.name = topic,
+                    otel.status_code = tracing::field::Empty,
+                    trace_id = %parent.trace_id_hex(),
+                );
+                let child = follow(&span, &parent).to_string();
+                Some((span, child))
+            });
+            if let Some((_, child)) = publish {
                 m.attributes.insert(TRACEPARENT.to_string(), child.clone());
             }
         }
@@ -194,7 +198,7 @@ pub async fn publish_facts(
         .await
         .map_err(|e| e.to_string());
     if published.is_err() {
-        for (span, _) in spans.values() {
+        for (span, _) in spans.values().flatten() {
             span.record("otel.status_code", "error");
         }
     }
