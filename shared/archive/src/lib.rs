@@ -1,19 +1,23 @@
-//! The offline archive of the analytics plane (issue 18): the facts as Parquet files,
-//! partitioned by the day they were received and the family of their source, written in
-//! batches behind the store, for Athena in AWS (Glue tables with partition projection) and
-//! for any Parquet reader locally.
+//! The offline archive of the analytics plane (issue 18): facts, decisions and outcomes as
+//! Parquet files, partitioned by day (and the facts by the family of their source), written
+//! in batches behind the store, for Athena in AWS (Glue tables with partition projection) and
+//! for the embedded engine of `helios analytics` or any Parquet reader locally.
 //!
 //! Layout, under the archive's blob store (the `archive/` folder of `helios dev`'s data
 //! folder; an S3 prefix in AWS):
 //!
 //! ```text
-//! facts/date=2026-12-03/family=github/part-00000000000000000001-00000000000000010000.parquet
+//! facts/day=2026-12-03/family=github/part-00000000000000000001-00000000000000010000.parquet
+//! decisions/day=2026-12-03/part-00000000000000000001-00000000000000004000.parquet
+//! fired/day=2026-12-03/part-…   near_misses/day=2026-12-03/part-…   outcomes/day=…/part-…
 //! ```
 //!
-//! One file per partition per run, named after the run's range of the store's sequence, so
-//! that a run done again (after a crash between writing and remembering) writes the same
-//! files again rather than new ones: no fact is archived twice. The schema of the files is
-//! [`facts_schema`]; `date` and `family` are the Hive partition columns of the path.
+//! Each stream (facts, decisions, outcomes) is read by the store's sequence of it, with a
+//! cursor of its own. One file per partition per run, named after the run's range of that
+//! sequence, so that a run done again (after a crash between writing and remembering) writes
+//! the same files again rather than new ones: no row is archived twice. The tables and
+//! their columns are in [`tables`]; `day` and `family` are the Hive partition columns of the
+//! path.
 //!
 //! Archiving is never in the path of a decision: it reads what the store has recorded, on
 //! its own schedule, and a failed run (a full disk, S3 unavailable) is retried by the next.
@@ -22,21 +26,27 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::builder::{
-    BooleanBuilder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-};
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_array::RecordBatch;
 use bytes::Bytes;
-use helios_ports::store::{Fact, FactQuery, Facts, StoreError};
+use chrono::{DateTime, Utc};
+use helios_ports::store::{
+    DecisionQuery, Decisions, Fact, FactQuery, Facts, Outcome, Outcomes, StoreError, StoredDecision,
+};
 use helios_ports::{BlobStore, Clock, Condition, KeyValue, PortError, Written};
 use serde_json::json;
+
+pub mod tables;
+pub use tables::*;
 
 /// The folder of the facts' files.
 pub const FACTS: &str = "facts";
 
-/// Where the archive remembers how far it got (the key-value store).
+/// Where the archive remembers how far it got in the facts (the key-value store); the
+/// decisions' and outcomes' cursors are [`Stream::cursor_key`].
 pub const CURSOR_KEY: &str = "archive/facts";
+
+/// The tables, each a folder of the archive.
+pub const TABLES: [&str; 5] = ["facts", "decisions", "fired", "near_misses", "outcomes"];
 
 /// Why archiving failed; the next run starts again from where the last one ended.
 #[derive(Debug, thiserror::Error)]
@@ -49,94 +59,6 @@ pub enum ArchiveError {
     Parquet(String),
     #[error("another archiver moved the cursor meanwhile; this run's files are its files too")]
     Raced,
-}
-
-/// The columns of the facts' files, in order. Times are microseconds in UTC; `correlation`
-/// and `data` are JSON text (Athena's `json_extract_scalar`, DuckDB's `->>`).
-pub fn facts_schema() -> SchemaRef {
-    let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("seq", DataType::Int64, false),
-        Field::new("helios_id", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("id", DataType::Utf8, false),
-        Field::new("type", DataType::Utf8, false),
-        Field::new("subject", DataType::Utf8, true),
-        Field::new("time", ts(), false),
-        Field::new("received_at", ts(), false),
-        Field::new("format", DataType::Utf8, false),
-        Field::new("correlation", DataType::Utf8, false),
-        Field::new("data", DataType::Utf8, false),
-        Field::new("schema_valid", DataType::Boolean, true),
-        Field::new("trace_id", DataType::Utf8, true),
-    ]))
-}
-
-/// The facts as one Arrow batch of [`facts_schema`].
-pub fn facts_batch(facts: &[&Fact]) -> Result<RecordBatch, ArchiveError> {
-    let n = facts.len();
-    let mut seq = Int64Builder::with_capacity(n);
-    let mut helios_id = StringBuilder::with_capacity(n, n * 36);
-    let mut source = StringBuilder::with_capacity(n, n * 16);
-    let mut id = StringBuilder::with_capacity(n, n * 16);
-    let mut event_type = StringBuilder::with_capacity(n, n * 24);
-    let mut subject = StringBuilder::with_capacity(n, n * 16);
-    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut received = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut format = StringBuilder::with_capacity(n, n * 8);
-    let mut correlation = StringBuilder::with_capacity(n, n * 32);
-    let mut data = StringBuilder::with_capacity(n, n * 256);
-    let mut schema_valid = BooleanBuilder::with_capacity(n);
-    let mut trace_id = StringBuilder::with_capacity(n, n * 32);
-    let mut text = String::new();
-    for f in facts {
-        let e = &f.event;
-        seq.append_value(f.seq);
-        helios_id.append_value(&e.helios_id);
-        source.append_value(&e.source);
-        id.append_value(&e.id);
-        event_type.append_value(&e.event_type);
-        subject.append_option(e.subject.as_deref());
-        time.append_value(e.time.timestamp_micros());
-        received.append_value(e.received_at.timestamp_micros());
-        format.append_value(e.format.to_string());
-        text.clear();
-        json_into(&mut text, &e.correlation)?;
-        correlation.append_value(&text);
-        text.clear();
-        json_into(&mut text, &e.data)?;
-        data.append_value(&text);
-        schema_valid.append_option(e.schema.as_ref().map(|s| s.valid));
-        trace_id.append_option(
-            e.traceparent
-                .as_deref()
-                .and_then(helios_ports::trace::TraceContext::parse)
-                .map(|t| t.trace_id_hex()),
-        );
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(seq.finish()),
-        Arc::new(helios_id.finish()),
-        Arc::new(source.finish()),
-        Arc::new(id.finish()),
-        Arc::new(event_type.finish()),
-        Arc::new(subject.finish()),
-        Arc::new(time.finish()),
-        Arc::new(received.finish()),
-        Arc::new(format.finish()),
-        Arc::new(correlation.finish()),
-        Arc::new(data.finish()),
-        Arc::new(schema_valid.finish()),
-        Arc::new(trace_id.finish()),
-    ];
-    RecordBatch::try_new(facts_schema(), columns).map_err(|e| ArchiveError::Parquet(e.to_string()))
-}
-
-fn json_into<T: serde::Serialize>(out: &mut String, value: &T) -> Result<(), ArchiveError> {
-    // Serialising a JSON value or a map of strings cannot fail; said rather than unwrapped.
-    let s = serde_json::to_string(value).map_err(|e| ArchiveError::Parquet(e.to_string()))?;
-    out.push_str(&s);
-    Ok(())
 }
 
 /// A batch as the bytes of a Parquet file (Snappy pages, statistics on every column).
@@ -169,10 +91,27 @@ pub fn partition(f: &Fact) -> (String, &'static str) {
     )
 }
 
-/// The key of the file of partition `(date, family)` for the run over the sequence range
-/// `first..=last`.
-pub fn file_key(date: &str, family: &str, first: i64, last: i64) -> String {
-    format!("{FACTS}/date={date}/family={family}/part-{first:020}-{last:020}.parquet")
+/// The key of the facts' file of partition `(day, family)` for the run over the sequence
+/// range `first..=last`.
+pub fn file_key(day: &str, family: &str, first: i64, last: i64) -> String {
+    format!("{FACTS}/day={day}/family={family}/part-{first:020}-{last:020}.parquet")
+}
+
+/// The key of a file of a table partitioned by day only, for the run over `first..=last`.
+pub fn dated_key(table: &str, day: &str, first: i64, last: i64) -> String {
+    format!("{table}/day={day}/part-{first:020}-{last:020}.parquet")
+}
+
+fn day(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+async fn put(blobs: &dyn BlobStore, key: String, b: &RecordBatch) -> Result<String, ArchiveError> {
+    let bytes = to_parquet(b)?;
+    blobs
+        .put(&key, Bytes::from(bytes), "application/vnd.apache.parquet")
+        .await?;
+    Ok(key)
 }
 
 /// Writes `facts` (the run over `first..=last`) as one file per partition; the keys written.
@@ -188,35 +127,161 @@ pub async fn write_facts(
     }
     let mut keys = Vec::with_capacity(groups.len());
     for ((date, family), rows) in groups {
-        let bytes = to_parquet(&facts_batch(&rows)?)?;
         let key = file_key(&date, family, first, last);
-        blobs
-            .put(&key, Bytes::from(bytes), "application/vnd.apache.parquet")
-            .await?;
-        keys.push(key);
+        keys.push(put(blobs, key, &facts_batch(&rows)?).await?);
     }
     Ok(keys)
+}
+
+/// Writes `decisions` (the run over `first..=last`) as the files of `decisions`, `fired` and
+/// `near_misses`, one per day each (none for a table with no row that day); the keys written.
+pub async fn write_decisions(
+    blobs: &dyn BlobStore,
+    decisions: &[StoredDecision],
+    first: i64,
+    last: i64,
+) -> Result<Vec<String>, ArchiveError> {
+    let mut days: BTreeMap<String, Vec<&StoredDecision>> = BTreeMap::new();
+    for d in decisions {
+        days.entry(day(&d.decision.decided_at)).or_default().push(d);
+    }
+    let mut keys = Vec::new();
+    for (date, rows) in days {
+        let key = dated_key("decisions", &date, first, last);
+        keys.push(put(blobs, key, &decisions_batch(&rows)?).await?);
+        if let Some(b) = fired_batch(&rows)? {
+            keys.push(put(blobs, dated_key("fired", &date, first, last), &b).await?);
+        }
+        if let Some(b) = near_misses_batch(&rows)? {
+            keys.push(put(blobs, dated_key("near_misses", &date, first, last), &b).await?);
+        }
+    }
+    Ok(keys)
+}
+
+/// Writes `outcomes` (the run over `first..=last`) as one file per day; the keys written.
+pub async fn write_outcomes(
+    blobs: &dyn BlobStore,
+    outcomes: &[(i64, Outcome)],
+    first: i64,
+    last: i64,
+) -> Result<Vec<String>, ArchiveError> {
+    let mut days: BTreeMap<String, Vec<&(i64, Outcome)>> = BTreeMap::new();
+    for o in outcomes {
+        days.entry(day(&o.1.recorded_at)).or_default().push(o);
+    }
+    let mut keys = Vec::new();
+    for (date, rows) in days {
+        let key = dated_key("outcomes", &date, first, last);
+        keys.push(put(blobs, key, &outcomes_batch(&rows)?).await?);
+    }
+    Ok(keys)
+}
+
+/// What the archive follows, each by the store's sequence of it, with a cursor of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Facts,
+    Decisions,
+    Outcomes,
+}
+
+impl Stream {
+    pub const ALL: [Stream; 3] = [Stream::Facts, Stream::Decisions, Stream::Outcomes];
+
+    /// Where the archive remembers how far it got in this stream (the key-value store).
+    pub fn cursor_key(self) -> &'static str {
+        match self {
+            Stream::Facts => CURSOR_KEY,
+            Stream::Decisions => "archive/decisions",
+            Stream::Outcomes => "archive/outcomes",
+        }
+    }
+}
+
+/// One page of a stream, in the order of its sequence.
+enum Page {
+    Facts(Vec<Fact>),
+    Decisions(Vec<StoredDecision>),
+    Outcomes(Vec<(i64, Outcome)>),
+}
+
+impl Page {
+    /// Each row's position and time (received, decided, recorded).
+    fn stamps(&self) -> Vec<(i64, DateTime<Utc>)> {
+        match self {
+            Page::Facts(v) => v.iter().map(|f| (f.seq, f.event.received_at)).collect(),
+            Page::Decisions(v) => v.iter().map(|d| (d.seq, d.decision.decided_at)).collect(),
+            Page::Outcomes(v) => v.iter().map(|(s, o)| (*s, o.recorded_at)).collect(),
+        }
+    }
+
+    /// The rows through position `last`.
+    fn through(self, last: i64) -> Page {
+        match self {
+            Page::Facts(v) => Page::Facts(v.into_iter().take_while(|f| f.seq <= last).collect()),
+            Page::Decisions(v) => {
+                Page::Decisions(v.into_iter().take_while(|d| d.seq <= last).collect())
+            }
+            Page::Outcomes(v) => {
+                Page::Outcomes(v.into_iter().take_while(|o| o.0 <= last).collect())
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Page::Facts(v) => v.len(),
+            Page::Decisions(v) => v.len(),
+            Page::Outcomes(v) => v.len(),
+        }
+    }
+
+    async fn write(
+        &self,
+        blobs: &dyn BlobStore,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<String>, ArchiveError> {
+        match self {
+            Page::Facts(v) => write_facts(blobs, v, first, last).await,
+            Page::Decisions(v) => write_decisions(blobs, v, first, last).await,
+            Page::Outcomes(v) => write_outcomes(blobs, v, first, last).await,
+        }
+    }
 }
 
 /// What one run archived.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ArchiveReport {
     pub facts: usize,
+    pub decisions: usize,
+    pub outcomes: usize,
     pub files: usize,
-    /// The last sequence number archived, after the run.
+    /// The last sequence number of the facts archived, after the run.
     pub through: i64,
 }
 
-/// Archives the facts the store recorded since the last run, in order of its sequence.
+impl ArchiveReport {
+    /// Facts, decisions and outcomes archived.
+    pub fn rows(&self) -> usize {
+        self.facts + self.decisions + self.outcomes
+    }
+}
+
+/// Archives what the store recorded since the last run (facts, decisions, outcomes), each in
+/// the order of its sequence.
 pub struct Archiver {
     pub facts: Arc<dyn Facts>,
+    pub decisions: Arc<dyn Decisions>,
+    pub outcomes: Arc<dyn Outcomes>,
     pub blobs: Arc<dyn BlobStore>,
     pub kv: Arc<dyn KeyValue>,
     pub clock: Arc<dyn Clock>,
-    /// Facts received less than this long ago wait for the next run: a transaction that
-    /// took a sequence number earlier may still be committing.
+    /// Rows less than this long old (received, decided, recorded) wait for the next run: a
+    /// transaction that took a sequence number earlier may still be committing.
     pub grace: Duration,
-    /// The most facts one file set holds.
+    /// The most rows of one stream one file set holds.
     pub batch: usize,
 }
 
@@ -236,76 +301,105 @@ impl Archiver {
         loop {
             let one = self.run_once().await?;
             report.through = one.through.max(report.through);
-            if one.facts == 0 {
+            if one.rows() == 0 {
                 return Ok(report);
             }
             report.facts += one.facts;
+            report.decisions += one.decisions;
+            report.outcomes += one.outcomes;
             report.files += one.files;
         }
     }
 
-    /// Archives one batch: the facts after the cursor that are older than the grace, at most
-    /// [`Archiver::batch`] of them. What it did is told to `helios_ports::observe` (facts
-    /// archived, or a failed run), which `/metrics` reads.
+    /// Archives one batch of each stream: the rows after its cursor that are older than the
+    /// grace, at most [`Archiver::batch`] of them. What it did is told to
+    /// `helios_ports::observe` (rows archived, or a failed run), which `/metrics` reads.
     pub async fn run_once(&self) -> Result<ArchiveReport, ArchiveError> {
-        let done = self.archive_once().await;
-        match &done {
-            Ok(r) => helios_ports::observe::archived(r.facts as u64, true),
-            Err(_) => helios_ports::observe::archived(0, false),
+        let mut report = ArchiveReport::default();
+        for stream in Stream::ALL {
+            let done = self.archive_once(stream).await;
+            match &done {
+                Ok((n, _, _)) => helios_ports::observe::archived(*n as u64, true),
+                Err(_) => helios_ports::observe::archived(0, false),
+            }
+            let (n, files, through) = done?;
+            report.files += files;
+            match stream {
+                Stream::Facts => {
+                    report.facts = n;
+                    report.through = through;
+                }
+                Stream::Decisions => report.decisions = n,
+                Stream::Outcomes => report.outcomes = n,
+            }
         }
-        done
+        Ok(report)
     }
 
-    async fn archive_once(&self) -> Result<ArchiveReport, ArchiveError> {
-        let (mut cursor, mut version) = match self.kv.get(CURSOR_KEY).await? {
+    async fn page(&self, stream: Stream, after: i64) -> Result<Page, ArchiveError> {
+        Ok(match stream {
+            Stream::Facts => Page::Facts(
+                self.facts
+                    .list_facts(&FactQuery {
+                        after: Some(after),
+                        limit: self.batch,
+                        ..Default::default()
+                    })
+                    .await?
+                    .facts,
+            ),
+            Stream::Decisions => Page::Decisions(
+                self.decisions
+                    .list_decisions(&DecisionQuery {
+                        after: Some(after),
+                        limit: self.batch,
+                        ..Default::default()
+                    })
+                    .await?
+                    .decisions,
+            ),
+            Stream::Outcomes => {
+                Page::Outcomes(self.outcomes.outcomes_after(after, self.batch).await?)
+            }
+        })
+    }
+
+    /// One batch of one stream: rows archived, files written, and the cursor after.
+    async fn archive_once(&self, stream: Stream) -> Result<(usize, usize, i64), ArchiveError> {
+        let key = stream.cursor_key();
+        let (mut cursor, mut version) = match self.kv.get(key).await? {
             Some(item) => (
                 serde_json::from_value::<Cursor>(item.value).unwrap_or_default(),
                 Some(item.version),
             ),
             None => (Cursor::default(), None),
         };
-        let page = self
-            .facts
-            .list_facts(&FactQuery {
-                after: Some(cursor.done),
-                limit: self.batch,
-                ..Default::default()
-            })
-            .await?;
+        let page = self.page(stream, cursor.done).await?;
         let through = match cursor.pending {
             // A run that did not finish: the same range again, so the same files.
             Some(p) => p,
             None => {
                 let old_enough =
                     self.clock.now() - chrono::Duration::from_std(self.grace).unwrap_or_default();
-                let Some(last) = page
-                    .facts
-                    .iter()
-                    .take_while(|f| f.event.received_at <= old_enough)
+                let Some((last, _)) = page
+                    .stamps()
+                    .into_iter()
+                    .take_while(|(_, at)| *at <= old_enough)
                     .last()
                 else {
-                    return Ok(ArchiveReport {
-                        through: cursor.done,
-                        ..Default::default()
-                    });
+                    return Ok((0, 0, cursor.done));
                 };
-                cursor.pending = Some(last.seq);
-                version = Some(self.save(&cursor, version).await?);
-                last.seq
+                cursor.pending = Some(last);
+                version = Some(self.save(key, &cursor, version).await?);
+                last
             }
         };
-        let facts: Vec<Fact> = page
-            .facts
-            .into_iter()
-            .take_while(|f| f.seq <= through)
-            .collect();
-        let keys = write_facts(self.blobs.as_ref(), &facts, cursor.done + 1, through).await?;
-        let report = ArchiveReport {
-            facts: facts.len(),
-            files: keys.len(),
-            through,
-        };
+        let rows = page.through(through);
+        let keys = rows
+            .write(self.blobs.as_ref(), cursor.done + 1, through)
+            .await?;
         self.save(
+            key,
             &Cursor {
                 done: through,
                 pending: None,
@@ -314,25 +408,27 @@ impl Archiver {
         )
         .await?;
         tracing::info!(
-            facts = report.facts,
-            files = report.files,
+            stream = ?stream,
+            rows = rows.len(),
+            files = keys.len(),
             through,
-            "facts archived"
+            "archived"
         );
-        Ok(report)
+        Ok((rows.len(), keys.len(), through))
     }
 
     /// Writes the cursor over the version read; its new version.
-    async fn save(&self, cursor: &Cursor, read: Option<u64>) -> Result<u64, ArchiveError> {
+    async fn save(
+        &self,
+        key: &str,
+        cursor: &Cursor,
+        read: Option<u64>,
+    ) -> Result<u64, ArchiveError> {
         let condition = match read {
             Some(v) => Condition::VersionIs(v),
             None => Condition::NotExists,
         };
-        match self
-            .kv
-            .put(CURSOR_KEY, json!(cursor), condition, None)
-            .await?
-        {
+        match self.kv.put(key, json!(cursor), condition, None).await? {
             Written::Yes { version } => Ok(version),
             Written::ConditionFailed => Err(ArchiveError::Raced),
         }

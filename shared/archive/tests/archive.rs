@@ -11,7 +11,7 @@ use helios_archive::{Archiver, CURSOR_KEY};
 use helios_events::{helios_id, Event, Format};
 use helios_local::{FileBlobStore, LocalServices};
 use helios_ports::store::Schema as _;
-use helios_ports::store::{Facts, NewFact, RawRef};
+use helios_ports::store::{Decisions, Facts, NewDecision, NewFact, Outcome, Outcomes, RawRef};
 use helios_ports::{Condition, KeyValue, ManualClock};
 use helios_store::SqliteStore;
 use serde_json::{json, Value};
@@ -66,7 +66,9 @@ async fn setup(facts: &[NewFact]) -> Setup {
     let kv = Arc::new(LocalServices::open(&dir.path().join("local.db"), clock.clone()).unwrap());
     let root = dir.path().join("archive");
     let archiver = Archiver {
-        facts: store,
+        facts: store.clone(),
+        decisions: store.clone(),
+        outcomes: store,
         blobs: Arc::new(FileBlobStore::open(&root).unwrap()),
         kv: kv.clone(),
         clock,
@@ -94,8 +96,8 @@ print(json.dumps({
     "schema": [[f.name, str(f.type)] for f in d.schema],
     "rows": len(rows),
     "ids": sorted(r["helios_id"] for r in rows),
-    "partitions": sorted({(str(r["date"]), r["family"]) for r in rows}),
-    "sample": {k: (str(v) if k in ("time", "received_at", "date") else v) for k, v in rows[0].items()},
+    "partitions": sorted({(str(r["day"]), r["family"]) for r in rows}),
+    "sample": {k: (str(v) if k in ("time", "received_at", "day") else v) for k, v in rows[0].items()},
 }))
 "#;
     let out = std::process::Command::new(&python)
@@ -154,13 +156,13 @@ async fn every_fact_is_archived_once_in_its_partition_and_pyarrow_reads_it_back(
     let written = files(&s.root);
     assert_eq!(written.len(), report.files, "{written:#?}");
     assert!(
-        written.iter().all(|f| f.starts_with("facts/date=2026-12-0")
+        written.iter().all(|f| f.starts_with("facts/day=2026-12-0")
             && f.ends_with(".parquet")
             && f.contains("/family=")),
         "{written:#?}"
     );
     assert!(written.contains(
-        &"facts/date=2026-12-01/family=github/part-00000000000000000001-00000000000000001000.parquet"
+        &"facts/day=2026-12-01/family=github/part-00000000000000000001-00000000000000001000.parquet"
             .to_string()
     ));
 
@@ -194,7 +196,7 @@ async fn every_fact_is_archived_once_in_its_partition_and_pyarrow_reads_it_back(
         ("data", "string"),
         ("schema_valid", "bool"),
         ("trace_id", "string"),
-        ("date", "date32[day]"),
+        ("day", "date32[day]"),
         ("family", "string"),
     ];
     let got: Vec<(&str, &str)> = schema
@@ -203,7 +205,7 @@ async fn every_fact_is_archived_once_in_its_partition_and_pyarrow_reads_it_back(
         .collect();
     // pyarrow infers the partition `date` as a date or a string, by its version.
     assert_eq!(&got[..13], &expected[..13], "{schema:?}");
-    assert_eq!(got[13].0, "date");
+    assert_eq!(got[13].0, "day");
     assert_eq!(got[14], ("family", "string"));
     let sample = &read["sample"];
     let data: Value = serde_json::from_str(sample["data"].as_str().unwrap()).unwrap();
@@ -266,4 +268,198 @@ async fn facts_younger_than_the_grace_wait_for_the_next_run() {
     let report = s.archiver.run().await.unwrap();
     assert_eq!(report.facts, 2000);
     assert_eq!(read_with_pyarrow(&s.root)["rows"], 2000);
+}
+
+/// Decision `i` of day `day`: rules `r-a` (and `r-b` for even `i`) fired, `r-c` nearly did.
+fn decision(i: usize, day: u32) -> NewDecision {
+    let at = Utc.with_ymd_and_hms(2026, 12, day, 12, 0, 0).unwrap()
+        + chrono::Duration::seconds(i as i64);
+    let rules: Vec<String> = if i.is_multiple_of(2) {
+        vec!["r-a".into(), "r-b".into()]
+    } else {
+        vec!["r-a".into()]
+    };
+    NewDecision {
+        id: format!("dec_{i:04}"),
+        event_id: format!("evt_{i:04}"),
+        ruleset: "default@3".into(),
+        ruleset_hash: "ab".repeat(32),
+        subject: Some(format!("repo-{}", i % 3)),
+        severity: Some("high".into()),
+        score: 70.0,
+        decided_at: at,
+        body: json!({
+            "fired": rules.iter().map(|r| json!({"rule": r, "severity": if r == "r-a" {"high"} else {"low"}, "score": 70, "priority": 1})).collect::<Vec<_>>(),
+            "trace": [
+                {"rule": "r-a", "outcome": "fired", "because": "all held", "checks": []},
+                {"rule": "r-c", "outcome": "near_miss", "because": "one check did not hold",
+                 "checks": [
+                    {"kind": "match", "field": "type", "op": "equals", "wanted": ["build"], "found": "build", "held": true},
+                    {"kind": "where", "field": "data.branch", "op": "==", "wanted": "main", "found": "dev", "held": false}
+                 ]}
+            ],
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        }),
+        rules,
+    }
+}
+
+fn outcome(decision: usize, kind: &str, at: chrono::DateTime<Utc>, body: Value) -> Outcome {
+    Outcome {
+        decision_id: format!("dec_{decision:04}"),
+        execution: format!("dec_{decision:04}-0"),
+        kind: kind.into(),
+        recorded_at: at,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn decisions_and_outcomes_are_archived_in_their_tables_once() {
+    let s = setup(&[]).await;
+    let store = SqliteStore::open(&s._dir.path().join("helios.db")).unwrap();
+    for i in 0..30 {
+        store
+            .record_decision(&decision(i, 1 + (i % 2) as u32))
+            .await
+            .unwrap();
+    }
+    let t0 = Utc.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap();
+    for i in 0..10 {
+        let at = t0 + chrono::Duration::minutes(i as i64);
+        store
+            .record_outcome(&outcome(
+                i,
+                "advice",
+                at,
+                json!({"confidence": 0.5, "summary": "s"}),
+            ))
+            .await
+            .unwrap();
+        store
+            .record_outcome(&outcome(i, "awaiting_ack", at, json!({"task_token": "t"})))
+            .await
+            .unwrap();
+        let end = if i < 4 {
+            json!({"acked_by": "ann", "note": null})
+        } else {
+            json!({"escalated": {"to": "lead"}})
+        };
+        let kind = if i < 4 { "acknowledged" } else { "outcome" };
+        store
+            .record_outcome(&outcome(i, kind, at + chrono::Duration::seconds(90), end))
+            .await
+            .unwrap();
+    }
+    let report = s.archiver.run().await.unwrap();
+    assert_eq!(
+        (report.facts, report.decisions, report.outcomes),
+        (0, 30, 30)
+    );
+    let written = files(&s.root);
+    assert!(
+        written.contains(
+            &"decisions/day=2026-12-01/part-00000000000000000001-00000000000000000030.parquet"
+                .to_string()
+        ),
+        "{written:#?}"
+    );
+    let python = std::env::var("HELIOS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import json, sys
+import pyarrow.dataset as ds
+out = {}
+for t in ["decisions", "fired", "near_misses", "outcomes"]:
+    tab = ds.dataset(sys.argv[1] + "/" + t, format="parquet", partitioning="hive").to_table()
+    out[t] = {"rows": tab.num_rows, "columns": tab.column_names, "data": tab.to_pylist()}
+print(json.dumps(out, default=str))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(&s.root)
+        .output()
+        .unwrap_or_else(|e| panic!("{python} does not run ({e}): install Python 3 with pyarrow (pip install pyarrow==26.0.1), or set HELIOS_PYTHON"));
+    assert!(
+        out.status.success(),
+        "pyarrow could not read the archive: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read["decisions"]["rows"], 30);
+    assert_eq!(read["fired"]["rows"], 45, "30 of r-a, 15 of r-b");
+    assert_eq!(
+        read["near_misses"]["rows"], 30,
+        "the one check in r-c's way"
+    );
+    assert_eq!(read["outcomes"]["rows"], 30);
+    let cols = |t: &str| read[t]["columns"].clone();
+    assert_eq!(
+        cols("decisions"),
+        json!([
+            "seq",
+            "id",
+            "helios_id",
+            "ruleset",
+            "ruleset_hash",
+            "subject",
+            "severity",
+            "score",
+            "rules_fired",
+            "near_misses",
+            "decided_at",
+            "trace_id",
+            "day"
+        ])
+    );
+    assert_eq!(
+        cols("outcomes"),
+        json!([
+            "seq",
+            "decision_id",
+            "execution",
+            "kind",
+            "recorded_at",
+            "escalated",
+            "acked_by",
+            "confidence",
+            "body",
+            "day"
+        ])
+    );
+    let nm = &read["near_misses"]["data"][0];
+    assert_eq!(
+        (
+            &nm["rule"],
+            &nm["check_kind"],
+            &nm["field"],
+            &nm["wanted"],
+            &nm["found"]
+        ),
+        (
+            &json!("r-c"),
+            &json!("where"),
+            &json!("data.branch"),
+            &json!("\"main\""),
+            &json!("\"dev\"")
+        )
+    );
+    let fired_b: Vec<&Value> = read["fired"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["rule"] == "r-b")
+        .collect();
+    assert!(fired_b
+        .iter()
+        .all(|r| r["position"] == 1 && r["severity"] == "low"));
+    let outcomes = read["outcomes"]["data"].as_array().unwrap();
+    let count = |f: &dyn Fn(&Value) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    assert_eq!(count(&|o| o["escalated"] == true), 6);
+    assert_eq!(count(&|o| o["acked_by"] == "ann"), 4);
+    assert_eq!(count(&|o| o["confidence"] == 0.5), 10);
+
+    // Nothing new: nothing written.
+    let again = s.archiver.run().await.unwrap();
+    assert_eq!(again.rows(), 0);
+    assert_eq!(files(&s.root), written);
 }

@@ -30,8 +30,9 @@ pub struct DevArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub json_logs: bool,
-    /// Seconds between runs of the archive, which writes the facts recorded since the last
-    /// one as Parquet files under `<data>/archive/facts/date=…/family=…/` (0: no archive).
+    /// Seconds between runs of the archive, which writes the facts, decisions and outcomes
+    /// recorded since the last one as Parquet files under `<data>/archive/<table>/day=…/`
+    /// (0: no archive); `helios analytics query` reads them.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub archive_every: u64,
     /// Count nothing for `GET /metrics`, which is then not served (to measure what the
@@ -624,7 +625,7 @@ async fn relay_loop(d: Deployment) {
     }
 }
 
-/// Archives the facts recorded since the last run as Parquet files in `<data>/archive`,
+/// Archives the facts, decisions and outcomes recorded since the last run as Parquet files in `<data>/archive`,
 /// every `every`. A run that fails (a full disk) is logged and done again at the next tick:
 /// ingest and decisions never wait for it.
 async fn archive_loop(d: Deployment, every: Duration) {
@@ -637,6 +638,8 @@ async fn archive_loop(d: Deployment, every: Duration) {
     };
     let archiver = helios_archive::Archiver {
         facts: d.store.clone(),
+        decisions: d.store.clone(),
+        outcomes: d.store.clone(),
         blobs: Arc::new(blobs),
         kv: Arc::new(d.services.clone()),
         clock: d.clock.clone(),
@@ -651,7 +654,7 @@ async fn archive_loop(d: Deployment, every: Duration) {
         tick.tick().await;
         loop {
             match archiver.run_once().await {
-                Ok(r) if r.facts == 0 => break,
+                Ok(r) if r.rows() == 0 => break,
                 Ok(_) => tokio::task::yield_now().await,
                 Err(e) => {
                     tracing::warn!(error = %e, "archive run failed; the next one starts where it stopped");

@@ -521,6 +521,14 @@ pub trait Outcomes: Send + Sync {
 
     /// The outcomes of several decisions in one query, in the order they were recorded.
     async fn outcomes_of(&self, decision_ids: &[String]) -> Result<Vec<Outcome>, StoreError>;
+
+    /// Outcomes in the order they were recorded, each with its position in that order, past
+    /// the position `after` (the archive's cursor).
+    async fn outcomes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Outcome)>, StoreError>;
 }
 
 /// Counts over time, for the read model.

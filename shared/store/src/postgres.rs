@@ -1336,27 +1336,31 @@ impl Outcomes for PgStore {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT decision_id, execution, kind, recorded_at, body FROM outcomes
+                "SELECT decision_id, execution, kind, recorded_at, body, seq FROM outcomes
                  WHERE decision_id = ANY($1) ORDER BY seq",
                 &[&decision_ids],
             )
             .await
             .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                let decision_id: String = r.try_get(0).map_err(unavailable)?;
-                let Json(body) = r
-                    .try_get::<_, Json<serde_json::Value>>(4)
-                    .map_err(|e| StoreError::Corrupt(format!("outcome of {decision_id}: {e}")))?;
-                Ok(Outcome {
-                    execution: r.try_get(1).map_err(unavailable)?,
-                    kind: r.try_get(2).map_err(unavailable)?,
-                    recorded_at: r.try_get(3).map_err(unavailable)?,
-                    body,
-                    decision_id,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(read_outcome(r)?.1)).collect()
+    }
+
+    async fn outcomes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Outcome)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT decision_id, execution, kind, recorded_at, body, seq FROM outcomes
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &limit],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(read_outcome).collect()
     }
 }
 
@@ -1604,4 +1608,22 @@ mod password_tests {
         p.refresh().await.unwrap();
         assert_eq!(p.current().as_deref(), Some("password-2"));
     }
+}
+
+/// An outcome row (`decision_id, execution, kind, recorded_at, body, seq`), read.
+fn read_outcome(r: &tokio_postgres::Row) -> Result<(i64, Outcome), StoreError> {
+    let decision_id: String = r.try_get(0).map_err(unavailable)?;
+    let Json(body) = r
+        .try_get::<_, Json<serde_json::Value>>(4)
+        .map_err(|e| StoreError::Corrupt(format!("outcome of {decision_id}: {e}")))?;
+    Ok((
+        r.try_get(5).map_err(unavailable)?,
+        Outcome {
+            execution: r.try_get(1).map_err(unavailable)?,
+            kind: r.try_get(2).map_err(unavailable)?,
+            recorded_at: r.try_get(3).map_err(unavailable)?,
+            body,
+            decision_id,
+        },
+    ))
 }

@@ -983,39 +983,72 @@ impl Outcomes for SqliteStore {
         self.with(move |c| {
             let mut st = c
                 .prepare_cached(
-                    "SELECT decision_id, execution, kind, recorded_at, body FROM outcomes
+                    "SELECT decision_id, execution, kind, recorded_at, body, seq FROM outcomes
                      WHERE decision_id IN (SELECT value FROM json_each(?1)) ORDER BY seq",
                 )
                 .map_err(unavailable)?;
             let rows = st
-                .query_map(params![ids], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
+                .query_map(params![ids], outcome_row)
                 .map_err(unavailable)?;
-            rows.map(|r| {
-                let (decision_id, execution, kind, at, body) = r.map_err(unavailable)?;
-                let corrupt =
-                    |e: String| StoreError::Corrupt(format!("outcome of {decision_id}: {e}"));
-                Ok(Outcome {
-                    recorded_at: DateTime::parse_from_rfc3339(&at)
-                        .map_err(|e| corrupt(e.to_string()))?
-                        .with_timezone(&Utc),
-                    body: serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?,
-                    decision_id,
-                    execution,
-                    kind,
-                })
-            })
-            .collect()
+            rows.map(|r| Ok(read_outcome(r.map_err(unavailable)?)?.1))
+                .collect()
         })
         .await
     }
+
+    async fn outcomes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Outcome)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT decision_id, execution, kind, recorded_at, body, seq FROM outcomes
+                     WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map(params![after, limit], outcome_row)
+                .map_err(unavailable)?;
+            rows.map(|r| read_outcome(r.map_err(unavailable)?))
+                .collect()
+        })
+        .await
+    }
+}
+
+type OutcomeText = (String, String, String, String, String, i64);
+
+fn outcome_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutcomeText> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+/// An outcome row (`decision_id, execution, kind, recorded_at, body, seq`), read.
+fn read_outcome(
+    (decision_id, execution, kind, at, body, seq): OutcomeText,
+) -> Result<(i64, Outcome), StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt(format!("outcome of {decision_id}: {e}"));
+    Ok((
+        seq,
+        Outcome {
+            recorded_at: DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| corrupt(e.to_string()))?
+                .with_timezone(&Utc),
+            body: serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?,
+            decision_id,
+            execution,
+            kind,
+        },
+    ))
 }
 
 #[async_trait]

@@ -690,8 +690,28 @@ async fn records_outcomes_once_per_kind(s: &dyn Store) {
             other.clone()
         ]
     );
-    assert_eq!(s.outcomes_of(&ids(&["dec_8"])).await.unwrap(), vec![other]);
+    assert_eq!(
+        s.outcomes_of(&ids(&["dec_8"])).await.unwrap(),
+        vec![other.clone()]
+    );
     assert!(s.outcomes_of(&[]).await.unwrap().is_empty());
+    // By position in the order recorded, past a cursor (the archive reads them so).
+    let all = s.outcomes_after(0, 10).await.unwrap();
+    let kinds: Vec<_> = all.iter().map(|(_, o)| o.clone()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            o("awaiting_ack", "dec_9-0", 0),
+            o("outcome", "dec_9-0", 5),
+            other.clone()
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "{all:?}");
+    assert_eq!(
+        s.outcomes_after(all[0].0, 1).await.unwrap(),
+        vec![all[1].clone()]
+    );
+    assert!(s.outcomes_after(all[2].0, 10).await.unwrap().is_empty());
 }
 
 async fn counts_per_time_bucket(s: &dyn Store) {
