@@ -1,6 +1,7 @@
 //! The archive on `helios dev` (issue 18): the facts it records become Parquet files under
 //! `<data>/archive`, which an independent reader (pyarrow, from PyPI) reads back, every fact
-//! once; and an archive that cannot be written holds up neither ingest nor decisions.
+//! once, and `helios analytics` queries them; and an archive that cannot be written holds up
+//! neither ingest nor decisions.
 
 mod support;
 
@@ -58,10 +59,18 @@ async fn post(dev: &Dev, from: usize, n: usize) {
 async fn recorded_facts_are_archived_as_parquet_that_pyarrow_reads() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dev = Dev::start_with(
         &data,
         None,
-        &["--archive-every".as_ref(), "1".as_ref()],
+        &[
+            "--archive-every".as_ref(),
+            "1".as_ref(),
+            "--statemachines".as_ref(),
+            root.join("statemachines").as_os_str(),
+            "--rules".as_ref(),
+            root.join("rules").as_os_str(),
+        ],
         &[],
     );
     for batch in 0..3 {
@@ -93,6 +102,57 @@ async fn recorded_facts_are_archived_as_parquet_that_pyarrow_reads() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Every event decided, each decision archived: `helios analytics` counts them with SQL.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = analytics(&data, &["query", "SELECT count(*) AS n FROM decisions"]);
+        if n == vec![json!({"n": 350})] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "350 decisions not archived within 30 s: {n:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // A saved query by name, over the files helios dev wrote.
+    let noisiest = analytics(&data, &["query", "--saved", "noisiest_sources"]);
+    let events: Vec<(&str, &str, i64)> = noisiest
+        .iter()
+        .map(|r| {
+            (
+                r["source"].as_str().unwrap(),
+                r["family"].as_str().unwrap(),
+                r["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![("acme/app", "native", 175), ("ci/buildkite", "ci", 175)],
+        "{noisiest:?}"
+    );
+}
+
+/// `helios analytics …` over `data`'s archive, with `--format json`: its rows.
+fn analytics(data: &Path, args: &[&str]) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_helios"))
+        .arg("analytics")
+        .args(args)
+        .args(["--format", "json", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helios analytics {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -190,7 +190,13 @@ impl Archive {
             .sql_with_options(sql, read_only)
             .await
             .map_err(query_error)?;
-        frame.collect().await.map_err(query_error)
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let mut batches = frame.collect().await.map_err(query_error)?;
+        if batches.is_empty() {
+            // No row: the columns still, for the header of a table.
+            batches.push(RecordBatch::new_empty(schema));
+        }
+        Ok(batches)
     }
 }
 

@@ -1,12 +1,13 @@
 //! The `helios` command: `dev` runs Helios on one machine, `send` posts events to a running
 //! Helios (local or deployed), `keys` manages API keys, `bench` measures ingestion and matching, `patterns` and `rules` check and try event
-//! patterns and rule sets.
+//! patterns and rule sets, `analytics` queries the Parquet archive.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod analytics;
 pub mod bench;
 pub mod dashboard;
 pub mod demo;
@@ -69,6 +70,9 @@ pub enum Command {
     /// Publish the recorded facts of a time range again (decisions stay as they were unless
     /// `--redecide`).
     Replay(replay::ReplayArgs),
+    /// SQL over the Parquet archive (`<data>/archive`), and the saved queries by name: the
+    /// same queries Athena runs in AWS.
+    Analytics(analytics::AnalyticsArgs),
 }
 
 /// How a command reaches a running Helios over HTTP.
@@ -157,5 +161,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(a) => explain::run(a).await,
         Command::Redrive(a) => redrive::run(a).await,
         Command::Replay(a) => replay::run(a).await,
+        Command::Analytics(a) => analytics::run(a).await,
     }
 }
