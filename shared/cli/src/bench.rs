@@ -36,6 +36,9 @@ pub enum BenchCommand {
     /// Write events as the archive's Parquet files (grouped by partition, Arrow arrays,
     /// Snappy pages), in memory, on one thread.
     Archive(ArchiveBench),
+    /// Archive events (and a decision and outcomes for each) into a folder, then time each
+    /// saved query of `helios analytics` over it with the embedded engine.
+    Analytics(AnalyticsBench),
     /// Time a Lambda bootstrap from process start to its first request for an event, against
     /// a stand-in of the Lambda runtime API on 127.0.0.1.
     LambdaInit(LambdaInitBench),
@@ -56,6 +59,22 @@ pub struct ArchiveBench {
     /// Times through the events.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyticsBench {
+    /// JSON lines of native events, archived as facts (`--copies` times).
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Times the events are archived (1,000,000 facts from 20,000 events: 50).
+    #[arg(long, default_value_t = 1)]
+    pub copies: usize,
+    /// Runs of each saved query (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// The folder to archive into (default: a temporary one, removed after).
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -215,6 +234,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchCommand::Archive(b) => {
             let report = archive(&b)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        BenchCommand::Analytics(b) => {
+            let report = analytics(&b).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -712,32 +736,9 @@ async fn lambda_init(b: &LambdaInitBench) -> anyhow::Result<Value> {
 }
 
 fn archive(b: &ArchiveBench) -> anyhow::Result<Value> {
-    use helios_ports::store::{Fact, RawRef};
+    use helios_ports::store::Fact;
     anyhow::ensure!(b.batch > 0, "--batch must be at least 1");
-    let lines = read_lines(&b.events)?;
-    anyhow::ensure!(!lines.is_empty(), "{} holds no event", b.events.display());
-    let secrets = helios_events::SourceSecrets::default();
-    let limits = helios_events::Limits::default();
-    let ctx = helios_events::Context {
-        received_at: chrono::Utc::now(),
-        secrets: &secrets,
-        limits: &limits,
-    };
-    let mut facts = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        let value: Value =
-            serde_json::from_str(line).with_context(|| format!("line {} is not JSON", i + 1))?;
-        let event = helios_events::native_event(&value, &ctx)
-            .map_err(|e| anyhow::anyhow!("line {} is not a native event: {e}", i + 1))?;
-        facts.push(Fact {
-            seq: i as i64 + 1,
-            event,
-            raw: RawRef {
-                key: String::new(),
-                index: 0,
-            },
-        });
-    }
+    let facts = facts_of(&b.events, chrono::Utc::now())?;
     let mut bytes = 0usize;
     let mut files = 0usize;
     let started = std::time::Instant::now();
@@ -766,6 +767,187 @@ fn archive(b: &ArchiveBench) -> anyhow::Result<Value> {
         "bytes_per_fact": bytes as f64 / n as f64,
         "seconds": elapsed,
         "facts_per_s": (n as f64 / elapsed).round(),
+    }))
+}
+
+/// The events of a JSON-lines file of native events as facts received at `at`, numbered
+/// from 1.
+fn facts_of(
+    path: &PathBuf,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<helios_ports::store::Fact>> {
+    use helios_ports::store::{Fact, RawRef};
+    let lines = read_lines(path)?;
+    anyhow::ensure!(!lines.is_empty(), "{} holds no event", path.display());
+    let secrets = helios_events::SourceSecrets::default();
+    let limits = helios_events::Limits::default();
+    let ctx = helios_events::Context {
+        received_at: at,
+        secrets: &secrets,
+        limits: &limits,
+    };
+    let mut facts = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let value: Value =
+            serde_json::from_str(line).with_context(|| format!("line {} is not JSON", i + 1))?;
+        let event = helios_events::native_event(&value, &ctx)
+            .map_err(|e| anyhow::anyhow!("line {} is not a native event: {e}", i + 1))?;
+        facts.push(Fact {
+            seq: i as i64 + 1,
+            event,
+            raw: RawRef {
+                key: String::new(),
+                index: 0,
+            },
+        });
+    }
+    Ok(facts)
+}
+
+/// A decision of fact `f` (the `n`th): rule `rule-{n % 7}` fires in two of three, the others
+/// are a near miss of it; and the outcomes of one that fired (advice, then an acknowledgement
+/// or an escalation), numbered from `outcome_seq + 1`.
+fn bench_decision(
+    f: &helios_ports::store::Fact,
+    n: i64,
+    outcome_seq: i64,
+) -> (
+    helios_ports::store::StoredDecision,
+    Vec<(i64, helios_ports::store::Outcome)>,
+) {
+    use helios_ports::store::{NewDecision, Outcome, StoredDecision};
+    let fires = n % 3 != 0;
+    let rule = format!("rule-{}", n % 7);
+    let decided_at = f.event.received_at + chrono::Duration::milliseconds(n % 500);
+    let id = format!("dec_{n:012}");
+    let near = json!([{"rule": rule, "outcome": "near_miss", "because": "one check",
+        "checks": [{"kind": "where", "field": "data.state", "op": "==", "wanted": "failed",
+                    "found": "passed", "held": false}]}]);
+    let decision = StoredDecision {
+        seq: n,
+        decision: NewDecision {
+            id: id.clone(),
+            event_id: f.event.helios_id.clone(),
+            ruleset: "bench@1".into(),
+            ruleset_hash: "bench".into(),
+            subject: f.event.subject.clone(),
+            severity: fires.then(|| "high".into()),
+            score: if fires { 60.0 } else { 0.0 },
+            rules: if fires { vec![rule.clone()] } else { vec![] },
+            decided_at,
+            body: if fires {
+                json!({"fired": [{"rule": rule, "severity": "high", "score": 60}], "trace": []})
+            } else {
+                json!({"fired": [], "trace": near})
+            },
+        },
+    };
+    let mut outcomes = Vec::new();
+    if fires {
+        let end = if n % 2 == 0 {
+            (
+                "acknowledged",
+                60_000 + n % 600_000,
+                json!({"acked_by": "bench"}),
+            )
+        } else {
+            ("outcome", 900_000, json!({"escalated": {"to": "lead"}}))
+        };
+        for (i, (kind, after, body)) in [
+            ("advice", 1_000, json!({"confidence": 0.5})),
+            ("awaiting_ack", 200, json!({"task_token": "t"})),
+            end,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            outcomes.push((
+                outcome_seq + 1 + i as i64,
+                Outcome {
+                    decision_id: id.clone(),
+                    execution: format!("{id}-0"),
+                    kind: kind.into(),
+                    recorded_at: decided_at + chrono::Duration::milliseconds(after),
+                    body,
+                },
+            ));
+        }
+    }
+    (decision, outcomes)
+}
+
+/// Archives `--copies` times the events (a day per copy, up to a week), with one decision
+/// per fact and the outcomes of those in which a rule fired ([`bench_decision`]), then times
+/// each saved query over the folder.
+async fn analytics(b: &AnalyticsBench) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        b.copies > 0 && b.runs > 0,
+        "--copies and --runs must be at least 1"
+    );
+    let temp;
+    let root = match &b.archive {
+        Some(p) => p.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let blobs = helios_local::FileBlobStore::open(&root)?;
+    let start = chrono::Utc::now() - chrono::Duration::days(8);
+    let (mut facts_n, mut outcomes_n) = (0i64, 0i64);
+    let built = std::time::Instant::now();
+    for copy in 0..b.copies {
+        let at = start + chrono::Duration::days((copy % 7) as i64);
+        let mut facts = facts_of(&b.events, at)?;
+        let mut decisions = Vec::with_capacity(facts.len());
+        let mut outcomes = Vec::new();
+        for f in &mut facts {
+            facts_n += 1;
+            f.seq = facts_n;
+            f.event.helios_id = format!("{}-{copy}", f.event.helios_id);
+            let (d, o) = bench_decision(f, facts_n, outcomes_n);
+            outcomes_n += o.len() as i64;
+            decisions.push(d);
+            outcomes.extend(o);
+        }
+        for run in facts.chunks(100_000) {
+            let (first, last) = (run[0].seq, run[run.len() - 1].seq);
+            helios_archive::write_facts(&blobs, run, first, last).await?;
+        }
+        for run in decisions.chunks(100_000) {
+            let (first, last) = (run[0].seq, run[run.len() - 1].seq);
+            helios_archive::write_decisions(&blobs, run, first, last).await?;
+        }
+        for run in outcomes.chunks(100_000) {
+            let (first, last) = (run[0].0, run[run.len() - 1].0);
+            helios_archive::write_outcomes(&blobs, run, first, last).await?;
+        }
+    }
+    let build_s = built.elapsed().as_secs_f64();
+    let archive = helios_analytics::Archive::open(&root).await?;
+    let mut queries = serde_json::Map::new();
+    for q in helios_analytics::SAVED {
+        let mut times = Vec::with_capacity(b.runs);
+        let mut rows = 0;
+        for _ in 0..b.runs {
+            let t = std::time::Instant::now();
+            let batches = archive.query(q.sql).await?;
+            times.push(t.elapsed().as_secs_f64());
+            rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        times.sort_by(f64::total_cmp);
+        queries.insert(
+            q.name.into(),
+            json!({"seconds": times, "median_s": times[times.len() / 2], "rows": rows}),
+        );
+    }
+    Ok(json!({
+        "facts": facts_n,
+        "decisions": facts_n,
+        "outcomes": outcomes_n,
+        "archive_seconds": build_s,
+        "queries": queries,
+        "load_average": std::fs::read_to_string("/proc/loadavg").ok().map(|l| l.trim().to_string()),
     }))
 }
 
