@@ -76,8 +76,8 @@ locals {
   # instances run at once. Without RDS Proxy the sum of concurrency × pool must stay under
   # what the database leaves the functions: max_connections, less the 3 slots PostgreSQL
   # keeps for superusers, the 2 RDS keeps for itself, 1 for migrate and 5 for people.
-  db_pool             = { ingest = 1, query = 1, ack = 1, relay = 1, decide = 2, expect = 2, record = 1, advise = 1, push = 1, ops = 1 }
-  concurrency         = merge({ push = 4, ops = 2 }, var.function_concurrency, { decide = var.decide_max_concurrency })
+  db_pool             = { ingest = 1, query = 1, ack = 1, relay = 1, decide = 2, expect = 2, record = 1, advise = 1, push = 1, ops = 1, archive = 1 }
+  concurrency         = merge({ push = 4, ops = 2, archive = 1 }, var.function_concurrency, { decide = var.decide_max_concurrency })
   db_connections_used = sum([for f, n in local.db_pool : n * local.concurrency[f]])
 
   # RDS's default max_connections, LEAST(DBInstanceClassMemory/9531392, 5000), with the
@@ -91,12 +91,12 @@ locals {
   db_max_connections           = var.db_max_connections > 0 ? var.db_max_connections : floor(min(local.class_gib * 1073741824 * 0.8 / 9531392, 5000))
   db_connections_for_functions = local.db_max_connections - 3 - 2 - 1 - 5
 
-  # Reserved when asked; behind RDS Proxy only relay and decide still are (relay must run
-  # alone; decide's bound is the workflows' pace), as before the proxy.
+  # Reserved when asked; behind RDS Proxy only relay, archive and decide still are (relay and
+  # archive must each run alone; decide's bound is the workflows' pace), as before the proxy.
   reserved_concurrency = {
     for f in keys(local.db_pool) : f => (
       !var.reserve_concurrency ? -1 :
-      var.db_proxy ? (f == "relay" ? 1 : f == "decide" ? var.decide_max_concurrency : -1) :
+      var.db_proxy ? (f == "relay" || f == "archive" ? 1 : f == "decide" ? var.decide_max_concurrency : -1) :
       local.concurrency[f]
     )
   }
@@ -105,7 +105,7 @@ locals {
   # The queue consumers' timeouts, which their queues' visibility timeouts follow.
   consumer_timeout = { decide = 30, expect = 30, push = 15 }
   function_names = [
-    "ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "push", "migrate", "ops",
+    "ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "push", "migrate", "ops", "archive",
   ]
 
   # One Lambda per binary of `functions/` (the `record` crate has two: `record` and `ack`).
@@ -175,6 +175,22 @@ locals {
       reserved_concurrency = local.reserved_concurrency.relay
       environment          = local.store_env
       statements           = [local.db_connect, local.publish_events]
+    }
+    archive = {
+      description          = "Writes what the store recorded since its last run (facts, decisions, outcomes) as Parquet under analytics/ in the archive bucket, for Athena"
+      zip                  = local.zip.archive
+      memory               = 512
+      timeout              = 300
+      vpc                  = true
+      config_layer         = true
+      reserved_concurrency = local.reserved_concurrency.archive
+      environment          = local.store_env
+      statements = [
+        local.db_connect,
+        # Its cursors: one item per stream, written conditionally.
+        local.kv_access,
+        { actions = ["s3:PutObject"], resources = ["${module.storage.bucket_arn}/analytics/*"] },
+      ]
     }
     decide = {
       description          = "Decides each event with the rule set, stores the decision, starts its workflows"
@@ -574,9 +590,24 @@ module "schedules" {
       expression   = "rate(1 minute)"
       input        = "{}"
     }
+    archive = {
+      function_arn = module.functions.arns.archive
+      expression   = var.archive_every_minutes == 1 ? "rate(1 minute)" : "rate(${var.archive_every_minutes} minutes)"
+      input        = "{}"
+    }
   }
   kms_key_arn     = module.encryption.key_arn
   dead_letter_arn = module.messaging.async_failures_arn
+}
+
+module "analytics" {
+  source               = "./modules/analytics"
+  name                 = var.name
+  bucket               = module.storage.bucket
+  kms_key_arn          = module.encryption.key_arn
+  queries_dir          = "${path.module}/../shared/analytics/queries"
+  force_destroy        = var.force_destroy
+  bytes_scanned_cutoff = var.athena_bytes_scanned_cutoff
 }
 
 module "alarms" {

@@ -52,3 +52,12 @@ output "live_url" {
   description = "The dashboard's live feed (API Gateway WebSocket API)."
   value       = module.live.url
 }
+
+output "analytics" {
+  description = "Athena over the archive: the Glue database, the workgroup, and the saved queries' ids (aws athena get-named-query --named-query-id ID)."
+  value = {
+    database      = module.analytics.database
+    workgroup     = module.analytics.workgroup
+    named_queries = module.analytics.named_queries
+  }
+}

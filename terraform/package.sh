@@ -31,13 +31,15 @@ out="${CARGO_TARGET_DIR:-target}/lambda"
 mkdir -p "$out"
 
 # Every Lambda binary of functions/ (terraform's functions map has the same names).
-functions=( ingest query ack relay decide expect notify record advise push migrate ops )
+functions=( ingest query ack relay decide expect notify record advise push migrate ops archive )
 # One build per function, not one for all: Cargo unifies the features of the packages a
 # build selects, so only a build of its own package leaves out the SDKs (and the local
 # adapters) a function does not use (tests/deployment.rs checks what each links).
 for f in "${functions[@]}"; do
   pkg="helios-$f"
   [ "$f" = ack ] && pkg=helios-record
+  # The library helios-archive writes the Parquet files; the function's package is -fn.
+  [ "$f" = archive ] && pkg=helios-archive-fn
   echo "== building $f ($pkg, ${arch[*]:-x86_64})"
   cargo lambda build --profile lambda --output-format zip "${arch[@]}" -p "$pkg" --bin "$f"
 done

@@ -83,7 +83,7 @@ STANDIN_TARGETS = {
 # read back for ever: the stand-in keeps them per queue and adds them to what moto answers.
 KEPT_SQS_ATTRIBUTES = ["RedriveAllowPolicy"]
 
-FUNCTIONS = ["ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "push", "migrate", "ops"]
+FUNCTIONS = ["ingest", "query", "ack", "relay", "decide", "expect", "notify", "record", "advise", "push", "migrate", "ops", "archive"]
 
 
 def free_port():

@@ -308,3 +308,25 @@ variable "slo" {
     error_message = "slo: each objective is a percent above 0 and below 100, each `within` and the `period` a span such as 5s, 1m or 30d."
   }
 }
+
+variable "archive_every_minutes" {
+  description = "Minutes between runs of the archive function, which writes what the store recorded since the last run (facts, decisions, outcomes) as Parquet for Athena."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.archive_every_minutes >= 1 && var.archive_every_minutes <= 1440 && floor(var.archive_every_minutes) == var.archive_every_minutes
+    error_message = "archive_every_minutes: a whole number of minutes from 1 to 1440."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "The most bytes one query of the Athena workgroup may scan (Athena's minimum is 10 MB); a query past it is cancelled."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff >= 10485760
+    error_message = "athena_bytes_scanned_cutoff: at least 10485760 (10 MB), Athena's minimum."
+  }
+}

@@ -589,9 +589,17 @@ fn each_lambda_links_only_the_sdks_of_its_ports() {
     }
     assert!(by_crate.len() >= 9, "{by_crate:?}");
     for (krate, wanted) in by_crate {
+        // The package of functions/<krate> (`helios-<krate>`; the archive function's is
+        // `helios-archive-fn`, beside the library `helios-archive`).
+        let manifest = read(&format!("functions/{krate}/Cargo.toml"));
+        let package = Regex::new(r#"(?m)^name = "([a-z-]+)""#)
+            .unwrap()
+            .captures(&manifest)
+            .unwrap_or_else(|| panic!("functions/{krate}/Cargo.toml names no package"))[1]
+            .to_string();
         let out = std::process::Command::new(env!("CARGO"))
             .args(["tree", "--locked", "-e", "normal", "--prefix", "none", "-p"])
-            .arg(format!("helios-{krate}"))
+            .arg(&package)
             .current_dir(root())
             .output()
             .expect("running cargo tree");
@@ -611,7 +619,7 @@ fn each_lambda_links_only_the_sdks_of_its_ports() {
             .collect();
         assert_eq!(
             sdks, wanted,
-            "helios-{krate} links these AWS SDKs (left); its ports need (right)"
+            "{package} links these AWS SDKs (left); its ports need (right)"
         );
         for never in [
             "rusqlite",
@@ -619,7 +627,7 @@ fn each_lambda_links_only_the_sdks_of_its_ports() {
             "helios-states",
             "libsqlite3-sys",
         ] {
-            assert!(!linked.contains(never), "helios-{krate} links {never}");
+            assert!(!linked.contains(never), "{package} links {never}");
         }
     }
 }

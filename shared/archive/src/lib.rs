@@ -178,6 +178,33 @@ pub async fn write_outcomes(
     Ok(keys)
 }
 
+/// Where the archive's files go in AWS: under this prefix of the bucket that keeps the raw
+/// payloads (the Glue tables' locations are `s3://<bucket>/analytics/<table>/`).
+pub const S3_PREFIX: &str = "analytics/";
+
+/// A blob store seen under a prefix of another: the archive's files beside the raw payloads.
+pub struct Prefixed {
+    pub inner: Arc<dyn BlobStore>,
+    pub prefix: String,
+}
+
+#[async_trait::async_trait]
+impl BlobStore for Prefixed {
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), PortError> {
+        self.inner
+            .put(&format!("{}{key}", self.prefix), body, content_type)
+            .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, PortError> {
+        self.inner.get(&format!("{}{key}", self.prefix)).await
+    }
+
+    fn locate(&self, key: &str) -> String {
+        self.inner.locate(&format!("{}{key}", self.prefix))
+    }
+}
+
 /// What the archive follows, each by the store's sequence of it, with a cursor of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {

@@ -60,6 +60,17 @@ pub struct SchemaCheck {
 }
 
 impl Event {
+    /// Every family [`Event::family`] answers (the archive's `family` partition takes these).
+    pub const FAMILIES: [&'static str; 7] = [
+        "github",
+        "ci",
+        "aws",
+        "gcp",
+        "azure",
+        "cloudevents",
+        "native",
+    ];
+
     /// The family of sources the event comes from, as people group them: `github`, `ci`,
     /// `aws`, `gcp`, `azure`, `cloudevents` or `native` (any other app's own JSON). The
     /// format decides, except for native events, whose source names a CI system or an AWS

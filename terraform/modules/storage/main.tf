@@ -123,6 +123,23 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
       days_after_initiation = 7
     }
   }
+
+  # What Athena writes of each query's results: read once, by whoever ran it.
+  rule {
+    id     = "athena-results"
+    status = "Enabled"
+    filter {
+      prefix = "athena-results/"
+    }
+
+    expiration {
+      days = 7
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
 }
 
 resource "aws_dynamodb_table" "state" {

@@ -1,0 +1,75 @@
+//! The archive Lambda, invoked on a schedule: writes what the store recorded since its last
+//! run (facts, decisions with their fired rules and near misses, outcomes) as Parquet files
+//! under `analytics/` in the raw payloads' bucket, where the Glue tables of terraform's
+//! `analytics` module make them Athena's. Its cursors are in the key-value table; a run cut
+//! short (the timeout, S3 unavailable) is taken up by the next, writing the same files again.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use helios_archive::{ArchiveReport, Archiver, Prefixed, S3_PREFIX};
+use helios_runtime::lambda::{FunctionPorts, Port};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+/// What this function is handed; its IAM policy is derived from these (tests/deployment.rs).
+const PORTS: &[Port] = &[Port::Rows, Port::ArchiveWrite, Port::KvRead, Port::KvWrite];
+
+/// No batch is started with less than this left before the invocation's deadline: a batch
+/// of 10,000 rows takes about a second; the margin is for a slow S3 or database.
+const MARGIN: Duration = Duration::from_secs(30);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    helios_runtime::init_tracing(true);
+    let d = FunctionPorts::from_env(PORTS).await?;
+    let archiver = Arc::new(Archiver {
+        facts: d.store.clone(),
+        decisions: d.store.clone(),
+        outcomes: d.store.clone(),
+        blobs: Arc::new(Prefixed {
+            inner: d.blobs.clone(),
+            prefix: S3_PREFIX.into(),
+        }),
+        kv: d.kv.clone(),
+        clock: d.clock.clone(),
+        // A transaction of PostgreSQL commits within seconds of taking its sequence number.
+        grace: Duration::from_secs(60),
+        batch: 10_000,
+    });
+    let archiver = &archiver;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+            let done = run(archiver, deadline).await;
+            helios_runtime::telemetry::flush().await;
+            Ok::<_, Error>(serde_json::to_value(done?)?)
+        },
+    ))
+    .await
+}
+
+/// Batches until nothing is left to archive or the deadline is near.
+async fn run(archiver: &Archiver, deadline: SystemTime) -> Result<ArchiveReport, Error> {
+    let mut total = ArchiveReport::default();
+    loop {
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        if left < MARGIN {
+            tracing::info!(
+                rows = total.rows(),
+                "archive run stops for the deadline; the next takes up"
+            );
+            return Ok(total);
+        }
+        let one = archiver.run_once().await?;
+        total.facts += one.facts;
+        total.decisions += one.decisions;
+        total.outcomes += one.outcomes;
+        total.files += one.files;
+        total.through = one.through;
+        if one.rows() == 0 {
+            return Ok(total);
+        }
+    }
+}
