@@ -252,6 +252,7 @@ def placeholder_zips(artifacts):
 SERVICES = [
     "apigatewayv2", "cloudwatch", "dynamodb", "ec2", "iam", "kms", "lambda", "logs", "rds", "s3",
     "scheduler", "secretsmanager", "sfn", "sns", "sqs", "sts", "bedrock", "events", "cloudfront",
+    "glue", "athena",
 ]
 
 

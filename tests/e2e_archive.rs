@@ -115,6 +115,20 @@ async fn recorded_facts_are_archived_as_parquet_that_pyarrow_reads() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // /metrics counts what was archived, by stream.
+    let text = client()
+        .get(format!("{}/metrics", dev.url))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (table, n) in [("facts", 350), ("decisions", 350)] {
+        let line = format!("helios_archived_rows_total{{table=\"{table}\"}} {n}");
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
     // A saved query by name, over the files helios dev wrote.
     let noisiest = analytics(&data, &["query", "--saved", "noisiest_sources"]);
     let events: Vec<(&str, &str, i64)> = noisiest

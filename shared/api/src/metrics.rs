@@ -27,8 +27,8 @@
 //!   handed to the OTLP exporter, and those sent (`ok`) or dropped because the endpoint
 //!   failed (`failed`), when traces are exported; the rest wait in its queue or were dropped
 //!   when it was full;
-//! - `helios_archived_facts_total`, `helios_archive_failed_runs_total`: facts written to the
-//!   Parquet archive, and archive runs that failed.
+//! - `helios_archived_rows_total{table}`, `helios_archive_failed_runs_total`: facts,
+//!   decisions and outcomes written to the Parquet archive, and archive runs that failed.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -91,6 +91,11 @@ struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabel {
+    table: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: String,
 }
@@ -121,7 +126,7 @@ pub struct Metrics {
     commits: Family<StoreLabel, Histogram>,
     trace_spans: Family<ResultLabel, Counter>,
     trace_spans_ended: Counter,
-    archived: Counter,
+    archived: Family<TableLabel, Counter>,
     archive_failures: Counter,
     /// Since when the decision and outcome counters count.
     started: chrono::DateTime<chrono::Utc>,
@@ -233,10 +238,10 @@ impl Metrics {
             "Spans ended and handed to the OTLP exporter's queue since the process started (those neither exported nor failed are waiting, or were dropped because the queue was full)",
             trace_spans_ended.clone(),
         );
-        let archived = Counter::default();
+        let archived = Family::<TableLabel, Counter>::default();
         registry.register(
-            "archived_facts",
-            "Facts written to the Parquet archive since the process started",
+            "archived_rows",
+            "Rows written to the Parquet archive since the process started, by stream (`facts`, `decisions`, `outcomes`)",
             archived.clone(),
         );
         let archive_failures = Counter::default();
@@ -404,7 +409,12 @@ impl Metrics {
     /// and `promtool check metrics` read.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
         let (archived, archive_failures) = helios_ports::observe::archive_counts();
-        catch_up(&self.archived, archived);
+        for (table, total) in helios_ports::observe::ARCHIVE_STREAMS.iter().zip(archived) {
+            let c = self.archived.get_or_create(&TableLabel {
+                table: table.to_string(),
+            });
+            catch_up(&c, total);
+        }
         catch_up(&self.archive_failures, archive_failures);
         let (ended, ok, failed) = helios_ports::trace::exports();
         catch_up(&self.trace_spans_ended, ended);

@@ -216,6 +216,15 @@ pub enum Stream {
 impl Stream {
     pub const ALL: [Stream; 3] = [Stream::Facts, Stream::Decisions, Stream::Outcomes];
 
+    /// The stream's name, as `/metrics` labels it (`facts`, `decisions`, `outcomes`).
+    pub fn table(self) -> &'static str {
+        match self {
+            Stream::Facts => "facts",
+            Stream::Decisions => "decisions",
+            Stream::Outcomes => "outcomes",
+        }
+    }
+
     /// Where the archive remembers how far it got in this stream (the key-value store).
     pub fn cursor_key(self) -> &'static str {
         match self {
@@ -346,8 +355,8 @@ impl Archiver {
         for stream in Stream::ALL {
             let done = self.archive_once(stream).await;
             match &done {
-                Ok((n, _, _)) => helios_ports::observe::archived(*n as u64, true),
-                Err(_) => helios_ports::observe::archived(0, false),
+                Ok((n, _, _)) => helios_ports::observe::archived(stream.table(), *n as u64, true),
+                Err(_) => helios_ports::observe::archived(stream.table(), 0, false),
             }
             let (n, files, through) = done?;
             report.files += files;

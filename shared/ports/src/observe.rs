@@ -25,25 +25,34 @@ pub fn committed(store: &str, took: Duration) {
     }
 }
 
-static ARCHIVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The streams the archive follows, in the order [`archive_counts`] answers them.
+pub const ARCHIVE_STREAMS: [&str; 3] = ["facts", "decisions", "outcomes"];
+
+static ARCHIVED: [std::sync::atomic::AtomicU64; 3] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
 static ARCHIVE_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Tells that an archive run wrote `facts` facts (`ok`), or failed (a full disk, an
-/// unavailable bucket): the archive tells, `/metrics` reads.
-pub fn archived(facts: u64, ok: bool) {
+/// Tells that an archive run wrote `rows` rows of `stream` (one of [`ARCHIVE_STREAMS`]), or
+/// failed (`ok` false: a full disk, an unavailable bucket): the archive tells, `/metrics`
+/// reads.
+pub fn archived(stream: &str, rows: u64, ok: bool) {
     use std::sync::atomic::Ordering;
-    if ok {
-        ARCHIVED.fetch_add(facts, Ordering::Relaxed);
-    } else {
+    if !ok {
         ARCHIVE_FAILURES.fetch_add(1, Ordering::Relaxed);
+    } else if let Some(i) = ARCHIVE_STREAMS.iter().position(|s| *s == stream) {
+        ARCHIVED[i].fetch_add(rows, Ordering::Relaxed);
     }
 }
 
-/// Facts archived, and archive runs that failed, since the process started.
-pub fn archive_counts() -> (u64, u64) {
+/// Rows archived by stream (in the order of [`ARCHIVE_STREAMS`]), and archive runs that
+/// failed, since the process started.
+pub fn archive_counts() -> ([u64; 3], u64) {
     use std::sync::atomic::Ordering;
     (
-        ARCHIVED.load(Ordering::Relaxed),
+        [0, 1, 2].map(|i| ARCHIVED[i].load(Ordering::Relaxed)),
         ARCHIVE_FAILURES.load(Ordering::Relaxed),
     )
 }
