@@ -4,10 +4,9 @@
 //! `analytics` module make them Athena's. Its cursors are in the key-value table; a run cut
 //! short (the timeout, S3 unavailable) is taken up by the next, writing the same files again.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use helios_archive::{ArchiveReport, Archiver, Prefixed, S3_PREFIX};
+use helios_archive::{ArchiveReport, Archiver};
 use helios_runtime::lambda::{FunctionPorts, Port};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -22,20 +21,7 @@ const MARGIN: Duration = Duration::from_secs(30);
 async fn main() -> Result<(), Error> {
     helios_runtime::init_tracing(true);
     let d = FunctionPorts::from_env(PORTS).await?;
-    let archiver = Arc::new(Archiver {
-        facts: d.store.clone(),
-        decisions: d.store.clone(),
-        outcomes: d.store.clone(),
-        blobs: Arc::new(Prefixed {
-            inner: d.blobs.clone(),
-            prefix: S3_PREFIX.into(),
-        }),
-        kv: d.kv.clone(),
-        clock: d.clock.clone(),
-        // A transaction of PostgreSQL commits within seconds of taking its sequence number.
-        grace: Duration::from_secs(60),
-        batch: 10_000,
-    });
+    let archiver = Archiver::in_bucket(d.store.clone(), d.blobs.clone(), d.kv.clone(), d.clock);
     let archiver = &archiver;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

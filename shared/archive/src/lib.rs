@@ -331,6 +331,32 @@ struct Cursor {
 }
 
 impl Archiver {
+    /// The archiver of the `archive` function in AWS: the store's rows, as Parquet under
+    /// [`S3_PREFIX`] of the archive bucket (`bucket`), its cursors in the key-value table.
+    pub fn in_bucket(
+        store: Arc<dyn helios_ports::store::Store>,
+        bucket: Arc<dyn BlobStore>,
+        kv: Arc<dyn KeyValue>,
+        clock: Arc<dyn Clock>,
+    ) -> Archiver {
+        Archiver {
+            facts: store.clone(),
+            decisions: store.clone(),
+            outcomes: store,
+            blobs: Arc::new(Prefixed {
+                inner: bucket,
+                prefix: S3_PREFIX.into(),
+            }),
+            kv,
+            clock,
+            // A transaction of PostgreSQL commits within seconds of taking its sequence
+            // number.
+            grace: Duration::from_secs(60),
+            // About a second of work: many batches fit in one invocation.
+            batch: 10_000,
+        }
+    }
+
     /// Archives everything old enough, a batch at a time, until nothing is left.
     pub async fn run(&self) -> Result<ArchiveReport, ArchiveError> {
         let mut report = ArchiveReport::default();
