@@ -588,12 +588,12 @@ fn each_lambda_links_only_the_sdks_of_its_ports() {
         sdks.extend(ports.iter().filter_map(sdk_of));
     }
     assert!(by_crate.len() >= 9, "{by_crate:?}");
+    let package_name = Regex::new(r#"(?m)^name = "([a-z-]+)""#).unwrap();
     for (krate, wanted) in by_crate {
         // The package of functions/<krate> (`helios-<krate>`; the archive function's is
         // `helios-archive-fn`, beside the library `helios-archive`).
-        let manifest = read(&format!("functions/{krate}/Cargo.toml"));
-        let package = Regex::new(r#"(?m)^name = "([a-z-]+)""#)
-            .unwrap()
+        let manifest = read(format!("functions/{krate}/Cargo.toml"));
+        let package = package_name
             .captures(&manifest)
             .unwrap_or_else(|| panic!("functions/{krate}/Cargo.toml names no package"))[1]
             .to_string();

@@ -1558,6 +1558,24 @@ impl crate::RowAccess for PgStore {
     }
 }
 
+/// An outcome row (`decision_id, execution, kind, recorded_at, body, seq`), read.
+fn read_outcome(r: &tokio_postgres::Row) -> Result<(i64, Outcome), StoreError> {
+    let decision_id: String = r.try_get(0).map_err(unavailable)?;
+    let Json(body) = r
+        .try_get::<_, Json<serde_json::Value>>(4)
+        .map_err(|e| StoreError::Corrupt(format!("outcome of {decision_id}: {e}")))?;
+    Ok((
+        r.try_get(5).map_err(unavailable)?,
+        Outcome {
+            execution: r.try_get(1).map_err(unavailable)?,
+            kind: r.try_get(2).map_err(unavailable)?,
+            recorded_at: r.try_get(3).map_err(unavailable)?,
+            body,
+            decision_id,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod password_tests {
     use super::*;
@@ -1608,22 +1626,4 @@ mod password_tests {
         p.refresh().await.unwrap();
         assert_eq!(p.current().as_deref(), Some("password-2"));
     }
-}
-
-/// An outcome row (`decision_id, execution, kind, recorded_at, body, seq`), read.
-fn read_outcome(r: &tokio_postgres::Row) -> Result<(i64, Outcome), StoreError> {
-    let decision_id: String = r.try_get(0).map_err(unavailable)?;
-    let Json(body) = r
-        .try_get::<_, Json<serde_json::Value>>(4)
-        .map_err(|e| StoreError::Corrupt(format!("outcome of {decision_id}: {e}")))?;
-    Ok((
-        r.try_get(5).map_err(unavailable)?,
-        Outcome {
-            execution: r.try_get(1).map_err(unavailable)?,
-            kind: r.try_get(2).map_err(unavailable)?,
-            recorded_at: r.try_get(3).map_err(unavailable)?,
-            body,
-            decision_id,
-        },
-    ))
 }
