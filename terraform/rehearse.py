@@ -338,6 +338,22 @@ def changed_attributes(change):
     return out
 
 
+def aws_json(upstream, service, target, body):
+    """One call of an AWS JSON API (Glue, Athena) to moto, which routes by the signing scope."""
+    request = urllib.request.Request(upstream + "/", data=json.dumps(body).encode(), method="POST")
+    request.add_header("X-Amz-Target", target)
+    request.add_header("Content-Type", "application/x-amz-json-1.1")
+    request.add_header(
+        "Authorization",
+        f"AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        fail(f"{target} answered {e.code}: {e.read()[:500]!r}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--moto-server", default=os.environ.get("HELIOS_MOTO_SERVER") or shutil.which("moto_server"))
@@ -373,6 +389,10 @@ def main():
         shutil.copytree(
             os.path.join(HERE, "..", "shared", "store", "migrations", "postgres"),
             os.path.join(work, "shared", "store", "migrations", "postgres"),
+        )
+        shutil.copytree(
+            os.path.join(HERE, "..", "shared", "analytics", "queries"),
+            os.path.join(work, "shared", "analytics", "queries"),
         )
         artifacts = os.path.join(work, "artifacts")
         placeholder_zips(artifacts)
@@ -447,6 +467,21 @@ def main():
             fail(f"functions made before migrate was invoked (new code would meet an old schema): {early}")
         print(f"rehearsal: migrate was invoked before the other {sum(1 for w, _ in order if w == 'create') - 1} functions were made")
 
+        # Athena over the archive: the Glue tables project their partitions where the archive
+        # function writes, and the saved queries are the workgroup's named queries.
+        facts = aws_json(upstream, "glue", "AWSGlue.GetTable", {"DatabaseName": "helios_analytics", "Name": "facts"})["Table"]
+        params = facts.get("Parameters", {})
+        if params.get("projection.enabled") != "true" or "/analytics/facts/day=${day}/family=${family}" not in params.get("storage.location.template", ""):
+            fail(f"the Glue table facts does not project its partitions under analytics/: {json.dumps(params)}")
+        names = sorted(
+            aws_json(upstream, "athena", "AmazonAthena.GetNamedQuery", {"NamedQueryId": q})["NamedQuery"]["Name"]
+            for q in aws_json(upstream, "athena", "AmazonAthena.ListNamedQueries", {"WorkGroup": "helios-analytics"})["NamedQueryIds"]
+        )
+        saved = sorted(os.path.basename(f)[:-4] for f in glob.glob(os.path.join(HERE, "..", "shared", "analytics", "queries", "*.sql")))
+        if names != saved:
+            fail(f"the workgroup's named queries are {names}, the saved queries {saved}")
+        print(f"rehearsal: Glue projects the archive's partitions; the workgroup has the {len(names)} saved queries")
+
         # 2. plan again: nothing but what was not created
         r = terraform(copy, ["plan", "-input=false", "-lock=false", "-out=again.plan"], check=False, capture=True)
         if r.returncode != 0:
@@ -494,7 +529,7 @@ def main():
         over = ["plan", "-input=false", "-lock=false", "-no-color", "-var", "db_max_connections=40"]
         r = terraform(copy, over, check=False, capture=True)
         said = " ".join((r.stdout + r.stderr).replace("│", " ").split())
-        if r.returncode == 0 or "could open 65 database connections" not in said:
+        if r.returncode == 0 or "could open 66 database connections" not in said:
             fail("a plan whose connections exceed max_connections was not refused with the arithmetic:\n" + (r.stdout + r.stderr)[-3000:])
         r = terraform(copy, over + ["-var", "db_proxy=true"], check=False, capture=True)
         if r.returncode != 0:

@@ -116,15 +116,7 @@ async fn recorded_facts_are_archived_as_parquet_that_pyarrow_reads() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // /metrics counts what was archived, by stream.
-    let text = client()
-        .get(format!("{}/metrics", dev.url))
-        .header("x-api-key", API_KEY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&dev).await;
     for (table, n) in [("facts", 350), ("decisions", 350)] {
         let line = format!("helios_archived_rows_total{{table=\"{table}\"}} {n}");
         assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
@@ -146,6 +138,19 @@ async fn recorded_facts_are_archived_as_parquet_that_pyarrow_reads() {
         vec![("acme/app", "native", 175), ("ci/buildkite", "ci", 175)],
         "{noisiest:?}"
     );
+}
+
+/// The text of `/metrics`.
+async fn metrics(dev: &Dev) -> String {
+    client()
+        .get(format!("{}/metrics", dev.url))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// `helios analytics …` over `data`'s archive, with `--format json`: its rows.
@@ -210,15 +215,7 @@ async fn an_archive_that_cannot_be_written_holds_up_neither_ingest_nor_decisions
     assert_eq!(list_all(&dev).await.len(), 60, "every event accepted");
     assert!(data.join("archive/facts").is_file(), "nothing was archived");
     // The failed runs are counted.
-    let text = client()
-        .get(format!("{}/metrics", dev.url))
-        .header("x-api-key", API_KEY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&dev).await;
     let failed: f64 = text
         .lines()
         .find_map(|l| l.strip_prefix("helios_archive_failed_runs_total "))

@@ -19,7 +19,13 @@ variable "kms_key_arn" {
 }
 
 variable "queries_dir" {
-  type = string
+  description = "The saved queries (shared/analytics/queries): one named query per .sql file."
+  type        = string
+
+  validation {
+    condition     = length(fileset(var.queries_dir, "*.sql")) > 0
+    error_message = "queries_dir holds no .sql file: terraform/ is applied from a Helios checkout, beside shared/analytics/queries."
+  }
 }
 
 variable "force_destroy" {
