@@ -27,6 +27,15 @@ async fn main() -> Result<(), Error> {
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
             let done = run(archiver, deadline).await;
+            if let Ok(r) = &done {
+                // What /metrics counts as helios_archived_rows_total{table} on helios dev.
+                use helios_runtime::metrics::{emit, Unit};
+                emit(&[
+                    ("ArchivedFacts", r.facts as f64, Unit::Count),
+                    ("ArchivedDecisions", r.decisions as f64, Unit::Count),
+                    ("ArchivedOutcomes", r.outcomes as f64, Unit::Count),
+                ]);
+            }
             helios_runtime::telemetry::flush().await;
             Ok::<_, Error>(serde_json::to_value(done?)?)
         },
