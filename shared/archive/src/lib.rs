@@ -59,6 +59,8 @@ pub enum ArchiveError {
     Parquet(String),
     #[error("another archiver moved the cursor meanwhile; this run's files are its files too")]
     Raced,
+    #[error("the archive's cursor cannot be read ({0}); fix or delete the item to go on")]
+    Cursor(String),
 }
 
 /// A batch as the bytes of a Parquet file (Snappy pages, statistics on every column).
@@ -430,8 +432,11 @@ impl Archiver {
     async fn archive_once(&self, stream: Stream) -> Result<(usize, usize, i64), ArchiveError> {
         let key = stream.cursor_key();
         let (mut cursor, mut version) = match self.kv.get(key).await? {
+            // A cursor that cannot be read is an error, never a reset to the start (which
+            // would archive everything again).
             Some(item) => (
-                serde_json::from_value::<Cursor>(item.value).unwrap_or_default(),
+                serde_json::from_value::<Cursor>(item.value.clone())
+                    .map_err(|e| ArchiveError::Cursor(format!("{key} is {}: {e}", item.value)))?,
                 Some(item.version),
             ),
             None => (Cursor::default(), None),

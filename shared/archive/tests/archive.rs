@@ -463,3 +463,17 @@ print(json.dumps(out, default=str))
     assert_eq!(again.rows(), 0);
     assert_eq!(files(&s.root), written);
 }
+
+#[tokio::test]
+async fn a_cursor_that_cannot_be_read_stops_the_archive_rather_than_starting_over() {
+    let facts = workload();
+    let s = setup(&facts).await;
+    s.archiver.run_once().await.unwrap();
+    let written = files(&s.root);
+    s.kv.put(CURSOR_KEY, json!({"done": "many"}), Condition::Always, None)
+        .await
+        .unwrap();
+    let e = s.archiver.run_once().await.unwrap_err().to_string();
+    assert!(e.contains("archive/facts") && e.contains("many"), "{e}");
+    assert_eq!(files(&s.root), written, "nothing archived again");
+}
