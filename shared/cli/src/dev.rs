@@ -32,7 +32,8 @@ pub struct DevArgs {
     pub json_logs: bool,
     /// Seconds between runs of the archive, which writes the facts, decisions and outcomes
     /// recorded since the last one as Parquet files under `<data>/archive/<table>/day=…/`
-    /// (0: no archive); `helios analytics query` reads them.
+    /// (0: no archive); `helios analytics query` reads them. Runs wait while requests are
+    /// being answered, for at most 5 minutes.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub archive_every: u64,
     /// Count nothing for `GET /metrics`, which is then not served (to measure what the
@@ -108,6 +109,8 @@ const DECIDE_POLLERS: u16 = 3;
 const DECIDE_POLLERS_IDLE: u16 = 12;
 /// How long after the last request the server counts as busy answering.
 const BUSY_FOR: Duration = Duration::from_millis(250);
+/// The longest the archive waits for the server to be idle before it catches up anyway.
+const ARCHIVE_MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// The file in the data folder where the mails of mail channels go (JSON lines).
 pub const MAIL_FILE: &str = "mail.jsonl";
@@ -365,6 +368,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tokio::spawn(archive_loop(
             d.clone(),
             Duration::from_secs(args.archive_every),
+            activity.clone(),
         ))
     });
     let push = tokio::spawn(push_loop(pusher));
@@ -625,10 +629,13 @@ async fn relay_loop(d: Deployment) {
     }
 }
 
-/// Archives the facts, decisions and outcomes recorded since the last run as Parquet files in `<data>/archive`,
-/// every `every`. A run that fails (a full disk) is logged and done again at the next tick:
-/// ingest and decisions never wait for it.
-async fn archive_loop(d: Deployment, every: Duration) {
+/// Archives the facts, decisions and outcomes recorded since the last run as Parquet files
+/// in `<data>/archive`, every `every`. On one machine archiving takes the cores that accepting
+/// events and deciding use (a fifth of ingest under a sustained load, docs/benchmarks.md), so
+/// it runs while no request is being answered, and catches up whatever the load once it has
+/// waited [`ARCHIVE_MAX_WAIT`]. A run that fails (a full disk) is logged and done again at the
+/// next tick: ingest and decisions never wait for it.
+async fn archive_loop(d: Deployment, every: Duration, activity: Arc<Activity>) {
     let blobs = match helios_local::FileBlobStore::open(d.data_dir.join("archive")) {
         Ok(b) => b,
         Err(e) => {
@@ -650,11 +657,19 @@ async fn archive_loop(d: Deployment, every: Duration) {
     };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut caught_up = std::time::Instant::now();
     loop {
         tick.tick().await;
         loop {
+            if activity.busy() && caught_up.elapsed() < ARCHIVE_MAX_WAIT {
+                tokio::time::sleep(BUSY_FOR / 2).await;
+                continue;
+            }
             match archiver.run_once().await {
-                Ok(r) if r.rows() == 0 => break,
+                Ok(r) if r.rows() == 0 => {
+                    caught_up = std::time::Instant::now();
+                    break;
+                }
                 Ok(_) => tokio::task::yield_now().await,
                 Err(e) => {
                     tracing::warn!(error = %e, "archive run failed; the next one starts where it stopped");
