@@ -33,7 +33,7 @@ pub struct DevArgs {
     /// Seconds between runs of the archive, which writes the facts, decisions and outcomes
     /// recorded since the last one as Parquet files under `<data>/archive/<table>/day=…/`
     /// (0: no archive); `helios analytics query` reads them. Runs wait while requests are
-    /// being answered, for at most 5 minutes.
+    /// being answered or events wait to be decided, for at most 5 minutes.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub archive_every: u64,
     /// Count nothing for `GET /metrics`, which is then not served (to measure what the
@@ -632,8 +632,8 @@ async fn relay_loop(d: Deployment) {
 /// Archives the facts, decisions and outcomes recorded since the last run as Parquet files
 /// in `<data>/archive`, every `every`. On one machine archiving takes the cores that accepting
 /// events and deciding use (a fifth of ingest under a sustained load, docs/benchmarks.md), so
-/// it runs while no request is being answered, and catches up whatever the load once it has
-/// waited [`ARCHIVE_MAX_WAIT`]. A run that fails (a full disk) is logged and done again at the
+/// it runs while the server is quiet (no request being answered, nothing waiting to be
+/// decided), and catches up whatever the load once it has waited [`ARCHIVE_MAX_WAIT`]. A run that fails (a full disk) is logged and done again at the
 /// next tick: ingest and decisions never wait for it.
 async fn archive_loop(d: Deployment, every: Duration, activity: Arc<Activity>) {
     let blobs = match helios_local::FileBlobStore::open(d.data_dir.join("archive")) {
@@ -661,7 +661,7 @@ async fn archive_loop(d: Deployment, every: Duration, activity: Arc<Activity>) {
     loop {
         tick.tick().await;
         loop {
-            if activity.busy() && caught_up.elapsed() < ARCHIVE_MAX_WAIT {
+            if caught_up.elapsed() < ARCHIVE_MAX_WAIT && !quiet(&d, &activity).await {
                 tokio::time::sleep(BUSY_FOR / 2).await;
                 continue;
             }
@@ -678,6 +678,21 @@ async fn archive_loop(d: Deployment, every: Duration, activity: Arc<Activity>) {
             }
         }
     }
+}
+
+/// No request is being answered and no event waits to be decided or checked against the
+/// expectations (a queue that cannot be read counts as busy).
+async fn quiet(d: &Deployment, activity: &Activity) -> bool {
+    use helios_ports::Queue as _;
+    if activity.busy() {
+        return false;
+    }
+    for queue in ["decide", "expect"] {
+        if !matches!(d.services.depth(queue).await, Ok((0, 0))) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Pushes what is recorded to the open sockets, as often as the stream polls (in AWS the
