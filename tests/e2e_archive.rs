@@ -17,7 +17,6 @@ fn pyarrow_rows(archive: &Path) -> Option<Value> {
     if !archive.join("facts").is_dir() {
         return None;
     }
-    let python = std::env::var("HELIOS_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = r#"
 import json, sys
 import pyarrow.dataset as ds
@@ -25,17 +24,26 @@ t = ds.dataset(sys.argv[1] + "/facts", format="parquet", partitioning="hive").to
 print(json.dumps({"rows": t.num_rows, "ids": sorted(t.column("id").to_pylist()),
                   "families": sorted(set(t.column("family").to_pylist()))}))
 "#;
-    let out = std::process::Command::new(&python)
-        .args(["-c", script])
-        .arg(archive)
-        .output()
-        .unwrap_or_else(|e| panic!("{python} does not run ({e}): install Python 3 with pyarrow (pip install pyarrow==26.0.1), or set HELIOS_PYTHON"));
-    assert!(
-        out.status.success(),
-        "pyarrow could not read the archive (install it: pip install pyarrow==26.0.1, or set HELIOS_PYTHON): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(serde_json::from_slice(&out.stdout).unwrap())
+    let out = helios_testkit::pyarrow::run(script, archive);
+    Some(serde_json::from_str(&out).unwrap())
+}
+
+/// `helios dev` on `data` with the starter rules and state machines, archiving every second.
+fn start(data: &Path) -> Dev {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    Dev::start_with(
+        data,
+        None,
+        &[
+            "--archive-every".as_ref(),
+            "1".as_ref(),
+            "--statemachines".as_ref(),
+            root.join("statemachines").as_os_str(),
+            "--rules".as_ref(),
+            root.join("rules").as_os_str(),
+        ],
+        &[],
+    )
 }
 
 async fn post(dev: &Dev, from: usize, n: usize) {
@@ -59,20 +67,7 @@ async fn post(dev: &Dev, from: usize, n: usize) {
 async fn recorded_facts_are_archived_as_parquet_that_pyarrow_reads() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dev = Dev::start_with(
-        &data,
-        None,
-        &[
-            "--archive-every".as_ref(),
-            "1".as_ref(),
-            "--statemachines".as_ref(),
-            root.join("statemachines").as_os_str(),
-            "--rules".as_ref(),
-            root.join("rules").as_os_str(),
-        ],
-        &[],
-    );
+    let dev = start(&data);
     for batch in 0..3 {
         post(&dev, batch * 100, 100).await;
     }
@@ -182,20 +177,7 @@ async fn an_archive_that_cannot_be_written_holds_up_neither_ingest_nor_decisions
     // full disk.
     std::fs::create_dir_all(data.join("archive")).unwrap();
     std::fs::write(data.join("archive/facts"), "not a folder").unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dev = Dev::start_with(
-        &data,
-        None,
-        &[
-            "--archive-every".as_ref(),
-            "1".as_ref(),
-            "--statemachines".as_ref(),
-            root.join("statemachines").as_os_str(),
-            "--rules".as_ref(),
-            root.join("rules").as_os_str(),
-        ],
-        &[],
-    );
+    let dev = start(&data);
     for batch in 0..3 {
         post(&dev, batch * 20, 20).await;
         tokio::time::sleep(Duration::from_millis(1100)).await;

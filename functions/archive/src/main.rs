@@ -45,26 +45,18 @@ async fn main() -> Result<(), Error> {
 
 /// Batches until nothing is left to archive or the deadline is near.
 async fn run(archiver: &Archiver, deadline: SystemTime) -> Result<ArchiveReport, Error> {
-    let mut total = ArchiveReport::default();
-    loop {
-        let left = deadline
+    let time_left = || {
+        deadline
             .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        if left < MARGIN {
-            tracing::info!(
-                rows = total.rows(),
-                "archive run stops for the deadline; the next takes up"
-            );
-            return Ok(total);
-        }
-        let one = archiver.run_once().await?;
-        total.facts += one.facts;
-        total.decisions += one.decisions;
-        total.outcomes += one.outcomes;
-        total.files += one.files;
-        total.through = one.through;
-        if one.rows() == 0 {
-            return Ok(total);
-        }
+            .unwrap_or_default()
+            >= MARGIN
+    };
+    let report = archiver.run_while(time_left).await?;
+    if !time_left() {
+        tracing::info!(
+            rows = report.rows(),
+            "archive run stops for the deadline; the next takes up"
+        );
     }
+    Ok(report)
 }

@@ -259,18 +259,8 @@ print(json.dumps(out))
 "#;
 
 fn reference(root: &Path) -> Value {
-    let python = std::env::var("HELIOS_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(&python)
-        .args(["-c", REFERENCE])
-        .arg(root)
-        .output()
-        .unwrap_or_else(|e| panic!("{python} does not run ({e}): install Python 3 with pyarrow (pip install pyarrow==26.0.1), or set HELIOS_PYTHON"));
-    assert!(
-        out.status.success(),
-        "pyarrow could not read the archive (install it: pip install pyarrow==26.0.1, or set HELIOS_PYTHON): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = helios_testkit::pyarrow::run(REFERENCE, root);
+    serde_json::from_str(&out).unwrap()
 }
 
 /// How far a rounded column may be from the exact answer: half its last digit.

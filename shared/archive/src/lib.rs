@@ -333,46 +333,66 @@ struct Cursor {
 }
 
 impl Archiver {
+    /// The archiver of a whole store (facts, decisions, outcomes) into `blobs`, its cursors
+    /// in `kv`, in batches of 10,000 rows (about a second of one core each); rows younger
+    /// than `grace` wait for the next run.
+    pub fn of_store(
+        store: Arc<dyn helios_ports::store::Store>,
+        blobs: Arc<dyn BlobStore>,
+        kv: Arc<dyn KeyValue>,
+        clock: Arc<dyn Clock>,
+        grace: Duration,
+    ) -> Archiver {
+        Archiver {
+            facts: store.clone(),
+            decisions: store.clone(),
+            outcomes: store,
+            blobs,
+            kv,
+            clock,
+            grace,
+            batch: 10_000,
+        }
+    }
+
     /// The archiver of the `archive` function in AWS: the store's rows, as Parquet under
     /// [`S3_PREFIX`] of the archive bucket (`bucket`), its cursors in the key-value table.
+    /// A transaction of PostgreSQL commits within seconds of taking its sequence number: a
+    /// minute's grace.
     pub fn in_bucket(
         store: Arc<dyn helios_ports::store::Store>,
         bucket: Arc<dyn BlobStore>,
         kv: Arc<dyn KeyValue>,
         clock: Arc<dyn Clock>,
     ) -> Archiver {
-        Archiver {
-            facts: store.clone(),
-            decisions: store.clone(),
-            outcomes: store,
-            blobs: Arc::new(Prefixed {
-                inner: bucket,
-                prefix: S3_PREFIX.into(),
-            }),
-            kv,
-            clock,
-            // A transaction of PostgreSQL commits within seconds of taking its sequence
-            // number.
-            grace: Duration::from_secs(60),
-            // About a second of work: many batches fit in one invocation.
-            batch: 10_000,
-        }
+        let blobs = Arc::new(Prefixed {
+            inner: bucket,
+            prefix: S3_PREFIX.into(),
+        });
+        Archiver::of_store(store, blobs, kv, clock, Duration::from_secs(60))
     }
 
     /// Archives everything old enough, a batch at a time, until nothing is left.
     pub async fn run(&self) -> Result<ArchiveReport, ArchiveError> {
+        self.run_while(|| true).await
+    }
+
+    /// Archives a batch at a time until nothing is left, or until `go_on` says no before a
+    /// batch (a Lambda's deadline near): what it did, all batches together.
+    pub async fn run_while(&self, go_on: impl Fn() -> bool) -> Result<ArchiveReport, ArchiveError> {
         let mut report = ArchiveReport::default();
-        loop {
+        while go_on() {
             let one = self.run_once().await?;
             report.through = one.through.max(report.through);
             if one.rows() == 0 {
-                return Ok(report);
+                break;
             }
             report.facts += one.facts;
             report.decisions += one.decisions;
             report.outcomes += one.outcomes;
             report.files += one.files;
         }
+        Ok(report)
     }
 
     /// Archives one batch of each stream: the rows after its cursor that are older than the

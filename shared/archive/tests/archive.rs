@@ -85,7 +85,6 @@ async fn setup(facts: &[NewFact]) -> Setup {
 
 /// What pyarrow reads of the archive: the dataset with its Hive partitions.
 fn read_with_pyarrow(root: &Path) -> Value {
-    let python = std::env::var("HELIOS_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = r#"
 import json, sys
 import pyarrow.dataset as ds
@@ -100,17 +99,8 @@ print(json.dumps({
     "sample": {k: (str(v) if k in ("time", "received_at", "day") else v) for k, v in rows[0].items()},
 }))
 "#;
-    let out = std::process::Command::new(&python)
-        .args(["-c", script])
-        .arg(root)
-        .output()
-        .unwrap_or_else(|e| panic!("{python} does not run ({e}): install Python 3 with pyarrow (pip install pyarrow), or set HELIOS_PYTHON"));
-    assert!(
-        out.status.success(),
-        "pyarrow could not read the archive (install it: pip install pyarrow==26.0.1, or set HELIOS_PYTHON to a Python that has it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = helios_testkit::pyarrow::run(script, root);
+    serde_json::from_str(&out).unwrap()
 }
 
 fn files(root: &Path) -> Vec<String> {
@@ -364,7 +354,6 @@ async fn decisions_and_outcomes_are_archived_in_their_tables_once() {
         ),
         "{written:#?}"
     );
-    let python = std::env::var("HELIOS_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = r#"
 import json, sys
 import pyarrow.dataset as ds
@@ -374,17 +363,8 @@ for t in ["decisions", "fired", "near_misses", "outcomes"]:
     out[t] = {"rows": tab.num_rows, "columns": tab.column_names, "data": tab.to_pylist()}
 print(json.dumps(out, default=str))
 "#;
-    let out = std::process::Command::new(&python)
-        .args(["-c", script])
-        .arg(&s.root)
-        .output()
-        .unwrap_or_else(|e| panic!("{python} does not run ({e}): install Python 3 with pyarrow (pip install pyarrow==26.0.1), or set HELIOS_PYTHON"));
-    assert!(
-        out.status.success(),
-        "pyarrow could not read the archive: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = helios_testkit::pyarrow::run(script, &s.root);
+    let read: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(read["decisions"]["rows"], 30);
     assert_eq!(read["fired"]["rows"], 45, "30 of r-a, 15 of r-b");
     assert_eq!(

@@ -643,18 +643,14 @@ async fn archive_loop(d: Deployment, every: Duration, activity: Arc<Activity>) {
             return;
         }
     };
-    let archiver = helios_archive::Archiver {
-        facts: d.store.clone(),
-        decisions: d.store.clone(),
-        outcomes: d.store.clone(),
-        blobs: Arc::new(blobs),
-        kv: Arc::new(d.services.clone()),
-        clock: d.clock.clone(),
-        // Transactions of helios dev commit within milliseconds.
-        grace: Duration::from_secs(2),
-        // About a tenth of a second of one core per run, between which requests go on.
-        batch: 10_000,
-    };
+    // Transactions of helios dev commit within milliseconds.
+    let archiver = helios_archive::Archiver::of_store(
+        d.store.clone(),
+        Arc::new(blobs),
+        Arc::new(d.services.clone()),
+        d.clock.clone(),
+        Duration::from_secs(2),
+    );
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut caught_up = std::time::Instant::now();

@@ -6,3 +6,4 @@
 
 pub mod moto;
 pub mod postgres;
+pub mod pyarrow;
