@@ -101,15 +101,10 @@ pub(crate) fn layer(
     if !wanted() {
         return None;
     }
-    use opentelemetry_otlp::WithExportConfig as _;
-    let exporter = match opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_timeout(export_timeout())
-        .build()
-    {
+    let exporter = match exporter() {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("traces are not exported: the OTLP exporter cannot be built: {e}");
+            eprintln!("traces are not exported: {e}");
             return None;
         }
     };
@@ -143,6 +138,100 @@ pub(crate) fn layer(
             .with_filter(ours)
             .boxed(),
     )
+}
+
+/// The OTLP/HTTP exporter of the environment's endpoint, posting through [`Post`].
+fn exporter() -> Result<opentelemetry_otlp::SpanExporter, String> {
+    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        .unwrap_or_default();
+    if endpoint.trim().to_ascii_lowercase().starts_with("https:") {
+        return Err(format!(
+            "the OTLP endpoint {endpoint} is https; Helios posts spans over plain HTTP to a \
+             collector beside it (the OpenTelemetry Collector, or the ADOT Lambda layer on \
+             http://localhost:4318), which forwards them over TLS"
+        ));
+    }
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_timeout(export_timeout())
+        .with_http_client(Post::new(export_timeout()))
+        .build()
+        .map_err(|e| format!("the OTLP exporter cannot be built: {e}"))
+}
+
+/// The exporter's HTTP client: hyper's, which every Lambda links already for the AWS SDKs,
+/// on a runtime of one thread of its own, started at the first export. The batch processor
+/// exports from its own thread, outside any tokio runtime, and waits on the answer as on any
+/// future; the runtime's thread keeps the connection to the collector open between exports.
+#[derive(Debug)]
+struct Post {
+    timeout: Duration,
+}
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// The largest answer a collector's is read to (as the SDK's own clients: 4 MiB).
+const MAX_ANSWER: usize = 4 << 20;
+
+impl Post {
+    fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+
+    /// The runtime and the client, made once per process.
+    fn runtime() -> Result<&'static (tokio::runtime::Runtime, Client), String> {
+        static RT: OnceLock<Result<(tokio::runtime::Runtime, Client), String>> = OnceLock::new();
+        RT.get_or_init(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("helios-otlp")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("the OTLP client's thread cannot start: {e}"))?;
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .build_http();
+            Ok((rt, client))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for Post {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        use http_body_util::BodyExt as _;
+        let (rt, client) = Self::runtime()?;
+        let call = client.request(request.map(http_body_util::Full::new));
+        let timeout = self.timeout;
+        let answer = rt.spawn(async move {
+            let response = tokio::time::timeout(timeout, call)
+                .await
+                .map_err(|_| format!("no answer within {timeout:?}"))?
+                .map_err(|e| e.to_string())?;
+            let (parts, body) = response.into_parts();
+            let body = tokio::time::timeout(
+                timeout,
+                http_body_util::Limited::new(body, MAX_ANSWER).collect(),
+            )
+            .await
+            .map_err(|_| format!("the answer's body did not come within {timeout:?}"))?
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+            Ok::<_, String>(http::Response::from_parts(parts, body))
+        });
+        Ok(answer.await.map_err(|e| e.to_string())??)
+    }
 }
 
 /// `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds); otherwise 10 s as the specification has it,
@@ -207,5 +296,126 @@ impl Tracer for Otel {
             span_id: sc.span_id().to_bytes(),
             sampled: sc.is_sampled(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::Tracer as _;
+    use std::sync::{Arc, Mutex};
+
+    /// A collector on 127.0.0.1 that keeps each request's path and body and answers 200.
+    async fn collector() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+        use http_body_util::BodyExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let kept = got.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |r: http::Request<_>| {
+                        let kept = kept.clone();
+                        async move {
+                            let path = r.uri().path().to_string();
+                            let body: hyper::body::Incoming = r.into_body();
+                            let bytes = body.collect().await?.to_bytes().to_vec();
+                            kept.lock().unwrap().push((path, bytes));
+                            Ok::<_, hyper::Error>(http::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::new(),
+                            )))
+                        }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+        (url, got)
+    }
+
+    fn provider(endpoint: &str, timeout: Duration) -> SdkTracerProvider {
+        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .with_http_client(Post::new(timeout))
+            .build()
+            .unwrap();
+        SdkTracerProvider::builder()
+            .with_span_processor(
+                opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build(),
+            )
+            .build()
+    }
+
+    // What a Lambda does at the end of each invocation (`flush`): the batch processor's
+    // thread posts through the client's own runtime while the function's runtime, of one
+    // thread, waits for it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_flush_posts_the_spans_to_the_collector_as_protobuf() {
+        let (url, got) = collector().await;
+        let provider = provider(&url, Duration::from_secs(5));
+        provider
+            .tracer("test")
+            .in_span("helios-span-under-test", |_| {});
+        let p = provider.clone();
+        let flushed = tokio::task::spawn_blocking(move || p.force_flush())
+            .await
+            .unwrap();
+        assert!(flushed.is_ok(), "{flushed:?}");
+        let got = got.lock().unwrap().clone();
+        assert_eq!(got.len(), 1, "one export");
+        assert_eq!(got[0].0, "/v1/traces");
+        let name = b"helios-span-under-test";
+        assert!(
+            got[0].1.windows(name.len()).any(|w| w == name),
+            "the span's name is in the protobuf body"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_collector_that_never_answers_fails_the_export_within_the_timeout() {
+        // Accepts connections and says nothing.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            loop {
+                let (s, _) = listener.accept().await.unwrap();
+                open.push(s);
+            }
+        });
+        let provider = provider(&url, Duration::from_millis(300));
+        provider.tracer("test").in_span("lost", |_| {});
+        let started = std::time::Instant::now();
+        let p = provider.clone();
+        let flushed = tokio::task::spawn_blocking(move || p.force_flush())
+            .await
+            .unwrap();
+        assert!(flushed.is_err(), "a silent collector fails the export");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the export gave up after {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn an_https_endpoint_is_refused_with_what_to_do() {
+        // SAFETY: this test alone reads these variables in this process's unit tests.
+        unsafe { std::env::set_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://x:4318") };
+        let e = exporter().err().unwrap();
+        unsafe { std::env::remove_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") };
+        assert!(
+            e.contains("plain HTTP") && e.contains("localhost:4318"),
+            "{e}"
+        );
     }
 }
