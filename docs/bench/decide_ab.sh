@@ -11,7 +11,8 @@
 # first in odd rounds and B first in even ones, as the machine's load drifts. Extra
 # arguments for `helios dev` go in DEV_ARGS_A and DEV_ARGS_B; BENCH_ARGS replaces the bench's
 # `--requests 600 --concurrency 4 --decided` (ingest alone, say: `--requests 400
-# --concurrency 4`).
+# --concurrency 4`). BENCH_BIN names one `helios` whose `bench ingest` measures both builds
+# (by default each build measures itself).
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 EVENTS.jsonl A_BIN B_BIN [ROUNDS]" >&2; exit 2; }
 events=$1 a=$2 b=$3 rounds=${4:-3}
@@ -29,7 +30,7 @@ run() {
   for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
   local report
   # shellcheck disable=SC2086
-  report=$(HELIOS_API_KEY=$KEY "$bin" bench ingest --events "$events" --batch 100 \
+  report=$(HELIOS_API_KEY=$KEY "${BENCH_BIN:-$bin}" bench ingest --events "$events" --batch 100 \
     ${BENCH_ARGS:---requests 600 --concurrency 4 --decided} --data-dir "$dir/data" \
     --endpoint "http://127.0.0.1:$PORT")
   echo "$name $(echo "$report" | python3 -c "import json,sys; d=json.load(sys.stdin); print('accepted/s', d['events_accepted_per_s'], 'decisions/s', (d.get('decided') or {}).get('decisions_per_s'))") load=$(cut -d' ' -f1 /proc/loadavg)"
