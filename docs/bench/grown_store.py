@@ -23,6 +23,10 @@ names, which must be empty), then, for each size in turn:
    the raw archive) and in all (with the WAL files and the local queues' file, whose sizes
    do not grow with the stored events).
 
+To compare builds on one grown store without growing it for each run, keep a run's folder
+(`--data-dir`; its last line says how many events it holds) and start each run from a copy
+of it: `--start-from FOLDER --stored N`.
+
 Each step's own events count toward the next size. Every figure is one line of JSON on
 stdout (and in `--out`); a table in the form of docs/benchmarks.md follows at the end.
 Standard library only; `psql` for the PostgreSQL size.
@@ -46,11 +50,25 @@ def main():
     ap.add_argument("--rate", type=float, default=500)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--grow-chunk", type=int, default=100000, help="events posted per growing step")
+    ap.add_argument("--start-from", metavar="FOLDER",
+                    help="a data folder an earlier run kept (--data-dir), copied into the data folder "
+                         "before the server starts: the steps run on a grown store without growing it "
+                         "again (embedded store only; give --stored)")
+    ap.add_argument("--stored", type=int, default=0,
+                    help="with --start-from: the events its store holds (the last line of its run)")
     ap.add_argument("--out")
     a = ap.parse_args()
     helios = os.path.abspath(a.helios)
     sizes = [int(s) for s in a.sizes.split(",")]
     data = a.data_dir or tempfile.mkdtemp(prefix="helios-grown-")
+    if a.start_from:
+        if a.database_url:
+            sys.exit("--start-from copies an embedded store's folder: not with --database-url")
+        if not a.stored:
+            sys.exit("--start-from needs --stored: how many events the copied store holds")
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.copytree(a.start_from, data)
+        sizes = [s for s in sizes if s > a.stored] or [a.stored]
     store = "postgresql" if a.database_url else "embedded"
     endpoint = f"http://127.0.0.1:{a.port}"
     env = dict(os.environ, HELIOS_API_KEY=KEY, RUST_LOG="warn")
@@ -133,7 +151,7 @@ def main():
                 if server.poll() is not None:
                     sys.exit(f"helios dev exited: see {log.name}")
                 time.sleep(0.2)
-        stored = 0
+        stored = a.stored
         for size in sizes:
             while stored < size:
                 n = min(a.grow_chunk, size - stored)
@@ -172,6 +190,7 @@ def main():
             emit({"stored": at, "what": f"single events at {a.rate:.0f}/s, decisions on",
                   "p50_ms": round(lat["p50"], 1), "p99_ms": round(lat["p99"], 1), "max_ms": round(lat["max"], 1)})
             drained()
+        print(f"# the store holds {stored} events", file=sys.stderr, flush=True)
     finally:
         server.terminate()
         try:
