@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
-use helios_ports::{Clock, Condition, Item, KeyValue, PortError, Written};
+use helios_ports::{Clock, Condition, Item, KeyValue, PortError, TextItem, Written};
 
 use crate::unavailable;
 
@@ -93,6 +93,21 @@ const LIVE: &str = "(attribute_exists(pk) AND (attribute_not_exists(exp_ms) OR e
 #[async_trait]
 impl KeyValue for DynamoKeyValue {
     async fn get(&self, key: &str) -> Result<Option<Item>, PortError> {
+        self.get_text(key)
+            .await?
+            .map(|i| {
+                Ok(Item {
+                    value: serde_json::from_str(&i.text).map_err(|e| {
+                        PortError::unavailable("dynamodb", format!("item `{key}` is not JSON: {e}"))
+                    })?,
+                    version: i.version,
+                    expires_at: i.expires_at,
+                })
+            })
+            .transpose()
+    }
+
+    async fn get_text(&self, key: &str) -> Result<Option<TextItem>, PortError> {
         let out = self
             .client
             .get_item()
@@ -109,15 +124,13 @@ impl KeyValue for DynamoKeyValue {
         if exp.is_some_and(|e| e <= self.now_ms()) {
             return Ok(None);
         }
-        let value = match (item.get("v").and_then(|v| v.as_s().ok()), num(&item, "n")) {
-            (Some(text), _) => serde_json::from_str(text).map_err(|e| {
-                PortError::unavailable("dynamodb", format!("item `{key}` is not JSON: {e}"))
-            })?,
-            (None, Some(counter)) => serde_json::json!(counter),
-            (None, None) => serde_json::Value::Null,
+        let text = match (item.get("v").and_then(|v| v.as_s().ok()), num(&item, "n")) {
+            (Some(text), _) => text.clone(),
+            (None, Some(counter)) => counter.to_string(),
+            (None, None) => "null".to_string(),
         };
-        Ok(Some(Item {
-            value,
+        Ok(Some(TextItem {
+            text,
             version: num(&item, "ver").unwrap_or(0).max(0) as u64,
             expires_at: exp.and_then(DateTime::<Utc>::from_timestamp_millis),
         }))
@@ -130,8 +143,18 @@ impl KeyValue for DynamoKeyValue {
         condition: Condition,
         ttl: Option<Duration>,
     ) -> Result<Written, PortError> {
+        self.put_text(key, value.to_string(), condition, ttl).await
+    }
+
+    async fn put_text(
+        &self,
+        key: &str,
+        value: String,
+        condition: Condition,
+        ttl: Option<Duration>,
+    ) -> Result<Written, PortError> {
         let mut values: Attrs = HashMap::new();
-        values.insert(":v".into(), AttributeValue::S(value.to_string()));
+        values.insert(":v".into(), AttributeValue::S(value));
         if condition != Condition::Always {
             // Bound only where a condition reads it: DynamoDB refuses unused values.
             values.insert(":now".into(), n(self.now_ms()));

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use helios_ports::{
     Clock, Condition, FilterPolicy, Item, KeyValue, Message, PortError, Publisher, Queue, Received,
-    Written,
+    TextItem, Written,
 };
 
 /// The version of the local schema below, kept in `PRAGMA user_version`.
@@ -275,34 +275,63 @@ fn attributes_json(m: &Message) -> Result<String, PortError> {
     serde_json::to_string(&m.attributes).map_err(db_err)
 }
 
-fn live_item(c: &Connection, key: &str, now: i64) -> Result<Option<Item>, PortError> {
-    c.prepare_cached("SELECT value, version, expires_at FROM kv WHERE key = ?1")
-        .map_err(db_err)?
-        .query_row([key], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-            ))
-        })
-        .optional()
-        .map_err(db_err)?
-        .filter(|(_, _, exp)| exp.is_none_or(|e| e > now))
-        .map(|(v, version, exp)| {
-            Ok(Item {
-                value: serde_json::from_str(&v).map_err(db_err)?,
+/// The live item at `key`, its value the JSON text stored.
+fn live_text(c: &Connection, key: &str, now: i64) -> Result<Option<TextItem>, PortError> {
+    Ok(
+        c.prepare_cached("SELECT value, version, expires_at FROM kv WHERE key = ?1")
+            .map_err(db_err)?
+            .query_row([key], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })
+            .optional()
+            .map_err(db_err)?
+            .filter(|(_, _, exp)| exp.is_none_or(|e| e > now))
+            .map(|(text, version, exp)| TextItem {
+                text,
                 version: version as u64,
                 expires_at: exp.map(from_ms),
+            }),
+    )
+}
+
+fn live_item(c: &Connection, key: &str, now: i64) -> Result<Option<Item>, PortError> {
+    live_text(c, key, now)?
+        .map(|i| {
+            Ok(Item {
+                value: serde_json::from_str(&i.text).map_err(db_err)?,
+                version: i.version,
+                expires_at: i.expires_at,
             })
         })
         .transpose()
 }
 
-fn condition_holds(current: &Option<Item>, cond: Condition) -> bool {
+/// The version of the live item at `key`: what a conditional write checks, without reading
+/// the value.
+fn live_version(c: &Connection, key: &str, now: i64) -> Result<Option<u64>, PortError> {
+    Ok(
+        c.prepare_cached("SELECT version, expires_at FROM kv WHERE key = ?1")
+            .map_err(db_err)?
+            .query_row([key], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+            })
+            .optional()
+            .map_err(db_err)?
+            .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+            .map(|(version, _)| version as u64),
+    )
+}
+
+/// Whether a write on `condition` may happen, given the version of the live item.
+fn condition_holds(current: Option<u64>, cond: Condition) -> bool {
     match cond {
         Condition::Always => true,
         Condition::NotExists => current.is_none(),
-        Condition::VersionIs(v) => current.as_ref().is_some_and(|i| i.version == v),
+        Condition::VersionIs(v) => current == Some(v),
     }
 }
 
@@ -313,6 +342,11 @@ impl KeyValue for LocalServices {
         self.with(move |c, now| live_item(c, &key, now)).await
     }
 
+    async fn get_text(&self, key: &str) -> Result<Option<TextItem>, PortError> {
+        let key = key.to_string();
+        self.with(move |c, now| live_text(c, &key, now)).await
+    }
+
     async fn put(
         &self,
         key: &str,
@@ -320,23 +354,28 @@ impl KeyValue for LocalServices {
         condition: Condition,
         ttl: Option<Duration>,
     ) -> Result<Written, PortError> {
+        self.put_text(key, value.to_string(), condition, ttl).await
+    }
+
+    async fn put_text(
+        &self,
+        key: &str,
+        value: String,
+        condition: Condition,
+        ttl: Option<Duration>,
+    ) -> Result<Written, PortError> {
         let key = key.to_string();
         self.with(move |c, now| {
-            let current = live_item(c, &key, now)?;
-            if !condition_holds(&current, condition) {
+            let current = live_version(c, &key, now)?;
+            if !condition_holds(current, condition) {
                 return Ok(Written::ConditionFailed);
             }
-            let version = current.map_or(1, |i| i.version + 1);
+            let version = current.map_or(1, |v| v + 1);
             crate::sqlite::execute_cached(
                 c,
                 "INSERT INTO kv (key, value, version, expires_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (key) DO UPDATE SET value = ?2, version = ?3, expires_at = ?4",
-                params![
-                    key,
-                    value.to_string(),
-                    version as i64,
-                    ttl.map(|t| now + dur_ms(t))
-                ],
+                params![key, value, version as i64, ttl.map(|t| now + dur_ms(t))],
             )
             .map_err(db_err)?;
             Ok(Written::Yes { version })
@@ -347,11 +386,11 @@ impl KeyValue for LocalServices {
     async fn delete(&self, key: &str, condition: Condition) -> Result<Written, PortError> {
         let key = key.to_string();
         self.with(move |c, now| {
-            let current = live_item(c, &key, now)?;
-            if !condition_holds(&current, condition) {
+            let current = live_version(c, &key, now)?;
+            if !condition_holds(current, condition) {
                 return Ok(Written::ConditionFailed);
             }
-            let version = current.map_or(0, |i| i.version);
+            let version = current.unwrap_or(0);
             crate::sqlite::execute_cached(c, "DELETE FROM kv WHERE key = ?1", [&key])
                 .map_err(db_err)?;
             Ok(Written::Yes { version })

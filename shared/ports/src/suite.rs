@@ -118,6 +118,56 @@ where
         "a deleted key reads as None"
     );
 
+    // The same item through the text calls, which `update` uses: what one way writes the
+    // other reads, with the same versions and conditions.
+    let x = unique("text");
+    assert_eq!(kv.get_text(&x).await.unwrap(), None);
+    let t1 = match kv
+        .put_text(
+            &x,
+            r#"{"entries":[{"t":1,"id":"a"}]}"#.into(),
+            Condition::NotExists,
+            None,
+        )
+        .await
+        .unwrap()
+    {
+        Written::Yes { version } => version,
+        Written::ConditionFailed => panic!("a text put if-not-exists on a new key must succeed"),
+    };
+    assert_eq!(
+        kv.get(&x).await.unwrap().unwrap().value,
+        serde_json::json!({"entries": [{"t": 1, "id": "a"}]}),
+        "text written is read back as its JSON"
+    );
+    assert_eq!(
+        kv.put_text(&x, "[]".into(), Condition::VersionIs(t1 + 7), None)
+            .await
+            .unwrap(),
+        Written::ConditionFailed,
+        "a text put at a stale version must fail"
+    );
+    let t2 = match kv
+        .put(
+            &x,
+            serde_json::json!({"n": [1, 2]}),
+            Condition::VersionIs(t1),
+            None,
+        )
+        .await
+        .unwrap()
+    {
+        Written::Yes { version } => version,
+        Written::ConditionFailed => panic!("a put at the text put's version must succeed"),
+    };
+    let read = kv.get_text(&x).await.unwrap().unwrap();
+    assert_eq!(read.version, t2, "the text read carries the item's version");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&read.text).unwrap(),
+        serde_json::json!({"n": [1, 2]}),
+        "a value put is read back as its JSON text"
+    );
+
     let c = unique("counter");
     assert_eq!(
         kv.increment(&c, 1, None).await.unwrap(),
@@ -126,6 +176,11 @@ where
     );
     assert_eq!(kv.increment(&c, 5, None).await.unwrap(), 6);
     assert_eq!(kv.increment(&c, -2, None).await.unwrap(), 4);
+    assert_eq!(
+        kv.get_text(&c).await.unwrap().unwrap().text,
+        "4",
+        "a counter reads as its number"
+    );
 
     let t = unique("ttl");
     kv.put(

@@ -61,14 +61,13 @@ where
     T: Serialize + DeserializeOwned,
 {
     for _ in 0..attempts {
-        let (state, condition) = match kv.get(key).await? {
+        let (state, condition) = match kv.get_text(key).await? {
             Some(item) => {
-                let state = serde_json::from_value::<T>(item.value).map_err(|e| {
-                    UpdateError::Unreadable {
+                let state =
+                    serde_json::from_str::<T>(&item.text).map_err(|e| UpdateError::Unreadable {
                         key: key.to_string(),
                         error: e.to_string(),
-                    }
-                })?;
+                    })?;
                 (Some(state), Condition::VersionIs(item.version))
             }
             None => (None, Condition::NotExists),
@@ -77,10 +76,10 @@ where
             Change::Keep(answer) => return Ok(answer),
             Change::Write(next, answer) => (next, answer),
         };
-        let value = serde_json::to_value(&next).map_err(|e| {
+        let text = serde_json::to_string(&next).map_err(|e| {
             PortError::Invalid(format!("the state for `{key}` cannot be written: {e}"))
         })?;
-        match kv.put(key, value, condition, ttl).await? {
+        match kv.put_text(key, text, condition, ttl).await? {
             Written::Yes { .. } => return Ok(answer),
             Written::ConditionFailed => continue,
         }

@@ -340,9 +340,19 @@ impl RuleSet {
                 let (value, view) = match w.touch(&self.name, &r.id, event, f.time_ms, f.helios_id)
                 {
                     Some(t) => {
-                        let mut state = inputs.windows.get(&t.key).cloned().unwrap_or_default();
-                        state.record(&t);
-                        let value = state.value(&w.aggregate, w.over, now_ms);
+                        let value = match inputs.windows.get(&t.key) {
+                            // Recorded already, as the caller does before deciding: recording
+                            // again would change nothing, so the state is read where it is
+                            // (a copy of a full window is 2,000 entries).
+                            Some(state) if state.holds(&t.entry.id) => {
+                                state.value(&w.aggregate, w.over, now_ms)
+                            }
+                            stored => {
+                                let mut state = stored.cloned().unwrap_or_default();
+                                state.record(&t);
+                                state.value(&w.aggregate, w.over, now_ms)
+                            }
+                        };
                         (
                             value,
                             json!({

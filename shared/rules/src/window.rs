@@ -166,6 +166,12 @@ pub fn value_json(x: f64) -> Value {
 }
 
 impl WindowState {
+    /// Whether the event `id` has its entry here: [`WindowState::record`] of its touch would
+    /// change nothing.
+    pub fn holds(&self, id: &str) -> bool {
+        self.entries.iter().any(|e| e.id == id)
+    }
+
     /// Adds the touch's entry; false when nothing changed (the event was already counted,
     /// or is older than the window).
     pub fn record(&mut self, touch: &Touch) -> bool {
@@ -178,7 +184,7 @@ impl WindowState {
             .unwrap_or(touch.entry.t)
             .max(touch.entry.t);
         let horizon = latest.saturating_sub(over_ms);
-        if self.entries.iter().any(|e| e.id == touch.entry.id) {
+        if self.holds(&touch.entry.id) {
             return false;
         }
         let before = self.entries.len();

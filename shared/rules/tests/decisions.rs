@@ -152,6 +152,51 @@ fn a_window_rule_fires_when_the_window_reaches_its_threshold_and_is_then_suppres
 }
 
 #[test]
+fn a_window_state_that_already_counts_the_event_decides_as_one_that_does_not_yet() {
+    // The decider records each event in its windows before deciding it; a caller that hands
+    // the state before the event's entry gets the same decision (the engine counts it in).
+    let rs = load(SET);
+    let mut before = BTreeMap::new();
+    for (id, minute) in [("b1", 0), ("b2", 10)] {
+        for t in rs
+            .window_touches(&build(id, minute, "failed", "main", 100))
+            .unwrap()
+        {
+            let state: &mut helios_rules::window::WindowState =
+                before.entry(t.key.clone()).or_default();
+            state.record(&t);
+        }
+    }
+    let e = build("b3", 20, "failed", "main", 100);
+    let now = at(e["time"].as_str().unwrap());
+    let mut after = before.clone();
+    for t in rs.window_touches(&e).unwrap() {
+        assert!(
+            after.get_mut(&t.key).unwrap().record(&t),
+            "the third entry is new"
+        );
+    }
+    let decide = |windows: &BTreeMap<String, helios_rules::window::WindowState>| {
+        let inputs = Inputs {
+            windows: windows.clone(),
+            ..Default::default()
+        };
+        rs.decide(&e, now, &inputs).unwrap()
+    };
+    let (counted, not_yet) = (decide(&after), decide(&before));
+    assert_eq!(
+        fired(&counted),
+        ["ci-failing"],
+        "three failures within the hour"
+    );
+    assert_eq!(
+        serde_json::to_string(&counted).unwrap(),
+        serde_json::to_string(&not_yet).unwrap(),
+        "the same decision, byte for byte"
+    );
+}
+
+#[test]
 fn a_redelivered_event_is_counted_once_and_decided_the_same() {
     let mut s = Session::new();
     s.decide(&build("b1", 0, "failed", "main", 100));

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use helios_ports::{BlobStore, Condition, Item, KeyValue, Message, PortError, Publisher, Written};
+use helios_ports::{
+    BlobStore, Condition, Item, KeyValue, Message, PortError, Publisher, TextItem, Written,
+};
 
 /// One capability a function may be handed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,6 +200,22 @@ impl KeyValue for HandedKv {
     ) -> Result<Written, PortError> {
         self.with(self.write, "writing the key-value table", Port::KvWrite)?
             .put(key, value, condition, ttl)
+            .await
+    }
+    async fn get_text(&self, key: &str) -> Result<Option<TextItem>, PortError> {
+        self.with(self.read, "reading the key-value table", Port::KvRead)?
+            .get_text(key)
+            .await
+    }
+    async fn put_text(
+        &self,
+        key: &str,
+        text: String,
+        condition: Condition,
+        ttl: Option<Duration>,
+    ) -> Result<Written, PortError> {
+        self.with(self.write, "writing the key-value table", Port::KvWrite)?
+            .put_text(key, text, condition, ttl)
             .await
     }
     async fn delete(&self, _key: &str, _condition: Condition) -> Result<Written, PortError> {
