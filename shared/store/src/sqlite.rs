@@ -351,9 +351,13 @@ impl Outbox for SqliteStore {
     ) -> Result<Vec<Outboxed>, StoreError> {
         let before = fixed_time(&before);
         self.with(move |c| {
+            // The fact is found by its `seq` (the outbox row keeps it): the table's own key,
+            // whose recent pages are in the cache, rather than its `helios_id`, a hash, whose
+            // index leaf is anywhere in a grown store. The id is compared on the row.
             let mut st = c
                 .prepare_cached(
-                    "SELECT f.seq, f.event, f.raw_key, f.raw_index, o.helios_id FROM outbox o JOIN facts f ON f.helios_id = o.helios_id
+                    "SELECT f.seq, f.event, f.raw_key, f.raw_index, o.helios_id FROM outbox o
+                     JOIN facts f ON f.seq = o.seq AND f.helios_id = o.helios_id
                      WHERE o.created_at < ?1 ORDER BY o.seq LIMIT ?2",
                 )
                 .map_err(unavailable)?;
