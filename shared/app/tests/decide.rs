@@ -201,13 +201,16 @@ struct SlowWindowWrites {
 
 #[async_trait::async_trait]
 impl helios_ports::KeyValue for SlowWindowWrites {
-    async fn get(&self, key: &str) -> Result<Option<helios_ports::Item>, helios_ports::PortError> {
-        self.kv.get(key).await
-    }
-    async fn put(
+    async fn get_text(
         &self,
         key: &str,
-        value: Value,
+    ) -> Result<Option<helios_ports::TextItem>, helios_ports::PortError> {
+        self.kv.get_text(key).await
+    }
+    async fn put_text(
+        &self,
+        key: &str,
+        text: String,
         condition: helios_ports::Condition,
         ttl: Option<std::time::Duration>,
     ) -> Result<helios_ports::Written, helios_ports::PortError> {
@@ -216,7 +219,7 @@ impl helios_ports::KeyValue for SlowWindowWrites {
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        self.kv.put(key, value, condition, ttl).await
+        self.kv.put_text(key, text, condition, ttl).await
     }
     async fn delete(
         &self,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
-use helios_ports::{Clock, Condition, Item, KeyValue, PortError, TextItem, Written};
+use helios_ports::{Clock, Condition, KeyValue, PortError, TextItem, Written};
 
 use crate::unavailable;
 
@@ -92,21 +92,6 @@ const LIVE: &str = "(attribute_exists(pk) AND (attribute_not_exists(exp_ms) OR e
 
 #[async_trait]
 impl KeyValue for DynamoKeyValue {
-    async fn get(&self, key: &str) -> Result<Option<Item>, PortError> {
-        self.get_text(key)
-            .await?
-            .map(|i| {
-                Ok(Item {
-                    value: serde_json::from_str(&i.text).map_err(|e| {
-                        PortError::unavailable("dynamodb", format!("item `{key}` is not JSON: {e}"))
-                    })?,
-                    version: i.version,
-                    expires_at: i.expires_at,
-                })
-            })
-            .transpose()
-    }
-
     async fn get_text(&self, key: &str) -> Result<Option<TextItem>, PortError> {
         let out = self
             .client
@@ -134,16 +119,6 @@ impl KeyValue for DynamoKeyValue {
             version: num(&item, "ver").unwrap_or(0).max(0) as u64,
             expires_at: exp.and_then(DateTime::<Utc>::from_timestamp_millis),
         }))
-    }
-
-    async fn put(
-        &self,
-        key: &str,
-        value: serde_json::Value,
-        condition: Condition,
-        ttl: Option<Duration>,
-    ) -> Result<Written, PortError> {
-        self.put_text(key, value.to_string(), condition, ttl).await
     }
 
     async fn put_text(

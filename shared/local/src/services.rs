@@ -337,24 +337,9 @@ fn condition_holds(current: Option<u64>, cond: Condition) -> bool {
 
 #[async_trait]
 impl KeyValue for LocalServices {
-    async fn get(&self, key: &str) -> Result<Option<Item>, PortError> {
-        let key = key.to_string();
-        self.with(move |c, now| live_item(c, &key, now)).await
-    }
-
     async fn get_text(&self, key: &str) -> Result<Option<TextItem>, PortError> {
         let key = key.to_string();
         self.with(move |c, now| live_text(c, &key, now)).await
-    }
-
-    async fn put(
-        &self,
-        key: &str,
-        value: serde_json::Value,
-        condition: Condition,
-        ttl: Option<Duration>,
-    ) -> Result<Written, PortError> {
-        self.put_text(key, value.to_string(), condition, ttl).await
     }
 
     async fn put_text(

@@ -130,40 +130,23 @@ pub enum Written {
 }
 
 /// Key-value with conditional writes, atomic counters and expiry (DynamoDB in AWS).
+///
+/// Both adapters store a value as JSON text, so the calls an adapter implements take and give
+/// text: a caller that reads the value into a type of its own ([`update::update`]) parses it
+/// once. Parsed through a `serde_json::Value` first, a window state of 2,000 entries costs
+/// three times the parse. [`KeyValue::get`] and [`KeyValue::put`] are the same calls with
+/// a `Value`.
 #[async_trait]
 pub trait KeyValue: Send + Sync {
-    async fn get(&self, key: &str) -> Result<Option<Item>, PortError>;
-    async fn put(
-        &self,
-        key: &str,
-        value: serde_json::Value,
-        condition: Condition,
-        ttl: Option<Duration>,
-    ) -> Result<Written, PortError>;
-    /// [`KeyValue::get`] with the value left as the JSON text it is stored as, for a caller
-    /// that reads it into a type of its own ([`update::update`]): parsed through a
-    /// `serde_json::Value` first, a window state of 2,000 entries costs three times the
-    /// parse. Both adapters store JSON text and override this; the default goes through `get`.
-    async fn get_text(&self, key: &str) -> Result<Option<TextItem>, PortError> {
-        Ok(self.get(key).await?.map(|i| TextItem {
-            text: i.value.to_string(),
-            version: i.version,
-            expires_at: i.expires_at,
-        }))
-    }
-    /// [`KeyValue::put`] of a value given as JSON text, as `serde_json` wrote it: stored as
-    /// it is by both adapters. The default parses it for `put`.
+    async fn get_text(&self, key: &str) -> Result<Option<TextItem>, PortError>;
+    /// Writes `text`, JSON as `serde_json` wrote it, on `condition`.
     async fn put_text(
         &self,
         key: &str,
         text: String,
         condition: Condition,
         ttl: Option<Duration>,
-    ) -> Result<Written, PortError> {
-        let value = serde_json::from_str(&text)
-            .map_err(|e| PortError::Invalid(format!("the value for `{key}` is not JSON: {e}")))?;
-        self.put(key, value, condition, ttl).await
-    }
+    ) -> Result<Written, PortError>;
     async fn delete(&self, key: &str, condition: Condition) -> Result<Written, PortError>;
     /// Adds `delta` to the counter at `key` (absent or expired counts as 0) and returns the
     /// new value; `ttl`, when given, sets the expiry.
@@ -173,6 +156,35 @@ pub trait KeyValue: Send + Sync {
         delta: i64,
         ttl: Option<Duration>,
     ) -> Result<i64, PortError>;
+
+    /// [`KeyValue::get_text`], the value parsed.
+    async fn get(&self, key: &str) -> Result<Option<Item>, PortError> {
+        self.get_text(key)
+            .await?
+            .map(|i| {
+                Ok(Item {
+                    value: serde_json::from_str(&i.text).map_err(|e| {
+                        PortError::unavailable(
+                            "key-value",
+                            format!("item `{key}` is not JSON: {e}"),
+                        )
+                    })?,
+                    version: i.version,
+                    expires_at: i.expires_at,
+                })
+            })
+            .transpose()
+    }
+    /// [`KeyValue::put_text`] of `value`.
+    async fn put(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+        condition: Condition,
+        ttl: Option<Duration>,
+    ) -> Result<Written, PortError> {
+        self.put_text(key, value.to_string(), condition, ttl).await
+    }
 }
 
 // ---- workflows ---------------------------------------------------------------------------

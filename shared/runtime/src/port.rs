@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use helios_ports::{
-    BlobStore, Condition, Item, KeyValue, Message, PortError, Publisher, TextItem, Written,
+    BlobStore, Condition, KeyValue, Message, PortError, Publisher, TextItem, Written,
 };
 
 /// One capability a function may be handed.
@@ -186,22 +186,6 @@ impl HandedKv {
 
 #[async_trait]
 impl KeyValue for HandedKv {
-    async fn get(&self, key: &str) -> Result<Option<Item>, PortError> {
-        self.with(self.read, "reading the key-value table", Port::KvRead)?
-            .get(key)
-            .await
-    }
-    async fn put(
-        &self,
-        key: &str,
-        value: serde_json::Value,
-        condition: Condition,
-        ttl: Option<Duration>,
-    ) -> Result<Written, PortError> {
-        self.with(self.write, "writing the key-value table", Port::KvWrite)?
-            .put(key, value, condition, ttl)
-            .await
-    }
     async fn get_text(&self, key: &str) -> Result<Option<TextItem>, PortError> {
         self.with(self.read, "reading the key-value table", Port::KvRead)?
             .get_text(key)
