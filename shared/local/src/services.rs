@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use helios_ports::{
-    Clock, Condition, FilterPolicy, Item, KeyValue, Message, PortError, Publisher, Queue, Received,
+    Clock, Condition, FilterPolicy, KeyValue, Message, PortError, Publisher, Queue, Received,
     TextItem, Written,
 };
 
@@ -298,18 +298,6 @@ fn live_text(c: &Connection, key: &str, now: i64) -> Result<Option<TextItem>, Po
     )
 }
 
-fn live_item(c: &Connection, key: &str, now: i64) -> Result<Option<Item>, PortError> {
-    live_text(c, key, now)?
-        .map(|i| {
-            Ok(Item {
-                value: serde_json::from_str(&i.text).map_err(db_err)?,
-                version: i.version,
-                expires_at: i.expires_at,
-            })
-        })
-        .transpose()
-}
-
 /// The version of the live item at `key`: what a conditional write checks, without reading
 /// the value.
 fn live_version(c: &Connection, key: &str, now: i64) -> Result<Option<u64>, PortError> {
@@ -391,10 +379,11 @@ impl KeyValue for LocalServices {
     ) -> Result<i64, PortError> {
         let key = key.to_string();
         self.with(move |c, now| {
-            let current = live_item(c, &key, now)?;
+            let current = live_text(c, &key, now)?;
             let (old, version, old_exp) = match &current {
+                // A counter is stored as the text of its number.
                 Some(i) => (
-                    i.value.as_i64().ok_or_else(|| {
+                    i.text.parse::<i64>().map_err(|_| {
                         PortError::Invalid(format!("`{key}` does not hold a counter"))
                     })?,
                     i.version,
