@@ -115,7 +115,13 @@ impl SqliteFile {
             // that journal before the piece changes it again. On disk (the default past
             // 64 KiB) that was a `pwrite` to a temporary file per such page, 11 % of the owner
             // thread's time when ingesting into a grown store (docs/benchmarks.md).
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=60000; PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY;",
+            // `cache_spill=16384`: a group's changed pages stay in memory until it commits, up
+            // to 64 MiB (a full group of 64 batches of 100 events into a grown store) instead of
+            // 2 MiB, SQLite's page cache. Past the cache SQLite writes changed pages to the WAL
+            // one by one in the middle of the transaction (and reads them back from it): in a
+            // store of 1,095,000 events that cost the owner 17 % more time per batch. Only the
+            // changed pages are kept past the cache, and only until the commit.
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=60000; PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY; PRAGMA cache_spill=16384;",
         )?;
         init(&mut conn)?;
         let (jobs, rx) = mpsc::channel::<Work>();
@@ -548,5 +554,40 @@ mod tests {
             "a savepoint journal went to a file"
         );
         assert_eq!(count(&db).await, 300);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_larger_than_the_page_cache_reaches_the_wal_at_its_commit_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path(), Tuning::default());
+        let wal = dir.path().join("t.db-wal");
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let in_call = wal.clone();
+        let before_commit = db
+            .call(move |c| {
+                // 1,500 rows of 3 KB: 6 MB of changed pages, three times SQLite's 2 MiB page
+                // cache, which would have spilled them to the WAL as they were written.
+                for k in 0..1_500i64 {
+                    c.execute(
+                        "INSERT INTO t VALUES (?1, ?2)",
+                        rusqlite::params![k, "x".repeat(3000)],
+                    )?;
+                }
+                Ok::<_, rusqlite::Error>(size(&in_call))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            before_commit < 1 << 20,
+            "{before_commit} bytes of WAL before the commit"
+        );
+        assert_eq!(count(&db).await, 1_500);
+        // A page a row: 1,500 frames of 4,120 bytes.
+        let after = size(&wal);
+        assert!(
+            after > 1_500 * 4_096,
+            "{after} bytes of WAL after the commit"
+        );
     }
 }
