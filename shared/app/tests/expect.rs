@@ -49,6 +49,14 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
+/// What the checker answers of `input` now.
+async fn check(w: &World, input: &Value) -> Value {
+    w.checker
+        .handle(json!({"action": "check", "expectation": input}))
+        .await
+        .unwrap()
+}
+
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
@@ -101,11 +109,7 @@ async fn a_heartbeat_starts_its_workflow_once_and_a_later_one_meets_its_check() 
     let later = w.observer.observe(&beat(2, 60)).await.unwrap();
     assert_eq!(later.started, 0, "the watch already there follows it");
     w.clock.advance(std::time::Duration::from_secs(90));
-    let c = w
-        .checker
-        .handle(json!({"action": "check", "expectation": input}))
-        .await
-        .unwrap();
+    let c = check(&w, input).await;
     assert_eq!(c["met"], true, "{c}");
     assert!(c["reason"].as_str().unwrap().contains("later heartbeat"));
     // The watch goes on with the later heartbeat, to its own deadline.
@@ -133,11 +137,7 @@ async fn a_flood_on_one_key_is_one_execution_and_a_watch_that_ends_lets_the_next
     let mut input = started[0].2.clone();
     let mut missed = 0;
     let ended = loop {
-        let c = w
-            .checker
-            .handle(json!({"action": "check", "expectation": input}))
-            .await
-            .unwrap();
+        let c = check(&w, &input).await;
         if c["met"] == false {
             missed += 1;
         }
@@ -180,11 +180,7 @@ async fn a_lapsed_heartbeat_is_emitted_once_and_checked_again_next_period() {
     assert_eq!(early.error, "Helios.Retryable");
 
     w.clock.advance(std::time::Duration::from_secs(91));
-    let c = w
-        .checker
-        .handle(json!({"action": "check", "expectation": input}))
-        .await
-        .unwrap();
+    let c = check(&w, &input).await;
     assert_eq!(c["met"], false, "{c}");
     assert_eq!(c["event"]["type"], "helios.expectation.missed");
     assert_eq!(c["event"]["subject"], "api");

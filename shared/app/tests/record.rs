@@ -6,17 +6,21 @@ use helios_ports::ManualClock;
 use helios_store::{SqliteStore, Store};
 use serde_json::json;
 
-#[tokio::test]
-async fn records_the_ack_token_and_the_outcome_once() {
+/// A recorder over a fresh store, its clock at `now`; the folder lives as long as the first.
+async fn recorder(now: chrono::DateTime<Utc>) -> (tempfile::TempDir, Arc<dyn Store>, Recorder) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("h.db")).unwrap());
     store.migrate().await.unwrap();
     let r = Recorder {
         outcomes: store.clone(),
-        clock: Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
-        )),
+        clock: Arc::new(ManualClock::new(now)),
     };
+    (dir, store, r)
+}
+
+#[tokio::test]
+async fn records_the_ack_token_and_the_outcome_once() {
+    let (_dir, store, r) = recorder(Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()).await;
     let wait = json!({"kind": "awaiting_ack", "decision_id": "dec_1", "execution": "dec_1-0", "task_token": "tok"});
     assert_eq!(
         r.handle(wait.clone()).await.unwrap(),
@@ -45,15 +49,7 @@ async fn records_the_ack_token_and_the_outcome_once() {
 
 #[tokio::test]
 async fn the_first_record_of_an_execution_is_timed_from_its_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("h.db")).unwrap());
-    store.migrate().await.unwrap();
-    let r = Recorder {
-        outcomes: store.clone(),
-        clock: Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 2).unwrap(),
-        )),
-    };
+    let (_dir, _store, r) = recorder(Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 2).unwrap()).await;
     let started = "2026-11-23T09:00:00.500Z";
     // Awaiting an acknowledgement: the first record, 1.5 s after the start.
     let wait = json!({"kind": "awaiting_ack", "decision_id": "dec_1", "execution": "dec_1-0",
