@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use helios_ports::store::{DecisionQuery, Fact, FactQuery, ReadModel, StoreError, StoredDecision};
+use helios_ports::store::{
+    DecisionPage, DecisionQuery, Fact, FactPage, FactQuery, ReadModel, StoreError, StoredDecision,
+};
 use helios_ports::update::{update, Change, UpdateError};
 use helios_ports::{Clock, Delivery, KeyValue, PortError, Sockets};
 use serde::{Deserialize, Serialize};
@@ -100,22 +102,32 @@ pub struct Batch {
     pub full: bool,
 }
 
+/// The newest `limit` facts and decisions (newest first), or with `after`, the first `limit`
+/// recorded after it (oldest first). The two reads go out together.
+async fn read(
+    store: &dyn ReadModel,
+    after: Option<Position>,
+    limit: usize,
+) -> Result<(FactPage, DecisionPage), StoreError> {
+    let newest_first = after.is_none();
+    let facts = FactQuery {
+        after: after.map(|p| p.fact),
+        limit,
+        newest_first,
+        ..Default::default()
+    };
+    let decisions = DecisionQuery {
+        after: after.map(|p| p.decision),
+        limit,
+        newest_first,
+        ..Default::default()
+    };
+    futures_util::future::try_join(store.list_facts(&facts), store.list_decisions(&decisions)).await
+}
+
 /// The first batch of a new client: the newest [`BACKLOG`] facts and decisions, oldest first.
 pub async fn newest(store: &dyn ReadModel) -> Result<Batch, StoreError> {
-    let facts = store
-        .list_facts(&FactQuery {
-            limit: BACKLOG,
-            newest_first: true,
-            ..Default::default()
-        })
-        .await?;
-    let decisions = store
-        .list_decisions(&DecisionQuery {
-            limit: BACKLOG,
-            newest_first: true,
-            ..Default::default()
-        })
-        .await?;
+    let (facts, decisions) = read(store, None, BACKLOG).await?;
     let next = Position {
         fact: facts.facts.first().map_or(0, |f| f.seq),
         decision: decisions.decisions.first().map_or(0, |d| d.seq),
@@ -136,46 +148,16 @@ pub async fn newest(store: &dyn ReadModel) -> Result<Batch, StoreError> {
 
 /// The position after the newest fact and decision.
 pub async fn newest_position(store: &dyn ReadModel) -> Result<Position, StoreError> {
-    let newest = |limit| FactQuery {
-        limit,
-        newest_first: true,
-        ..Default::default()
-    };
-    let fact = store
-        .list_facts(&newest(1))
-        .await?
-        .facts
-        .first()
-        .map_or(0, |f| f.seq);
-    let decision = store
-        .list_decisions(&DecisionQuery {
-            limit: 1,
-            newest_first: true,
-            ..Default::default()
-        })
-        .await?
-        .decisions
-        .first()
-        .map_or(0, |d| d.seq);
-    Ok(Position { fact, decision })
+    let (facts, decisions) = read(store, None, 1).await?;
+    Ok(Position {
+        fact: facts.facts.first().map_or(0, |f| f.seq),
+        decision: decisions.decisions.first().map_or(0, |d| d.seq),
+    })
 }
 
 /// What was recorded after `pos`, if anything.
 pub async fn after(store: &dyn ReadModel, pos: Position) -> Result<Option<Batch>, StoreError> {
-    let facts = store
-        .list_facts(&FactQuery {
-            after: Some(pos.fact),
-            limit: MAX_BATCH,
-            ..Default::default()
-        })
-        .await?;
-    let decisions = store
-        .list_decisions(&DecisionQuery {
-            after: Some(pos.decision),
-            limit: MAX_BATCH,
-            ..Default::default()
-        })
-        .await?;
+    let (facts, decisions) = read(store, Some(pos), MAX_BATCH).await?;
     if facts.facts.is_empty() && decisions.decisions.is_empty() {
         return Ok(None);
     }
@@ -240,6 +222,12 @@ impl From<UpdateError<LiveError>> for LiveError {
     }
 }
 
+/// The open connections, as one key-value item.
+pub struct Connections {
+    pub kv: Arc<dyn KeyValue>,
+    pub clock: Arc<dyn Clock>,
+}
+
 /// An open connection: who opened it, and when (milliseconds since the epoch).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
@@ -248,12 +236,6 @@ pub struct Connection {
     pub key: String,
     pub role: String,
     pub opened_ms: i64,
-}
-
-/// The open connections, as one key-value item.
-pub struct Connections {
-    pub kv: Arc<dyn KeyValue>,
-    pub clock: Arc<dyn Clock>,
 }
 
 type Open = BTreeMap<String, Connection>;
@@ -267,51 +249,47 @@ impl Connections {
             .collect()
     }
 
+    /// The conditional read-modify-write of the connections' item.
+    async fn change(
+        &self,
+        f: impl FnMut(Option<Open>) -> Result<Change<Open, ()>, LiveError>,
+    ) -> Result<(), LiveError> {
+        update(self.kv.as_ref(), CONNECTIONS_KEY, None, ATTEMPTS, f)
+            .await
+            .map_err(LiveError::from)
+    }
+
     /// Records a connection that was just opened (after its key was checked).
     pub async fn open(&self, c: Connection) -> Result<(), LiveError> {
-        update(
-            self.kv.as_ref(),
-            CONNECTIONS_KEY,
-            None,
-            ATTEMPTS,
-            |open: Option<Open>| {
-                let mut open = self.live(open.unwrap_or_default());
-                if open.len() >= MAX_CONNECTIONS && !open.contains_key(&c.id) {
-                    return Err(LiveError::Full);
-                }
-                open.insert(c.id.clone(), c.clone());
-                Ok(Change::Write(open, ()))
-            },
-        )
+        self.change(|open| {
+            let mut open = self.live(open.unwrap_or_default());
+            if open.len() >= MAX_CONNECTIONS && !open.contains_key(&c.id) {
+                return Err(LiveError::Full);
+            }
+            open.insert(c.id.clone(), c.clone());
+            Ok(Change::Write(open, ()))
+        })
         .await
-        .map_err(LiveError::from)
     }
 
     /// Forgets connections (closed, or gone when a message was sent).
     pub async fn close(&self, ids: &[String]) -> Result<(), LiveError> {
-        update(
-            self.kv.as_ref(),
-            CONNECTIONS_KEY,
-            None,
-            ATTEMPTS,
-            |open: Option<Open>| {
-                let Some(open) = open else {
-                    return Ok(Change::Keep(()));
-                };
-                let before = open.len();
-                let mut open = self.live(open);
-                for id in ids {
-                    open.remove(id);
-                }
-                Ok(if open.len() == before {
-                    Change::Keep(())
-                } else {
-                    Change::Write(open, ())
-                })
-            },
-        )
+        self.change(|open| {
+            let Some(open) = open else {
+                return Ok(Change::Keep(()));
+            };
+            let before = open.len();
+            let mut open = self.live(open);
+            for id in ids {
+                open.remove(id);
+            }
+            Ok(if open.len() == before {
+                Change::Keep(())
+            } else {
+                Change::Write(open, ())
+            })
+        })
         .await
-        .map_err(LiveError::from)
     }
 
     /// The open connections, oldest first.
@@ -344,8 +322,8 @@ pub struct Pushed {
 /// Reads what is new since the last push and sends it to every open connection.
 pub struct Pusher {
     pub read: Arc<dyn ReadModel>,
-    pub kv: Arc<dyn KeyValue>,
     pub sockets: Arc<dyn Sockets>,
+    /// The open connections; the cursor is kept in the same key-value table.
     pub connections: Connections,
 }
 
@@ -418,7 +396,7 @@ impl Pusher {
     async fn claim_next(&self) -> Result<Option<(Batch, Vec<Connection>)>, LiveError> {
         let open = self.connections.list().await?;
         for _ in 0..ATTEMPTS {
-            let item = self.kv.get(CURSOR_KEY).await?;
+            let item = self.connections.kv.get(CURSOR_KEY).await?;
             let (at, condition) = match item {
                 Some(item) => {
                     let at: Position = serde_json::from_value(item.value).map_err(|e| {
@@ -446,7 +424,12 @@ impl Pusher {
             };
             let value = serde_json::to_value(batch.next)
                 .map_err(|e| LiveError::State(format!("the cursor is not JSON: {e}")))?;
-            match self.kv.put(CURSOR_KEY, value, condition, None).await? {
+            match self
+                .connections
+                .kv
+                .put(CURSOR_KEY, value, condition, None)
+                .await?
+            {
                 helios_ports::Written::Yes { .. } => return Ok(Some((batch, open))),
                 helios_ports::Written::ConditionFailed => continue,
             }

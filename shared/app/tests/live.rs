@@ -89,7 +89,6 @@ impl Setup {
     fn pusher(&self, sockets: Arc<dyn Sockets>) -> Pusher {
         Pusher {
             read: helios_ports::store::read_only(self.store.clone()),
-            kv: self.kv.clone(),
             sockets,
             connections: self.connections(),
         }

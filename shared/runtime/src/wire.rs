@@ -213,7 +213,6 @@ pub fn pusher(
 ) -> helios_app::live::Pusher {
     helios_app::live::Pusher {
         read: helios_ports::store::read_only(p.store.clone()),
-        kv: p.kv.clone(),
         sockets,
         connections: connections(p),
     }
