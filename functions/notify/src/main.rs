@@ -17,7 +17,8 @@ const PORTS: &[helios_runtime::lambda::Port] = &[
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     helios_runtime::init_tracing(true);
-    let config = helios_aws::sdk_config().await;
+    // Loaded only when a secret or SNS is used (`secret_setting`).
+    let config = tokio::sync::OnceCell::new();
     let channels = Notifier::channels_from_json(
         &helios_runtime::lambda::secret_setting(&config, "HELIOS_CHANNELS", "{}").await?,
     )?;
@@ -31,7 +32,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         helios_runtime::metrics::emit_count("CircuitOpened", ("Channel", channel))
     });
     if notifier.has_mail_channels() {
-        notifier = notifier.with_mailer(std::sync::Arc::new(helios_aws::SnsMailer::new(&config)));
+        let config = config.get_or_init(helios_aws::sdk_config).await;
+        notifier = notifier.with_mailer(std::sync::Arc::new(helios_aws::SnsMailer::new(config)));
     }
     let notifier = &notifier;
     helios_runtime::lambda::serve_task("notify", |payload| notifier.handle(payload)).await

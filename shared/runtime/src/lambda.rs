@@ -294,14 +294,15 @@ async fn source_secrets(secrets: &helios_aws::Secrets) -> anyhow::Result<SourceS
 
 /// A JSON setting that may hold secrets (the notify channels): the secret named by
 /// `{var}_SECRET_ARN` when set (terraform's way), else the variable `{var}` itself, else
-/// `default`.
+/// `default`. The AWS configuration is loaded into `config` only when a secret is to be read:
+/// loading it costs a function 2.5 ms of its cold start (docs/benchmarks.md).
 pub async fn secret_setting(
-    config: &aws_config::SdkConfig,
+    config: &tokio::sync::OnceCell<aws_config::SdkConfig>,
     var: &str,
     default: &str,
 ) -> anyhow::Result<String> {
     if let Ok(arn) = env(&format!("{var}_SECRET_ARN")) {
-        let secrets = helios_aws::Secrets::new(config);
+        let secrets = helios_aws::Secrets::new(config.get_or_init(helios_aws::sdk_config).await);
         return secrets
             .text(&arn)
             .await
